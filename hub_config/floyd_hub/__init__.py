@@ -1,0 +1,1 @@
+"""JupyterHub side of Floyd Workspaces: settings, authenticator, spawners, launcher."""

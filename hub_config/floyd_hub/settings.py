@@ -1,0 +1,85 @@
+"""All JupyterHub settings of the platform, driven by FLOYD_* environment variables.
+
+Kept out of jupyterhub_config.py so it can be tested and documented in one place
+(docs/admin.md lists the variables).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+BRIDGE_SCOPES = ["read:users", "list:users", "read:users:name"]
+
+
+def env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def find_proxy() -> str:
+    found = shutil.which("configurable-http-proxy")
+    if found:
+        return found
+    local = Path.cwd() / "node_modules" / ".bin" / "configurable-http-proxy"
+    return str(local) if local.exists() else "configurable-http-proxy"
+
+
+def configure(c: Any) -> None:
+    root = Path(env("FLOYD_ROOT", "var")).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    hub_ip = env("FLOYD_HUB_IP", "127.0.0.1")
+    hub_port = int(env("FLOYD_HUB_PORT", "8000"))
+    bridge_port = int(env("FLOYD_BRIDGE_PORT", "8001"))
+    admin = env("FLOYD_ADMIN_USER", "admin")
+
+    c.JupyterHub.ip = hub_ip
+    c.JupyterHub.port = hub_port
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = int(env("FLOYD_HUB_API_PORT", "8081"))
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env('FLOYD_PROXY_API_PORT', '8002')}"
+    c.ConfigurableHTTPProxy.command = [find_proxy()]
+    c.JupyterHub.db_url = env("FLOYD_HUB_DB_URL", f"sqlite:///{root / 'jupyterhub.sqlite'}")
+    c.JupyterHub.cookie_secret_file = str(root / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(root / "jupyterhub.pid")
+    c.ConfigurableHTTPProxy.pid_file = str(root / "jupyterhub-proxy.pid")
+
+    c.JupyterHub.authenticator_class = "floyd_hub.auth.FloydAuthenticator"
+    c.Authenticator.admin_users = {admin}
+    c.FloydAuthenticator.admin_password_file = str(root / "admin-password")
+    c.FloydAuthenticator.open_signup = False
+    # NativeAuthenticator already refuses users an admin has not approved.
+    c.Authenticator.allow_all = True
+    c.FloydAuthenticator.minimum_password_length = 8
+
+    # Workspaces until the Floyd spawner arrives: a plain local process per user.
+    c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+    c.SimpleLocalProcessSpawner.home_dir_template = str(root / "home" / "{username}")
+    c.Spawner.default_url = "/lab"
+
+    environment = {k: v for k, v in os.environ.items() if k.startswith("FLOYD_")}
+    environment["FLOYD_ROOT"] = str(root)
+    c.JupyterHub.services = [
+        {
+            "name": "floyd",
+            "url": f"http://127.0.0.1:{bridge_port}",
+            "command": [sys.executable, "-m", "jobs_bridge"],
+            "environment": environment,
+            "cwd": str(root),
+            "oauth_no_confirm": True,
+            "display": True,
+            "info": {"description": "Projects, datasets, jobs and endpoints"},
+        }
+    ]
+    c.JupyterHub.load_roles = [
+        {"name": "floyd-bridge", "scopes": BRIDGE_SCOPES, "services": ["floyd"]},
+    ]
+    # Every user (and the tokens of their workspaces) may call the bridge.
+    c.JupyterHub.extra_user_scopes = {"access:services!service=floyd"}
+    c.Spawner.server_token_scopes = [
+        "users:activity!user",
+        "access:servers!server",
+        "access:services!service=floyd",
+    ]

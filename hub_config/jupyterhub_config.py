@@ -1,0 +1,7 @@
+# JupyterHub configuration for Floyd Workspaces: wiring only.
+# Every setting lives in floyd_hub.settings (read from FLOYD_* environment variables);
+# add site-specific overrides below the configure() call, e.g.
+#   c.FloydAuthenticator.open_signup = True
+from floyd_hub.settings import configure
+
+configure(c)  # noqa: F821  (c is provided by JupyterHub)

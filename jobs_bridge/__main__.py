@@ -1,0 +1,3 @@
+from jobs_bridge.app import main
+
+main()

@@ -1,0 +1,244 @@
+"""BridgeApp: the Floyd service process. Configuration is traitlets, as in JupyterHub."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
+from sqlalchemy import Engine
+from tornado import httpserver, web
+from traitlets import Bool, Dict, Integer, Unicode, default
+from traitlets.config import Application
+
+from jobs_bridge import __version__, db
+from jobs_bridge.datasets.manager import DatasetManager, QuotaPolicy
+from jobs_bridge.datasets.uploads import UploadManager
+from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
+from jobs_bridge.handlers.base import NotFoundHandler
+from jobs_bridge.projects import ProjectManager
+from jobs_bridge.storage.blobs import BlobStore
+from jobs_bridge.storage.paths import StorageLayout
+
+HERE = Path(__file__).parent
+GiB = 1 << 30
+
+
+def template_to_regex(template: str) -> str:
+    """``/api/v1/datasets/{owner}/{name}`` → a tornado pattern with named groups."""
+    return re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+
+
+class BridgeApp(Application):
+    name = "floyd-bridge"
+    description = "The Floyd bridge: datasets, projects, jobs and endpoints, as a JupyterHub service."
+    version = __version__
+
+    aliases = {
+        "root": "BridgeApp.floyd_root",
+        "db-url": "BridgeApp.db_url",
+        "port": "BridgeApp.port",
+        "config": "BridgeApp.config_file",
+        "log-level": "Application.log_level",
+    }
+    flags = {
+        "generate-config": ({"BridgeApp": {"generate_config": True}}, "Write a config file documenting every option."),
+        "upgrade-db": ({"BridgeApp": {"upgrade_db_and_exit": True}}, "Upgrade the database schema, then exit."),
+    }
+
+    config_file = Unicode("floyd_bridge_config.py", help="Config file to load (Python, like jupyterhub_config.py).").tag(config=True)
+    generate_config = Bool(False, help="Write the default config file and exit.").tag(config=True)
+    upgrade_db_and_exit = Bool(False, help="Run the database migrations and exit.").tag(config=True)
+
+    floyd_root = Unicode(
+        help="Storage root (FLOYD_ROOT): database, blobs, datasets, projects, jobs. Default: $FLOYD_ROOT or ./var."
+    ).tag(config=True)
+
+    @default("floyd_root")
+    def _default_root(self) -> str:
+        return os.environ.get("FLOYD_ROOT", "var")
+
+    db_url = Unicode(
+        help="SQLAlchemy URL of the database. Default: sqlite:///<floyd_root>/db.sqlite; "
+        "e.g. postgresql+psycopg://floyd:secret@db/floyd."
+    ).tag(config=True)
+
+    @default("db_url")
+    def _default_db_url(self) -> str:
+        return os.environ.get("FLOYD_DB_URL") or f"sqlite:///{Path(self.floyd_root).resolve() / 'db.sqlite'}"
+
+    upgrade_db = Bool(
+        False, help="Upgrade an out-of-date database schema at start-up instead of refusing to start. Back up first."
+    ).tag(config=True)
+
+    ip = Unicode(help="Interface to listen on. Default: from JUPYTERHUB_SERVICE_URL, else 127.0.0.1.").tag(config=True)
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        url = os.environ.get("JUPYTERHUB_SERVICE_URL")
+        return (urlparse(url).hostname or "127.0.0.1") if url else "127.0.0.1"
+
+    port = Integer(help="Port to listen on. Default: from JUPYTERHUB_SERVICE_URL, else 8001.").tag(config=True)
+
+    @default("port")
+    def _default_port(self) -> int:
+        url = os.environ.get("JUPYTERHUB_SERVICE_URL")
+        return (urlparse(url).port or 8001) if url else 8001
+
+    service_prefix = Unicode(help="URL prefix of the service, from JUPYTERHUB_SERVICE_PREFIX.").tag(config=True)
+
+    @default("service_prefix")
+    def _default_prefix(self) -> str:
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/floyd/")
+
+    hub_prefix = Unicode(help="URL prefix of the hub's pages, for links (e.g. /hub/).").tag(config=True)
+
+    @default("hub_prefix")
+    def _default_hub_prefix(self) -> str:
+        return os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/"
+
+    user_quota_bytes = Integer(
+        100 * GiB, help="Default dataset storage quota per user, in bytes (sum of the sizes of their versions)."
+    ).tag(config=True)
+    user_quotas = Dict(
+        help="Per-user quota overrides in bytes, e.g. {'alice': 500 * 2**30}."
+    ).tag(config=True)
+    max_files_per_version = Integer(1_000_000, help="Most files one dataset version may hold.").tag(config=True)
+    max_file_size = Integer(1 << 40, help="Largest single file accepted, in bytes (default 1 TiB).").tag(config=True)
+    max_request_bytes = Integer(
+        64 * GiB, help="Largest streamed request body (a pack of blobs or one blob upload), in bytes."
+    ).tag(config=True)
+    max_json_bytes = Integer(
+        512 << 20, help="Largest JSON request body (manifests of very large versions), in bytes."
+    ).tag(config=True)
+    executor_threads = Integer(
+        8, help="Threads for blocking work: database, hashing, file copies. Keep the event loop free."
+    ).tag(config=True)
+
+    # -- wiring ------------------------------------------------------------------------
+    engine: Engine
+    executor: ThreadPoolExecutor
+
+    def initialize(self, argv: list[str] | None = None) -> None:
+        super().initialize(argv)
+        if self.generate_config:
+            return
+        if os.path.exists(self.config_file):
+            self.load_config_file(self.config_file)
+        self.layout = StorageLayout(self.floyd_root)
+        self.layout.ensure()
+        self.init_db()
+        if self.upgrade_db_and_exit:
+            return
+        self.executor = ThreadPoolExecutor(self.executor_threads, thread_name_prefix="bridge")
+        self.store = BlobStore(self.layout.blobs, self.layout.tmp)
+        quota = QuotaPolicy(self.user_quota_bytes, dict(self.user_quotas))
+        self.dataset_manager = DatasetManager(self.sessions, self.layout, self.store, quota)
+        self.upload_manager = UploadManager(self.dataset_manager, self.max_files_per_version, self.max_file_size)
+        self.project_manager = ProjectManager(self.sessions, self.layout)
+        for action in self.dataset_manager.recover():
+            self.log.warning("Recovery: %s", action)
+
+    def init_db(self) -> None:
+        self.engine = db.make_engine(self.db_url)
+        if self.upgrade_db_and_exit:
+            db.upgrade(self.engine, self.db_url)
+            self.log.info("Database %s upgraded to %s", self.engine.url.render_as_string(True), db.head_revision(self.db_url))
+            return
+        try:
+            state = db.init_schema(self.engine, self.db_url, self.upgrade_db)
+        except db.SchemaOutOfDate as exc:
+            self.log.critical("%s", exc)
+            sys.exit(1)
+        self.log.info("Database %s (%s)", self.engine.url.render_as_string(True), state)
+        self.sessions = db.session_factory(self.engine)
+
+    def usage(self, owner: str) -> int:
+        with self.sessions() as s:
+            return self.dataset_manager.usage(s, owner)
+
+    def openapi_document(self) -> dict[str, Any]:
+        doc = yaml.safe_load((HERE / "openapi.yaml").read_text())
+        doc["info"]["version"] = __version__
+        doc["servers"] = [{"url": self.service_prefix.rstrip("/")}]
+        return doc
+
+    def route_table(self) -> list[tuple[str, type]]:
+        """Every route as (OpenAPI-style template, handler), without the service prefix."""
+        routes: list[tuple[str, type]] = []
+        for module in API_MODULES + PAGE_MODULES:
+            routes.extend(module.default_handlers)
+        return routes
+
+    def cookie_secret(self) -> bytes:
+        path = self.layout.root / "bridge_cookie_secret"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+        return bytes.fromhex(path.read_text().strip())
+
+    def make_app(self) -> web.Application:
+        prefix = self.service_prefix.rstrip("/")
+        hub_auth = HubOAuth(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=60)
+        handlers: list[Any] = [(prefix + template_to_regex(t), h) for t, h in self.route_table()]
+        handlers.append((prefix + "/oauth_callback", HubOAuthCallbackHandler))
+        handlers.append((prefix + "/api/.*", NotFoundHandler))
+        return web.Application(
+            handlers,
+            bridge=self,
+            hub_auth=hub_auth,
+            cookie_secret=self.cookie_secret(),
+            template_path=str(HERE / "templates"),
+            static_path=str(HERE / "static"),
+            static_url_prefix=prefix + "/static/",
+            default_handler_class=NotFoundHandler,
+            login_url=hub_auth.login_url,
+            xsrf_cookies=True,
+        )
+
+    def start(self) -> None:
+        if self.generate_config:
+            self.write_default_config()
+            return
+        if self.upgrade_db_and_exit:
+            return
+        asyncio.run(self.serve())
+
+    def write_default_config(self) -> None:
+        path = Path(self.config_file)
+        path.write_text(self.generate_config_file())
+        print(f"Wrote {path}")
+
+    async def serve(self) -> None:
+        app = self.make_app()
+        server = httpserver.HTTPServer(
+            app, xheaders=True, max_body_size=self.max_json_bytes, chunk_size=1 << 20,
+            max_buffer_size=self.max_json_bytes,
+        )
+        server.listen(self.port, self.ip)
+        self.log.info("Floyd bridge %s on http://%s:%d%s (root %s)", __version__, self.ip, self.port,
+                      self.service_prefix, self.layout.root)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        server.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s")
+    BridgeApp.launch_instance(argv)

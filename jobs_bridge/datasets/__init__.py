@@ -1,0 +1,1 @@
+"""Versioned, content-addressed datasets: records, uploads and commits."""

@@ -1,0 +1,335 @@
+"""Datasets and their committed versions: create, list, share, read files, diff, delete."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobs_bridge.access import Caller, check_access
+from jobs_bridge.datasets.records import dataset_json, version_json
+from jobs_bridge.errors import BadRequest, Conflict, NotFound, TooLarge
+from jobs_bridge.names import check_name, check_owner
+from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionFile
+from jobs_bridge.storage.blobs import BlobStore
+from jobs_bridge.storage.manifest import Entry, diff
+from jobs_bridge.storage.materialize import materialize, remove_tree
+from jobs_bridge.storage.paths import StorageLayout, clean_relpath
+
+log = logging.getLogger("jobs_bridge.datasets")
+
+# A hook later subsystems (jobs) register to say a version is in use and must not be
+# deleted without force: it returns a human-readable reason, or None.
+VersionUseCheck = Callable[[Session, DatasetVersion], "str | None"]
+
+
+@dataclass
+class QuotaPolicy:
+    default_bytes: int
+    per_user: dict[str, int] = field(default_factory=dict)
+
+    def limit_for(self, user: str) -> int:
+        return int(self.per_user.get(user, self.default_bytes))
+
+
+class DatasetManager:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        layout: StorageLayout,
+        store: BlobStore,
+        quota: QuotaPolicy,
+    ) -> None:
+        self.sessions = sessions
+        self.layout = layout
+        self.store = store
+        self.quota = quota
+        self.use_checks: list[VersionUseCheck] = []
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- helpers -----------------------------------------------------------------------
+    def lock(self, owner: str, name: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault((owner, name), threading.Lock())
+
+    @staticmethod
+    def find(s: Session, caller: Caller, owner: str, name: str, *, write: bool = False) -> Dataset:
+        check_owner(owner)
+        check_name(name, "dataset name")
+        ds = s.scalar(select(Dataset).where(Dataset.owner == owner, Dataset.name == name))
+        what = f"Dataset {owner}/{name}"
+        if ds is None:
+            raise NotFound(f"{what} not found.")
+        check_access(caller, ds.owner, ds.public, what, write=write)
+        return ds
+
+    @staticmethod
+    def find_version(s: Session, ds: Dataset, number: int | str) -> DatasetVersion:
+        q = select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id)
+        if number in ("latest", None, ""):
+            v = s.scalar(q.order_by(DatasetVersion.number.desc()).limit(1))
+            if v is None:
+                raise NotFound(f"Dataset {ds.owner}/{ds.name} has no versions yet; upload one with `floyd data upload`.")
+            return v
+        try:
+            n = int(number)
+        except (TypeError, ValueError):
+            raise BadRequest(f"Invalid version {number!r}: give a number or 'latest'.") from None
+        v = s.scalar(q.where(DatasetVersion.number == n))
+        if v is None:
+            raise NotFound(f"Dataset {ds.owner}/{ds.name} has no version {n}.")
+        return v
+
+    def usage(self, s: Session, owner: str) -> int:
+        total = s.scalar(
+            select(func.coalesce(func.sum(DatasetVersion.size), 0))
+            .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+            .where(Dataset.owner == owner)
+        )
+        return int(total or 0)
+
+    def check_quota(self, s: Session, owner: str, adding: int) -> None:
+        limit = self.quota.limit_for(owner)
+        used = self.usage(s, owner)
+        if used + adding > limit:
+            raise TooLarge(
+                f"Storage quota exceeded for {owner}: {fmt_bytes(used)} used of {fmt_bytes(limit)}, "
+                f"this version adds {fmt_bytes(adding)}. Delete old versions (`floyd data delete NAME:N`) "
+                "or ask an admin to raise c.BridgeApp.user_quotas."
+            )
+
+    # -- datasets --------------------------------------------------------------------
+    def create(self, caller: Caller, name: str, description: str = "", public: bool = False) -> dict:
+        check_name(name, "dataset name")
+        if not isinstance(description, str) or len(description) > 10_000:
+            raise BadRequest("'description' must be a string of at most 10,000 characters.")
+        with self.sessions.begin() as s:
+            exists = s.scalar(select(Dataset.id).where(Dataset.owner == caller.name, Dataset.name == name))
+            if exists:
+                raise Conflict(f"You already have a dataset named {name}; upload a new version to it instead.")
+            ds = Dataset(owner=caller.name, name=name, description=description, public=bool(public))
+            s.add(ds)
+            s.flush()
+            self.layout.dataset_dir(caller.name, name).mkdir(parents=True, exist_ok=True)
+            return dataset_json(ds, None, 0)
+
+    def list(self, caller: Caller, owner: str | None = None, public: bool = False) -> list[dict]:
+        with self.sessions() as s:
+            q = select(Dataset).order_by(Dataset.owner, Dataset.name)
+            if owner:
+                check_owner(owner)
+                q = q.where(Dataset.owner == owner)
+            elif public:
+                q = q.where(Dataset.public.is_(True))
+            elif not caller.admin:
+                q = q.where(Dataset.owner == caller.name)
+            out = []
+            for ds in s.scalars(q):
+                if not (caller.admin or ds.owner == caller.name or ds.public):
+                    continue
+                out.append(self._summary(s, ds))
+            return out
+
+    def _summary(self, s: Session, ds: Dataset) -> dict:
+        count = s.scalar(select(func.count()).where(DatasetVersion.dataset_id == ds.id)) or 0
+        latest = s.scalar(
+            select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id)
+            .order_by(DatasetVersion.number.desc()).limit(1)
+        )
+        return dataset_json(ds, latest, count)
+
+    def get(self, caller: Caller, owner: str, name: str) -> dict:
+        with self.sessions() as s:
+            return self._summary(s, self.find(s, caller, owner, name))
+
+    def update(self, caller: Caller, owner: str, name: str, changes: dict) -> dict:
+        unknown = set(changes) - {"public", "description"}
+        if unknown:
+            raise BadRequest(f"Cannot change {', '.join(sorted(unknown))}; only 'public' and 'description' can change.")
+        with self.sessions.begin() as s:
+            ds = self.find(s, caller, owner, name, write=True)
+            if "public" in changes:
+                if not isinstance(changes["public"], bool):
+                    raise BadRequest("'public' must be true or false.")
+                ds.public = changes["public"]
+            if "description" in changes:
+                if not isinstance(changes["description"], str):
+                    raise BadRequest("'description' must be a string.")
+                ds.description = changes["description"]
+            s.flush()
+            return self._summary(s, ds)
+
+    def delete_dataset(self, caller: Caller, owner: str, name: str) -> None:
+        with self.sessions.begin() as s:
+            ds = self.find(s, caller, owner, name, write=True)
+            if s.scalar(select(func.count()).where(DatasetVersion.dataset_id == ds.id)):
+                raise Conflict(f"Dataset {owner}/{name} still has versions; delete them first.")
+            s.execute(delete(Upload).where(Upload.dataset_id == ds.id))
+            s.delete(ds)
+        remove_tree(self.layout.dataset_dir(owner, name))
+
+    # -- versions --------------------------------------------------------------------
+    def versions(self, caller: Caller, owner: str, name: str) -> list[dict]:
+        with self.sessions() as s:
+            ds = self.find(s, caller, owner, name)
+            rows = s.scalars(
+                select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id).order_by(DatasetVersion.number)
+            )
+            return [version_json(ds, v) for v in rows]
+
+    def version(self, caller: Caller, owner: str, name: str, number: int | str) -> dict:
+        with self.sessions() as s:
+            ds = self.find(s, caller, owner, name)
+            return version_json(ds, self.find_version(s, ds, number))
+
+    def entries(self, caller: Caller, owner: str, name: str, number: int | str) -> tuple[dict, list[Entry]]:
+        with self.sessions() as s:
+            ds = self.find(s, caller, owner, name)
+            v = self.find_version(s, ds, number)
+            rows = s.execute(
+                select(VersionFile.path, VersionFile.size, VersionFile.hash)
+                .where(VersionFile.version_pk == v.id).order_by(VersionFile.path)
+            )
+            return version_json(ds, v), [Entry(p, sz, h) for p, sz, h in rows]
+
+    def list_files(
+        self, caller: Caller, owner: str, name: str, number: int | str, path: str = "", recursive: bool = False
+    ) -> dict:
+        info, entries = self.entries(caller, owner, name, number)
+        prefix = clean_relpath(path) + "/" if path else ""
+        items: dict[str, dict] = {}
+        exact = [e for e in entries if e.path == prefix.rstrip("/")] if prefix else []
+        if exact:
+            return {"version": info, "path": exact[0].path, "files": [entry_json(exact[0])]}
+        for e in entries:
+            if not e.path.startswith(prefix):
+                continue
+            rest = e.path[len(prefix):]
+            if recursive or "/" not in rest:
+                items[e.path] = entry_json(e)
+            else:
+                d = prefix + rest.split("/", 1)[0]
+                cur = items.setdefault(d, {"path": d, "type": "directory", "size": 0, "file_count": 0})
+                cur["size"] += e.size
+                cur["file_count"] += 1
+        if prefix and not items:
+            raise NotFound(f"{info['ref']} has no file or directory {path!r}.")
+        return {"version": info, "path": prefix.rstrip("/"), "files": sorted(items.values(), key=lambda x: x["path"])}
+
+    def select_for_download(
+        self, caller: Caller, owner: str, name: str, number: int | str, path: str = ""
+    ) -> tuple[dict, list[Entry], bool]:
+        """Entries under ``path`` and whether ``path`` names a single file."""
+        info, entries = self.entries(caller, owner, name, number)
+        if not path:
+            return info, entries, False
+        rel = clean_relpath(path)
+        for e in entries:
+            if e.path == rel:
+                return info, [e], True
+        inside = [e for e in entries if e.path.startswith(rel + "/")]
+        if not inside:
+            raise NotFound(f"{info['ref']} has no file or directory {path!r}.")
+        return info, inside, False
+
+    def diff(self, caller: Caller, owner: str, name: str, a: int | str, b: int | str) -> dict:
+        info_a, ea = self.entries(caller, owner, name, a)
+        info_b, eb = self.entries(caller, owner, name, b)
+        d = diff({e.path: e.hexdigest for e in ea}, {e.path: e.hexdigest for e in eb})
+        return {"from": info_a, "to": info_b, "added": d.added, "removed": d.removed, "changed": d.changed}
+
+    def delete_version(self, caller: Caller, owner: str, name: str, number: int | str, force: bool = False) -> dict:
+        with self.lock(owner, name):
+            with self.sessions.begin() as s:
+                ds = self.find(s, caller, owner, name, write=True)
+                v = self.find_version(s, ds, number)
+                for check in self.use_checks:
+                    reason = check(s, v)
+                    if reason and not force:
+                        raise Conflict(f"{owner}/{name}:{v.number} is kept because {reason}; pass force to delete it anyway.")
+                info = version_json(ds, v)
+                hashes = set(s.scalars(select(VersionFile.hash).where(VersionFile.version_pk == v.id)))
+                s.delete(v)
+                s.flush()
+                still_used: set[str] = set()
+                hash_list = sorted(hashes)
+                for i in range(0, len(hash_list), 500):
+                    chunk = hash_list[i : i + 500]
+                    still_used.update(s.scalars(select(VersionFile.hash).where(VersionFile.hash.in_(chunk)).distinct()))
+                garbage = hashes - still_used
+                garbage_list = sorted(garbage)
+                for i in range(0, len(garbage_list), 500):
+                    s.execute(delete(BlobOwner).where(BlobOwner.hash.in_(garbage_list[i : i + 500])))
+            remove_tree(self.layout.version_dir(owner, name, info["number"]))
+            for h in garbage:
+                self.store.delete(h)
+            info["blobs_removed"] = len(garbage)
+            return info
+
+    # -- start-up recovery -------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Make the tree agree with the database after a crash: a version directory exists
+        exactly for each committed version; staging leftovers and orphans go away."""
+        actions: list[str] = []
+        with self.sessions() as s:
+            committed = {
+                (o, n, num)
+                for o, n, num in s.execute(
+                    select(Dataset.owner, Dataset.name, DatasetVersion.number).join(
+                        DatasetVersion, DatasetVersion.dataset_id == Dataset.id
+                    )
+                )
+            }
+        root = self.layout.datasets
+        if root.is_dir():
+            for owner_dir in root.iterdir():
+                if not owner_dir.is_dir():
+                    continue
+                for ds_dir in owner_dir.iterdir():
+                    if not ds_dir.is_dir():
+                        continue
+                    for child in ds_dir.iterdir():
+                        key = (owner_dir.name, ds_dir.name, int(child.name) if child.name.isdigit() else -1)
+                        if child.name.startswith(".staging-") or (child.name.isdigit() and key not in committed):
+                            remove_tree(child)
+                            actions.append(f"removed uncommitted {child}")
+        for owner, name, number in sorted(committed):
+            target = self.layout.version_dir(owner, name, number)
+            if not target.exists():
+                self._rematerialize(owner, name, number, target)
+                actions.append(f"rebuilt {target}")
+        for leftover in self.layout.tmp.glob("blob-*"):
+            leftover.unlink(missing_ok=True)
+        return actions
+
+    def _rematerialize(self, owner: str, name: str, number: int, target: Path) -> None:
+        with self.sessions() as s:
+            rows = s.execute(
+                select(VersionFile.path, VersionFile.size, VersionFile.hash)
+                .join(DatasetVersion, DatasetVersion.id == VersionFile.version_pk)
+                .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+                .where(Dataset.owner == owner, Dataset.name == name, DatasetVersion.number == number)
+            )
+            entries = [Entry(p, sz, h) for p, sz, h in rows]
+        staging = target.parent / f".staging-rebuild-{number}"
+        remove_tree(staging)
+        materialize(self.store, entries, staging)
+        staging.rename(target)
+
+
+def entry_json(e: Entry) -> dict:
+    return {"path": e.path, "type": "file", "size": e.size, "hash": e.hash}
+
+
+def fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

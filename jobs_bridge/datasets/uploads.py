@@ -1,0 +1,401 @@
+"""Resumable uploads: manifest first, then only the blobs the caller has not stored yet.
+
+Protocol (see docs/datasets.md):
+1. ``POST …/uploads`` with the manifest → upload id, missing hashes, partial offsets.
+   Posting the same manifest again finds the same open upload: that is how a client resumes.
+2. Small blobs go in tar packs (``POST /uploads/<id>/pack``, member name = hex hash);
+   large ones by ``PUT /uploads/<id>/blobs/sha256:<hex>`` with an ``Upload-Offset`` header,
+   appending to a part file that survives a cut connection or a bridge restart.
+3. ``POST /uploads/<id>/commit`` materializes the version and makes it visible atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from jobs_bridge.access import Caller
+from jobs_bridge.datasets.manager import DatasetManager
+from jobs_bridge.datasets.records import version_json
+from jobs_bridge.errors import BadRequest, Conflict, NotFound
+from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionFile
+from jobs_bridge.storage.blobs import BlobWriter, parse_hash
+from jobs_bridge.storage.manifest import Entry, parse_manifest, version_id
+from jobs_bridge.storage.materialize import materialize, remove_tree
+from jobs_bridge.storage.tarstream import TarReader
+
+OWNER_FLUSH_EVERY = 256
+
+
+class UploadManager:
+    def __init__(self, datasets: DatasetManager, max_files: int, max_file_size: int) -> None:
+        self.datasets = datasets
+        self.max_files = max_files
+        self.max_file_size = max_file_size
+        self._manifests: dict[str, dict[str, Entry]] = {}
+        self._hashers: dict[tuple[str, str], tuple[int, hashlib._Hash]] = {}
+        self._guard = threading.Lock()
+
+    @property
+    def layout(self):  # type: ignore[no-untyped-def]
+        return self.datasets.layout
+
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        return self.datasets.store
+
+    # -- sessions ----------------------------------------------------------------------
+    def start(
+        self, caller: Caller, owner: str, name: str, manifest: object, message: str = "", allow_duplicate: bool = False
+    ) -> tuple[int, dict]:
+        if not isinstance(message, str) or len(message) > 10_000:
+            raise BadRequest("'message' must be a string of at most 10,000 characters.")
+        entries = parse_manifest(manifest, self.max_files, self.max_file_size)
+        vid = version_id(entries)
+        total = sum(e.size for e in entries)
+        with self.datasets.sessions.begin() as s:
+            ds = self.datasets.find(s, caller, owner, name, write=True)
+            same = s.scalar(
+                select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id, DatasetVersion.version_id == vid)
+                .order_by(DatasetVersion.number.desc()).limit(1)
+            )
+            if same is not None and not allow_duplicate:
+                return 200, {"duplicate_of": version_json(ds, same), "id": None, "version_id": vid}
+            self.datasets.check_quota(s, ds.owner, total)
+            up = s.scalar(
+                select(Upload).where(
+                    Upload.dataset_id == ds.id, Upload.version_id == vid, Upload.created_by == caller.name
+                )
+            )
+            resumed = up is not None
+            if up is None:
+                up = Upload(
+                    id=uuid.uuid4().hex, dataset_id=ds.id, created_by=caller.name, version_id=vid,
+                    message=message, total_size=total, file_count=len(entries),
+                )
+                directory = self.layout.upload_dir(up.id)
+                directory.mkdir(parents=True, exist_ok=True)
+                tmp = directory / "manifest.json.tmp"
+                tmp.write_text(json.dumps({"entries": [e.as_dict() for e in entries],
+                                           "allow_duplicate": bool(allow_duplicate)}))
+                os.replace(tmp, directory / "manifest.json")
+                s.add(up)
+            else:
+                up.message = message or up.message
+            s.flush()
+            return (200 if resumed else 201), self._status(s, up, {e.hexdigest: e for e in entries}, resumed)
+
+    def status(self, caller: Caller, upload_id: str) -> dict:
+        with self.datasets.sessions() as s:
+            up = self._find(s, caller, upload_id)
+            return self._status(s, up, self._by_hash(up.id), True)
+
+    def abort(self, caller: Caller, upload_id: str) -> None:
+        with self.datasets.sessions.begin() as s:
+            up = self._find(s, caller, upload_id)
+            s.delete(up)
+        self._forget(upload_id)
+        remove_tree(self.layout.upload_dir(upload_id))
+
+    def _find(self, s: Session, caller: Caller, upload_id: str) -> Upload:
+        if not isinstance(upload_id, str) or not upload_id.isalnum() or len(upload_id) > 32:
+            raise NotFound("Upload not found.")
+        up = s.get(Upload, upload_id)
+        if up is None or not (caller.admin or up.created_by == caller.name):
+            raise NotFound(f"Upload {upload_id} not found; it may have been committed or aborted. Start it again.")
+        return up
+
+    def _by_hash(self, upload_id: str) -> dict[str, Entry]:
+        with self._guard:
+            cached = self._manifests.get(upload_id)
+        if cached is not None:
+            return cached
+        path = self.layout.upload_dir(upload_id) / "manifest.json"
+        data = json.loads(path.read_text())
+        by_hash = {}
+        for d in data["entries"]:
+            e = Entry(d["path"], d["size"], parse_hash(d["hash"]))
+            by_hash[e.hexdigest] = e
+        with self._guard:
+            self._manifests[upload_id] = by_hash
+        return by_hash
+
+    def _entries(self, upload_id: str) -> tuple[list[Entry], bool]:
+        data = json.loads((self.layout.upload_dir(upload_id) / "manifest.json").read_text())
+        entries = [Entry(d["path"], d["size"], parse_hash(d["hash"])) for d in data["entries"]]
+        return entries, bool(data.get("allow_duplicate"))
+
+    def _forget(self, upload_id: str) -> None:
+        with self._guard:
+            self._manifests.pop(upload_id, None)
+            for key in [k for k in self._hashers if k[0] == upload_id]:
+                del self._hashers[key]
+
+    def _owned(self, s: Session, owner: str, hashes: list[str]) -> set[str]:
+        owned: set[str] = set()
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i : i + 500]
+            owned.update(s.scalars(select(BlobOwner.hash).where(BlobOwner.owner == owner, BlobOwner.hash.in_(chunk))))
+        return owned
+
+    def _missing(self, s: Session, caller_name: str, by_hash: dict[str, Entry]) -> list[str]:
+        hashes = sorted(by_hash)
+        owned = self._owned(s, caller_name, hashes)
+        return [h for h in hashes if h not in owned or not self.store.exists(h)]
+
+    def _status(self, s: Session, up: Upload, by_hash: dict[str, Entry], resumed: bool) -> dict:
+        missing = self._missing(s, up.created_by, by_hash)
+        partial = {}
+        directory = self.layout.upload_dir(up.id)
+        for h in missing:
+            part = directory / f"{h}.part"
+            if part.exists():
+                partial[f"sha256:{h}"] = part.stat().st_size
+        missing_bytes = sum(by_hash[h].size for h in missing) - sum(partial.values())
+        return {
+            "id": up.id,
+            "version_id": up.version_id,
+            "resumed": resumed,
+            "file_count": up.file_count,
+            "total_size": up.total_size,
+            "missing": [f"sha256:{h}" for h in missing],
+            "missing_bytes": missing_bytes,
+            "partial": partial,
+        }
+
+    def add_owners(self, s: Session, owner: str, hashes: list[str]) -> None:
+        unique = sorted(set(hashes))
+        have = self._owned(s, owner, unique)
+        new = [{"hash": h, "owner": owner} for h in unique if h not in have]
+        if new:
+            s.execute(insert(BlobOwner), new)
+
+    # -- receiving blobs ---------------------------------------------------------------
+    def pack_receiver(self, caller: Caller, upload_id: str) -> PackReceiver:
+        with self.datasets.sessions() as s:
+            up = self._find(s, caller, upload_id)
+        return PackReceiver(self, up.id, up.created_by, self._by_hash(up.id))
+
+    def part_path(self, caller: Caller, upload_id: str, hash_value: str) -> tuple[Path, Entry]:
+        hexd = parse_hash(hash_value)
+        with self.datasets.sessions() as s:
+            up = self._find(s, caller, upload_id)
+        entry = self._by_hash(up.id).get(hexd)
+        if entry is None:
+            raise BadRequest(f"sha256:{hexd} is not in this upload's manifest.")
+        return self.layout.upload_dir(up.id) / f"{hexd}.part", entry
+
+    def blob_offset(self, caller: Caller, upload_id: str, hash_value: str) -> tuple[int, int]:
+        part, entry = self.part_path(caller, upload_id, hash_value)
+        with self.datasets.sessions() as s:
+            if not self._missing(s, caller.name, {entry.hexdigest: entry}):
+                return entry.size, entry.size
+        return (part.stat().st_size if part.exists() else 0), entry.size
+
+    def part_writer(self, caller: Caller, upload_id: str, hash_value: str, offset: int) -> PartWriter:
+        part, entry = self.part_path(caller, upload_id, hash_value)
+        current = part.stat().st_size if part.exists() else 0
+        with self.datasets.sessions() as s:
+            if not self._missing(s, caller.name, {entry.hexdigest: entry}):
+                raise Conflict(f"sha256:{entry.hexdigest} is already stored; nothing to send.")
+        if offset != current:
+            raise Conflict(f"Upload-Offset is {offset} but the server holds {current} bytes of this blob; resume from {current}.")
+        return PartWriter(self, upload_id, caller.name, entry, part, current)
+
+    def hasher_for(self, upload_id: str, hexd: str, offset: int) -> hashlib._Hash | None:
+        with self._guard:
+            saved = self._hashers.get((upload_id, hexd))
+        if offset == 0:
+            return hashlib.sha256()
+        if saved and saved[0] == offset:
+            return saved[1]
+        return None
+
+    def save_hasher(self, upload_id: str, hexd: str, offset: int, h: hashlib._Hash | None) -> None:
+        with self._guard:
+            if h is None:
+                self._hashers.pop((upload_id, hexd), None)
+            else:
+                self._hashers[(upload_id, hexd)] = (offset, h)
+
+    def record_received(self, owner: str, hashes: list[str]) -> None:
+        if not hashes:
+            return
+        with self.datasets.sessions.begin() as s:
+            self.add_owners(s, owner, hashes)
+
+    # -- commit ------------------------------------------------------------------------
+    def commit(self, caller: Caller, upload_id: str) -> dict:
+        with self.datasets.sessions() as s:
+            up = self._find(s, caller, upload_id)
+            ds = s.get(Dataset, up.dataset_id)
+            assert ds is not None
+            owner, name, uploader, message = ds.owner, ds.name, up.created_by, up.message
+        entries, allow_duplicate = self._entries(upload_id)
+        with self.datasets.lock(owner, name):
+            with self.datasets.sessions() as s:
+                missing = self._missing(s, uploader, {e.hexdigest: e for e in entries})
+            if missing:
+                raise Conflict(f"{len(missing)} file(s) of this upload have not been sent yet; run the upload again to resume.")
+            vid = version_id(entries)
+            total = sum(e.size for e in entries)
+            with self.datasets.sessions() as s:
+                ds = self.datasets.find(s, caller, owner, name, write=True)
+                same = s.scalar(
+                    select(DatasetVersion.number).where(DatasetVersion.dataset_id == ds.id, DatasetVersion.version_id == vid)
+                )
+                if same is not None and not allow_duplicate:
+                    raise Conflict(f"{owner}/{name}:{same} already has exactly these files.")
+                self.datasets.check_quota(s, owner, total)
+                number = (s.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == ds.id)) or 0) + 1
+            ds_dir = self.layout.dataset_dir(owner, name)
+            staging = ds_dir / f".staging-{upload_id}"
+            target = ds_dir / str(number)
+            remove_tree(staging)
+            remove_tree(target)  # no committed row has this number: anything here is a crash leftover
+            materialize(self.store, entries, staging)
+            staging.rename(target)
+            try:
+                with self.datasets.sessions.begin() as s:
+                    v = DatasetVersion(
+                        dataset_id=ds.id, number=number, version_id=vid, message=message,
+                        created_by=caller.name, size=total, file_count=len(entries),
+                    )
+                    s.add(v)
+                    s.flush()
+                    if entries:
+                        s.execute(insert(VersionFile), [
+                            {"version_pk": v.id, "path": e.path, "size": e.size, "hash": e.hexdigest} for e in entries
+                        ])
+                    if owner != uploader:
+                        self.add_owners(s, owner, [e.hexdigest for e in entries])
+                    up_row = s.get(Upload, upload_id)
+                    if up_row is not None:
+                        s.delete(up_row)
+                    ds_row = s.get(Dataset, ds.id)
+                    assert ds_row is not None
+                    result = version_json(ds_row, v)
+            except Exception:
+                remove_tree(target)
+                raise
+        self._forget(upload_id)
+        remove_tree(self.layout.upload_dir(upload_id))
+        return result
+
+
+class PackReceiver:
+    """Consumes a tar stream of blobs named by their hex hash, verifying each one."""
+
+    def __init__(self, uploads: UploadManager, upload_id: str, owner: str, by_hash: dict[str, Entry]) -> None:
+        self.uploads = uploads
+        self.upload_id = upload_id
+        self.owner = owner
+        self.by_hash = by_hash
+        self.reader = TarReader(self._member, self._data, self._end)
+        self.writer: BlobWriter | None = None
+        self.pending: list[str] = []
+        self.stored = 0
+        self.bytes = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.reader.feed(chunk)
+
+    def close(self) -> dict:
+        try:
+            self.reader.close()
+        finally:
+            self.flush()
+        return {"stored": self.stored, "bytes": self.bytes}
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None
+        self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        self.uploads.record_received(self.owner, pending)
+
+    def _member(self, name: str, size: int) -> None:
+        hexd = name.rsplit("/", 1)[-1]
+        if hexd.startswith("sha256:"):
+            hexd = hexd[7:]
+        entry = self.by_hash.get(hexd)
+        if entry is None:
+            raise BadRequest(f"Pack member {name!r} is not a blob of this upload's manifest.")
+        if size != entry.size:
+            raise BadRequest(f"Pack member sha256:{hexd} is {size} bytes; the manifest says {entry.size}.")
+        self.writer = self.uploads.store.writer(hexd, size)
+
+    def _data(self, data: memoryview) -> None:
+        assert self.writer is not None
+        self.writer.write(data)
+
+    def _end(self) -> None:
+        assert self.writer is not None
+        writer, self.writer = self.writer, None
+        writer.finish()
+        self.pending.append(writer.expected)
+        self.stored += 1
+        self.bytes += writer.received
+        if len(self.pending) >= OWNER_FLUSH_EVERY:
+            self.flush()
+
+
+class PartWriter:
+    """Appends to a large blob's part file; publishes it into the store once complete."""
+
+    def __init__(self, uploads: UploadManager, upload_id: str, owner: str, entry: Entry, part: Path, offset: int) -> None:
+        self.uploads = uploads
+        self.upload_id = upload_id
+        self.owner = owner
+        self.entry = entry
+        self.part = part
+        self.offset = offset
+        self.hasher = uploads.hasher_for(upload_id, entry.hexdigest, offset)
+        self.file = open(part, "ab")
+        self.completed = False
+
+    def write(self, data: bytes) -> None:
+        if self.offset + len(data) > self.entry.size:
+            raise BadRequest(
+                f"sha256:{self.entry.hexdigest} is {self.entry.size} bytes by its manifest entry; more was sent."
+            )
+        self.file.write(data)
+        if self.hasher is not None:
+            self.hasher.update(data)
+        self.offset += len(data)
+
+    def close(self) -> dict:
+        """Finish this request: keep the part for later, or verify and publish the blob."""
+        self.file.close()
+        hexd = self.entry.hexdigest
+        if self.offset < self.entry.size:
+            self.uploads.save_hasher(self.upload_id, hexd, self.offset, self.hasher)
+            return {"offset": self.offset, "size": self.entry.size, "complete": False}
+        self.uploads.save_hasher(self.upload_id, hexd, 0, None)
+        if self.hasher is not None:
+            actual = self.hasher.hexdigest()
+            if actual != hexd:
+                self.part.unlink(missing_ok=True)
+                raise BadRequest(f"Blob sent as sha256:{hexd} hashes to sha256:{actual}; it was not stored.")
+            self.uploads.store.publish(self.part, hexd)
+        else:
+            self.uploads.store.put_file(self.part, hexd)
+        self.uploads.record_received(self.owner, [hexd])
+        self.completed = True
+        return {"offset": self.offset, "size": self.entry.size, "complete": True}
+
+    def abort(self) -> None:
+        """The connection dropped: keep what arrived, so the client can resume from it."""
+        if not self.file.closed:
+            self.file.close()
+        self.uploads.save_hasher(self.upload_id, self.entry.hexdigest, self.offset, self.hasher)

@@ -1,0 +1,81 @@
+"""Engine and sessions, and the start-up schema check (JupyterHub's ``upgrade-db`` pattern)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.orm import Session, sessionmaker
+
+ALEMBIC_DIR = Path(__file__).parent / "alembic"
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database was made by another version of the bridge."""
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def head_revision(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, url: str) -> None:
+    cfg = alembic_config(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def init_schema(engine: Engine, url: str, auto_upgrade: bool = False) -> str:
+    """Create the schema on an empty database; refuse to run on an out-of-date one."""
+    head = head_revision(url)
+    current = current_revision(engine)
+    if current == head:
+        return "current"
+    tables = set(inspect(engine).get_table_names())
+    if current is None and not (tables - {"alembic_version"}):
+        upgrade(engine, url)
+        return "created"
+    if auto_upgrade:
+        upgrade(engine, url)
+        return "upgraded"
+    raise SchemaOutOfDate(
+        f"The database {engine.url.render_as_string(hide_password=True)} is at schema revision "
+        f"{current or 'unknown'}, this bridge needs {head}. Back it up, then run "
+        "`floyd-bridge upgrade-db` (or set c.BridgeApp.upgrade_db = True)."
+    )
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,8 @@
+"""Tornado handlers: parse and validate, call one manager method, write the result."""
+
+from jobs_bridge.handlers import datasets, meta, pages, projects, uploads
+
+API_MODULES = [meta, projects, datasets, uploads]
+PAGE_MODULES = [pages]
+
+__all__ = ["API_MODULES", "PAGE_MODULES"]

@@ -1,0 +1,128 @@
+"""The base handler: Hub authentication, one JSON error body, blocking work off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
+from tornado import web
+
+from jobs_bridge.access import Caller
+from jobs_bridge.errors import BadRequest, FloydError, Unauthorized
+
+T = TypeVar("T")
+log = logging.getLogger("jobs_bridge.handlers")
+
+LOGIN_HINT = (
+    "Authentication required: run `floyd login URL`, or send 'Authorization: token <JupyterHub API token>'."
+)
+
+
+class BaseHandler(HubOAuthenticated, web.RequestHandler):
+    """Common behaviour of every bridge handler."""
+
+    api = True
+
+    @property
+    def bridge(self) -> Any:
+        return self.settings["bridge"]
+
+    @property
+    def hub_auth(self) -> Any:  # type: ignore[override]
+        return self.settings["hub_auth"]
+
+    async def prepare(self) -> None:
+        # Resolve the Hub user without blocking the loop (HubAuth caches results).
+        try:
+            model = await self.hub_auth.get_user(self, sync=False)
+        except Exception:
+            log.exception("Asking JupyterHub who this is failed")
+            raise ApiError(503, "JupyterHub did not answer; try again shortly.") from None
+        if model:
+            try:
+                self._hub_auth_user_cache = self.check_hub_user(model)
+            except UserNotAllowed:
+                self._hub_auth_user_cache = None
+                raise ApiError(403, f"{model.get('name')} may not use the Floyd service.") from None
+        else:
+            self._hub_auth_user_cache = None
+
+    @property
+    def caller(self) -> Caller:
+        user = self.current_user
+        if not user:
+            raise ApiError(401, LOGIN_HINT)
+        if user.get("kind") == "service":
+            # The workspace spawner and other services act with admin rights on the bridge.
+            return Caller(name=f"service-{user['name']}", admin=True)
+        return Caller(name=user["name"], admin=bool(user.get("admin")))
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a (blocking) manager method in the bridge's executor and map its errors."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.bridge.executor, lambda: fn(*args, **kwargs))
+        except FloydError as exc:
+            raise to_http(exc) from None
+
+    def json_body(self) -> dict:
+        if not self.request.body:
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError):
+            raise to_http(BadRequest("The request body is not valid JSON.")) from None
+        if not isinstance(body, dict):
+            raise to_http(BadRequest("The request body must be a JSON object."))
+        return body
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(data))
+
+    def check_xsrf_cookie(self) -> None:
+        # Token-authenticated API calls carry no cookie and need no XSRF token.
+        if self.request.headers.get("Authorization"):
+            return
+        super().check_xsrf_cookie()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = self._reason
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            message = exc.message
+        if status_code == 500:
+            message = "Internal error in the Floyd bridge; the administrator can find it in the bridge's log."
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"status": status_code, "message": message}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, web.HTTPError):
+            if value.log_message:
+                log.warning("%d %s: %s", value.status_code, self.request.uri, value.log_message)
+            return
+        super().log_exception(typ, value, tb)
+
+
+class ApiError(web.HTTPError):
+    """An HTTPError whose user-facing message travels in the JSON body, not the status line."""
+
+    def __init__(self, status: int, message: str, log_message: str | None = None) -> None:
+        super().__init__(status, (log_message or message).replace("%", "%%"))
+        self.message = message
+
+
+def to_http(exc: FloydError) -> ApiError:
+    return ApiError(exc.status, exc.message, exc.log_message)
+
+
+class NotFoundHandler(BaseHandler):
+    """JSON 404 for unknown API routes (and the default handler)."""
+
+    async def prepare(self) -> None:
+        raise ApiError(404, f"No such route: {self.request.method} {self.request.path}")

@@ -1,0 +1,134 @@
+"""``/api/v1/datasets``: datasets, versions, files, downloads and diffs."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import quote
+
+from jobs_bridge.errors import BadRequest
+from jobs_bridge.handlers.base import BaseHandler, to_http
+from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, member_header, padding
+
+CHUNK = 1 << 20
+
+
+def flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes", "on")
+
+
+class DatasetListHandler(BaseHandler):
+    async def get(self) -> None:
+        items = await self.call(
+            self.bridge.dataset_manager.list, self.caller,
+            owner=self.get_argument("owner", None), public=flag(self.get_argument("public", None)),
+        )
+        self.write_json({"items": items})
+
+    async def post(self) -> None:
+        body = self.json_body()
+        item = await self.call(
+            self.bridge.dataset_manager.create, self.caller, body.get("name"),
+            body.get("description", ""), body.get("public", False),
+        )
+        self.write_json(item, 201)
+
+
+class DatasetHandler(BaseHandler):
+    async def get(self, owner: str, name: str) -> None:
+        self.write_json(await self.call(self.bridge.dataset_manager.get, self.caller, owner, name))
+
+    async def patch(self, owner: str, name: str) -> None:
+        body = self.json_body()
+        self.write_json(await self.call(self.bridge.dataset_manager.update, self.caller, owner, name, body))
+
+    async def delete(self, owner: str, name: str) -> None:
+        await self.call(self.bridge.dataset_manager.delete_dataset, self.caller, owner, name)
+        self.set_status(204)
+        self.finish()
+
+
+class VersionListHandler(BaseHandler):
+    async def get(self, owner: str, name: str) -> None:
+        items = await self.call(self.bridge.dataset_manager.versions, self.caller, owner, name)
+        self.write_json({"items": items})
+
+
+class VersionHandler(BaseHandler):
+    async def get(self, owner: str, name: str, version: str) -> None:
+        self.write_json(await self.call(self.bridge.dataset_manager.version, self.caller, owner, name, version))
+
+    async def delete(self, owner: str, name: str, version: str) -> None:
+        force = flag(self.get_argument("force", None))
+        info = await self.call(self.bridge.dataset_manager.delete_version, self.caller, owner, name, version, force)
+        self.write_json(info)
+
+
+class FilesHandler(BaseHandler):
+    async def get(self, owner: str, name: str, version: str) -> None:
+        listing = await self.call(
+            self.bridge.dataset_manager.list_files, self.caller, owner, name, version,
+            self.get_argument("path", ""), flag(self.get_argument("recursive", None)),
+        )
+        self.write_json(listing)
+
+
+class DownloadHandler(BaseHandler):
+    """One file as its bytes, or a directory (or the whole version) as a tar stream."""
+
+    async def get(self, owner: str, name: str, version: str) -> None:
+        path = self.get_argument("path", "")
+        manager = self.bridge.dataset_manager
+        info, entries, single = await self.call(manager.select_for_download, self.caller, owner, name, version, path)
+        if single:
+            entry = entries[0]
+            self.set_header("Content-Type", "application/octet-stream")
+            self.set_header("Content-Length", str(entry.size))
+            self.set_header("X-Floyd-Hash", entry.hash)
+            filename = entry.path.rsplit("/", 1)[-1]
+            self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(filename)}")
+            await self._send_blob(entry.hexdigest)
+            self.finish()
+            return
+        base = path.strip("/")
+        root = base.rsplit("/", 1)[-1] if base else f"{name}-{info['number']}"
+        self.set_header("Content-Type", "application/x-tar")
+        self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(root)}.tar")
+        mtime = 0
+        for entry in entries:
+            rel = entry.path[len(base) + 1:] if base else entry.path
+            self.write(member_header(f"{root}/{rel}", entry.size, 0o444, mtime))
+            await self._send_blob(entry.hexdigest)
+            self.write(padding(entry.size))
+        self.write(END_OF_ARCHIVE)
+        self.finish()
+
+    async def _send_blob(self, hexdigest: str) -> None:
+        loop = asyncio.get_running_loop()
+        path = self.bridge.store.path(hexdigest)
+        with open(path, "rb") as f:
+            while True:
+                block = await loop.run_in_executor(self.bridge.executor, f.read, CHUNK)
+                if not block:
+                    break
+                self.write(block)
+                await self.flush()
+
+
+class DiffHandler(BaseHandler):
+    async def get(self, owner: str, name: str) -> None:
+        a = self.get_argument("from", None)
+        b = self.get_argument("to", None)
+        if not a or not b:
+            raise to_http(BadRequest("Give both versions to compare: ?from=1&to=2."))
+        self.write_json(await self.call(self.bridge.dataset_manager.diff, self.caller, owner, name, a, b))
+
+
+default_handlers = [
+    ("/api/v1/datasets", DatasetListHandler),
+    ("/api/v1/datasets/{owner}/{name}", DatasetHandler),
+    ("/api/v1/datasets/{owner}/{name}/versions", VersionListHandler),
+    ("/api/v1/datasets/{owner}/{name}/versions/{version}", VersionHandler),
+    ("/api/v1/datasets/{owner}/{name}/versions/{version}/files", FilesHandler),
+    ("/api/v1/datasets/{owner}/{name}/versions/{version}/download", DownloadHandler),
+    ("/api/v1/datasets/{owner}/{name}/diff", DiffHandler),
+]

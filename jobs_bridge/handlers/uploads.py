@@ -1,0 +1,123 @@
+"""``/api/v1/…/uploads``: resumable, deduplicated uploads (protocol in datasets/uploads.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tornado import web
+
+from jobs_bridge.access import Caller
+from jobs_bridge.errors import BadRequest, FloydError
+from jobs_bridge.handlers.base import BaseHandler, to_http
+
+
+class UploadStartHandler(BaseHandler):
+    async def post(self, owner: str, name: str) -> None:
+        body = self.json_body()
+        status, result = await self.call(
+            self.bridge.upload_manager.start, self.caller, owner, name, body.get("manifest"),
+            body.get("message", ""), bool(body.get("allow_duplicate", False)),
+        )
+        self.write_json(result, status)
+
+
+class UploadHandler(BaseHandler):
+    async def get(self, upload_id: str) -> None:
+        self.write_json(await self.call(self.bridge.upload_manager.status, self.caller, upload_id))
+
+    async def delete(self, upload_id: str) -> None:
+        await self.call(self.bridge.upload_manager.abort, self.caller, upload_id)
+        self.set_status(204)
+        self.finish()
+
+
+class CommitHandler(BaseHandler):
+    async def post(self, upload_id: str) -> None:
+        self.write_json(await self.call(self.bridge.upload_manager.commit, self.caller, upload_id), 201)
+
+
+class StreamingHandler(BaseHandler):
+    """Feeds the request body to a receiver in the executor, chunk by chunk.
+
+    An error in the middle (a blob that does not match its hash) is remembered and the rest
+    of the body is drained, so the client gets a proper 4xx instead of a reset connection.
+    """
+
+    streaming_methods = ("POST", "PUT")
+    receiver: Any = None
+    error: FloydError | None = None
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        caller = self.caller
+        if self.request.method in self.streaming_methods:
+            self.request.connection.set_max_body_size(self.bridge.max_request_bytes)
+            self.receiver = await self.call(self.open_receiver, caller, **self.path_kwargs)
+
+    def open_receiver(self, caller: Caller, **kwargs: str) -> Any:
+        raise NotImplementedError
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self.error is not None or self.receiver is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.bridge.executor, self.receiver.write, chunk)
+        except FloydError as exc:
+            self.error = exc
+            await loop.run_in_executor(self.bridge.executor, self.receiver.abort)
+
+    async def finish_receiving(self) -> dict:
+        if self.error is not None:
+            raise to_http(self.error)
+        return await self.call(self.receiver.close)
+
+    def on_connection_close(self) -> None:
+        if self.receiver is not None and not self._finished and self.error is None:
+            self.bridge.executor.submit(self.receiver.abort)
+
+
+@web.stream_request_body
+class PackHandler(StreamingHandler):
+    streaming_methods = ("POST",)
+
+    def open_receiver(self, caller: Caller, upload_id: str) -> Any:
+        return self.bridge.upload_manager.pack_receiver(caller, upload_id)
+
+    async def post(self, upload_id: str) -> None:
+        self.write_json(await self.finish_receiving())
+
+
+@web.stream_request_body
+class BlobHandler(StreamingHandler):
+    streaming_methods = ("PUT",)
+
+    def open_receiver(self, caller: Caller, upload_id: str, hash: str) -> Any:
+        raw = self.request.headers.get("Upload-Offset", "0")
+        try:
+            offset = int(raw)
+        except ValueError:
+            raise BadRequest(f"Upload-Offset must be a whole number of bytes, not {raw!r}.") from None
+        return self.bridge.upload_manager.part_writer(caller, upload_id, hash, offset)
+
+    async def head(self, upload_id: str, hash: str) -> None:
+        offset, size = await self.call(self.bridge.upload_manager.blob_offset, self.caller, upload_id, hash)
+        self.set_header("Upload-Offset", str(offset))
+        self.set_header("Upload-Length", str(size))
+        self.finish()
+
+    async def put(self, upload_id: str, hash: str) -> None:
+        result = await self.finish_receiving()
+        self.set_header("Upload-Offset", str(result["offset"]))
+        self.write_json(result)
+
+
+default_handlers = [
+    ("/api/v1/datasets/{owner}/{name}/uploads", UploadStartHandler),
+    ("/api/v1/uploads/{upload_id}", UploadHandler),
+    ("/api/v1/uploads/{upload_id}/pack", PackHandler),
+    ("/api/v1/uploads/{upload_id}/blobs/{hash}", BlobHandler),
+    ("/api/v1/uploads/{upload_id}/commit", CommitHandler),
+]
+

@@ -1,0 +1,123 @@
+"""Content-addressed, immutable, deduplicated file store: ``blobs/sha256/ab/abcdef…``.
+
+A blob only enters the store once its bytes have been hashed and match the name it was
+sent under, and it enters by an atomic rename, so a reader never sees half a blob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from jobs_bridge.errors import BadRequest
+
+HASH_RE = re.compile(r"^sha256:([0-9a-f]{64})$")
+HEX_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def parse_hash(value: object) -> str:
+    """``sha256:<hex>`` → ``<hex>``; anything else is a 400."""
+    if isinstance(value, str):
+        match = HASH_RE.match(value)
+        if match:
+            return match.group(1)
+    raise BadRequest(f"Invalid hash {value!r}: expected 'sha256:' followed by 64 lowercase hex digits.")
+
+
+class BlobWriter:
+    """Receives one blob's bytes, hashing as they arrive; ``finish`` checks and publishes it."""
+
+    def __init__(self, store: BlobStore, hexdigest: str, size: int) -> None:
+        self.store = store
+        self.expected = hexdigest
+        self.expected_size = size
+        self.received = 0
+        self._hash = hashlib.sha256()
+        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
+        self._file = os.fdopen(fd, "wb")
+        self._tmp = Path(name)
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.received + len(data) > self.expected_size:
+            raise BadRequest(
+                f"Blob sha256:{self.expected} is larger than the {self.expected_size} bytes its manifest entry says."
+            )
+        self._hash.update(data)
+        self._file.write(data)
+        self.received += len(data)
+
+    def finish(self) -> None:
+        self._file.close()
+        if self.received != self.expected_size:
+            self.abort()
+            raise BadRequest(
+                f"Blob sha256:{self.expected} is truncated: got {self.received} of {self.expected_size} bytes."
+            )
+        actual = self._hash.hexdigest()
+        if actual != self.expected:
+            self.abort()
+            raise BadRequest(f"Blob sent as sha256:{self.expected} hashes to sha256:{actual}; it was not stored.")
+        self.store.publish(self._tmp, self.expected)
+
+    def abort(self) -> None:
+        try:
+            self._file.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+
+class BlobStore:
+    def __init__(self, root: Path, tmp_dir: Path) -> None:
+        self.root = root
+        self.tmp_dir = tmp_dir
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, hexdigest: str) -> Path:
+        if not HEX_RE.match(hexdigest):
+            raise BadRequest(f"Invalid blob name {hexdigest!r}.")
+        return self.root / hexdigest[:2] / hexdigest
+
+    def exists(self, hexdigest: str) -> bool:
+        return self.path(hexdigest).is_file()
+
+    def size(self, hexdigest: str) -> int:
+        return self.path(hexdigest).stat().st_size
+
+    def writer(self, hexdigest: str, size: int) -> BlobWriter:
+        return BlobWriter(self, hexdigest, size)
+
+    def publish(self, tmp: Path, hexdigest: str) -> None:
+        """Move a verified temporary file into place; an existing blob wins (same bytes)."""
+        final = self.path(hexdigest)
+        final.parent.mkdir(exist_ok=True)
+        os.chmod(tmp, 0o444)
+        if final.exists():
+            tmp.unlink(missing_ok=True)
+            return
+        os.replace(tmp, final)
+
+    def put_file(self, source: Path, hexdigest: str) -> None:
+        """Verify ``source`` (e.g. a finished resumable part) and move it into the store."""
+        digest = hash_file(source)
+        if digest != hexdigest:
+            source.unlink(missing_ok=True)
+            raise BadRequest(f"Blob sent as sha256:{hexdigest} hashes to sha256:{digest}; it was not stored.")
+        self.publish(source, hexdigest)
+
+    def delete(self, hexdigest: str) -> None:
+        self.path(hexdigest).unlink(missing_ok=True)
+
+
+def hash_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(chunk)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()

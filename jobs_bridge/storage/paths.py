@@ -1,0 +1,102 @@
+"""The layout of FLOYD_ROOT and the one containment check every outside path goes through."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from pathlib import Path
+
+from jobs_bridge.errors import BadRequest
+from jobs_bridge.names import check_name, check_owner
+
+MAX_PATH_BYTES = 1024
+MAX_COMPONENT_BYTES = 255
+
+
+def clean_relpath(value: object, what: str = "path") -> str:
+    """Return a normalized relative POSIX path, refusing anything that could leave a tree.
+
+    Refused: non-strings, empty, absolute paths, ``..`` or ``.`` components, backslashes,
+    NUL and other control characters, components over 255 bytes, paths over 1024 bytes.
+    """
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"Invalid {what}: expected a non-empty relative path.")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise BadRequest(f"Invalid {what}: longer than {MAX_PATH_BYTES} bytes.")
+    if any(ord(ch) < 32 or ch == "\x7f" for ch in value):
+        raise BadRequest(f"Invalid {what} {value!r}: control characters (NUL, newline…) are not allowed.")
+    if "\\" in value:
+        raise BadRequest(f"Invalid {what} {value!r}: use '/' as the separator, not '\\'.")
+    if value.startswith("/"):
+        raise BadRequest(f"Invalid {what} {value!r}: absolute paths are not allowed; give it relative to the root.")
+    parts = value.split("/")
+    if value.endswith("/"):
+        parts = parts[:-1]
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise BadRequest(f"Invalid {what} {value!r}: empty, '.' and '..' components are not allowed.")
+        if len(part.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
+            raise BadRequest(f"Invalid {what}: a component is longer than {MAX_COMPONENT_BYTES} bytes.")
+    return "/".join(parts)
+
+
+def contained(root: Path, relpath: str) -> Path:
+    """Join ``relpath`` (already cleaned) under ``root`` and make sure the result stays inside.
+
+    Symlinks are resolved, so a link inside the tree that points outside is refused too.
+    """
+    root_real = Path(os.path.realpath(root))
+    target = Path(os.path.realpath(root_real / relpath))
+    if target != root_real and root_real not in target.parents:
+        raise BadRequest(f"Path {relpath!r} leaves its directory.")
+    return target
+
+
+class StorageLayout:
+    """Where everything lives under FLOYD_ROOT (see docs/architecture.md)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+
+    @property
+    def blobs(self) -> Path:
+        return self.root / "blobs" / "sha256"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def uploads(self) -> Path:
+        return self.root / "tmp" / "uploads"
+
+    @property
+    def datasets(self) -> Path:
+        return self.root / "datasets"
+
+    @property
+    def projects(self) -> Path:
+        return self.root / "projects"
+
+    def ensure(self) -> None:
+        for path in (self.blobs, self.tmp, self.uploads, self.datasets, self.projects,
+                     self.root / "snapshots", self.root / "jobs"):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def dataset_dir(self, owner: str, name: str) -> Path:
+        return self.datasets / check_owner(owner) / check_name(name, "dataset name")
+
+    def version_dir(self, owner: str, name: str, number: int) -> Path:
+        return self.dataset_dir(owner, name) / str(int(number))
+
+    def project_dir(self, owner: str, name: str) -> Path:
+        return self.projects / check_owner(owner) / check_name(name, "project name")
+
+    def upload_dir(self, upload_id: str) -> Path:
+        if not upload_id.isalnum():
+            raise BadRequest("Invalid upload id.")
+        return self.uploads / upload_id
+
+
+def join_posix(*parts: str) -> str:
+    return posixpath.join(*[p for p in parts if p])

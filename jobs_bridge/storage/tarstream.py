@@ -1,0 +1,134 @@
+"""Streaming tar in both directions, without holding a member in memory.
+
+Uploads pack many small blobs into one request (one HTTP round trip per file is what
+makes other tools slow on many small files); downloads of a directory go out as a tar.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Callable
+
+from jobs_bridge.errors import BadRequest
+
+BLOCK = 512
+
+
+class TarReader:
+    """Incremental ustar/PAX reader: ``feed`` chunks, get ``on_member(name, size)``,
+    ``on_data(bytes)`` and ``on_end()`` callbacks for each regular file."""
+
+    def __init__(
+        self,
+        on_member: Callable[[str, int], None],
+        on_data: Callable[[memoryview], None],
+        on_end: Callable[[], None],
+    ) -> None:
+        self.on_member = on_member
+        self.on_data = on_data
+        self.on_end = on_end
+        self._buf = bytearray()
+        self._remaining = 0  # data bytes left in the current member
+        self._padding = 0
+        self._in_member = False
+        self._pax_name: str | None = None
+        self._skip_pax = 0
+        self._pax_buf = bytearray()
+        self.finished = False
+
+    def feed(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while len(view):
+            if self.finished:
+                return  # anything after the end-of-archive blocks is ignored, as tar does
+            if self._in_member:
+                take = min(self._remaining, len(view))
+                if take:
+                    self.on_data(view[:take])
+                    view = view[take:]
+                    self._remaining -= take
+                if self._remaining == 0:
+                    self._in_member = False
+                    self.on_end()
+                continue
+            if self._skip_pax:
+                take = min(self._skip_pax, len(view))
+                self._pax_buf += view[:take]
+                view = view[take:]
+                self._skip_pax -= take
+                if self._skip_pax == 0:
+                    self._parse_pax()
+                continue
+            if self._padding:
+                take = min(self._padding, len(view))
+                view = view[take:]
+                self._padding -= take
+                continue
+            need = BLOCK - len(self._buf)
+            self._buf += view[:need]
+            view = view[need:]
+            if len(self._buf) == BLOCK:
+                header = bytes(self._buf)
+                self._buf.clear()
+                self._header(header)
+
+    def close(self) -> None:
+        if self._in_member or self._skip_pax or self._buf.strip(b"\0"):
+            raise BadRequest("The upload stream ended in the middle of a file; send it again.")
+
+    def _header(self, block: bytes) -> None:
+        if block == b"\0" * BLOCK:
+            self.finished = True
+            return
+        try:
+            info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        except tarfile.TarError as exc:
+            raise BadRequest(f"The upload stream is not a valid tar archive: {exc}.") from exc
+        size = info.size
+        pad = (-size) % BLOCK
+        if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
+            self._skip_pax = size + pad
+            self._pax_buf.clear()
+            self._pax_size = size
+            return
+        if info.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
+            raise BadRequest(f"Upload archives may hold regular files only; {info.name!r} is not one.")
+        name = self._pax_name or info.name
+        self._pax_name = None
+        self.on_member(name, size)
+        self._padding = pad
+        if size == 0:
+            self.on_end()
+        else:
+            self._in_member = True
+            self._remaining = size
+
+    def _parse_pax(self) -> None:
+        data = bytes(self._pax_buf[: self._pax_size])
+        pos = 0
+        while pos < len(data):
+            space = data.find(b" ", pos)
+            if space < 0:
+                break
+            length = int(data[pos:space])
+            record = data[space + 1 : pos + length - 1]
+            key, _, value = record.partition(b"=")
+            if key == b"path":
+                self._pax_name = value.decode("utf-8", "surrogateescape")
+            pos += length
+
+
+def member_header(name: str, size: int, mode: int = 0o644, mtime: float = 0, is_dir: bool = False) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = 0 if is_dir else size
+    info.mode = 0o755 if is_dir else mode
+    info.mtime = int(mtime)
+    info.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
+    return info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+
+
+def padding(size: int) -> bytes:
+    return b"\0" * ((-size) % BLOCK)
+
+
+END_OF_ARCHIVE = b"\0" * (BLOCK * 2)
