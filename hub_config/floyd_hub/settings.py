@@ -73,6 +73,8 @@ def configure(c: Any) -> None:
             "info": {"description": "Projects, datasets, jobs and endpoints"},
         }
     ]
+    # Restart the bridge within seconds if it dies (JupyterHub's default poll is 30 s).
+    c["_ServiceSpawner"] = {"poll_interval": int(env("FLOYD_SERVICE_POLL_SECONDS", "3"))}
     c.JupyterHub.load_roles = [
         {"name": "floyd-bridge", "scopes": BRIDGE_SCOPES, "services": ["floyd"]},
     ]

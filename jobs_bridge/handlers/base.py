@@ -12,7 +12,7 @@ from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado import web
 
 from jobs_bridge.access import Caller
-from jobs_bridge.errors import BadRequest, FloydError, Unauthorized
+from jobs_bridge.errors import BadRequest, FloydError
 
 T = TypeVar("T")
 log = logging.getLogger("jobs_bridge.handlers")

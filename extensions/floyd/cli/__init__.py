@@ -1,0 +1,1 @@
+"""The ``floyd`` command line: one module per command group."""

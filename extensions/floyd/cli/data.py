@@ -1,0 +1,208 @@
+"""``floyd data …``: versioned datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from floyd.cli.context import Session
+from floyd.cli.output import RichProgress, console, human_bytes, print_json, print_table, when
+from floyd.client import transfer
+from floyd.client.errors import FloydAPIError, FloydClientError
+from floyd.client.hashing import StatCache
+
+LINK_FILE = ".floyddata"
+
+
+def linked_dataset(directory: Path) -> str | None:
+    """The dataset a directory was linked to by ``floyd data init``."""
+    for d in [directory, *directory.parents]:
+        f = d / LINK_FILE
+        if f.is_file():
+            try:
+                return json.loads(f.read_text())["dataset"]
+            except (ValueError, KeyError):
+                raise FloydClientError(f"{f} is damaged; run `floyd data init NAME` again.") from None
+    return None
+
+
+@click.group()
+def data() -> None:
+    """Versioned datasets: upload, list, download, compare, share."""
+
+
+@data.command("init")
+@click.argument("name")
+@click.option("-d", "--description", default="", help="What the data is.")
+@click.option("--public", is_flag=True, help="Let every user of the platform read it.")
+def init(name: str, description: str, public: bool) -> None:
+    """Create dataset NAME (if needed) and link the current directory to it."""
+    s = Session()
+    ref = s.data_ref(name)
+    if ref.owner == s.me:
+        try:
+            s.client.create_dataset(ref.name, description, public)
+            console.print(f"Created dataset [bold]{ref.owner}/{ref.name}[/].", highlight=False)
+        except FloydAPIError as exc:
+            if exc.status != 409:
+                raise
+            console.print(f"Using your existing dataset {ref.owner}/{ref.name}.", highlight=False)
+    else:
+        s.client.dataset(ref.owner, ref.name)
+    Path(LINK_FILE).write_text(json.dumps({"dataset": f"{ref.owner}/{ref.name}"}) + "\n")
+    console.print(f"Linked {Path.cwd()} to {ref.owner}/{ref.name}; upload with `floyd data upload`.", highlight=False)
+
+
+@data.command("upload")
+@click.argument("path", required=False, default=".", type=click.Path(exists=True, path_type=Path))
+@click.option("-n", "--name", "dataset", help="Dataset to upload to (default: the one `floyd data init` linked).")
+@click.option("-m", "--message", default="", help="Describe this version.")
+@click.option("--allow-duplicate", is_flag=True, help="Make a new version even if the files are unchanged.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
+def upload(path: Path, dataset: str | None, message: str, allow_duplicate: bool, as_json: bool) -> None:
+    """Upload PATH (a directory or file) as a new version. Resumes after an interruption."""
+    s = Session()
+    name = dataset or linked_dataset(path.resolve() if path.is_dir() else path.resolve().parent)
+    if not name:
+        raise click.UsageError("Which dataset? Run `floyd data init NAME` here first, or pass --name NAME.")
+    ref = s.data_ref(name)
+    cache = StatCache()
+    try:
+        with RichProgress(enabled=not as_json) as progress:
+            result = transfer.upload(s.client, ref.owner, ref.name, path, message, allow_duplicate, progress, cache)
+    finally:
+        cache.close()
+    v = result.version
+    if as_json:
+        print_json({**v, "duplicate": result.duplicate, "sent_bytes": result.sent_bytes,
+                    "sent_files": result.sent_files})
+    elif result.duplicate:
+        console.print(f"Unchanged: these files are already [bold]{v['ref']}[/]; no new version made "
+                      "(--allow-duplicate makes one anyway).", highlight=False)
+    else:
+        console.print(f"Created [bold]{v['ref']}[/]: {v['file_count']} files, {human_bytes(v['size'])}; "
+                      f"sent {result.sent_files} files ({human_bytes(result.sent_bytes)}), "
+                      f"the rest was already stored. Id {v['id'][:19]}…", highlight=False)
+
+
+@data.command("list")
+@click.option("--public", is_flag=True, help="List every public dataset instead of yours.")
+@click.option("--owner", help="List another user's datasets that you can see.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(public: bool, owner: str | None, as_json: bool) -> None:
+    """List datasets."""
+    items = Session().client.datasets(owner=owner, public=public)
+    if as_json:
+        print_json(items)
+        return
+    print_table(
+        ["DATASET", "VERSIONS", "LATEST", "SIZE", "FILES", "VISIBILITY"],
+        [(d["full_name"], d["version_count"], d["latest"]["ref"] if d["latest"] else "-",
+          human_bytes(d["latest"]["size"]) if d["latest"] else "-",
+          d["latest"]["file_count"] if d["latest"] else "-", "public" if d["public"] else "private")
+         for d in items],
+        empty="No datasets yet: floyd data init NAME",
+    )
+
+
+@data.command("versions")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def versions(name: str | None, as_json: bool) -> None:
+    """List the versions of dataset NAME (default: the linked one)."""
+    s = Session()
+    name = name or linked_dataset(Path.cwd())
+    if not name:
+        raise click.UsageError("Which dataset? Give NAME, or run this where `floyd data init` linked one.")
+    ref = s.data_ref(name)
+    items = s.client.versions(ref.owner, ref.name)
+    if as_json:
+        print_json(items)
+        return
+    print_table(
+        ["VERSION", "CREATED", "FILES", "SIZE", "BY", "MESSAGE"],
+        [(v["ref"], when(v["created_at"]), v["file_count"], human_bytes(v["size"]), v["created_by"], v["message"])
+         for v in items],
+        empty=f"{ref.owner}/{ref.name} has no versions yet: floyd data upload",
+    )
+
+
+@data.command("ls")
+@click.argument("ref")
+@click.argument("path", required=False, default="")
+@click.option("-r", "--recursive", is_flag=True, help="List every file below PATH.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def ls(ref: str, path: str, recursive: bool, as_json: bool) -> None:
+    """List files of version REF (NAME:N) under PATH."""
+    s = Session()
+    r = s.data_ref(ref)
+    listing = s.client.files(r.owner, r.name, r.version or "latest", path or r.path, recursive)
+    if as_json:
+        print_json(listing)
+        return
+    print_table(["PATH", "TYPE", "SIZE", "FILES"],
+                [(f["path"], f["type"], human_bytes(f["size"]), f.get("file_count", "")) for f in listing["files"]])
+
+
+@data.command("get")
+@click.argument("ref")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("."),
+              help="Directory (or file name, for a single file) to write to.")
+def get(ref: str, output: Path) -> None:
+    """Download NAME:N[/PATH]: a file, a directory, or the whole version."""
+    s = Session()
+    r = s.data_ref(ref)
+    with RichProgress() as progress:
+        written = transfer.download(s.client, r.owner, r.name, r.version or "latest", r.path, output, progress)
+    console.print(f"Wrote {len(written)} path(s) under {output}.", highlight=False)
+
+
+@data.command("diff")
+@click.argument("a")
+@click.argument("b")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def diff(a: str, b: str, as_json: bool) -> None:
+    """Compare two versions of a dataset: NAME:A NAME:B."""
+    s = Session()
+    ra, rb = s.data_ref(a), s.data_ref(b)
+    if (ra.owner, ra.name) != (rb.owner, rb.name):
+        raise click.UsageError("Compare two versions of the same dataset, e.g. `floyd data diff mnist:1 mnist:2`.")
+    result = s.client.diff(ra.owner, ra.name, ra.version or "latest", rb.version or "latest")
+    if as_json:
+        print_json(result)
+        return
+    for mark, key, style in (("+", "added", "green"), ("-", "removed", "red"), ("~", "changed", "yellow")):
+        for p in result[key]:
+            console.print(f"[{style}]{mark} {p}[/]", highlight=False)
+    console.print(f"{len(result['added'])} added, {len(result['removed'])} removed, "
+                  f"{len(result['changed'])} changed ({result['from']['ref']} → {result['to']['ref']}).",
+                  highlight=False)
+
+
+@data.command("delete")
+@click.argument("ref")
+@click.option("--force", is_flag=True, help="Delete even if a job used this version.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete(ref: str, force: bool, yes: bool) -> None:
+    """Delete version NAME:N (files no other version uses are freed)."""
+    s = Session()
+    r = s.data_ref(ref)
+    if not r.version:
+        raise click.UsageError("Say which version to delete: NAME:N (e.g. mnist:3).")
+    if not yes:
+        click.confirm(f"Delete {r.owner}/{r.name}:{r.version}?", abort=True)
+    info = s.client.delete_version(r.owner, r.name, r.version, force)
+    console.print(f"Deleted {info['ref']} ({info['blobs_removed']} stored file(s) freed).", highlight=False)
+
+
+@data.command("share")
+@click.argument("name")
+@click.option("--public/--private", default=True, help="Make it readable by every user, or only by you.")
+def share(name: str, public: bool) -> None:
+    """Make dataset NAME public (or private again)."""
+    s = Session()
+    r = s.data_ref(name)
+    d = s.client.update_dataset(r.owner, r.name, public=public)
+    console.print(f"{d['full_name']} is now {'public' if d['public'] else 'private'}.", highlight=False)

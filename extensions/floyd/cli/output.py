@@ -1,0 +1,105 @@
+"""Tables, JSON and progress bars for the CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from floyd.client.progress import ProgressObserver
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = "Nothing here yet.") -> None:
+    rows = list(rows)
+    if not rows:
+        console.print(empty, style="dim")
+        return
+    table = Table(*columns, box=None, header_style="bold", pad_edge=False)
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console.print(table)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def when(iso: str | None) -> str:
+    return (iso or "")[:19].replace("T", " ")
+
+
+class RichProgress(ProgressObserver):
+    """Hashing as files done; sending and downloading as bytes with rate and ETA."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description:<11}"),
+            BarColumn(),
+            TextColumn("{task.fields[count]}"),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=not enabled or not err_console.is_terminal,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.units: dict[str, str] = {}
+        self.download_cols = (DownloadColumn(), MofNCompleteColumn())
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def stage(self, name: str, total: int, unit: str) -> None:
+        labels = {"hash": "Hashing", "send": "Uploading", "commit": "Committing", "download": "Downloading"}
+        self.units[name] = unit
+        self.tasks[name] = self.progress.add_task(labels.get(name, name), total=total or None, count="")
+        self._update(name)
+
+    def advance(self, name: str, amount: int) -> None:
+        if name in self.tasks:
+            self.progress.advance(self.tasks[name], amount)
+            self._update(name)
+
+    def _update(self, name: str) -> None:
+        task = self.progress.tasks[self.tasks[name]]
+        unit = self.units[name]
+        if unit == "bytes":
+            total = human_bytes(task.total) if task.total else "?"
+            text = f"{human_bytes(task.completed)}/{total}"
+        else:
+            text = f"{int(task.completed)}/{int(task.total or 0)} {unit}"
+        self.progress.update(self.tasks[name], count=text)
+
+    def note(self, message: str) -> None:
+        self.progress.console.print(message, style="yellow")

@@ -1,0 +1,182 @@
+"""FloydClient: typed calls to the bridge's REST API over one keep-alive session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from floyd import __version__
+from floyd.client.config import ClientConfig, load_config
+from floyd.client.errors import ConnectionFailed, FloydAPIError, NotLoggedIn
+
+
+def _q(value: str) -> str:
+    return quote(str(value), safe="")
+
+
+class FloydClient:
+    def __init__(self, url: str, token: str, timeout: float = 120) -> None:
+        if not url:
+            raise NotLoggedIn("No platform URL configured: run `floyd login URL` (e.g. floyd login http://127.0.0.1:8000).")
+        self.url = url.rstrip("/") + "/"
+        self.api = self.url + "services/floyd/api/v1/"
+        self.token = token
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = f"floyd-client/{__version__}"
+        if token:
+            self.session.headers["Authorization"] = f"token {token}"
+
+    @classmethod
+    def from_config(cls, cfg: ClientConfig | None = None) -> FloydClient:
+        cfg = cfg or load_config()
+        if not cfg.token:
+            raise NotLoggedIn("Not logged in: run `floyd login URL` (inside a workspace this is automatic).")
+        return cls(cfg.url, cfg.token)
+
+    # -- transport ---------------------------------------------------------------------
+    def request(self, method: str, path: str, *, stream: bool = False, timeout: float | None = None,
+                **kwargs: Any) -> requests.Response:
+        url = path if path.startswith("http") else self.api + path.lstrip("/")
+        try:
+            resp = self.session.request(method, url, stream=stream, timeout=timeout or self.timeout, **kwargs)
+        except requests.ConnectionError as exc:
+            raise ConnectionFailed(
+                f"Cannot reach the platform at {self.url}: is it running (make up) and is the URL right?"
+            ) from exc
+        except requests.Timeout as exc:
+            raise ConnectionFailed(f"The platform at {self.url} did not answer in time; try again.") from exc
+        if resp.status_code >= 400:
+            raise api_error(resp)
+        return resp
+
+    def get_json(self, endpoint: str, **params: Any) -> Any:
+        params = {k: v for k, v in params.items() if v not in (None, False, "")}
+        return self.request("GET", endpoint, params=params).json()
+
+    def send_json(self, method: str, path: str, body: dict | None = None, **params: Any) -> Any:
+        resp = self.request(method, path, json=body, params=params or None)
+        return resp.json() if resp.content else None
+
+    # -- identity ----------------------------------------------------------------------
+    def whoami(self) -> dict:
+        return self.get_json("user")
+
+    @staticmethod
+    def request_token(url: str, username: str, password: str, note: str = "floyd CLI") -> str:
+        """Trade a user name and password for a JupyterHub API token (the Hub's own API)."""
+        api = url.rstrip("/") + f"/hub/api/users/{_q(username)}/tokens"
+        try:
+            resp = requests.post(api, json={"auth": {"username": username, "password": password}, "note": note},
+                                 timeout=60)
+        except requests.RequestException as exc:
+            raise ConnectionFailed(f"Cannot reach JupyterHub at {url}: is it running and is the URL right?") from exc
+        if resp.status_code == 403:
+            raise FloydAPIError(403, "Wrong user name or password, or the account is not approved yet.")
+        if resp.status_code >= 400:
+            raise api_error(resp)
+        return resp.json()["token"]
+
+    # -- projects ----------------------------------------------------------------------
+    def projects(self, owner: str | None = None) -> list[dict]:
+        return self.get_json("projects", owner=owner)["items"]
+
+    def create_project(self, name: str, description: str = "") -> dict:
+        return self.send_json("POST", "projects", {"name": name, "description": description})
+
+    def project(self, owner: str, name: str) -> dict:
+        return self.get_json(f"projects/{_q(owner)}/{_q(name)}")
+
+    def delete_project(self, owner: str, name: str) -> None:
+        self.request("DELETE", f"projects/{_q(owner)}/{_q(name)}")
+
+    # -- datasets ----------------------------------------------------------------------
+    def datasets(self, owner: str | None = None, public: bool = False) -> list[dict]:
+        return self.get_json("datasets", owner=owner, public="1" if public else None)["items"]
+
+    def create_dataset(self, name: str, description: str = "", public: bool = False) -> dict:
+        return self.send_json("POST", "datasets", {"name": name, "description": description, "public": public})
+
+    def dataset(self, owner: str, name: str) -> dict:
+        return self.get_json(f"datasets/{_q(owner)}/{_q(name)}")
+
+    def update_dataset(self, owner: str, name: str, **changes: Any) -> dict:
+        return self.send_json("PATCH", f"datasets/{_q(owner)}/{_q(name)}", changes)
+
+    def delete_dataset(self, owner: str, name: str) -> None:
+        self.request("DELETE", f"datasets/{_q(owner)}/{_q(name)}")
+
+    def versions(self, owner: str, name: str) -> list[dict]:
+        return self.get_json(f"datasets/{_q(owner)}/{_q(name)}/versions")["items"]
+
+    def version(self, owner: str, name: str, version: str | int = "latest") -> dict:
+        return self.get_json(f"datasets/{_q(owner)}/{_q(name)}/versions/{_q(str(version))}")
+
+    def delete_version(self, owner: str, name: str, version: str | int, force: bool = False) -> dict:
+        return self.send_json("DELETE", f"datasets/{_q(owner)}/{_q(name)}/versions/{_q(str(version))}",
+                              **({"force": "1"} if force else {}))
+
+    def files(self, owner: str, name: str, version: str | int, path: str = "", recursive: bool = False) -> dict:
+        return self.get_json(f"datasets/{_q(owner)}/{_q(name)}/versions/{_q(str(version))}/files",
+                             path=path or None, recursive="1" if recursive else None)
+
+    def download(self, owner: str, name: str, version: str | int, path: str = "") -> requests.Response:
+        return self.request("GET", f"datasets/{_q(owner)}/{_q(name)}/versions/{_q(str(version))}/download",
+                            params={"path": path} if path else None, stream=True)
+
+    def diff(self, owner: str, name: str, a: str | int, b: str | int) -> dict:
+        return self.get_json(f"datasets/{_q(owner)}/{_q(name)}/diff", **{"from": str(a), "to": str(b)})
+
+    # -- uploads -----------------------------------------------------------------------
+    def start_upload(self, owner: str, name: str, manifest: list[dict], message: str = "",
+                     allow_duplicate: bool = False) -> dict:
+        return self.send_json("POST", f"datasets/{_q(owner)}/{_q(name)}/uploads",
+                              {"manifest": manifest, "message": message, "allow_duplicate": allow_duplicate})
+
+    def upload_status(self, upload_id: str) -> dict:
+        return self.get_json(f"uploads/{_q(upload_id)}")
+
+    def send_pack(self, upload_id: str, body: Iterable[bytes]) -> dict:
+        return self.request("POST", f"uploads/{_q(upload_id)}/pack", data=iter(body),
+                            headers={"Content-Type": "application/x-tar"}, timeout=3600).json()
+
+    def blob_offset(self, upload_id: str, hash_value: str) -> int:
+        resp = self.request("HEAD", f"uploads/{_q(upload_id)}/blobs/{_q(hash_value)}")
+        return int(resp.headers.get("Upload-Offset", "0"))
+
+    def put_blob(self, upload_id: str, hash_value: str, offset: int, length: int, body: Iterator[bytes]) -> dict:
+        headers = {"Upload-Offset": str(offset), "Content-Type": "application/octet-stream"}
+        return self.request("PUT", f"uploads/{_q(upload_id)}/blobs/{_q(hash_value)}", data=SizedBody(body, length),
+                            headers=headers, timeout=3600).json()
+
+    def commit_upload(self, upload_id: str) -> dict:
+        return self.request("POST", f"uploads/{_q(upload_id)}/commit", timeout=3600).json()
+
+    def abort_upload(self, upload_id: str) -> None:
+        self.request("DELETE", f"uploads/{_q(upload_id)}")
+
+
+class SizedBody:
+    """An iterator of chunks with a known length, so requests sends Content-Length, not chunked."""
+
+    def __init__(self, chunks: Iterator[bytes], length: int) -> None:
+        self.chunks = chunks
+        self.length = length
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def __len__(self) -> int:
+        return self.length
+
+
+def api_error(resp: requests.Response) -> FloydAPIError:
+    try:
+        body = resp.json()
+        message = body.get("message") or resp.reason
+    except ValueError:
+        message = f"{resp.status_code} {resp.reason} from {resp.url}"
+    return FloydAPIError(resp.status_code, message)

@@ -1,0 +1,176 @@
+"""Dataset uploads and downloads on top of FloydClient.
+
+Upload: hash (cached), send the manifest, then only what the server lacks: small files in
+tar packs (one request for thousands of files), large ones as resumable blob uploads.
+Running the same upload again after an interruption resumes it and sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from floyd.client.errors import FloydClientError
+from floyd.client.hashing import CHUNK, LocalFile, StatCache, hash_files, scan
+from floyd.client.http import FloydClient
+from floyd.client.progress import ProgressObserver
+
+LARGE_FILE = 8 << 20  # files from this size go as resumable single-blob uploads
+PACK_BYTES = 64 << 20  # a pack closes after this many bytes…
+PACK_FILES = 4096  # …or this many files
+BLOCK = 512
+
+
+@dataclass
+class UploadResult:
+    version: dict
+    duplicate: bool
+    resumed: bool
+    files: int
+    total_bytes: int
+    sent_files: int
+    sent_bytes: int
+
+
+def build_manifest(root: Path, observer: ProgressObserver, cache: StatCache | None) -> tuple[list[dict], dict[str, LocalFile]]:
+    files = scan(root, observer)
+    hashes = hash_files(files, cache, observer)
+    manifest = [{"path": f.path, "size": f.size, "hash": f"sha256:{hashes[f.path]}"} for f in files]
+    by_hash: dict[str, LocalFile] = {}
+    for f in files:
+        by_hash.setdefault(f"sha256:{hashes[f.path]}", f)
+    return manifest, by_hash
+
+
+def upload(client: FloydClient, owner: str, name: str, root: Path, message: str = "",
+           allow_duplicate: bool = False, observer: ProgressObserver | None = None,
+           cache: StatCache | None = None) -> UploadResult:
+    observer = observer or ProgressObserver()
+    manifest, by_hash = build_manifest(Path(root), observer, cache)
+    total = sum(e["size"] for e in manifest)
+    status = client.start_upload(owner, name, manifest, message, allow_duplicate)
+    if status.get("duplicate_of"):
+        return UploadResult(status["duplicate_of"], True, False, len(manifest), total, 0, 0)
+    if status.get("resumed"):
+        done = total - status["missing_bytes"]
+        observer.note(f"Resuming an interrupted upload: {len(status['missing'])} file(s) left, "
+                      f"{done} bytes already on the server.")
+    upload_id = status["id"]
+    missing = [by_hash[h] for h in status["missing"]]
+    partial: dict[str, int] = status.get("partial", {})
+    observer.stage("send", status["missing_bytes"], "bytes")
+    small = [(h, f) for h, f in zip(status["missing"], missing, strict=True) if f.size < LARGE_FILE]
+    large = [(h, f) for h, f in zip(status["missing"], missing, strict=True) if f.size >= LARGE_FILE]
+    sent_bytes = 0
+    for batch in batches(small):
+        client.send_pack(upload_id, pack_stream(batch, observer))
+        sent_bytes += sum(f.size for _, f in batch)
+    for h, f in large:
+        offset = partial.get(h, 0)
+        client.put_blob(upload_id, h, offset, f.size - offset, file_chunks(f, offset, observer))
+        sent_bytes += f.size - offset
+    observer.stage("commit", 1, "steps")
+    version = client.commit_upload(upload_id)
+    observer.advance("commit", 1)
+    return UploadResult(version, False, bool(status.get("resumed")), len(manifest), total, len(missing), sent_bytes)
+
+
+def batches(items: list[tuple[str, LocalFile]]) -> Iterator[list[tuple[str, LocalFile]]]:
+    batch: list[tuple[str, LocalFile]] = []
+    size = 0
+    for item in items:
+        batch.append(item)
+        size += item[1].size
+        if size >= PACK_BYTES or len(batch) >= PACK_FILES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _check_unchanged(f: LocalFile, st: os.stat_result) -> None:
+    if (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size) != f.key:
+        raise FloydClientError(f"{f.path} changed while uploading; run the upload again.")
+
+
+def pack_stream(batch: list[tuple[str, LocalFile]], observer: ProgressObserver) -> Iterator[bytes]:
+    """A tar stream whose members are the blobs, named by hex hash, in ~1 MiB chunks."""
+    buf = bytearray()
+    for h, f in batch:
+        info = tarfile.TarInfo(h.split(":", 1)[1])
+        info.size = f.size
+        buf += info.tobuf(format=tarfile.USTAR_FORMAT)
+        with open(f.abspath, "rb", buffering=0) as fh:
+            _check_unchanged(f, os.fstat(fh.fileno()))
+            remaining = f.size
+            while remaining:
+                block = fh.read(min(CHUNK, remaining))
+                if not block:
+                    raise FloydClientError(f"{f.path} shrank while uploading; run the upload again.")
+                buf += block
+                remaining -= len(block)
+                if len(buf) >= CHUNK:
+                    yield bytes(buf)
+                    observer.advance("send", len(buf))
+                    buf.clear()
+        buf += b"\0" * ((-f.size) % BLOCK)
+    buf += b"\0" * (2 * BLOCK)
+    yield bytes(buf)
+    observer.advance("send", len(buf))
+
+
+def file_chunks(f: LocalFile, offset: int, observer: ProgressObserver) -> Iterator[bytes]:
+    with open(f.abspath, "rb", buffering=0) as fh:
+        _check_unchanged(f, os.fstat(fh.fileno()))
+        fh.seek(offset)
+        while True:
+            block = fh.read(CHUNK)
+            if not block:
+                return
+            yield block
+            observer.advance("send", len(block))
+
+
+def download(client: FloydClient, owner: str, name: str, version: str, path: str, out: Path,
+             observer: ProgressObserver | None = None) -> list[Path]:
+    """Fetch a file (written as ``out`` or into directory ``out``) or a directory (extracted under ``out``)."""
+    observer = observer or ProgressObserver()
+    resp = client.download(owner, name, version, path)
+    length = int(resp.headers.get("Content-Length") or 0)
+    observer.stage("download", length, "bytes")
+    raw = _CountingReader(resp.raw, observer)
+    if resp.headers.get("Content-Type", "").startswith("application/x-tar"):
+        out.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        with tarfile.open(fileobj=raw, mode="r|") as tar:
+            for member in tar:
+                tar.extract(member, out, filter="data")
+                written.append(out / member.name)
+        return written
+    filename = path.rsplit("/", 1)[-1]
+    target = out / filename if out.is_dir() else out
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    with open(tmp, "wb") as fh:
+        while True:
+            block = raw.read(CHUNK)
+            if not block:
+                break
+            fh.write(block)
+    os.replace(tmp, target)
+    return [target]
+
+
+class _CountingReader:
+    def __init__(self, raw: object, observer: ProgressObserver) -> None:
+        self.raw = raw
+        self.observer = observer
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)  # type: ignore[attr-defined]
+        if data:
+            self.observer.advance("download", len(data))
+        return data

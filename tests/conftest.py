@@ -1,0 +1,51 @@
+"""Shared fixtures: one real platform per test session (SQLite), users, and log dumps on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.platform import Platform
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    p = Platform.create(tmp_path_factory.mktemp("platform"))
+    p.start()
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def alice(platform: Platform):
+    return platform.user("alice")
+
+
+@pytest.fixture
+def bob(platform: Platform):
+    return platform.user("bob")
+
+
+@pytest.fixture
+def admin(platform: Platform):
+    return platform.admin
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    d = tmp_path / "tree"
+    d.mkdir()
+    return d
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for name in ("platform", "pg_platform"):
+            p = item.funcargs.get(name) if hasattr(item, "funcargs") else None
+            if isinstance(p, Platform):
+                report.sections.append((f"{name} log (tail)", p.log_tail(120)))

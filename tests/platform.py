@@ -1,0 +1,201 @@
+"""A real platform for tests: JupyterHub + configurable-http-proxy + the Floyd bridge.
+
+Started the way ``make up`` starts it (``floyd-up``), on free ports and a temporary
+FLOYD_ROOT, so the tests exercise the same wiring users run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class User:
+    name: str
+    token: str
+    platform: Platform
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        return self.platform.api(method, path, token=self.token, **kwargs)
+
+    def cli(self, *args: str, input: str | None = None, cwd: Path | None = None,
+            check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return self.platform.cli(self, *args, input=input, cwd=cwd, check=check, env=env)
+
+
+@dataclass
+class Platform:
+    root: Path
+    workdir: Path
+    hub_port: int
+    bridge_port: int
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    users: dict[str, User] = field(default_factory=dict)
+    admin: User | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.hub_port}/"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "services/floyd/api/v1/"
+
+    @property
+    def bridge_direct(self) -> str:
+        return f"http://127.0.0.1:{self.bridge_port}/services/floyd/api/v1/"
+
+    @classmethod
+    def create(cls, base: Path, extra_env: dict[str, str] | None = None) -> Platform:
+        root = base / "var"
+        workdir = base / "work"
+        workdir.mkdir(parents=True, exist_ok=True)
+        hub_port, bridge_port = free_port(), free_port()
+        env = dict(os.environ)
+        env.update({
+            "FLOYD_ROOT": str(root),
+            "FLOYD_HUB_PORT": str(hub_port),
+            "FLOYD_BRIDGE_PORT": str(bridge_port),
+            "FLOYD_HUB_API_PORT": str(free_port()),
+            "FLOYD_PROXY_API_PORT": str(free_port()),
+            "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
+        })
+        env.update(extra_env or {})
+        return cls(root, workdir, hub_port, bridge_port, env)
+
+    def start(self, timeout: float = 90) -> None:
+        self.log_path = self.workdir / "platform.log"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "floyd-up"), "--root", str(self.root), "--port", str(self.hub_port)],
+            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"floyd-up exited early:\n{self.log_tail()}")
+            if b"is up at" in self.log_path.read_bytes():
+                break
+            time.sleep(0.3)
+        else:
+            raise RuntimeError(f"the platform did not start in {timeout}s:\n{self.log_tail()}")
+        password = (self.root / "admin-password").read_text().strip()
+        self.admin = User("admin", self.token_for_password("admin", password), self)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+    def log_tail(self, lines: int = 80) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def token_for_password(self, name: str, password: str) -> str:
+        r = requests.post(f"{self.url}hub/api/users/{name}/tokens",
+                          json={"auth": {"username": name, "password": password}, "note": "tests"}, timeout=30)
+        r.raise_for_status()
+        return r.json()["token"]
+
+    def hub_api(self, method: str, path: str, **kwargs) -> requests.Response:
+        assert self.admin
+        return requests.request(method, f"{self.url}hub/api/{path}", headers=self.admin.headers, timeout=30, **kwargs)
+
+    def user(self, name: str, admin: bool = False) -> User:
+        """A Hub user with an API token (created through the Hub's REST API)."""
+        if name in self.users:
+            return self.users[name]
+        r = self.hub_api("POST", f"users/{name}", json={"admin": admin})
+        assert r.status_code in (201, 409), r.text
+        token = self.hub_api("POST", f"users/{name}/tokens", json={"note": "tests"}).json()["token"]
+        user = User(name, token, self)
+        self.users[name] = user
+        return user
+
+    def api(self, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token:
+            headers["Authorization"] = f"token {token}"
+        return requests.request(method, self.api_url + path.lstrip("/"), headers=headers,
+                                timeout=kwargs.pop("timeout", 120), **kwargs)
+
+    def cli(self, user: User | None, *args: str, input: str | None = None, cwd: Path | None = None,
+            check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        home = self.workdir / "home" / (user.name if user else "anonymous")
+        (home / "config").mkdir(parents=True, exist_ok=True)
+        run_env = {k: v for k, v in self.env.items() if not k.startswith(("JUPYTERHUB_", "FLOYD_"))}
+        run_env.update({
+            "FLOYD_CONFIG_DIR": str(home / "config"),
+            "FLOYD_CACHE_DIR": str(home / "cache"),
+            "COLUMNS": "200",
+        })
+        if user:
+            run_env["FLOYD_URL"] = self.url
+            run_env["FLOYD_TOKEN"] = user.token
+        run_env.update(env or {})
+        proc = subprocess.run([str(VENV_BIN / "floyd"), *args], input=input, cwd=cwd or home, env=run_env,
+                              capture_output=True, text=True, timeout=600)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"floyd {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def bridge_pid(self) -> int:
+        out = subprocess.run(["pgrep", "-f", "-n", "-s", str(os.getpgid(self.proc.pid)), "jobs_bridge"],
+                             capture_output=True, text=True)
+        pids = [int(p) for p in out.stdout.split()]
+        if not pids:
+            raise RuntimeError("bridge process not found")
+        return pids[-1]
+
+    def wait_bridge(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.api_url + "info", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"bridge did not come back:\n{self.log_tail()}")
+
+
+def write_tree(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, content in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content)
+    return root
+
+
+def as_json(proc: subprocess.CompletedProcess[str]):
+    return json.loads(proc.stdout)
