@@ -48,7 +48,8 @@ if ! timeout 15 docker info >/dev/null 2>&1; then
     die "no Docker engine answers${DOCKER_HOST:+ at DOCKER_HOST=$DOCKER_HOST}; run: export DOCKER_HOST=\$(scripts/ensure-docker.sh | tail -n1)"
 fi
 
-if ! $FORCE && docker image inspect "$TAG" >/dev/null 2>&1; then
+old_id=$(docker image inspect -f '{{.Id}}' "$TAG" 2>/dev/null || true)
+if ! $FORCE && [ -n "$old_id" ]; then
     say "$TAG exists ($(docker image inspect -f '{{.Id}}' "$TAG" | cut -c1-19)); use --force to rebuild"
     exit 0
 fi
@@ -59,10 +60,10 @@ host_mirror() {
     for f in /etc/apt/sources.list.d/*.sources; do
         [ -r "$f" ] || continue
         awk '
-            /^[ \t]*$/ { if (uri != "" && suites ~ /(^| )bookworm( |$)/) { print uri; exit } uri = ""; suites = "" }
+            /^[ \t]*$/ { if (uri != "" && suites ~ /(^| )bookworm( |$)/) { print uri; done = 1; exit } uri = ""; suites = "" }
             /^URIs:/ { uri = $2 }
             /^Suites:/ { $1 = ""; suites = $0 " " }
-            END { if (uri != "" && suites ~ /(^| )bookworm( |$)/) print uri }
+            END { if (!done && uri != "" && suites ~ /(^| )bookworm( |$)/) print uri }
         ' "$f"
     done
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
@@ -125,4 +126,10 @@ docker import \
     --message "debootstrap --variant=$VARIANT --include=$INCLUDE $SUITE" \
     - "$TAG" <"$ROOTFS_TAR" >/dev/null
 t1=$(date +%s)
-say "imported $TAG in $((t1 - t0)) s ($(docker image inspect -f '{{.Id}}' "$TAG" | cut -c1-19))"
+new_id=$(docker image inspect -f '{{.Id}}' "$TAG")
+say "imported $TAG in $((t1 - t0)) s (${new_id:0:19})"
+# after --force: drop the previous image when nothing else names or uses it
+if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ] &&
+    [ "$(docker image inspect -f '{{len .RepoTags}}' "$old_id" 2>/dev/null)" = 0 ]; then
+    docker rmi "$old_id" >/dev/null 2>&1 || true
+fi

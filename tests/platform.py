@@ -170,12 +170,16 @@ class Platform:
         return proc
 
     def bridge_pid(self) -> int:
-        out = subprocess.run(["pgrep", "-f", "-n", "-s", str(os.getpgid(self.proc.pid)), "jobs_bridge"],
-                             capture_output=True, text=True)
-        pids = [int(p) for p in out.stdout.split()]
-        if not pids:
-            raise RuntimeError("bridge process not found")
-        return pids[-1]
+        """The bridge JupyterHub started for this platform (found by its FLOYD_ROOT)."""
+        out = subprocess.run(["pgrep", "-f", "jobs_bridge"], capture_output=True, text=True)
+        for pid in out.stdout.split():
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"FLOYD_ROOT={self.root}".encode() in environ:
+                return int(pid)
+        raise RuntimeError("bridge process not found")
 
     def wait_bridge(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

@@ -55,13 +55,13 @@ class UploadManager:
     def start(
         self, caller: Caller, owner: str, name: str, manifest: object, message: str = "", allow_duplicate: bool = False
     ) -> tuple[int, dict]:
-        if not isinstance(message, str) or len(message) > 10_000:
-            raise BadRequest("'message' must be a string of at most 10,000 characters.")
-        entries = parse_manifest(manifest, self.max_files, self.max_file_size)
-        vid = version_id(entries)
-        total = sum(e.size for e in entries)
         with self.datasets.sessions.begin() as s:
             ds = self.datasets.find(s, caller, owner, name, write=True)
+            if not isinstance(message, str) or len(message) > 10_000:
+                raise BadRequest("'message' must be a string of at most 10,000 characters.")
+            entries = parse_manifest(manifest, self.max_files, self.max_file_size)
+            vid = version_id(entries)
+            total = sum(e.size for e in entries)
             same = s.scalar(
                 select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id, DatasetVersion.version_id == vid)
                 .order_by(DatasetVersion.number.desc()).limit(1)

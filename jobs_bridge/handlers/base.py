@@ -69,6 +69,17 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         except FloydError as exc:
             raise to_http(exc) from None
 
+    def raw_argument(self, name: str, default: str = "") -> str:
+        """A query argument exactly as sent (tornado's get_argument silently drops control
+        characters, which would turn a path with NUL into a different, valid path)."""
+        values = self.request.query_arguments.get(name)
+        if not values:
+            return default
+        try:
+            return values[-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise to_http(BadRequest(f"Query argument {name!r} is not valid UTF-8.")) from None
+
     def json_body(self) -> dict:
         if not self.request.body:
             return {}
@@ -86,8 +97,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         self.finish(json.dumps(data))
 
     def check_xsrf_cookie(self) -> None:
-        # Token-authenticated API calls carry no cookie and need no XSRF token.
-        if self.request.headers.get("Authorization"):
+        # Token-authenticated API calls need no XSRF token, and a request with no
+        # credentials at all cannot be forged: it gets the 401 that tells what to do.
+        if self.request.headers.get("Authorization") or not self.get_cookie(self.hub_auth.cookie_name):
             return
         super().check_xsrf_cookie()
 

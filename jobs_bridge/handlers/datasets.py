@@ -67,7 +67,7 @@ class FilesHandler(BaseHandler):
     async def get(self, owner: str, name: str, version: str) -> None:
         listing = await self.call(
             self.bridge.dataset_manager.list_files, self.caller, owner, name, version,
-            self.get_argument("path", ""), flag(self.get_argument("recursive", None)),
+            self.raw_argument("path"), flag(self.get_argument("recursive", None)),
         )
         self.write_json(listing)
 
@@ -76,7 +76,7 @@ class DownloadHandler(BaseHandler):
     """One file as its bytes, or a directory (or the whole version) as a tar stream."""
 
     async def get(self, owner: str, name: str, version: str) -> None:
-        path = self.get_argument("path", "")
+        path = self.raw_argument("path")
         manager = self.bridge.dataset_manager
         info, entries, single = await self.call(manager.select_for_download, self.caller, owner, name, version, path)
         if single:

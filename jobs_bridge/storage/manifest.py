@@ -37,7 +37,7 @@ def parse_manifest(raw: object, max_files: int, max_file_size: int) -> list[Entr
         raise TooLarge(f"A version may hold at most {max_files} files; this manifest lists {len(raw)}.")
     entries: dict[str, Entry] = {}
     for i, item in enumerate(raw):
-        if not isinstance(item, dict) or set(item) - {"path", "size", "hash"}:
+        if not isinstance(item, dict) or set(item) != {"path", "size", "hash"}:
             raise BadRequest(f"Manifest entry {i} must be an object with exactly 'path', 'size' and 'hash'.")
         path = clean_relpath(item.get("path"), f"path in manifest entry {i}")
         size = item.get("size")

@@ -1,0 +1,86 @@
+# Floyd Workspaces: developer entry points (GNU make).
+#
+#   make up       run the platform locally (JupyterHub + jobs bridge), Ctrl-C stops it
+#   make test     lint + the whole test suite (what CI runs: .ci/run)
+#   make lint     ruff only
+#   make bench    every benchmarks/*.py   (make bench BENCH_ARGS=--quick)
+#   make images   build the registry-free base image floyd/base:bookworm
+#   make venv     create .venv / reinstall it when pyproject.toml changed
+#   make clean    remove test output and the venv stamp (never ./var)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+STAMP := $(VENV)/.installed
+BENCH_ARGS ?=
+UP_ARGS ?=
+IMAGE_ARGS ?=
+# make test NO_DOCKER=1: run the tests even when no Docker engine can be had
+NO_DOCKER ?=
+
+# make test PYTEST_ADDOPTS='-x -k jobs' reaches pytest through the environment
+export PYTEST_ADDOPTS
+# browsers come from Debian (/usr/bin/chromium), never from playwright's download
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+# Prints the DOCKER_HOST to use (last line of ensure-docker.sh), or fails.
+ENSURE_DOCKER := bash scripts/ensure-docker.sh | tail -n 1
+
+.PHONY: help venv up test lint bench images clean
+
+help:
+	@sed -n '3,9s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+up: venv
+	@bash scripts/ensure-system.sh configurable-http-proxy $$( [ "$$(id -u)" = 0 ] && echo docker )
+	@if host=$$($(ENSURE_DOCKER)); then \
+		export DOCKER_HOST="$$host"; echo "make up: DOCKER_HOST=$$host"; \
+	else \
+		echo "make up: no Docker engine; workspaces and jobs run as local processes" >&2; \
+	fi; \
+	export FLOYD_ROOT="$${FLOYD_ROOT:-$(CURDIR)/var}"; \
+	exec $(VENV)/bin/floyd-up $(UP_ARGS)
+
+test: venv
+	@bash scripts/ensure-system.sh
+	@if host=$$($(ENSURE_DOCKER)); then \
+		export DOCKER_HOST="$$host"; \
+	elif [ -n "$(NO_DOCKER)" ]; then \
+		echo "make test: no Docker engine (NO_DOCKER set, going on)" >&2; \
+	else \
+		echo "make test: no Docker engine (see above); NO_DOCKER=1 runs the tests without it" >&2; exit 1; \
+	fi; \
+	$(VENV)/bin/ruff check . ; \
+	$(VENV)/bin/python -m pytest -q tests
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv
+	@shopt -s nullglob; files=(benchmarks/*.py); \
+	if [ $${#files[@]} -eq 0 ]; then echo "make bench: no benchmarks/*.py"; exit 0; fi; \
+	for f in "$${files[@]}"; do \
+		echo "== $$f $(BENCH_ARGS)"; \
+		$(VENV)/bin/python "$$f" $(BENCH_ARGS); \
+	done
+
+images:
+	@bash scripts/ensure-system.sh docker debootstrap
+	@host=$$($(ENSURE_DOCKER)); export DOCKER_HOST="$$host"; \
+	bash images/bootstrap.sh $(IMAGE_ARGS)
+
+clean:
+	rm -f $(STAMP)
+	rm -rf test-output .pytest_cache .ruff_cache

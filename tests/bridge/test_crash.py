@@ -1,0 +1,73 @@
+"""kill -9 the bridge in the middle of a commit: no half version is ever visible, and the
+same upload can be committed after the restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from floyd.client import FloydClient
+from floyd.client.progress import ProgressObserver
+from floyd.client.transfer import build_manifest, upload
+from tests.platform import Platform, write_tree
+
+FILES = 20_000
+
+
+def test_kill_during_commit(platform: Platform, tmp_path: Path) -> None:
+    user = platform.user("crash")
+    user.api("POST", "datasets", json={"name": "many"})
+    tree = write_tree(tmp_path / "many", {f"d{i % 50}/f{i}.txt": f"{i}".encode() for i in range(FILES)})
+    client = FloydClient(platform.url, user.token)
+    manifest, by_hash = build_manifest(tree, ProgressObserver(), None)
+    status = client.start_upload("crash", "many", manifest, "crash test")
+    from floyd.client.transfer import batches, pack_stream
+    for batch in batches([(h, by_hash[h]) for h in status["missing"]]):
+        client.send_pack(status["id"], pack_stream(batch, ProgressObserver()))
+
+    ds_dir = platform.root / "datasets" / "crash" / "many"
+    outcome: dict[str, object] = {}
+
+    def commit() -> None:
+        try:
+            outcome["response"] = user.api("POST", f"uploads/{status['id']}/commit", timeout=60)
+        except requests.RequestException as exc:
+            outcome["error"] = exc
+
+    pid = platform.bridge_pid()
+    worker = threading.Thread(target=commit)
+    worker.start()
+    deadline = time.monotonic() + 30
+    killed_mid_commit = False
+    while time.monotonic() < deadline and worker.is_alive():
+        if any(p.name.startswith(".staging-") for p in ds_dir.iterdir()):
+            os.kill(pid, signal.SIGKILL)
+            killed_mid_commit = True
+            break
+    worker.join(60)
+    assert killed_mid_commit, f"the commit finished before it could be interrupted: {outcome}"
+    response = outcome.get("response")
+    assert response is None or response.status_code >= 500
+
+    # JupyterHub restarts its managed service; the bridge recovers at start-up.
+    time.sleep(1)
+    platform.wait_bridge(90)
+    assert user.api("GET", "datasets/crash/many/versions").json()["items"] == []
+    assert [p.name for p in ds_dir.iterdir()] == []
+
+    # The upload survived: nothing is missing, and committing it now works.
+    st = user.api("GET", f"uploads/{status['id']}").json()
+    assert st["missing"] == []
+    r = user.api("POST", f"uploads/{status['id']}/commit", timeout=120)
+    assert r.status_code == 201, r.text
+    assert r.json()["number"] == 1 and r.json()["file_count"] == FILES
+    assert sum(len(files) for _, _, files in os.walk(ds_dir / "1")) == FILES
+
+    # And starting over with the same tree finds it complete: nothing sent again.
+    again = upload(client, "crash", "many", tree)
+    assert again.duplicate and again.sent_bytes == 0
