@@ -8,14 +8,38 @@ from pathlib import Path
 import pytest
 
 from tests.platform import Platform
+from tests.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def sqlite_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """The embedded default: SQLite under a temporary FLOYD_ROOT."""
     p = Platform.create(tmp_path_factory.mktemp("platform"))
     p.start()
     yield p
     p.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_platform(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) -> Iterator[Platform]:
+    """The same platform with the bridge's database on a real PostgreSQL server."""
+    p = Platform.create(tmp_path_factory.mktemp("pg-platform"), {"FLOYD_DB_URL": postgres.url})
+    p.start()
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def platform(sqlite_platform: Platform) -> Platform:
+    return sqlite_platform
 
 
 @pytest.fixture
@@ -45,7 +69,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
     if report.when == "call" and report.failed:
-        for name in ("platform", "pg_platform"):
+        for name in ("platform", "sqlite_platform", "pg_platform"):
             p = item.funcargs.get(name) if hasattr(item, "funcargs") else None
             if isinstance(p, Platform):
                 report.sections.append((f"{name} log (tail)", p.log_tail(120)))

@@ -18,6 +18,12 @@ from floyd.client.transfer import upload
 from tests.platform import Platform, User, write_tree
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def platform(request: pytest.FixtureRequest) -> Platform:
+    """Every dataset test runs on the embedded SQLite default and on PostgreSQL."""
+    return request.getfixturevalue(f"{'sqlite' if request.param == 'sqlite' else 'pg'}_platform")
+
+
 def client_for(user: User) -> FloydClient:
     return FloydClient(user.platform.url, user.token)
 
