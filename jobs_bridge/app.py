@@ -190,7 +190,9 @@ class BridgeApp(Application):
 
     def make_app(self) -> web.Application:
         prefix = self.service_prefix.rstrip("/")
-        hub_auth = HubOAuth(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=60)
+        # One HubOAuth for the whole process: the OAuth callback handler uses the singleton, and
+        # the PKCE state it needs lives in that object.
+        hub_auth = HubOAuth.instance(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=60)
         handlers: list[Any] = [(prefix + template_to_regex(t), h) for t, h in self.route_table()]
         handlers.append((prefix + "/oauth_callback", HubOAuthCallbackHandler))
         handlers.append((prefix + "/api/.*", NotFoundHandler))

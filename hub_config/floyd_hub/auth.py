@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
 from traitlets import Unicode
 
 
@@ -25,11 +26,35 @@ def ensure_password_file(path: Path) -> str:
     return password
 
 
+class FloydLoginHandler(NativeLoginHandler):
+    """NativeAuthenticator 1.3's login form times itself with ``self.statsd``, which
+    JupyterHub 6 removed; this is the same POST without the timer."""
+
+    async def post(self) -> None:
+        data = {arg: self.get_argument(arg, strip=False) for arg in self.request.arguments}
+        user = await self.login_user(data)
+        if user:
+            self._jupyterhub_user = user
+            self.redirect(self.get_next_url(user))
+            return
+        error = "Invalid username or password."
+        username = data.get("username", "")
+        info = self.authenticator.get_user(username)
+        if info is not None and info.is_valid_password(data.get("password", "")) and not info.is_authorized:
+            error = f"User {username} has not been authorized by an administrator yet."
+        html = await self._render(login_error=error, username=username)
+        self.finish(html)
+
+
 class FloydAuthenticator(NativeAuthenticator):
     admin_password_file = Unicode(
         "", help="File holding the first admin's password (created with mode 0600 on first start). "
         "The admin account is created with it if it does not exist yet; change the password at /hub/change-password."
     ).tag(config=True)
+
+    def get_handlers(self, app):  # type: ignore[no-untyped-def]
+        return [(path, FloydLoginHandler if path == r"/login" else handler)
+                for path, handler in super().get_handlers(app)]
 
     def add_user(self, user):  # type: ignore[no-untyped-def]
         if user.name in self.admin_users and self.admin_password_file and not self.user_exists(user.name):

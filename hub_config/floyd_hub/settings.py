@@ -58,6 +58,9 @@ def configure(c: Any) -> None:
     c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
     c.SimpleLocalProcessSpawner.home_dir_template = str(root / "home" / "{username}")
     c.Spawner.default_url = "/lab"
+    if os.geteuid() == 0:
+        # `make up` as root: the single-user server refuses to run as root without this.
+        c.Spawner.args = ["--allow-root"]
 
     environment = {k: v for k, v in os.environ.items() if k.startswith("FLOYD_")}
     environment["FLOYD_ROOT"] = str(root)

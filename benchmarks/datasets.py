@@ -1,0 +1,381 @@
+"""Dataset upload benchmark: how close does `floyd data upload` get to plain tools?
+
+Generates an incompressible tree (many small files in nested directories plus a few
+large ones), starts a real platform the way ``make up`` does (tests.platform), and
+measures, side by side with a baseline doing comparable work on the same files:
+
+  dataset_first_upload        upload+commit of a new dataset  vs  sha256sum + cp -r
+  dataset_reupload_unchanged  the same tree again (duplicate)  vs  the first upload
+  dataset_one_file_changed    one small file rewritten         vs  the first upload
+  dataset_materialized_read   read the committed version tree  vs  read the source tree
+  dataset_hash_only           scan + hash_files (no cache)     vs  sha256sum
+
+One JSON object per measurement on stdout; logs on stderr. Page caches are not dropped
+(that needs root and is unreliable); everything is read once first so both sides start
+warm, and ``sync`` runs before each timed step so writeback of earlier steps does not
+land inside it.
+
+    .venv/bin/python benchmarks/datasets.py [--quick] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from floyd.client.hashing import StatCache, hash_files, scan  # noqa: E402
+from floyd.client.http import FloydClient  # noqa: E402
+from floyd.client.progress import ProgressObserver  # noqa: E402
+from floyd.client.transfer import UploadResult, upload  # noqa: E402
+from tests.platform import Platform  # noqa: E402
+
+MiB = 1 << 20
+GiB = 1 << 30
+READ_BUF = MiB
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- data ------------------------------------------------------------------------------
+@dataclass
+class Tree:
+    root: Path
+    small: list[Path]
+    large: list[Path]
+    total_bytes: int
+
+    @property
+    def files(self) -> int:
+        return len(self.small) + len(self.large)
+
+
+def generate(root: Path, small_files: int, total_bytes: int, large_files: int = 4) -> Tree:
+    """Random-content files (os.urandom: incompressible) with seeded sizes and layout.
+
+    Small files are 1–64 KiB spread over two directory levels; the large files share
+    whatever is left of ``total_bytes`` so the tree has both of the upload's code paths
+    (tar packs for small files, resumable blob PUTs for files of 8 MiB and more).
+    """
+    rng = random.Random(42)
+    small: list[Path] = []
+    used = 0
+    for i in range(small_files):
+        size = rng.randint(1 << 10, 64 << 10)
+        p = root / f"d{rng.randrange(20):02d}" / f"e{rng.randrange(10)}" / f"f{i:05d}.bin"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(os.urandom(size))
+        small.append(p)
+        used += size
+    large: list[Path] = []
+    rest = max(total_bytes - used, large_files * 16 * MiB)
+    each = rest // large_files
+    (root / "large").mkdir(parents=True, exist_ok=True)
+    for i in range(large_files):
+        p = root / "large" / f"part{i}.bin"
+        with open(p, "wb") as fh:
+            left = each
+            while left:
+                n = min(left, 8 * MiB)
+                fh.write(os.urandom(n))
+                left -= n
+        large.append(p)
+        used += each
+    return Tree(root, small, large, used)
+
+
+def read_tree(root: Path) -> tuple[int, int]:
+    """Read every byte of every file under ``root``; returns (files, bytes)."""
+    buf = bytearray(READ_BUF)
+    view = memoryview(buf)
+    files = total = 0
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            with open(os.path.join(dirpath, name), "rb", buffering=0) as fh:
+                while n := fh.readinto(view):
+                    total += n
+            files += 1
+    return files, total
+
+
+def force_remove(path: Path) -> None:
+    """rmtree that also removes the platform's read-only (0555) version directories."""
+    if not path.exists():
+        return
+    for dirpath, _dirs, _files in os.walk(path):
+        mode = os.lstat(dirpath).st_mode
+        if not stat.S_ISLNK(mode):
+            os.chmod(dirpath, stat.S_IMODE(mode) | stat.S_IRWXU)
+    shutil.rmtree(path)
+
+
+# -- timing ----------------------------------------------------------------------------
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Sync first (so earlier writes are not flushed inside this step), then time ``fn``."""
+    os.sync()
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def sha256sum(root: Path) -> None:
+    subprocess.run(f"find {sh(root)} -type f -print0 | xargs -0 sha256sum > /dev/null", shell=True, check=True)
+
+
+def sh(path: Path) -> str:
+    return "'" + str(path).replace("'", "'\\''") + "'"
+
+
+class PhaseTimer(ProgressObserver):
+    """Splits an upload's wall time into scan, hash, manifest POST, send and commit.
+
+    Only the observer hooks transfer.upload already calls are used: the 'hash' stage
+    starts after the scan, hashing ends when its counter reaches the total, 'send'
+    starts once the server answered the manifest, 'commit' starts after the last byte.
+    """
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.marks: dict[str, float] = {}
+        self.totals: dict[str, int] = {}
+        self.done: dict[str, int] = {}
+
+    def stage(self, name: str, total: int, unit: str) -> None:
+        self.marks[f"{name}_start"] = time.perf_counter()
+        self.totals[name] = total
+        self.done[name] = 0
+        if name == "hash" and total == 0:
+            self.marks["hash_end"] = self.marks["hash_start"]
+
+    def advance(self, name: str, amount: int) -> None:
+        self.done[name] = self.done.get(name, 0) + amount
+        if name == "hash" and self.done[name] >= self.totals.get(name, 0):
+            self.marks["hash_end"] = time.perf_counter()
+
+    def phases(self, end: float) -> dict[str, float]:
+        m = self.marks
+        out: dict[str, float] = {}
+        if "hash_start" in m:
+            out["scan_s"] = m["hash_start"] - self.t0
+        if "hash_start" in m and "hash_end" in m:
+            out["hash_s"] = m["hash_end"] - m["hash_start"]
+        after_hash = m.get("hash_end")
+        if after_hash is not None:
+            out["manifest_s"] = m.get("send_start", end) - after_hash
+        if "send_start" in m:
+            out["send_s"] = m.get("commit_start", end) - m["send_start"]
+        if "commit_start" in m:
+            out["commit_s"] = end - m["commit_start"]
+        return {k: round(v, 3) for k, v in out.items()}
+
+
+@dataclass
+class UploadRun:
+    seconds: float
+    result: UploadResult
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def run_upload(client: FloydClient, owner: str, name: str, root: Path, cache: StatCache, message: str) -> UploadRun:
+    os.sync()
+    timer = PhaseTimer()
+    t0 = timer.t0 = time.perf_counter()
+    result = upload(client, owner, name, root, message, observer=timer, cache=cache)
+    end = time.perf_counter()
+    return UploadRun(end - t0, result, timer.phases(end))
+
+
+def emit(name: str, value: float, baseline: str, baseline_value: float, unit: str = "s", **extra: Any) -> None:
+    ratio = value / baseline_value if baseline_value else float("inf")
+    record: dict[str, Any] = {
+        "name": name, "value": round(value, 4), "unit": unit, "baseline": baseline,
+        "baseline_value": round(baseline_value, 4), "ratio": round(ratio, 4), "cache": "warm",
+    }
+    goal = extra.get("goal")
+    if goal is not None:
+        record["meets_goal"] = ratio <= goal * 1.1 if name == "dataset_materialized_read" else ratio <= goal
+    record.update(extra)
+    print(json.dumps(record), flush=True)
+
+
+# -- the benchmark ---------------------------------------------------------------------
+def bench(base: Path, quick: bool) -> None:
+    small_files, total = (1_000, 100 * MiB) if quick else (10_000, GiB)
+    repeats = 1 if quick else 3
+    fresh_uploads = 1 if quick else 3
+
+    src = base / "src"
+    log(f"generating {small_files} small files + 4 large, {total / MiB:.0f} MiB total, in {src}")
+    t = time.perf_counter()
+    tree = generate(src, small_files, total)
+    log(f"generated {tree.files} files, {tree.total_bytes / MiB:.1f} MiB in {time.perf_counter() - t:.1f}s")
+    os.sync()
+    read_tree(src)  # warm the page cache for both sides
+    common = {"files": tree.files, "bytes": tree.total_bytes, "mode": "quick" if quick else "full"}
+
+    platform = Platform.create(base / "platform")
+    try:
+        t = time.perf_counter()
+        platform.start()
+        log(f"platform up at {platform.url} in {time.perf_counter() - t:.1f}s (FLOYD_ROOT={platform.root})")
+
+        # (e) hashing alone, and sha256sum, to explain (a).
+        hash_runs, sum_runs, scan_runs = [], [], []
+        for _ in range(repeats):
+            scan_s, files = timed(lambda: scan(src))
+            hash_s, _ = timed(lambda f=files: hash_files(f, None))
+            hash_runs.append(scan_s + hash_s)
+            scan_runs.append(scan_s)
+            sum_runs.append(timed(lambda: sha256sum(src))[0])
+        log(f"hash_files {hash_runs}  sha256sum {sum_runs}")
+
+        # (a) first upload: each round is a fresh dataset of a fresh user (blobs are
+        # deduplicated per owner, so a second dataset of the same user would send nothing).
+        baseline_runs, cp_runs = [], []
+        dest = base / "platform" / "cp-copy"  # next to FLOYD_ROOT: same filesystem
+        for _ in range(repeats):
+            os.sync()
+            t0 = time.perf_counter()
+            sha256sum(src)
+            t1 = time.perf_counter()
+            subprocess.run(["cp", "-r", str(src), str(dest)], check=True)
+            t2 = time.perf_counter()
+            baseline_runs.append(t2 - t0)
+            cp_runs.append(t2 - t1)
+            force_remove(dest)
+        firsts: list[UploadRun] = []
+        main: tuple[FloydClient, str, StatCache] | None = None
+        for i in range(fresh_uploads):
+            owner = f"bench{i}"
+            user = platform.user(owner)
+            client = FloydClient(platform.url, user.token)
+            client.create_dataset("corpus")
+            cache = StatCache(base / f"stat-cache-{i}.sqlite")
+            run = run_upload(client, owner, "corpus", src, cache, "first")
+            log(f"first upload #{i + 1}: {run.seconds:.2f}s {run.phases} sent {run.result.sent_bytes} bytes")
+            firsts.append(run)
+            if main is None:
+                main = (client, owner, cache)
+            else:
+                cache.close()
+        assert main is not None
+        client, owner, cache = main
+        first_s = statistics.median(r.seconds for r in firsts)
+        base_a = statistics.median(baseline_runs)
+        first = firsts[0]
+        phase_medians = {k: round(statistics.median(r.phases.get(k, 0.0) for r in firsts), 3) for k in first.phases}
+        emit("dataset_first_upload", first_s, "find|xargs sha256sum + cp -r of the same tree (same filesystem)",
+             base_a, goal=1.3, runs=[round(r.seconds, 3) for r in firsts],
+             baseline_runs=[round(x, 3) for x in baseline_runs],
+             baseline_cp_s=round(statistics.median(cp_runs), 3), sent_bytes=first.result.sent_bytes,
+             sent_files=first.result.sent_files, **phase_medians, **common)
+
+        # (b) the unchanged tree again: the stat cache answers every hash, the server says duplicate.
+        re_runs = []
+        for _ in range(repeats):
+            run = run_upload(client, owner, "corpus", src, cache, "again")
+            if not run.result.duplicate or run.result.sent_bytes:
+                log(f"WARNING: re-upload was not a free duplicate: {run.result}")
+            re_runs.append(run)
+        emit("dataset_reupload_unchanged", statistics.median(r.seconds for r in re_runs),
+             "first upload of the same tree", first_s, goal=0.03, runs=[round(r.seconds, 3) for r in re_runs],
+             sent_bytes=max(r.result.sent_bytes for r in re_runs),
+             duplicate=all(r.result.duplicate for r in re_runs), **re_runs[0].phases, **common)
+
+        # (d) reading the committed version (hardlinks into the blob store) vs the source.
+        vdir = platform.root / "datasets" / owner / "corpus" / "1"
+        read_tree(vdir)
+        read_v, read_s = [], []
+        for _ in range(repeats):
+            elapsed, (nv, bv) = timed(lambda: read_tree(vdir))
+            read_v.append(elapsed)
+            elapsed, (ns, bs) = timed(lambda: read_tree(src))
+            read_s.append(elapsed)
+            if (nv, bv) != (ns, bs):
+                log(f"WARNING: version dir has {nv} files/{bv} bytes, source {ns}/{bs}")
+        emit("dataset_materialized_read", statistics.median(read_v), "reading the source tree the same way",
+             statistics.median(read_s), goal=1.0, runs=[round(x, 3) for x in read_v],
+             baseline_runs=[round(x, 3) for x in read_s], **common)
+
+        # (c) one small file changed → a new version that sends just that file.
+        changed_runs = []
+        for i in range(repeats):
+            victim = tree.small[(i * 7919) % len(tree.small)]
+            size = victim.stat().st_size
+            victim.write_bytes(os.urandom(size))
+            run = run_upload(client, owner, "corpus", src, cache, f"changed {victim.name}")
+            if run.result.duplicate or run.result.sent_bytes != size:
+                log(f"WARNING: expected {size} bytes sent for {victim.name}, got {run.result}")
+            changed_runs.append((run, size))
+        emit("dataset_one_file_changed", statistics.median(r.seconds for r, _ in changed_runs),
+             "first upload of the same tree", first_s, goal=0.05,
+             runs=[round(r.seconds, 3) for r, _ in changed_runs],
+             sent_bytes=changed_runs[0][0].result.sent_bytes, changed_file_bytes=changed_runs[0][1],
+             versions=[r.result.version.get("number") for r, _ in changed_runs],
+             **changed_runs[0][0].phases, **common)
+
+        emit("dataset_hash_only", statistics.median(hash_runs), "find|xargs sha256sum over the same files",
+             statistics.median(sum_runs), runs=[round(x, 3) for x in hash_runs],
+             baseline_runs=[round(x, 3) for x in sum_runs], scan_s=round(statistics.median(scan_runs), 3),
+             **common)
+        cache.close()
+    finally:
+        log("stopping the platform")
+        platform.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the data (~100 MiB), one run each")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="generate data and the platform under DIR and leave them there")
+    args = parser.parse_args(argv)
+
+    def interrupted(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    if args.keep:
+        base = args.keep.resolve()
+        base.mkdir(parents=True, exist_ok=True)
+        if any(base.iterdir()):
+            parser.error(f"{base} is not empty")
+    else:
+        base = Path(tempfile.mkdtemp(prefix="floyd-bench-"))
+    t = time.perf_counter()
+    try:
+        bench(base, args.quick)
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        if args.keep:
+            log(f"kept everything under {base}")
+        else:
+            force_remove(base)
+        log(f"total {time.perf_counter() - t:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

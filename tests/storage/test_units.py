@@ -1,0 +1,125 @@
+"""Pure pieces of the store: path checks, manifests, the streaming tar reader, materialization."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from jobs_bridge.errors import BadRequest
+from jobs_bridge.storage.blobs import BlobStore
+from jobs_bridge.storage.manifest import Entry, diff, parse_manifest, version_id
+from jobs_bridge.storage.materialize import materialize, remove_tree
+from jobs_bridge.storage.paths import clean_relpath, contained
+from jobs_bridge.storage.tarstream import TarReader
+
+
+@pytest.mark.parametrize("ok,expected", [("a", "a"), ("a/b/c.txt", "a/b/c.txt"), ("dir/", "dir"), ("é/ü", "é/ü")])
+def test_clean_relpath_accepts(ok: str, expected: str) -> None:
+    assert clean_relpath(ok) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "/abs", "../x", "a/../b", "a//b", ".", "./a", "a\\b", "a\x00", "x" * 2000, None])
+def test_clean_relpath_refuses(bad: object) -> None:
+    with pytest.raises(BadRequest):
+        clean_relpath(bad)
+
+
+def test_contained_refuses_symlink_escape(tmp_path: Path) -> None:
+    (tmp_path / "inside").mkdir()
+    (tmp_path / "inside" / "link").symlink_to(tmp_path)
+    with pytest.raises(BadRequest):
+        contained(tmp_path / "inside", "link/x")
+    assert contained(tmp_path, "inside") == (tmp_path / "inside").resolve()
+
+
+def test_version_id_ignores_order_and_depends_on_paths() -> None:
+    h = "sha256:" + "a" * 64
+    a = parse_manifest([{"path": "b", "size": 1, "hash": h}, {"path": "a", "size": 1, "hash": h}], 10, 10)
+    b = parse_manifest([{"path": "a", "size": 1, "hash": h}, {"path": "b", "size": 1, "hash": h}], 10, 10)
+    c = parse_manifest([{"path": "a", "size": 1, "hash": h}, {"path": "c", "size": 1, "hash": h}], 10, 10)
+    assert version_id(a) == version_id(b) != version_id(c)
+    assert [e.path for e in a] == ["a", "b"]
+
+
+def test_diff() -> None:
+    d = diff({"a": "1", "b": "2", "c": "3"}, {"a": "1", "b": "9", "d": "4"})
+    assert (d.added, d.removed, d.changed) == (["d"], ["c"], ["b"])
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
+def test_tar_reader_any_chunking(fmt: int) -> None:
+    rng = random.Random(7)
+    members = {f"{'n' * (120 if i == 3 else 5)}{i}": os.urandom(rng.choice([0, 1, 511, 512, 513, 5000])) for i in range(12)}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    raw = buf.getvalue()
+    for _ in range(5):
+        got: dict[str, bytearray] = {}
+        current: list[str] = []
+        reader = TarReader(lambda n, s: (current.append(n), got.__setitem__(n, bytearray())),
+                           lambda d: got[current[-1]].extend(d), lambda: None)
+        pos = 0
+        while pos < len(raw):
+            step = rng.randint(1, 3000)
+            reader.feed(raw[pos:pos + step])
+            pos += step
+        reader.close()
+        assert {k: bytes(v) for k, v in got.items()} == members
+
+
+def test_tar_reader_refuses_links_and_truncation() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("evil")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        tar.addfile(info)
+    reader = TarReader(lambda n, s: None, lambda d: None, lambda: None)
+    with pytest.raises(BadRequest):
+        reader.feed(buf.getvalue())
+    reader = TarReader(lambda n, s: None, lambda d: None, lambda: None)
+    info = tarfile.TarInfo("x")
+    info.size = 1000
+    reader.feed(info.tobuf() + b"y" * 10)
+    with pytest.raises(BadRequest):
+        reader.close()
+
+
+def test_materialize_hardlinks_and_read_only(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs", tmp_path / "tmp")
+    entries = []
+    for path, data in {"a/b.txt": b"one", "c.txt": b"two", "d/e/f.txt": b"one"}.items():
+        h = hashlib.sha256(data).hexdigest()
+        w = store.writer(h, len(data))
+        w.write(data)
+        w.finish()
+        entries.append(Entry(path, len(data), h))
+    target = tmp_path / "v1"
+    assert materialize(store, entries, target) == 0
+    assert (target / "d/e/f.txt").stat().st_ino == (target / "a/b.txt").stat().st_ino
+    assert not os.access(target / "a", os.W_OK) or os.geteuid() == 0
+    assert oct((target / "a").stat().st_mode & 0o777) == "0o555"
+    remove_tree(target)
+    assert not target.exists()
+    assert store.exists(hashlib.sha256(b"one").hexdigest())
+
+
+def test_blob_writer_refuses_lies(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs", tmp_path / "tmp")
+    h = hashlib.sha256(b"truth").hexdigest()
+    w = store.writer(h, 5)
+    w.write(b"lies!")
+    with pytest.raises(BadRequest):
+        w.finish()
+    assert not store.exists(h)
+    assert list((tmp_path / "tmp").iterdir()) == []
