@@ -37,7 +37,7 @@ def pg_platform(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServ
     p.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def platform(sqlite_platform: Platform) -> Platform:
     return sqlite_platform
 
