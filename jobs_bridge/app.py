@@ -18,17 +18,21 @@ import yaml
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from sqlalchemy import Engine
 from tornado import httpserver, web
-from traitlets import Bool, Dict, Integer, Unicode, default
+from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from jobs_bridge import __version__, db
 from jobs_bridge.datasets.manager import DatasetManager, QuotaPolicy
 from jobs_bridge.datasets.uploads import UploadManager
+from jobs_bridge.errors import FloydError
 from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
 from jobs_bridge.handlers.base import NotFoundHandler
 from jobs_bridge.projects import ProjectManager
+from jobs_bridge.resources.environments import DEFAULT_ENVIRONMENTS, EnvironmentList, parse_memory
+from jobs_bridge.resources.gpus import GpuAllocator, discover_gpus
 from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.workspaces import Limits, WorkspaceManager
 
 HERE = Path(__file__).parent
 GiB = 1 << 30
@@ -121,6 +125,20 @@ class BridgeApp(Application):
     max_json_bytes = Integer(
         512 << 20, help="Largest JSON request body (manifests of very large versions), in bytes."
     ).tag(config=True)
+    environments = List(
+        Dict(), default_value=DEFAULT_ENVIRONMENTS,
+        help="The environments users choose from (never an arbitrary image): a list of "
+        "{'name', 'image', 'description', 'gpu' (GPUs allowed), 'cpus', 'memory'} with the default resources. "
+        "The first is the default.",
+    ).tag(config=True)
+    gpus = List(
+        Unicode(), default_value=None, allow_none=True,
+        help="GPU device ids the allocator hands out (e.g. ['0', '1']). Default: what `nvidia-smi` reports, "
+        "or none.",
+    ).tag(config=True)
+    max_cpus = Float(8.0, help="Most CPUs a workspace may ask for.").tag(config=True)
+    max_memory = Unicode("32G", help="Most memory a workspace may ask for (bytes, or '32G').").tag(config=True)
+    max_gpus = Integer(4, help="Most GPUs one workspace may hold.").tag(config=True)
     executor_threads = Integer(
         8, help="Threads for blocking work: database, hashing, file copies. Keep the event loop free."
     ).tag(config=True)
@@ -146,6 +164,18 @@ class BridgeApp(Application):
         self.dataset_manager = DatasetManager(self.sessions, self.layout, self.store, quota)
         self.upload_manager = UploadManager(self.dataset_manager, self.max_files_per_version, self.max_file_size)
         self.project_manager = ProjectManager(self.sessions, self.layout)
+        try:
+            self.environments_list = EnvironmentList(list(self.environments))
+            limits = Limits(self.max_cpus, parse_memory(self.max_memory, "c.BridgeApp.max_memory"), self.max_gpus)
+        except (ValueError, FloydError) as exc:
+            self.log.critical("Configuration error: %s", exc)
+            sys.exit(1)
+        devices = list(self.gpus) if self.gpus is not None else discover_gpus()
+        self.gpu_allocator = GpuAllocator(self.sessions, devices)
+        self.workspace_manager = WorkspaceManager(self.sessions, self.layout, self.dataset_manager,
+                                                  self.project_manager, self.environments_list,
+                                                  self.gpu_allocator, limits)
+        self.log.info("GPUs: %s", ", ".join(devices) or "none")
         for action in self.dataset_manager.recover():
             self.log.warning("Recovery: %s", action)
 

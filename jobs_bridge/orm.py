@@ -117,3 +117,14 @@ class BlobOwner(Base):
 
     hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class GpuLease(Base):
+    """A GPU device id held by a workspace, job or endpoint."""
+
+    __tablename__ = "gpu_leases"
+
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255), index=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

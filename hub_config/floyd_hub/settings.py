@@ -7,6 +7,7 @@ Kept out of jupyterhub_config.py so it can be tested and documented in one place
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -25,6 +26,36 @@ def find_proxy() -> str:
         return found
     local = Path.cwd() / "node_modules" / ".bin" / "configurable-http-proxy"
     return str(local) if local.exists() else "configurable-http-proxy"
+
+
+def ensure_token(path: Path) -> str:
+    """A service token kept under FLOYD_ROOT (mode 0600), so it survives restarts."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def docker_answers() -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        client.close()
+        return True
+    except Exception:
+        return False
+
+
+def choose_spawner(choice: str) -> str:
+    """'docker', 'local' or 'auto' (Docker when an engine answers)."""
+    if choice not in ("auto", "docker", "local"):
+        raise ValueError(f"FLOYD_SPAWNER={choice!r}: use 'auto', 'docker' or 'local'.")
+    if choice == "auto":
+        choice = "docker" if docker_answers() else "local"
+    return {"docker": "floyd_hub.spawner.WorkspaceSpawner", "local": "floyd_hub.spawner.LocalWorkspaceSpawner"}[choice]
 
 
 def configure(c: Any) -> None:
@@ -54,13 +85,18 @@ def configure(c: Any) -> None:
     c.Authenticator.allow_all = True
     c.FloydAuthenticator.minimum_password_length = 8
 
-    # Workspaces until the Floyd spawner arrives: a plain local process per user.
-    c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
-    c.SimpleLocalProcessSpawner.home_dir_template = str(root / "home" / "{username}")
+    # Workspaces: Docker containers when an engine answers, local processes otherwise.
+    spawner = choose_spawner(env("FLOYD_SPAWNER", "auto"))
+    c.JupyterHub.spawner_class = spawner
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = int(env("FLOYD_NAMED_SERVER_LIMIT", "5"))
     c.Spawner.default_url = "/lab"
-    if os.geteuid() == 0:
-        # `make up` as root: the single-user server refuses to run as root without this.
-        c.Spawner.args = ["--allow-root"]
+    c.Spawner.start_timeout = int(env("FLOYD_SPAWN_TIMEOUT", "120"))
+    c.Spawner.http_timeout = int(env("FLOYD_SPAWN_TIMEOUT", "120"))
+    spawner_token = ensure_token(root / "spawner-token")
+    c.FloydSpawnerMixin.bridge_token_file = str(root / "spawner-token")
+    c.FloydSpawnerMixin.public_url = env("FLOYD_PUBLIC_URL", f"http://127.0.0.1:{hub_port}/")
+    c.FloydSpawnerMixin.bridge_api_url = f"http://127.0.0.1:{bridge_port}/services/floyd/api/v1/"
 
     environment = {k: v for k, v in os.environ.items() if k.startswith("FLOYD_")}
     environment["FLOYD_ROOT"] = str(root)
@@ -74,12 +110,23 @@ def configure(c: Any) -> None:
             "oauth_no_confirm": True,
             "display": True,
             "info": {"description": "Projects, datasets, jobs and endpoints"},
-        }
+        },
+        # The spawner's own identity towards the bridge (it never opens the bridge's database).
+        {"name": "floyd-spawner", "api_token": spawner_token},
+        # Stops idle workspaces (and so frees their GPUs); never touches jobs.
+        {"name": "idle-culler", "command": [
+            sys.executable, "-m", "jupyterhub_idle_culler",
+            f"--timeout={int(env('FLOYD_CULL_TIMEOUT', '3600'))}",
+            f"--cull-every={int(env('FLOYD_CULL_EVERY', '300'))}",
+        ]},
     ]
     # Restart the bridge within seconds if it dies (JupyterHub's default poll is 30 s).
     c["_ServiceSpawner"] = {"poll_interval": int(env("FLOYD_SERVICE_POLL_SECONDS", "3"))}
     c.JupyterHub.load_roles = [
         {"name": "floyd-bridge", "scopes": BRIDGE_SCOPES, "services": ["floyd"]},
+        {"name": "floyd-spawner", "scopes": ["access:services!service=floyd"], "services": ["floyd-spawner"]},
+        {"name": "idle-culler", "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+         "services": ["idle-culler"]},
     ]
     # Every user (and the tokens of their workspaces) may call the bridge.
     c.JupyterHub.extra_user_scopes = {"access:services!service=floyd"}

@@ -1,8 +1,8 @@
 """Tornado handlers: parse and validate, call one manager method, write the result."""
 
-from jobs_bridge.handlers import datasets, meta, pages, projects, uploads
+from jobs_bridge.handlers import datasets, meta, pages, projects, uploads, workspaces
 
-API_MODULES = [meta, projects, datasets, uploads]
+API_MODULES = [meta, projects, datasets, uploads, workspaces]
 PAGE_MODULES = [pages]
 
 __all__ = ["API_MODULES", "PAGE_MODULES"]
