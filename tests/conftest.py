@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform import Platform
+from tests.platform import TEST_BRIDGE_CONFIG, Platform
 from tests.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")
 def sqlite_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """The embedded default: SQLite under a temporary FLOYD_ROOT."""
-    p = Platform.create(tmp_path_factory.mktemp("platform"))
+    p = Platform.create(tmp_path_factory.mktemp("platform"), bridge_config=TEST_BRIDGE_CONFIG)
     p.start()
     yield p
     p.stop()

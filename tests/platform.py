@@ -22,6 +22,18 @@ REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 
+# Two pretend GPUs and an environment that allows them: there is no GPU here, so the tests
+# check what reaches the Docker API (device ids) and the error when no GPU runtime exists.
+TEST_BRIDGE_CONFIG = """
+c.BridgeApp.gpus = ["0", "1"]
+c.BridgeApp.environments = [
+    {"name": "cpu", "image": "floyd/cpu:latest", "description": "CPU", "gpu": False, "cpus": 1, "memory": "2G"},
+    {"name": "cuda", "image": "floyd/cpu:latest", "description": "GPU test environment", "gpu": True,
+     "cpus": 1, "memory": "2G"},
+]
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,8 +83,14 @@ class Platform:
         return f"http://127.0.0.1:{self.bridge_port}/services/floyd/api/v1/"
 
     @classmethod
-    def create(cls, base: Path, extra_env: dict[str, str] | None = None) -> Platform:
+    def create(cls, base: Path, extra_env: dict[str, str] | None = None, bridge_config: str = "",
+               hub_config: str = "") -> Platform:
         root = base / "var"
+        root.mkdir(parents=True, exist_ok=True)
+        if bridge_config:
+            (root / "floyd_bridge_config.py").write_text(bridge_config)
+        if hub_config:
+            (root / "jupyterhub_config_local.py").write_text(hub_config)
         workdir = base / "work"
         workdir.mkdir(parents=True, exist_ok=True)
         hub_port, bridge_port = free_port(), free_port()

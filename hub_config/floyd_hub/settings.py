@@ -90,7 +90,7 @@ def configure(c: Any) -> None:
     c.JupyterHub.spawner_class = spawner
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.named_server_limit_per_user = int(env("FLOYD_NAMED_SERVER_LIMIT", "5"))
-    c.Spawner.default_url = "/lab"
+    c.Spawner.default_url = "/lab/tree/code"
     c.Spawner.start_timeout = int(env("FLOYD_SPAWN_TIMEOUT", "120"))
     c.Spawner.http_timeout = int(env("FLOYD_SPAWN_TIMEOUT", "120"))
     spawner_token = ensure_token(root / "spawner-token")
@@ -128,6 +128,11 @@ def configure(c: Any) -> None:
         {"name": "idle-culler", "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
          "services": ["idle-culler"]},
     ]
+    # Site overrides that survive upgrades of this repository: FLOYD_ROOT/jupyterhub_config_local.py.
+    local = root / "jupyterhub_config_local.py"
+    if local.exists():
+        exec(compile(local.read_text(), str(local), "exec"), {"c": c})
+
     # Every user (and the tokens of their workspaces) may call the bridge.
     c.JupyterHub.extra_user_scopes = {"access:services!service=floyd"}
     c.Spawner.server_token_scopes = [

@@ -124,7 +124,7 @@ class WorkspaceSpawner(FloydSpawnerMixin, DockerSpawner):
 
     @default("notebook_dir")
     def _default_notebook_dir(self) -> str:
-        return "/floyd/code"
+        return "/floyd"  # Lab's file browser shows code/, input/ and jobs/ side by side
 
     async def start(self) -> Any:
         spec = await self.prepare_workspace()
@@ -159,10 +159,10 @@ class WorkspaceSpawner(FloydSpawnerMixin, DockerSpawner):
                 ) from None
             raise
 
-    def get_ip_and_port(self) -> tuple[str, int]:  # type: ignore[override]
+    async def get_ip_and_port(self) -> tuple[str, int]:  # type: ignore[override]
         if self.network_name == "host":
             return "127.0.0.1", self.port
-        return super().get_ip_and_port()
+        return await super().get_ip_and_port()
 
     async def stop(self, now: bool = False) -> None:
         try:
@@ -192,23 +192,24 @@ class LocalWorkspaceSpawner(FloydSpawnerMixin, LocalProcessSpawner):
     async def start(self) -> Any:
         spec = await self.prepare_workspace()
         root = Path(os.environ.get("FLOYD_ROOT", "var")).resolve()
-        server_dir = root / "tmp" / "workspaces" / self.user.name / (self.name or "default")
-        inputs = server_dir / "input"
-        shutil.rmtree(inputs, ignore_errors=True)
-        inputs.mkdir(parents=True)
-        code = jobs = ""
+        # The container layout, as a directory of links: code/, input/<mount>/, jobs/.
+        top = root / "tmp" / "workspaces" / self.user.name / (self.name or "default")
+        shutil.rmtree(top, ignore_errors=True)
+        (top / "input").mkdir(parents=True)
+        paths: dict[str, str] = {}
         for m in spec["mounts"]:
-            if m["target"] == "/floyd/code":
-                code = m["source"]
-            elif m["target"] == "/floyd/jobs":
-                jobs = m["source"]
-            else:
-                (inputs / m["target"].rsplit("/", 1)[-1]).symlink_to(m["source"])
+            rel = m["target"].removeprefix("/floyd/")
+            (top / rel).symlink_to(m["source"])
+            paths[m["target"]] = str(top / rel)
         env = self.floyd_environment(spec)
-        env.update({"FLOYD_CODE": code, "FLOYD_INPUT": str(inputs), "FLOYD_JOBS": jobs})
+        env.update({"FLOYD_CODE": paths["/floyd/code"], "FLOYD_INPUT": str(top / "input"),
+                    "FLOYD_JOBS": paths["/floyd/jobs"]})
+        if spec["gpu_devices"]:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(spec["gpu_devices"])
         self.environment = {**self.environment, **env}
-        self.notebook_dir = code
-        self.popen_kwargs = {**self.popen_kwargs, "cwd": code}
+        self.notebook_dir = str(top)
+        self.default_url = "/lab/tree/code"
+        self.popen_kwargs = {**self.popen_kwargs, "cwd": paths["/floyd/code"]}
         if os.geteuid() == 0 and "--allow-root" not in self.args:
             self.args = [*self.args, "--allow-root"]
         return await super().start()

@@ -1,0 +1,68 @@
+"""Workspace fixtures: the environment image (built by images/build.sh, skipped when current)
+and helpers to spawn through the hub's REST API and wait for readiness."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from tests.platform import REPO, Platform, User
+
+IMAGE = "floyd/cpu:latest"
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    client = docker.from_env()
+    client.ping()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def workspace_image(docker_client: docker.DockerClient) -> str:
+    """Build the CPU environment the way `make images` does (a no-op when it is current)."""
+    proc = subprocess.run(["bash", str(REPO / "images" / "build.sh"), "--variant", "cpu"], cwd=REPO,
+                          capture_output=True, text=True, timeout=1800, env=dict(os.environ))
+    if proc.returncode:
+        raise RuntimeError(f"images/build.sh failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    docker_client.images.get(IMAGE)
+    return IMAGE
+
+
+def spawn(platform: Platform, user: User, options: dict, server: str = "", timeout: float = 120) -> dict:
+    """Start a workspace through the Hub API as an admin would, and wait until it is ready."""
+    path = f"users/{user.name}/servers/{server}" if server else f"users/{user.name}/server"
+    r = platform.hub_api("POST", path, json=options)
+    assert r.status_code in (201, 202), r.text
+    return wait_ready(platform, user, server, timeout)
+
+
+def wait_ready(platform: Platform, user: User, server: str = "", timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        model = platform.hub_api("GET", f"users/{user.name}").json()
+        srv = model.get("servers", {}).get(server)
+        if srv and srv.get("ready"):
+            return srv
+        if srv is None and model.get("pending") is None and time.monotonic() > deadline - timeout + 5:
+            raise AssertionError(f"the server of {user.name} stopped while starting:\n{platform.log_tail(60)}")
+        time.sleep(0.5)
+    raise AssertionError(f"the workspace of {user.name} was not ready in {timeout}s:\n{platform.log_tail(60)}")
+
+
+def stop(platform: Platform, user: User, server: str = "", timeout: float = 60) -> None:
+    path = f"users/{user.name}/servers/{server}" if server else f"users/{user.name}/server"
+    platform.hub_api("DELETE", path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        model = platform.hub_api("GET", f"users/{user.name}").json()
+        if server not in model.get("servers", {}):
+            return
+        time.sleep(0.5)
+    raise AssertionError("the workspace did not stop")
