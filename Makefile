@@ -18,6 +18,9 @@ STAMP := $(VENV)/.installed
 BENCH_ARGS ?=
 UP_ARGS ?=
 IMAGE_ARGS ?=
+# make images IMAGE_VARIANTS='pytorch tensorflow cuda' IMAGE_BUILD_ARGS=--force (images/build.sh)
+IMAGE_VARIANTS ?=
+IMAGE_BUILD_ARGS ?=
 # make test NO_DOCKER=1: run the tests even when no Docker engine can be had
 NO_DOCKER ?=
 
@@ -79,7 +82,10 @@ bench: venv
 images:
 	@bash scripts/ensure-system.sh docker debootstrap
 	@host=$$($(ENSURE_DOCKER)); export DOCKER_HOST="$$host"; \
-	bash images/bootstrap.sh $(IMAGE_ARGS)
+	bash images/bootstrap.sh $(IMAGE_ARGS); \
+	for v in cpu $(filter-out cpu,$(IMAGE_VARIANTS)); do \
+		bash images/build.sh --variant "$$v" $(IMAGE_BUILD_ARGS); \
+	done
 
 clean:
 	rm -f $(STAMP)

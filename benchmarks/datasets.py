@@ -231,6 +231,8 @@ def emit(name: str, value: float, baseline: str, baseline_value: float, unit: st
     record: dict[str, Any] = {
         "name": name, "value": round(value, 4), "unit": unit, "baseline": baseline,
         "baseline_value": round(baseline_value, 4), "ratio": round(ratio, 4), "cache": "warm",
+        # other work on the machine skews both sides; the 1-minute load average says how much
+        "load_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
     }
     goal = extra.get("goal")
     if goal is not None:
@@ -381,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupted)
+    # Started in the background by a non-interactive shell, SIGINT arrives ignored: that
+    # would make Ctrl-C/kill -INT do nothing here and, inherited by floyd-up, make
+    # Platform.stop's SIGINT wait out its 30 s. A real handler fixes both.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.keep:
         base = args.keep.resolve()
         base.mkdir(parents=True, exist_ok=True)

@@ -77,6 +77,8 @@ while [ $# -gt 0 ]; do
     shift
 done
 
+BASE_GIVEN=false
+[ -n "$BASE" ] && BASE_GIVEN=true
 CUDA=0
 case "$VARIANT" in
     cpu) : "${FRAMEWORK:=none}" ;;
@@ -103,6 +105,8 @@ if [ -z "$base_id" ]; then
     else
         say "base $BASE missing: docker pull"
         if ! timeout "${FLOYD_PULL_TIMEOUT:-300}" docker pull -q "$BASE" >&2; then
+            # an explicit --base must be had; a variant's default base (cuda) is optional
+            [ "$BASE_GIVEN" = true ] && die "base image $BASE is not present locally and cannot be pulled"
             say "SKIPPED $VARIANT ($TAG): base image $BASE is not present locally and cannot be pulled (no registry?);"
             say "  load it first (docker load -i FILE) or pass --base IMAGE"
             exit 0
@@ -194,10 +198,10 @@ cache=()
 $NO_CACHE && cache=(--no-cache)
 set +e
 if $VERBOSE; then
-    docker build --network host --rm ${cache[@]+"${cache[@]}"} "${build_args[@]}" -t "$TMP_TAG" "$CTX" 2>&1 |
+    docker build --network host --rm --force-rm ${cache[@]+"${cache[@]}"} "${build_args[@]}" -t "$TMP_TAG" "$CTX" 2>&1 |
         tee "$LOG" >&2
 else
-    docker build --network host --rm ${cache[@]+"${cache[@]}"} "${build_args[@]}" -t "$TMP_TAG" "$CTX" 2>&1 |
+    docker build --network host --rm --force-rm ${cache[@]+"${cache[@]}"} "${build_args[@]}" -t "$TMP_TAG" "$CTX" 2>&1 |
         tee "$LOG" | grep --line-buffered -E '^Step [0-9]+/[0-9]+ : (RUN|COPY|FROM)' | cut -c1-110 >&2
 fi
 rc=${PIPESTATUS[0]}
@@ -212,14 +216,18 @@ say "docker build done in $(elapsed "$t0")"
 packages=$(docker run --rm --network none --entrypoint cat "$TMP_TAG" /opt/floyd/packages.txt |
     grep -E '^[A-Za-z0-9._-]+==' | paste -sd, -)
 [ -n "$packages" ] || die "could not read /opt/floyd/packages.txt from the image"
-printf 'FROM %s\n' "$TMP_TAG" | docker build -q --network host \
+# (stderr captured: the legacy builder's deprecation notice is noise here)
+if ! out=$(printf 'FROM %s\n' "$TMP_TAG" | docker build -q --network host \
     --label "org.floyd.packages=$packages" \
     --label "org.floyd.environment=$VARIANT" \
     --label "org.floyd.framework=$FRAMEWORK" \
     --label "org.floyd.base=$BASE" \
     --label "org.floyd.cuda=$CUDA" \
     --label "org.floyd.source-hash=$HASH" \
-    -t "$TAG" - >/dev/null
+    -t "$TAG" - 2>&1); then
+    echo "$out" >&2
+    die "labelling $TAG failed"
+fi
 docker rmi "$TMP_TAG" >/dev/null
 new_id=$(docker image inspect -f '{{.Id}}' "$TAG")
 # the previous image of this tag, when nothing else names or uses it (its shared layers stay)

@@ -60,6 +60,10 @@ class BridgeApp(Application):
         "upgrade-db": ({"BridgeApp": {"upgrade_db_and_exit": True}}, "Upgrade the database schema, then exit."),
     }
 
+    @default("log_level")
+    def _default_log_level(self) -> int:
+        return logging.INFO
+
     config_file = Unicode("floyd_bridge_config.py", help="Config file to load (Python, like jupyterhub_config.py).").tag(config=True)
     generate_config = Bool(False, help="Write the default config file and exit.").tag(config=True)
     upgrade_db_and_exit = Bool(False, help="Run the database migrations and exit.").tag(config=True)
@@ -249,6 +253,9 @@ class BridgeApp(Application):
 
     def write_default_config(self) -> None:
         path = Path(self.config_file)
+        if path.exists():
+            print(f"{path} exists; move it away first (nothing was written).", file=sys.stderr)
+            sys.exit(1)
         path.write_text(self.generate_config_file())
         print(f"Wrote {path}")
 

@@ -73,7 +73,7 @@ def init_schema(engine: Engine, url: str, auto_upgrade: bool = False) -> str:
     raise SchemaOutOfDate(
         f"The database {engine.url.render_as_string(hide_password=True)} is at schema revision "
         f"{current or 'unknown'}, this bridge needs {head}. Back it up, then run "
-        "`floyd-bridge upgrade-db` (or set c.BridgeApp.upgrade_db = True)."
+        "`floyd-bridge --upgrade-db` (or set c.BridgeApp.upgrade_db = True)."
     )
 
 

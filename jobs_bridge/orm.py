@@ -56,6 +56,7 @@ class Dataset(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)  # numbers are never reused
 
     versions: Mapped[list[DatasetVersion]] = relationship(
         back_populates="dataset", order_by="DatasetVersion.number", cascade="all, delete-orphan"

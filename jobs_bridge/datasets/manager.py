@@ -286,6 +286,11 @@ class DatasetManager:
                     )
                 )
             }
+        newest: dict[tuple[str, str], int] = {}
+        for o, n, num in committed:
+            newest[(o, n)] = max(num, newest.get((o, n), 0))
+        with self.sessions() as s:
+            known = set(s.execute(select(Dataset.owner, Dataset.name)).all())
         root = self.layout.datasets
         if root.is_dir():
             for owner_dir in root.iterdir():
@@ -294,16 +299,29 @@ class DatasetManager:
                 for ds_dir in owner_dir.iterdir():
                     if not ds_dir.is_dir():
                         continue
+                    key = (owner_dir.name, ds_dir.name)
                     for child in ds_dir.iterdir():
-                        key = (owner_dir.name, ds_dir.name, int(child.name) if child.name.isdigit() else -1)
-                        if child.name.startswith(".staging-") or (child.name.isdigit() and key not in committed):
+                        if child.name.startswith(".staging-"):
                             remove_tree(child)
-                            actions.append(f"removed uncommitted {child}")
+                            actions.append(f"removed unfinished {child}")
+                        elif child.name.isdigit() and (*key, int(child.name)) not in committed:
+                            # Only the one crash leftover is removed: a version renamed into place
+                            # whose database commit never happened (always the next number). Anything
+                            # else means the database is not the one this tree belongs to: keep it.
+                            if key in known and int(child.name) > newest.get(key, 0):
+                                remove_tree(child)
+                                actions.append(f"removed uncommitted {child}")
+                            else:
+                                actions.append(f"kept {child}: no committed version in the database "
+                                               "(is FLOYD_DB_URL the right database?)")
         for owner, name, number in sorted(committed):
             target = self.layout.version_dir(owner, name, number)
             if not target.exists():
-                self._rematerialize(owner, name, number, target)
-                actions.append(f"rebuilt {target}")
+                try:
+                    self._rematerialize(owner, name, number, target)
+                    actions.append(f"rebuilt {target}")
+                except OSError as exc:
+                    actions.append(f"could not rebuild {target}: {exc} (a blob is missing; restore blobs/ from backup)")
         for leftover in self.layout.tmp.glob("blob-*"):
             leftover.unlink(missing_ok=True)
         return actions

@@ -254,7 +254,9 @@ class UploadManager:
                 if same is not None and not allow_duplicate:
                     raise Conflict(f"{owner}/{name}:{same} already has exactly these files.")
                 self.datasets.check_quota(s, owner, total)
-                number = (s.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == ds.id)) or 0) + 1
+                # Numbers are never reused, not even the number of a deleted newest version.
+                highest = s.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == ds.id)) or 0
+                number = max(highest, ds.last_number) + 1
             ds_dir = self.layout.dataset_dir(owner, name)
             staging = ds_dir / f".staging-{upload_id}"
             target = ds_dir / str(number)
@@ -281,6 +283,7 @@ class UploadManager:
                         s.delete(up_row)
                     ds_row = s.get(Dataset, ds.id)
                     assert ds_row is not None
+                    ds_row.last_number = number
                     result = version_json(ds_row, v)
             except Exception:
                 remove_tree(target)

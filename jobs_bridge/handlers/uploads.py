@@ -9,7 +9,7 @@ from tornado import web
 
 from jobs_bridge.access import Caller
 from jobs_bridge.errors import BadRequest, FloydError
-from jobs_bridge.handlers.base import BaseHandler, to_http
+from jobs_bridge.handlers.base import ApiError, BaseHandler, to_http
 
 
 class UploadStartHandler(BaseHandler):
@@ -48,12 +48,21 @@ class StreamingHandler(BaseHandler):
     receiver: Any = None
     error: FloydError | None = None
 
+    refused: ApiError | None = None
+
     async def prepare(self) -> None:
-        await super().prepare()
-        caller = self.caller
-        if self.request.method in self.streaming_methods:
-            self.request.connection.set_max_body_size(self.bridge.max_request_bytes)
-            self.receiver = await self.call(self.open_receiver, caller, **self.path_kwargs)
+        if self.request.method not in self.streaming_methods:
+            await super().prepare()
+            return
+        self.request.connection.set_max_body_size(self.bridge.max_request_bytes)
+        # A refusal (no token, wrong offset, unknown upload) is answered after the body has
+        # been drained: answering first would reset the connection, and the proxy would turn
+        # our JSON message into a bare 503.
+        try:
+            await super().prepare()
+            self.receiver = await self.call(self.open_receiver, self.caller, **self.path_kwargs)
+        except ApiError as exc:
+            self.refused = exc
 
     def open_receiver(self, caller: Caller, **kwargs: str) -> Any:
         raise NotImplementedError
@@ -69,6 +78,8 @@ class StreamingHandler(BaseHandler):
             await loop.run_in_executor(self.bridge.executor, self.receiver.abort)
 
     async def finish_receiving(self) -> dict:
+        if self.refused is not None:
+            raise self.refused
         if self.error is not None:
             raise to_http(self.error)
         return await self.call(self.receiver.close)

@@ -108,9 +108,12 @@ class TarReader:
         pos = 0
         while pos < len(data):
             space = data.find(b" ", pos)
-            if space < 0:
-                break
-            length = int(data[pos:space])
+            try:
+                length = int(data[pos:space]) if space > pos else 0
+            except ValueError:
+                length = 0
+            if length <= space - pos or pos + length > len(data):
+                raise BadRequest("The upload stream has a malformed PAX header; send it again.")
             record = data[space + 1 : pos + length - 1]
             key, _, value = record.partition(b"=")
             if key == b"path":

@@ -215,3 +215,14 @@ def test_symlink_escaping_the_tree_is_refused(platform: Platform, stocked: User)
     with pytest.raises(BadRequest):
         contained(link_dir, clean_relpath("out/passwd"))
     assert contained(root, "1/keep/me.txt").read_bytes() == b"precious"
+
+
+def test_refused_large_put_still_answers_json(platform: Platform, stocked: User) -> None:
+    """Refusing a blob before reading its body must still reach the client as JSON through the proxy."""
+    data = os.urandom(1000)
+    up = _start(stocked, {"early.bin": data})
+    big = b"\0" * (24 << 20)
+    r = stocked.api("PUT", f"uploads/{up['id']}/blobs/{sha(data)}", data=big, headers={"Upload-Offset": "7"})
+    assert r.status_code == 409 and "resume from 0" in r.json()["message"]
+    r = requests.put(platform.api_url + f"uploads/{up['id']}/blobs/{sha(data)}", data=big, timeout=60)
+    assert r.status_code == 401 and r.json()["status"] == 401

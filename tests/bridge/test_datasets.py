@@ -194,9 +194,12 @@ def test_delete_version_collects_unreferenced_blobs(platform: Platform, alice: U
     assert not (platform.root / "datasets" / "alice" / ds / "1").exists()
     assert [v["number"] for v in client.versions("alice", ds)] == [2]
     assert client.download("alice", ds, 2, "shared.txt").content == b"shared-content-x"
-    # Numbers are never reused.
+    # Numbers are never reused, not even the newest one's after it is deleted.
     (tree / "n.txt").write_text("n")
     assert upload(client, "alice", ds, tree).version["number"] == 3
+    client.delete_version("alice", ds, 3)
+    (tree / "m.txt").write_text("m")
+    assert upload(client, "alice", ds, tree).version["number"] == 4
 
 
 def test_public_sharing(alice: User, bob: User, ds: str, tree: Path) -> None:
@@ -218,7 +221,7 @@ def test_public_sharing(alice: User, bob: User, ds: str, tree: Path) -> None:
 
 def test_quota_exceeded_is_413(tmp_path: Path) -> None:
     p = Platform.create(tmp_path / "quota", {"FLOYD_QUOTA_TEST": "1"})
-    (p.root).mkdir(parents=True)
+    p.root.mkdir(parents=True, exist_ok=True)
     (p.root / "floyd_bridge_config.py").write_text("c.BridgeApp.user_quota_bytes = 1000\n")
     p.start()
     try:

@@ -136,3 +136,14 @@ def test_blob_writer_refuses_lies(tmp_path: Path) -> None:
         w.finish()
     assert not store.exists(h)
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("record", [b"0 path=x\n", b"abc path=x\n", b"99 path=x\n", b"-5 path=x\n"])
+def test_tar_reader_refuses_malformed_pax(record: bytes) -> None:
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type = tarfile.XHDTYPE
+    info.size = len(record)
+    raw = info.tobuf() + record + b"\0" * ((-len(record)) % 512)
+    reader = TarReader(lambda n, s: None, lambda d: None, lambda: None)
+    with pytest.raises(BadRequest):
+        reader.feed(raw)

@@ -53,8 +53,9 @@ def load_config() -> ClientConfig:
     source = "FLOYD_TOKEN" if token else stored.source
     if not token and os.environ.get("JUPYTERHUB_API_TOKEN") and os.environ.get("FLOYD_URL"):
         token, source = os.environ["JUPYTERHUB_API_TOKEN"], "workspace"
+    token = token or stored.token
     username = stored.username if token == stored.token else os.environ.get("JUPYTERHUB_USER", "")
-    return ClientConfig(url=url, token=token or stored.token, username=username, source=source)
+    return ClientConfig(url=url, token=token, username=username, source=source)
 
 
 def save_config(cfg: ClientConfig) -> Path:
