@@ -4,7 +4,7 @@
 #   make test     lint + the whole test suite (what CI runs: .ci/run)
 #   make lint     ruff only
 #   make bench    every benchmarks/*.py   (make bench BENCH_ARGS=--quick)
-#   make images   build the registry-free base image floyd/base:bookworm
+#   make images   build the environment images: base floyd/base:bookworm, then floyd/cpu:latest (IMAGE_VARIANTS="pytorch tensorflow" adds more)
 #   make venv     create .venv / reinstall it when pyproject.toml changed
 #   make clean    remove test output and the venv stamp (never ./var)
 
@@ -47,11 +47,13 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 venv: $(STAMP)
 
 up: venv
-	@bash scripts/ensure-system.sh configurable-http-proxy $$( [ "$$(id -u)" = 0 ] && echo docker )
+	@bash scripts/ensure-system.sh configurable-http-proxy $$( [ "$$(id -u)" = 0 ] && echo docker debootstrap )
 	@if host=$$($(ENSURE_DOCKER)); then \
 		export DOCKER_HOST="$$host"; echo "make up: DOCKER_HOST=$$host"; \
+		{ bash images/bootstrap.sh && bash images/build.sh --variant cpu >/dev/null; } || \
+			echo "make up: the workspace image is not built (see above); workspaces will say so" >&2; \
 	else \
-		echo "make up: no Docker engine; workspaces and jobs run as local processes" >&2; \
+		echo "make up: no Docker engine; workspaces run as local processes" >&2; \
 	fi; \
 	export FLOYD_ROOT="$${FLOYD_ROOT:-$(CURDIR)/var}"; \
 	exec $(VENV)/bin/floyd-up $(UP_ARGS)

@@ -9,7 +9,9 @@
 #                 numpy/pandas/scikit-learn/matplotlib, on floyd/base:bookworm -> floyd/cpu:latest
 #                 pytorch / tensorflow: cpu + torch / tensorflow-cpu -> floyd/<variant>:latest
 #                 cuda: BASE nvidia/cuda:12.4.1-runtime-ubuntu22.04, CUDA=1, torch
-#                 -> floyd/cuda:latest (needs a registry; skipped when the base can't be had)
+#                 -> floyd/cuda:latest (needs a registry: when its base is neither local nor
+#                 pullable, the build is skipped with a message and exit 0; an explicit
+#                 --base that cannot be had fails)
 #   --tag         image tag (default floyd/<variant>:latest)
 #   --base        base image (default per variant; python:3.11-slim works where a registry is)
 #   --framework   override the variant's framework
@@ -18,7 +20,7 @@
 #   --force       build even when TAG already carries the same org.floyd.source-hash
 #   --no-cache    docker build --no-cache (fresh package versions)
 #   --verbose     show the whole docker build output (default: its "Step" lines; the full
-#                 log is kept in ${TMPDIR:-/tmp}/floyd-images/<variant>.log)
+#                 log is kept in ${TMPDIR:-/tmp}/floyd-images/<tag>.log, e.g. floyd_cpu_latest.log)
 #
 # Steps: build the Floyd wheel from this repository (pip wheel --no-deps, in a copy of the
 # sources), assemble a temporary build context (Dockerfile, dist/*.whl, the host's CA bundle),
@@ -71,7 +73,7 @@ while [ $# -gt 0 ]; do
         --force) FORCE=true ;;
         --no-cache) NO_CACHE=true ;;
         --verbose) VERBOSE=true ;;
-        -h|--help) sed -n '2,33s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,35s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
     shift
