@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import re
@@ -25,8 +26,13 @@ from jobs_bridge import __version__, db
 from jobs_bridge.datasets.manager import DatasetManager, QuotaPolicy
 from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.errors import FloydError
+from jobs_bridge.executors.base import Executor
+from jobs_bridge.executors.docker import DockerExecutor, docker_available
+from jobs_bridge.executors.local import LocalExecutor
 from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
 from jobs_bridge.handlers.base import NotFoundHandler
+from jobs_bridge.jobs.manager import JobLimits, JobManager
+from jobs_bridge.jobs.spec import SpecResolver
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.resources.environments import DEFAULT_ENVIRONMENTS, EnvironmentList, parse_memory
 from jobs_bridge.resources.gpus import GpuAllocator, discover_gpus
@@ -143,6 +149,27 @@ class BridgeApp(Application):
     max_cpus = Float(8.0, help="Most CPUs a workspace may ask for.").tag(config=True)
     max_memory = Unicode("32G", help="Most memory a workspace may ask for (bytes, or '32G').").tag(config=True)
     max_gpus = Integer(4, help="Most GPUs one workspace may hold.").tag(config=True)
+    job_executor = Unicode(
+        "auto", help="Where jobs run: 'docker' (containers), 'local' (processes of the bridge's user, no "
+        "isolation) or 'auto' (docker when an engine answers).",
+    ).tag(config=True)
+    max_running_jobs = Integer(4, help="Jobs running at once on the whole platform (0 = no limit).").tag(config=True)
+    max_running_jobs_per_user = Integer(
+        2, help="Jobs one user may have running at once (0 = no limit); the rest wait in the queue."
+    ).tag(config=True)
+    max_sweep_jobs = Integer(200, help="Most jobs one sweep may create.").tag(config=True)
+    job_stats_interval = Float(
+        10.0, help="Seconds between samples of a job's CPU and memory use (0 turns sampling off)."
+    ).tag(config=True)
+    public_url = Unicode(
+        help="The platform's URL as jobs reach it (FLOYD_URL inside them). Default: $FLOYD_PUBLIC_URL or "
+        "http://127.0.0.1:$FLOYD_HUB_PORT/."
+    ).tag(config=True)
+
+    @default("public_url")
+    def _default_public_url(self) -> str:
+        return os.environ.get("FLOYD_PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('FLOYD_HUB_PORT', '8000')}/"
+
     executor_threads = Integer(
         8, help="Threads for blocking work: database, hashing, file copies. Keep the event loop free."
     ).tag(config=True)
@@ -180,6 +207,24 @@ class BridgeApp(Application):
                                                   self.project_manager, self.environments_list,
                                                   self.gpu_allocator, limits)
         self.log.info("GPUs: %s", ", ".join(devices) or "none")
+        self.job_manager = self.make_job_manager(limits, len(devices))
+
+    def make_job_manager(self, limits: Limits, gpu_count: int) -> JobManager:
+        choice = os.environ.get("FLOYD_JOB_EXECUTOR") or self.job_executor
+        if choice not in ("auto", "docker", "local"):
+            self.log.critical("Configuration error: c.BridgeApp.job_executor = %r; use 'auto', 'docker' or 'local'.", choice)
+            sys.exit(1)
+        if choice == "auto":
+            choice = "docker" if docker_available() else "local"
+        instance = hashlib.sha256(str(self.layout.root).encode()).hexdigest()[:8]
+        executor: Executor = (DockerExecutor(instance) if choice == "docker"
+                              else LocalExecutor(self.layout.root / "jobs"))
+        self.log.info("Jobs run with the %s executor", executor.name)
+        resolver = SpecResolver(self.layout, self.dataset_manager, self.environments_list, limits.max_cpus,
+                                limits.max_memory, limits.max_gpus, gpu_count, self.max_sweep_jobs)
+        job_limits = JobLimits(self.max_running_jobs, self.max_running_jobs_per_user, self.job_stats_interval)
+        return JobManager(self.sessions, self.layout, resolver, self.gpu_allocator, executor, job_limits,
+                          self.public_url)
         for action in self.dataset_manager.recover():
             self.log.warning("Recovery: %s", action)
 
@@ -266,6 +311,7 @@ class BridgeApp(Application):
             max_buffer_size=self.max_json_bytes,
         )
         server.listen(self.port, self.ip)
+        await self.job_manager.start()
         self.log.info("Floyd bridge %s on http://%s:%d%s (root %s)", __version__, self.ip, self.port,
                       self.service_prefix, self.layout.root)
         stop = asyncio.Event()
@@ -274,6 +320,7 @@ class BridgeApp(Application):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         server.stop()
+        await self.job_manager.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
 

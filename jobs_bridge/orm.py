@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -47,8 +48,10 @@ class Project(Base):
 
 
 class Dataset(Base):
+    """A dataset (kind 'data'), or the code snapshots of a project (kind 'code', named after it)."""
+
     __tablename__ = "datasets"
-    __table_args__ = (UniqueConstraint("owner", "name"),)
+    __table_args__ = (UniqueConstraint("owner", "kind", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner: Mapped[str] = mapped_column(String(128), index=True)
@@ -57,6 +60,7 @@ class Dataset(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_number: Mapped[int] = mapped_column(Integer, default=0)  # numbers are never reused
+    kind: Mapped[str] = mapped_column(String(16), default="data")
 
     versions: Mapped[list[DatasetVersion]] = relationship(
         back_populates="dataset", order_by="DatasetVersion.number", cascade="all, delete-orphan"
@@ -129,3 +133,78 @@ class GpuLease(Base):
     holder: Mapped[str] = mapped_column(String(255), index=True)
     owner: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobGroup(Base):
+    """A sweep: jobs made from one spec over a grid or random draw of parameters."""
+
+    __tablename__ = "job_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    project: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[str] = mapped_column(Text)  # JSON: the sweep as asked for
+    concurrency: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(Base):
+    """A job and the record that reproduces it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("owner", "project", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    project: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    command: Mapped[str] = mapped_column(Text, default="")
+    notebook: Mapped[str] = mapped_column(Text, default="")
+    environment: Mapped[str] = mapped_column(String(64))
+    image: Mapped[str] = mapped_column(String(255))
+    image_id: Mapped[str] = mapped_column(String(128), default="")
+    cpus: Mapped[float] = mapped_column(Float)
+    memory: Mapped[int] = mapped_column(BigInteger)
+    gpus: Mapped[int] = mapped_column(Integer, default=0)
+    gpu_devices: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    inputs: Mapped[str] = mapped_column(Text, default="[]")  # JSON: [{source, mount, kind, version_id, path}]
+    params: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
+    max_runtime: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    task: Mapped[str] = mapped_column(String(64), default="")
+    snapshot: Mapped[str] = mapped_column(String(71))
+    requirements_hash: Mapped[str] = mapped_column(String(64), default="")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("job_groups.id", ondelete="SET NULL"), nullable=True,
+                                                 index=True)
+    executor: Mapped[str] = mapped_column(String(16), default="")
+    handle: Mapped[str] = mapped_column(String(128), default="")  # container id or pid
+    token_hash: Mapped[str] = mapped_column(String(64), default="")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class JobMetric(Base):
+    __tablename__ = "job_metrics"
+    __table_args__ = (Index("ix_job_metrics_job_name", "job_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    value: Mapped[float] = mapped_column(Float)
+    ts: Mapped[float] = mapped_column(Float)
+
+
+class ImagePackages(Base):
+    """Installed packages of an image, captured once per image id."""
+
+    __tablename__ = "image_packages"
+
+    image_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    packages: Mapped[str] = mapped_column(Text)  # JSON list of "name==version"

@@ -65,7 +65,8 @@ class WorkspaceManager:
         """Everything the spawn form offers this user."""
         with self.sessions() as s:
             projects = [p.name for p in s.scalars(select(Project).where(Project.owner == caller.name).order_by(Project.name))]
-            q = select(Dataset).where((Dataset.owner == caller.name) | Dataset.public.is_(True)).order_by(Dataset.owner, Dataset.name)
+            q = (select(Dataset).where(Dataset.kind == "data", (Dataset.owner == caller.name) | Dataset.public.is_(True))
+                 .order_by(Dataset.owner, Dataset.name))
             datasets = []
             for ds in s.scalars(q):
                 numbers = list(s.scalars(select(DatasetVersion.number).where(DatasetVersion.dataset_id == ds.id)

@@ -32,7 +32,7 @@ def render_form(options: dict[str, Any]) -> str:
                            for i, v in enumerate(ds["versions"]))
         rows.append(
             f'<div class="ds"><label><input type="checkbox" name="dataset" value="{name}"> {name}</label>'
-            f'<select name="version:{name}" aria-label="version of {name}">{versions}</select>'
+            f'<select class="form-select form-select-sm" style="width:auto" name="version:{name}" aria-label="version of {name}">{versions}</select>'
             f'{" <span class=hint>public</span>" if ds["public"] else ""}</div>'
         )
     datasets = "".join(rows) or '<p class="hint">No datasets yet: <code>floyd data init NAME</code>.</p>'
@@ -41,7 +41,7 @@ def render_form(options: dict[str, Any]) -> str:
     return f"""{FORM_CSS}
 <div id="floyd-form">
   <div class="row"><label class="title" for="environment">Environment</label>
-    <select class="form-control" id="environment" name="environment">{env_opts}</select></div>
+    <select class="form-select" id="environment" name="environment">{env_opts}</select></div>
   <div class="row"><label class="title" for="project">Project (its files are /floyd/code)</label>
     <input class="form-control" id="project" name="project" list="floyd-projects" value="{escape(default_project)}">
     <datalist id="floyd-projects">{projects}</datalist></div>

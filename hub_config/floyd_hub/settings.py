@@ -95,7 +95,7 @@ def configure(c: Any) -> None:
     c.Spawner.http_timeout = int(env("FLOYD_SPAWN_TIMEOUT", "120"))
     spawner_token = ensure_token(root / "spawner-token")
     c.FloydSpawnerMixin.bridge_token_file = str(root / "spawner-token")
-    c.FloydSpawnerMixin.public_url = env("FLOYD_PUBLIC_URL", f"http://127.0.0.1:{hub_port}/")
+    c.FloydSpawnerMixin.floyd_url = env("FLOYD_PUBLIC_URL", f"http://127.0.0.1:{hub_port}/")
     c.FloydSpawnerMixin.bridge_api_url = f"http://127.0.0.1:{bridge_port}/services/floyd/api/v1/"
 
     environment = {k: v for k, v in os.environ.items() if k.startswith("FLOYD_")}

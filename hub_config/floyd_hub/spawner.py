@@ -7,6 +7,7 @@ the same layout as plain processes where no Docker engine answers.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -27,6 +28,12 @@ from floyd_hub.profiles import read_form, render_form
 NO_GPU_RUNTIME = ("could not select device driver", "nvidia-container-cli", "unknown or invalid runtime name: nvidia")
 
 
+def instance_id() -> str:
+    """A short id of this platform (of its FLOYD_ROOT), used in container names and labels."""
+    root = str(Path(os.environ.get("FLOYD_ROOT", "var")).resolve())
+    return hashlib.sha256(root.encode()).hexdigest()[:8]
+
+
 class FloydSpawnerMixin(LoggingConfigurable):
     """What every Floyd spawner shares: the form, and asking the bridge before starting."""
 
@@ -37,7 +44,7 @@ class FloydSpawnerMixin(LoggingConfigurable):
     bridge_token_file = Unicode(
         help="File with the API token of the hub service 'floyd-spawner' (created by the hub settings, mode 0600)."
     ).tag(config=True)
-    public_url = Unicode(
+    floyd_url = Unicode(
         help="URL of the platform as workspaces reach it (FLOYD_URL inside them), e.g. http://127.0.0.1:8000/."
     ).tag(config=True)
 
@@ -49,8 +56,8 @@ class FloydSpawnerMixin(LoggingConfigurable):
     def _default_token_file(self) -> str:
         return str(Path(os.environ.get("FLOYD_ROOT", "var")).resolve() / "spawner-token")
 
-    @default("public_url")
-    def _default_public_url(self) -> str:
+    @default("floyd_url")
+    def _default_floyd_url(self) -> str:
         return f"http://127.0.0.1:{os.environ.get('FLOYD_HUB_PORT', '8000')}/"
 
     spec: dict[str, Any] | None = None
@@ -96,7 +103,7 @@ class FloydSpawnerMixin(LoggingConfigurable):
             self.log.warning("Could not release GPUs of %s: %s", self._log_name, exc.message)  # type: ignore[attr-defined]
 
     def floyd_environment(self, spec: dict[str, Any]) -> dict[str, str]:
-        return {**spec["env"], "FLOYD_URL": self.public_url}
+        return {**spec["env"], "FLOYD_URL": self.floyd_url}
 
 
 class WorkspaceSpawner(FloydSpawnerMixin, DockerSpawner):
@@ -120,7 +127,8 @@ class WorkspaceSpawner(FloydSpawnerMixin, DockerSpawner):
 
     @default("name_template")
     def _default_name_template(self) -> str:
-        return "floyd-{username}--{servername}"
+        # Two platforms on one Docker engine (a test run beside `make up`) must not collide.
+        return f"floyd-{instance_id()}-{{username}}--{{servername}}"
 
     @default("notebook_dir")
     def _default_notebook_dir(self) -> str:
@@ -136,6 +144,7 @@ class WorkspaceSpawner(FloydSpawnerMixin, DockerSpawner):
         self.extra_create_kwargs = {**self.extra_create_kwargs, "user": f"{spec['uid']}:{spec['gid']}",
                                     "working_dir": "/floyd/code",
                                     "labels": {"org.floyd.workspace": spec["holder"],
+                                               "org.floyd.instance": instance_id(),
                                                "org.floyd.project": spec["project"]}}
         host_config: dict[str, Any] = {"network_mode": "host"}
         if spec["gpu_devices"]:

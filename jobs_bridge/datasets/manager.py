@@ -59,11 +59,11 @@ class DatasetManager:
             return self._locks.setdefault((owner, name), threading.Lock())
 
     @staticmethod
-    def find(s: Session, caller: Caller, owner: str, name: str, *, write: bool = False) -> Dataset:
+    def find(s: Session, caller: Caller, owner: str, name: str, *, write: bool = False, kind: str = "data") -> Dataset:
         check_owner(owner)
         check_name(name, "dataset name")
-        ds = s.scalar(select(Dataset).where(Dataset.owner == owner, Dataset.name == name))
-        what = f"Dataset {owner}/{name}"
+        ds = s.scalar(select(Dataset).where(Dataset.owner == owner, Dataset.name == name, Dataset.kind == kind))
+        what = f"Dataset {owner}/{name}" if kind == "data" else f"Project {owner}/{name}"
         if ds is None:
             raise NotFound(f"{what} not found.")
         check_access(caller, ds.owner, ds.public, what, write=write)
@@ -110,7 +110,8 @@ class DatasetManager:
         if not isinstance(description, str) or len(description) > 10_000:
             raise BadRequest("'description' must be a string of at most 10,000 characters.")
         with self.sessions.begin() as s:
-            exists = s.scalar(select(Dataset.id).where(Dataset.owner == caller.name, Dataset.name == name))
+            exists = s.scalar(select(Dataset.id).where(Dataset.owner == caller.name, Dataset.name == name,
+                                                       Dataset.kind == "data"))
             if exists:
                 raise Conflict(f"You already have a dataset named {name}; upload a new version to it instead.")
             ds = Dataset(owner=caller.name, name=name, description=description, public=bool(public))
@@ -121,7 +122,7 @@ class DatasetManager:
 
     def list(self, caller: Caller, owner: str | None = None, public: bool = False) -> list[dict]:
         with self.sessions() as s:
-            q = select(Dataset).order_by(Dataset.owner, Dataset.name)
+            q = select(Dataset).where(Dataset.kind == "data").order_by(Dataset.owner, Dataset.name)
             if owner:
                 check_owner(owner)
                 q = q.where(Dataset.owner == owner)
@@ -173,6 +174,16 @@ class DatasetManager:
             s.execute(delete(Upload).where(Upload.dataset_id == ds.id))
             s.delete(ds)
         remove_tree(self.layout.dataset_dir(owner, name))
+
+    def code_dataset(self, s: Session, owner: str, project: str) -> Dataset:
+        """The hidden dataset holding a project's code snapshots (made on first use)."""
+        ds = s.scalar(select(Dataset).where(Dataset.owner == owner, Dataset.name == project, Dataset.kind == "code"))
+        if ds is None:
+            ds = Dataset(owner=owner, name=project, kind="code", description="code snapshots", public=False)
+            s.add(ds)
+            s.flush()
+            self.layout.dataset_dir(owner, project, "code").mkdir(parents=True, exist_ok=True)
+        return ds
 
     # -- versions --------------------------------------------------------------------
     def versions(self, caller: Caller, owner: str, name: str) -> list[dict]:
@@ -238,6 +249,18 @@ class DatasetManager:
             raise NotFound(f"{info['ref']} has no file or directory {path!r}.")
         return info, inside, False
 
+    def snapshot_entries(self, caller: Caller, owner: str, project: str, snapshot: str) -> list[Entry]:
+        """The files of a project's code snapshot (for ``floyd clone``)."""
+        with self.sessions() as s:
+            ds = self.find(s, caller, owner, project, kind="code")
+            v = s.scalar(select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id,
+                                                      DatasetVersion.version_id == snapshot).limit(1))
+            if v is None:
+                raise NotFound(f"Project {owner}/{project} has no code snapshot {snapshot[:19]}.")
+            rows = s.execute(select(VersionFile.path, VersionFile.size, VersionFile.hash)
+                             .where(VersionFile.version_pk == v.id).order_by(VersionFile.path))
+            return [Entry(p, sz, h) for p, sz, h in rows]
+
     def diff(self, caller: Caller, owner: str, name: str, a: int | str, b: int | str) -> dict:
         info_a, ea = self.entries(caller, owner, name, a)
         info_b, eb = self.entries(caller, owner, name, b)
@@ -266,7 +289,7 @@ class DatasetManager:
                 garbage_list = sorted(garbage)
                 for i in range(0, len(garbage_list), 500):
                     s.execute(delete(BlobOwner).where(BlobOwner.hash.in_(garbage_list[i : i + 500])))
-            remove_tree(self.layout.version_dir(owner, name, info["number"]))
+            remove_tree(self.layout.version_dir(owner, name, info["number"]))  # data only: code snapshots are kept
             for h in garbage:
                 self.store.delete(h)
             info["blobs_removed"] = len(garbage)
@@ -277,21 +300,26 @@ class DatasetManager:
         """Make the tree agree with the database after a crash: a version directory exists
         exactly for each committed version; staging leftovers and orphans go away."""
         actions: list[str] = []
+        for kind, root in (("data", self.layout.datasets), ("code", self.layout.snapshots)):
+            actions += self._recover_tree(kind, root)
+        for leftover in self.layout.tmp.glob("blob-*"):
+            leftover.unlink(missing_ok=True)
+        return actions
+
+    def _recover_tree(self, kind: str, root: Path) -> list[str]:
+        actions: list[str] = []
         with self.sessions() as s:
             committed = {
                 (o, n, num)
                 for o, n, num in s.execute(
-                    select(Dataset.owner, Dataset.name, DatasetVersion.number).join(
-                        DatasetVersion, DatasetVersion.dataset_id == Dataset.id
-                    )
+                    select(Dataset.owner, Dataset.name, DatasetVersion.number)
+                    .join(DatasetVersion, DatasetVersion.dataset_id == Dataset.id).where(Dataset.kind == kind)
                 )
             }
+            known = set(s.execute(select(Dataset.owner, Dataset.name).where(Dataset.kind == kind)).all())
         newest: dict[tuple[str, str], int] = {}
         for o, n, num in committed:
             newest[(o, n)] = max(num, newest.get((o, n), 0))
-        with self.sessions() as s:
-            known = set(s.execute(select(Dataset.owner, Dataset.name)).all())
-        root = self.layout.datasets
         if root.is_dir():
             for owner_dir in root.iterdir():
                 if not owner_dir.is_dir():
@@ -315,24 +343,23 @@ class DatasetManager:
                                 actions.append(f"kept {child}: no committed version in the database "
                                                "(is FLOYD_DB_URL the right database?)")
         for owner, name, number in sorted(committed):
-            target = self.layout.version_dir(owner, name, number)
+            target = self.layout.version_dir(owner, name, number, kind)
             if not target.exists():
                 try:
-                    self._rematerialize(owner, name, number, target)
+                    self._rematerialize(owner, name, number, target, kind)
                     actions.append(f"rebuilt {target}")
                 except OSError as exc:
                     actions.append(f"could not rebuild {target}: {exc} (a blob is missing; restore blobs/ from backup)")
-        for leftover in self.layout.tmp.glob("blob-*"):
-            leftover.unlink(missing_ok=True)
         return actions
 
-    def _rematerialize(self, owner: str, name: str, number: int, target: Path) -> None:
+    def _rematerialize(self, owner: str, name: str, number: int, target: Path, kind: str = "data") -> None:
         with self.sessions() as s:
             rows = s.execute(
                 select(VersionFile.path, VersionFile.size, VersionFile.hash)
                 .join(DatasetVersion, DatasetVersion.id == VersionFile.version_pk)
                 .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
-                .where(Dataset.owner == owner, Dataset.name == name, DatasetVersion.number == number)
+                .where(Dataset.owner == owner, Dataset.name == name, Dataset.kind == kind,
+                       DatasetVersion.number == number)
             )
             entries = [Entry(p, sz, h) for p, sz, h in rows]
         staging = target.parent / f".staging-rebuild-{number}"

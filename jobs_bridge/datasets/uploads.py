@@ -25,8 +25,10 @@ from jobs_bridge.access import Caller
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.records import version_json
 from jobs_bridge.errors import BadRequest, Conflict, NotFound
-from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionFile
-from jobs_bridge.storage.blobs import BlobWriter, parse_hash
+from jobs_bridge.jobs import states
+from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Job, Upload, VersionFile
+from jobs_bridge.projects import ProjectManager
+from jobs_bridge.storage.blobs import BlobWriter, hash_file, parse_hash
 from jobs_bridge.storage.manifest import Entry, parse_manifest, version_id
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.tarstream import TarReader
@@ -53,10 +55,15 @@ class UploadManager:
 
     # -- sessions ----------------------------------------------------------------------
     def start(
-        self, caller: Caller, owner: str, name: str, manifest: object, message: str = "", allow_duplicate: bool = False
+        self, caller: Caller, owner: str, name: str, manifest: object, message: str = "", allow_duplicate: bool = False,
+        kind: str = "data",
     ) -> tuple[int, dict]:
         with self.datasets.sessions.begin() as s:
-            ds = self.datasets.find(s, caller, owner, name, write=True)
+            if kind == "code":
+                ProjectManager.find(s, caller, owner, name, write=True)
+                ds = self.datasets.code_dataset(s, owner, name)
+            else:
+                ds = self.datasets.find(s, caller, owner, name, write=True)
             if not isinstance(message, str) or len(message) > 10_000:
                 raise BadRequest("'message' must be a string of at most 10,000 characters.")
             entries = parse_manifest(manifest, self.max_files, self.max_file_size)
@@ -237,17 +244,26 @@ class UploadManager:
             up = self._find(s, caller, upload_id)
             ds = s.get(Dataset, up.dataset_id)
             assert ds is not None
-            owner, name, uploader, message = ds.owner, ds.name, up.created_by, up.message
+            owner, name, kind, uploader, message = ds.owner, ds.name, ds.kind, up.created_by, up.message
         entries, allow_duplicate = self._entries(upload_id)
+        with self.datasets.sessions() as s:
+            missing = self._missing(s, uploader, {e.hexdigest: e for e in entries})
+        if missing:
+            raise Conflict(f"{len(missing)} file(s) of this upload have not been sent yet; run the upload again to resume.")
+        result = self.commit_entries(caller, owner, name, kind, entries, message, uploader, upload_id, allow_duplicate)
+        self._forget(upload_id)
+        remove_tree(self.layout.upload_dir(upload_id))
+        return result
+
+    def commit_entries(self, caller: Caller, owner: str, name: str, kind: str, entries: list[Entry], message: str,
+                       uploader: str, upload_id: str | None = None, allow_duplicate: bool = False) -> dict:
+        """Make ``entries`` (all in the store already) the dataset's next version, atomically:
+        materialized in a staging directory, renamed into place, then the database commit."""
         with self.datasets.lock(owner, name):
-            with self.datasets.sessions() as s:
-                missing = self._missing(s, uploader, {e.hexdigest: e for e in entries})
-            if missing:
-                raise Conflict(f"{len(missing)} file(s) of this upload have not been sent yet; run the upload again to resume.")
             vid = version_id(entries)
             total = sum(e.size for e in entries)
             with self.datasets.sessions() as s:
-                ds = self.datasets.find(s, caller, owner, name, write=True)
+                ds = self.datasets.find(s, caller, owner, name, write=True, kind=kind)
                 same = s.scalar(
                     select(DatasetVersion.number).where(DatasetVersion.dataset_id == ds.id, DatasetVersion.version_id == vid)
                 )
@@ -257,8 +273,8 @@ class UploadManager:
                 # Numbers are never reused, not even the number of a deleted newest version.
                 highest = s.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == ds.id)) or 0
                 number = max(highest, ds.last_number) + 1
-            ds_dir = self.layout.dataset_dir(owner, name)
-            staging = ds_dir / f".staging-{upload_id}"
+            ds_dir = self.layout.dataset_dir(owner, name, kind)
+            staging = ds_dir / f".staging-{upload_id or uuid.uuid4().hex}"
             target = ds_dir / str(number)
             remove_tree(staging)
             remove_tree(target)  # no committed row has this number: anything here is a crash leftover
@@ -278,19 +294,47 @@ class UploadManager:
                         ])
                     if owner != uploader:
                         self.add_owners(s, owner, [e.hexdigest for e in entries])
-                    up_row = s.get(Upload, upload_id)
-                    if up_row is not None:
-                        s.delete(up_row)
+                    if upload_id:
+                        up_row = s.get(Upload, upload_id)
+                        if up_row is not None:
+                            s.delete(up_row)
                     ds_row = s.get(Dataset, ds.id)
                     assert ds_row is not None
                     ds_row.last_number = number
-                    result = version_json(ds_row, v)
+                    return version_json(ds_row, v)
             except Exception:
                 remove_tree(target)
                 raise
-        self._forget(upload_id)
-        remove_tree(self.layout.upload_dir(upload_id))
-        return result
+
+    def from_job_output(self, caller: Caller, owner: str, name: str, job: str, message: str = "") -> dict:
+        """A finished job's output becomes a dataset version without copying bytes: its files
+        (read-only since the job ended) are hashed and hardlinked into the store."""
+        parts = job.strip("/").removesuffix("/output").split("/")
+        if len(parts) != 3 or not parts[2].isdigit():
+            raise BadRequest(f"Invalid job {job!r}: use OWNER/PROJECT/NUMBER (e.g. alice/mnist-cnn/12).")
+        with self.datasets.sessions() as s:
+            self.datasets.find(s, caller, owner, name, write=True)
+            row = s.scalar(select(Job).where(Job.owner == parts[0], Job.project == parts[1], Job.number == int(parts[2])))
+            if row is None or not (caller.admin or caller.name == row.owner):
+                raise NotFound(f"Job {job} not found.")
+            if row.state not in states.FINISHED:
+                raise Conflict(f"Job {job} is {row.state}; its output becomes a dataset once it has ended.")
+        output = self.layout.root / "jobs" / parts[0] / parts[1] / parts[2] / "output"
+        entries: list[Entry] = []
+        for dirpath, _dirs, files in os.walk(output):
+            for fname in sorted(files):
+                path = Path(dirpath) / fname
+                if path.is_symlink() or not path.is_file():
+                    continue
+                digest = hash_file(path)
+                self.store.link_in(path, digest)
+                entries.append(Entry(str(path.relative_to(output)).replace(os.sep, "/"), path.stat().st_size, digest))
+        if not entries:
+            raise Conflict(f"Job {job} wrote no output files.")
+        entries.sort(key=lambda e: e.path)
+        with self.datasets.sessions.begin() as s:
+            self.add_owners(s, caller.name, [e.hexdigest for e in entries])
+        return self.commit_entries(caller, owner, name, "data", entries, message or f"output of job {job}", caller.name)
 
 
 class PackReceiver:

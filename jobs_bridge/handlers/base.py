@@ -26,6 +26,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     """Common behaviour of every bridge handler."""
 
     api = True
+    allow_job_token = False  # only routes a job may call with its own token set this
+    job_caller: Any = None
 
     @property
     def bridge(self) -> Any:
@@ -36,6 +38,16 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         return self.settings["hub_auth"]
 
     async def prepare(self) -> None:
+        auth = self.request.headers.get("Authorization", "")
+        if auth.startswith("token fjt_"):
+            # A job's own token: it reaches that job's routes and nothing else.
+            if not self.allow_job_token:
+                raise ApiError(403, "A job's token cannot be used for this; it only reports the job's metrics.")
+            self.job_caller = await self.call(self.bridge.job_manager.job_by_token, auth[len("token "):])
+            if self.job_caller is None:
+                raise ApiError(401, "This job token is not valid (the job has ended).")
+            self._hub_auth_user_cache = None
+            return
         # Resolve the Hub user without blocking the loop (HubAuth caches results).
         try:
             model = await self.hub_auth.get_user(self, sync=False)
@@ -53,6 +65,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     @property
     def caller(self) -> Caller:
+        if self.job_caller is not None:
+            return Caller(name=self.job_caller.owner, admin=False)
         user = self.current_user
         if not user:
             raise ApiError(401, LOGIN_HINT)

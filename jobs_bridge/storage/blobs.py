@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -107,6 +108,24 @@ class BlobStore:
             source.unlink(missing_ok=True)
             raise BadRequest(f"Blob sent as sha256:{hexdigest} hashes to sha256:{digest}; it was not stored.")
         self.publish(source, hexdigest)
+
+    def link_in(self, source: Path, hexdigest: str) -> None:
+        """Add a (verified, read-only) file to the store by hardlink: no bytes are copied."""
+        final = self.path(hexdigest)
+        if final.exists():
+            return
+        final.parent.mkdir(exist_ok=True)
+        try:
+            os.link(source, final)
+        except FileExistsError:
+            return
+        except OSError:  # another filesystem or the link limit: copy, then publish
+            fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="blob-")
+            os.close(fd)
+            shutil.copyfile(source, name)
+            self.publish(Path(name), hexdigest)
+            return
+        os.chmod(final, 0o444)
 
     def delete(self, hexdigest: str) -> None:
         self.path(hexdigest).unlink(missing_ok=True)

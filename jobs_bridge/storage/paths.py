@@ -83,11 +83,17 @@ class StorageLayout:
                      self.root / "snapshots", self.root / "jobs"):
             path.mkdir(parents=True, exist_ok=True)
 
-    def dataset_dir(self, owner: str, name: str) -> Path:
-        return self.datasets / check_owner(owner) / check_name(name, "dataset name")
+    @property
+    def snapshots(self) -> Path:
+        return self.root / "snapshots"
 
-    def version_dir(self, owner: str, name: str, number: int) -> Path:
-        return self.dataset_dir(owner, name) / str(int(number))
+    def dataset_dir(self, owner: str, name: str, kind: str = "data") -> Path:
+        """Versions of a dataset live under datasets/; a project's code snapshots under snapshots/."""
+        base = self.snapshots if kind == "code" else self.datasets
+        return base / check_owner(owner) / check_name(name, "dataset name")
+
+    def version_dir(self, owner: str, name: str, number: int, kind: str = "data") -> Path:
+        return self.dataset_dir(owner, name, kind) / str(int(number))
 
     def project_dir(self, owner: str, name: str) -> Path:
         return self.projects / check_owner(owner) / check_name(name, "project name")

@@ -7,12 +7,14 @@ checks that the mount is read-only. On success the Lab page is saved as docs/img
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
 import docker
 import pytest
 import requests
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from floyd.client import FloydClient
 from floyd.client.transfer import upload
@@ -24,6 +26,28 @@ from tests.workspaces.conftest import docker_client, workspace_image  # noqa: F4
 DOCS_SHOT = REPO / "docs" / "img" / "workspace-lab.png"
 LABEL = "org.floyd.workspace=workspace:admin/"
 CELL = "!ls /floyd/input/browser-mnist/digits && touch /floyd/input/browser-mnist/x; echo rc=$?"
+
+
+def dismiss_news(page, timeout: float = 5_000) -> None:
+    """Answer JupyterLab's "get notified about Jupyter news?" toast, which covers part of the page."""
+    no = page.locator(".jp-toastContainer button.jp-toast-button", has_text=re.compile(r"^\s*No\s*$"))
+    try:
+        no.first.click(timeout=timeout)
+    except PlaywrightTimeout:
+        pass
+
+
+def wait_kernel_idle(platform: Platform, timeout: float = 90) -> None:
+    """The notebook's kernel, as the workspace's Jupyter server sees it, has started and is idle."""
+    deadline = time.monotonic() + timeout
+    sessions: list = []
+    while time.monotonic() < deadline:
+        r = requests.get(platform.url + "user/admin/api/sessions", headers=platform.admin.headers, timeout=10)
+        sessions = r.json() if r.ok else []
+        if any(s.get("kernel", {}).get("execution_state") == "idle" for s in sessions):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no idle kernel in {timeout}s: {sessions}")
 
 
 def stop_workspace(platform: Platform, docker_client: docker.DockerClient, timeout: float = 90) -> None:  # noqa: F811
@@ -68,25 +92,20 @@ def test_spawn_form_to_jupyterlab(page, platform: Platform, mnist: str, workspac
         # The hub's progress page, then JupyterLab once the container answers.
         page.wait_for_url(re.compile(r"/user/admin/lab"), timeout=150_000)
         page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
-        page.wait_for_selector(".jp-DirListing-item", timeout=60_000)  # the file browser lists /floyd
-
-        # A new notebook in /floyd/code (the project; /floyd itself is not writable).
-        page.locator(".jp-DirListing-item", has_text="code").first.dblclick()
-        page.wait_for_selector(".jp-FileBrowser-crumbs >> text=code")
-        page.locator(".jp-ToolbarButtonComponent[data-command='launcher:create']").first.click()
+        # Lab opens on /floyd/code (the project; /floyd itself is not writable): a new notebook there.
         page.locator(".jp-Launcher-body .jp-LauncherCard[data-category='Notebook']").first.click()
         panel = page.locator(".jp-NotebookPanel:visible").first
         panel.locator(".jp-Notebook-cell .cm-content").first.wait_for()
-        # Wait for the kernel to be idle so the cell runs at once.
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+        wait_kernel_idle(platform)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=30_000)
         panel.locator(".jp-Notebook-cell .cm-content").first.click()
         page.keyboard.type(CELL)
         page.keyboard.press("Shift+Enter")
-        output = panel.locator(".jp-OutputArea-output").first
-        output.wait_for(timeout=60_000)
-        page.wait_for_function(
-            "el => /rc=\\d+/.test(el.innerText)", arg=output.element_handle(), timeout=60_000)
-        text = panel.locator(".jp-OutputArea").first.inner_text()
+        outputs = panel.locator(".jp-Cell-outputArea").first
+        outputs.locator(".jp-OutputArea-output").first.wait_for(timeout=60_000)
+        page.wait_for_function("el => /rc=\\d+/.test(el.innerText)", arg=outputs.element_handle(),
+                               timeout=60_000)
+        text = outputs.inner_text()
         assert "seven.txt" in text and "one.txt" in text, text
         assert "Read-only file system" in text, text
         rc = re.search(r"rc=(\d+)", text)
@@ -95,8 +114,17 @@ def test_spawn_form_to_jupyterlab(page, platform: Platform, mnist: str, workspac
         # The notebook was created in the project on the host.
         assert list((platform.root / "projects" / "admin" / "browser-proj").glob("*.ipynb"))
 
+        dismiss_news(page)
+        page.keyboard.press("Escape")  # command mode: no blinking cursor in the picture
         DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOCS_SHOT), full_page=True)
+    except BaseException:
+        # JupyterLab as it was, before stopping the server turns it into a "server unavailable" dialog
+        # (the page fixture's own screenshot is taken after that).
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(OUTPUT / "test_spawn_form_to_jupyterlab-lab.png"), full_page=True)
+        raise
     finally:
         stop_workspace(platform, docker_client)
     assert requests.get(platform.url + "hub/health", timeout=10).ok

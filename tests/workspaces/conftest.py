@@ -3,6 +3,7 @@ and helpers to spawn through the hub's REST API and wait for readiness."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import time
@@ -33,6 +34,12 @@ def workspace_image(docker_client: docker.DockerClient) -> str:
         raise RuntimeError(f"images/build.sh failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     docker_client.images.get(IMAGE)
     return IMAGE
+
+
+def workspace_filter(platform: Platform, user: User, server: str = "") -> dict:
+    """Docker filters for one platform's workspace (several platforms share the engine)."""
+    instance = hashlib.sha256(str(platform.root.resolve()).encode()).hexdigest()[:8]
+    return {"label": [f"org.floyd.workspace=workspace:{user.name}/{server}", f"org.floyd.instance={instance}"]}
 
 
 def spawn(platform: Platform, user: User, options: dict, server: str = "", timeout: float = 120) -> dict:

@@ -10,7 +10,7 @@ import requests
 from floyd.client import FloydClient
 from floyd.client.transfer import upload
 from tests.platform import Platform, User, write_tree
-from tests.workspaces.conftest import spawn, stop
+from tests.workspaces.conftest import spawn, stop, workspace_filter
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_workspace_mounts_through_the_proxy(platform: Platform, ws_user: User, d
         assert host_file.read_text() == "hello from the workspace"
         assert host_file.stat().st_uid == 1000
 
-        container = docker_client.containers.list(filters={"label": "org.floyd.workspace=workspace:wsuser/"})[0]
+        container = docker_client.containers.list(filters=workspace_filter(platform, ws_user))[0]
         attrs = container.attrs
         mounts = {m["Destination"]: (m["Source"], m["RW"]) for m in attrs["Mounts"]}
         assert mounts["/floyd/code"] == (str(platform.root / "projects" / "wsuser" / "digits"), True)
@@ -66,7 +66,7 @@ def test_workspace_mounts_through_the_proxy(platform: Platform, ws_user: User, d
         assert code == 0 and b"labels.csv" in out
     finally:
         stop(platform, ws_user)
-    assert not docker_client.containers.list(filters={"label": "org.floyd.workspace=workspace:wsuser/"})
+    assert not docker_client.containers.list(filters=workspace_filter(platform, ws_user))
 
 
 def test_named_servers_side_by_side(platform: Platform, ws_user: User) -> None:

@@ -12,7 +12,7 @@ import requests
 from floyd.client import FloydClient
 from floyd.client.transfer import upload
 from tests.platform import TEST_BRIDGE_CONFIG, Platform, User, write_tree
-from tests.workspaces.conftest import spawn, stop
+from tests.workspaces.conftest import spawn, stop, workspace_filter
 
 
 def leases(user: User) -> dict[str, str | None]:
@@ -44,7 +44,7 @@ def test_gpu_request_reaches_docker_and_fails_clearly(keep_failed_platform: Plat
             break
         time.sleep(0.5)
     assert "no NVIDIA container runtime" in message
-    created = docker_client.containers.list(all=True, filters={"label": f"org.floyd.workspace=workspace:{user.name}/"})
+    created = docker_client.containers.list(all=True, filters=workspace_filter(platform, user))
     assert created, "the container was never created"
     requests_ = created[0].attrs["HostConfig"]["DeviceRequests"]
     assert requests_ and requests_[0]["DeviceIDs"] == ["0"] and requests_[0]["Capabilities"] == [["gpu"]]

@@ -1,0 +1,1 @@
+"""Where jobs run: the contract (base.py) and its implementations (docker, local)."""

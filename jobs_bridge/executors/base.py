@@ -1,0 +1,90 @@
+"""The executor contract.
+
+An executor starts a job's process from a :class:`RunSpec`, streams its output, waits for it,
+stops it, and finds running jobs again after the bridge restarts. It never decides *what*
+runs or *when*: the JobManager does. Methods may block; the manager calls them in threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+
+class ExecutorError(Exception):
+    """The job could not be started; ``message`` says why in words a user can act on."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class Mount:
+    source: str  # host path
+    target: str  # path inside the job (/floyd/...)
+    read_only: bool = True
+
+
+@dataclass
+class RunSpec:
+    job_id: int
+    name: str  # owner/project/number
+    image: str
+    argv: list[str]  # what to run inside, e.g. ["python", "-m", "floyd.job_entry", ...]
+    env: dict[str, str]
+    mounts: list[Mount]
+    workdir: str  # host path of the job directory (jobs/<owner>/<project>/<n>)
+    cpus: float
+    memory: int
+    gpu_devices: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Found:
+    """A job process found by its labels after a restart."""
+
+    job_id: int
+    handle: str
+    running: bool
+    exit_code: int | None
+
+
+class Executor:
+    name = "base"
+
+    def start(self, spec: RunSpec) -> str:
+        """Start the job and return a handle (container id, pid); raise ExecutorError."""
+        raise NotImplementedError
+
+    def stream_logs(self, handle: str, spec_workdir: str, skip_lines: int, emit: Callable[[list[str]], None],
+                    stopped: Callable[[], bool]) -> None:
+        """Call ``emit`` with batches of output lines, after skipping the first ``skip_lines``,
+        until the process ends and its output is drained (or ``stopped()``)."""
+        raise NotImplementedError
+
+    def wait(self, handle: str, spec_workdir: str) -> int:
+        """Block until the job ends; return its exit code."""
+        raise NotImplementedError
+
+    def stop(self, handle: str, spec_workdir: str, grace: float = 10) -> None:
+        raise NotImplementedError
+
+    def cleanup(self, handle: str) -> None:
+        """Remove what is left of a finished job (the container); its files stay."""
+
+    def find(self) -> Iterator[Found]:
+        """Jobs this executor is running or ran, found by their labels / pid files."""
+        raise NotImplementedError
+
+    def image_id(self, image: str) -> str:
+        raise NotImplementedError
+
+    def image_packages(self, image: str) -> list[str]:
+        """The installed packages of an environment image (captured once per image id)."""
+        raise NotImplementedError
+
+    def system_stats(self, handle: str) -> dict[str, float]:
+        """CPU percent and memory bytes of the job right now ({} when unknown)."""
+        return {}

@@ -1,0 +1,156 @@
+"""Jobs as Docker containers: the environment image, /floyd mounts, limits, GPUs by device id,
+labels that let a restarted bridge find them. No container gets the Docker socket."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import docker
+from docker.errors import APIError, ImageNotFound, NotFound
+from docker.types import DeviceRequest
+
+from jobs_bridge.executors.base import Executor, ExecutorError, Found, RunSpec
+
+log = logging.getLogger("jobs_bridge.executors.docker")
+JOB_LABEL = "org.floyd.job-id"
+INSTANCE_LABEL = "org.floyd.instance"
+NO_GPU_RUNTIME = ("could not select device driver", "nvidia-container-cli", "unknown or invalid runtime name: nvidia")
+
+
+def docker_available() -> bool:
+    try:
+        client = docker.from_env(timeout=3)
+        client.ping()
+        client.close()
+        return True
+    except Exception:
+        return False
+
+
+class DockerExecutor(Executor):
+    name = "docker"
+
+    def __init__(self, instance: str, user: str = "1000:100") -> None:
+        self.client = docker.from_env(timeout=120)
+        self.user = user
+        self.instance = instance  # one platform's containers, when several share an engine
+
+    def start(self, spec: RunSpec) -> str:
+        volumes = {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts}
+        kwargs: dict = {}
+        if spec.gpu_devices:
+            kwargs["device_requests"] = [DeviceRequest(device_ids=spec.gpu_devices, capabilities=[["gpu"]])]
+        try:
+            container = self.client.containers.create(
+                spec.image, spec.argv, detach=True, name=self.container_name(spec.name),
+                labels={JOB_LABEL: str(spec.job_id), INSTANCE_LABEL: self.instance, "org.floyd.job": spec.name,
+                        **spec.labels},
+                environment=spec.env, volumes=volumes, working_dir="/floyd/code", user=self.user,
+                network_mode="host", nano_cpus=int(spec.cpus * 1e9), mem_limit=spec.memory, **kwargs,
+            )
+        except ImageNotFound:
+            raise ExecutorError(f"The environment image {spec.image} is not built on this host: an admin runs "
+                                "`make images`.") from None
+        except APIError as exc:
+            if exc.status_code == 409:
+                raise ExecutorError(f"A container for job {spec.name} exists already; remove it "
+                                    f"(docker rm {self.container_name(spec.name)}).") from None
+            raise
+        try:
+            container.start()
+        except APIError as exc:
+            text = str(exc)
+            container.remove(force=True)
+            if any(marker in text for marker in NO_GPU_RUNTIME):
+                raise ExecutorError(
+                    f"{len(spec.gpu_devices)} GPU(s) asked for, but this host has no NVIDIA container runtime "
+                    "(nvidia-container-toolkit): run on CPU, or ask an admin to install it."
+                ) from None
+            raise ExecutorError(f"Docker could not start the job: {exc.explanation or text}") from None
+        return container.id
+
+    def container_name(self, job: str) -> str:
+        return f"floyd-{self.instance}-job-" + job.replace("/", "-").replace("@", "-")
+
+    def _container(self, handle: str):  # type: ignore[no-untyped-def]
+        return self.client.containers.get(handle)
+
+    def stream_logs(self, handle: str, spec_workdir: str, skip_lines: int, emit: Callable[[list[str]], None],
+                    stopped: Callable[[], bool]) -> None:
+        try:
+            stream = self._container(handle).logs(stream=True, follow=True, stdout=True, stderr=True)
+        except NotFound:
+            return
+        pending = b""
+        seen = 0
+        for chunk in stream:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            out = []
+            for raw in lines:
+                seen += 1
+                if seen > skip_lines:
+                    out.append(raw.decode("utf-8", "replace").rstrip("\r"))
+            if out:
+                emit(out)
+            if stopped():
+                return
+        if pending:
+            seen += 1
+            if seen > skip_lines:
+                emit([pending.decode("utf-8", "replace")])
+
+    def wait(self, handle: str, spec_workdir: str) -> int:
+        try:
+            return int(self._container(handle).wait()["StatusCode"])
+        except NotFound:
+            return -1
+
+    def stop(self, handle: str, spec_workdir: str, grace: float = 10) -> None:
+        try:
+            self._container(handle).stop(timeout=int(grace))
+        except NotFound:
+            pass
+
+    def cleanup(self, handle: str) -> None:
+        try:
+            self._container(handle).remove(force=True)
+        except NotFound:
+            pass
+
+    def find(self) -> Iterator[Found]:
+        for c in self.client.containers.list(all=True, filters={"label": f"{INSTANCE_LABEL}={self.instance}"}):
+            state = c.attrs.get("State", {})
+            running = state.get("Status") in ("running", "created", "restarting")
+            yield Found(int(c.labels[JOB_LABEL]), c.id, running, None if running else state.get("ExitCode"))
+
+    def image_id(self, image: str) -> str:
+        try:
+            return self.client.images.get(image).id
+        except ImageNotFound:
+            raise ExecutorError(f"The environment image {image} is not built on this host: an admin runs "
+                                "`make images`.") from None
+
+    def image_packages(self, image: str) -> list[str]:
+        img = self.client.images.get(image)
+        label = (img.labels or {}).get("org.floyd.packages", "")
+        if label:
+            return sorted(p for p in label.split(",") if p)
+        out = self.client.containers.run(image, ["python", "-m", "pip", "list", "--format=freeze"], remove=True,
+                                         network_mode="none", user=self.user)
+        return sorted(line for line in out.decode().splitlines() if "==" in line)
+
+    def system_stats(self, handle: str) -> dict[str, float]:
+        try:
+            stats = self._container(handle).stats(stream=False)
+        except (NotFound, APIError):
+            return {}
+        cpu, pre = stats.get("cpu_stats", {}), stats.get("precpu_stats", {})
+        cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - pre.get("cpu_usage", {}).get("total_usage", 0)
+        sys_delta = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+        ncpu = cpu.get("online_cpus") or 1
+        out = {"system/memory_bytes": float(stats.get("memory_stats", {}).get("usage", 0))}
+        if sys_delta > 0:
+            out["system/cpu_percent"] = 100.0 * cpu_delta / sys_delta * ncpu
+        return out

@@ -1,0 +1,163 @@
+"""Jobs as local processes where no Docker engine answers: same layout through FLOYD_CODE,
+FLOYD_INPUT and FLOYD_OUTPUT, output written to a file the bridge tails, the exit code
+written by a small shell wrapper, so a restarted bridge finds both again."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from jobs_bridge.executors.base import Executor, ExecutorError, Found, RunSpec
+
+POLL = 0.05
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours counts as ended
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(self, jobs_root: Path) -> None:
+        self.jobs_root = jobs_root
+
+    def start(self, spec: RunSpec) -> str:
+        work = Path(spec.workdir)
+        run = work / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        inputs = run / "input"
+        shutil.rmtree(inputs, ignore_errors=True)
+        inputs.mkdir()
+        env = dict(os.environ)
+        env.update(spec.env)
+        paths = {}
+        for m in spec.mounts:
+            if m.target.startswith("/floyd/input/"):
+                (inputs / m.target.rsplit("/", 1)[-1]).symlink_to(m.source)
+            else:
+                paths[m.target] = m.source
+        env.update({"FLOYD_CODE": paths["/floyd/code"], "FLOYD_OUTPUT": paths["/floyd/output"],
+                    "FLOYD_INPUT": str(inputs), "FLOYD_PIP_CACHE": paths.get("/floyd/cache/pip", ""),
+                    "PYTHONUNBUFFERED": "1"})
+        if spec.gpu_devices:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(spec.gpu_devices)
+        argv = [sys.executable if a == "python" else a for a in spec.argv]
+        exit_file = run / "exit_code"
+        exit_file.unlink(missing_ok=True)
+        script = f"{shlex.join(argv)}; echo $? > {shlex.quote(str(exit_file))}.tmp; mv {shlex.quote(str(exit_file))}.tmp {shlex.quote(str(exit_file))}"
+        with open(run / "output.log", "ab") as out:
+            proc = subprocess.Popen(["sh", "-c", script], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    cwd=paths["/floyd/code"], env=env, start_new_session=True)
+        (run / "job.json").write_text(json.dumps({"job_id": spec.job_id, "pid": proc.pid}))
+        return str(proc.pid)
+
+    def _files(self, workdir: str) -> tuple[Path, Path]:
+        run = Path(workdir) / "run"
+        return run / "output.log", run / "exit_code"
+
+    def stream_logs(self, handle: str, spec_workdir: str, skip_lines: int, emit: Callable[[list[str]], None],
+                    stopped: Callable[[], bool]) -> None:
+        log_file, exit_file = self._files(spec_workdir)
+        seen = 0
+        pending = b""
+        with open(log_file, "rb") as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    out = []
+                    for raw in lines:
+                        seen += 1
+                        if seen > skip_lines:
+                            out.append(raw.decode("utf-8", "replace").rstrip("\r"))
+                    if out:
+                        emit(out)
+                    continue
+                if stopped():
+                    return
+                if exit_file.exists() or not _alive(int(handle)):
+                    rest = f.read()
+                    if rest:
+                        pending += rest
+                        continue
+                    if pending:
+                        seen += 1
+                        if seen > skip_lines:
+                            emit([pending.decode("utf-8", "replace")])
+                    return
+                time.sleep(POLL)
+
+    def wait(self, handle: str, spec_workdir: str) -> int:
+        _, exit_file = self._files(spec_workdir)
+        pid = int(handle)
+        while not exit_file.exists():
+            if not _alive(pid):
+                time.sleep(0.2)
+                if not exit_file.exists():
+                    return -1
+            time.sleep(POLL)
+        try:
+            return int(exit_file.read_text().strip() or -1)
+        except ValueError:
+            return -1
+
+    def stop(self, handle: str, spec_workdir: str, grace: float = 10) -> None:
+        pid = int(handle)
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def find(self) -> Iterator[Found]:
+        for job_json in self.jobs_root.glob("*/*/*/run/job.json"):
+            try:
+                info = json.loads(job_json.read_text())
+            except (OSError, ValueError):
+                continue
+            exit_file = job_json.parent / "exit_code"
+            running = not exit_file.exists() and _alive(int(info["pid"]))
+            code = None
+            if exit_file.exists():
+                try:
+                    code = int(exit_file.read_text().strip())
+                except ValueError:
+                    code = -1
+            yield Found(int(info["job_id"]), str(info["pid"]), running, code)
+
+    def image_id(self, image: str) -> str:
+        return f"local:{sys.executable}"
+
+    def image_packages(self, image: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-m", "pip", "list", "--format=freeze"], capture_output=True,
+                             text=True, timeout=120)
+        if out.returncode:
+            raise ExecutorError("pip list failed in the local environment")
+        return sorted(line for line in out.stdout.splitlines() if "==" in line)

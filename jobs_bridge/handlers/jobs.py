@@ -1,0 +1,320 @@
+"""``/api/v1/jobs``: submit, list, show, stop, restart, logs (live), metrics, outputs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from tornado.iostream import StreamClosedError
+
+from jobs_bridge.errors import BadRequest, FloydError, NotFound
+from jobs_bridge.handlers.base import BaseHandler, to_http
+from jobs_bridge.handlers.datasets import flag
+from jobs_bridge.jobs import states
+from jobs_bridge.jobs.logs import END
+from jobs_bridge.storage.paths import clean_relpath, contained
+from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, member_header, padding
+
+CHUNK = 1 << 20
+
+
+class JobListHandler(BaseHandler):
+    async def get(self) -> None:
+        group = self.get_argument("group", None)
+        try:
+            limit = int(self.get_argument("limit", "200"))
+            group_id = int(group) if group else None
+        except ValueError:
+            raise to_http(BadRequest("'limit' and 'group' must be numbers.")) from None
+        items = await self.call(self.bridge.job_manager.list, self.caller, self.get_argument("project", None),
+                                group_id, self.get_argument("state", None), limit)
+        self.write_json({"items": items})
+
+    async def post(self) -> None:
+        result = await self.call(self.bridge.job_manager.submit, self.caller, self.json_body())
+        self.write_json(result, 201)
+
+
+class JobHandler(BaseHandler):
+    async def get(self, owner: str, project: str, number: str) -> None:
+        self.write_json(await self.call(self.bridge.job_manager.get, self.caller, owner, project, number))
+
+
+class JobStopHandler(BaseHandler):
+    async def post(self, owner: str, project: str, number: str) -> None:
+        try:
+            result = await self.bridge.job_manager.stop(self.caller, owner, project, number)
+        except FloydError as exc:
+            raise to_http(exc) from None
+        self.write_json(result)
+
+
+class JobRestartHandler(BaseHandler):
+    async def post(self, owner: str, project: str, number: str) -> None:
+        overrides = self.json_body()
+        record = await self.call(self.bridge.job_manager.get, self.caller, owner, project, number)
+        body = {
+            "project": record["project"], "snapshot": record["snapshot"], "environment": record["environment"],
+            "gpus": record["resources"]["gpus"], "cpus": record["resources"]["cpus"],
+            "memory": record["resources"]["memory"], "params": record["params"],
+            "inputs": [{"source": i["source"], "mount": i["mount"]} for i in record["inputs"]],
+            "max_runtime": record["max_runtime"], "message": record["message"], "task": record["task"],
+            **({"notebook": record["notebook"]} if record["notebook"] else {"command": record["command"]}),
+        }
+        if "command" in overrides or "notebook" in overrides:
+            body.pop("command", None)
+            body.pop("notebook", None)
+        if "params" in overrides and isinstance(overrides["params"], dict):
+            overrides = {**overrides, "params": {**record["params"], **overrides["params"]}}
+        body.update(overrides)
+        body["parent"] = record["id"]
+        self.write_json(await self.call(self.bridge.job_manager.submit, self.caller, body), 201)
+
+
+class JobLogsHandler(BaseHandler):
+    """Plain text of the log so far, or (``?follow=1``) server-sent events: every line from the
+    start, then the live tail, then ``event: end``."""
+
+    async def get(self, owner: str, project: str, number: str) -> None:
+        manager = self.bridge.job_manager
+        record = await self.call(manager.get, self.caller, owner, project, number)
+        path = self.bridge.layout.root / "jobs" / owner / project / str(int(number)) / "logs" / "output.log"
+        if not flag(self.get_argument("follow", None)):
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            if path.exists():
+                data = await self.call(path.read_bytes)
+                self.write(data)
+            self.finish()
+            return
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        job_id = await self.call(manager.job_id, self.caller, owner, project, number)
+        queue: asyncio.Queue = asyncio.Queue()
+        rj = manager.running.get(job_id)
+        if rj is not None:
+            rj.logs.followers.add(queue)
+        try:
+            sent = 0
+            if path.exists():
+                lines = await self.call(self._read_lines, path)
+                await self._send(lines, 0)
+                sent = len(lines)
+            if rj is None or rj.logs.complete:
+                if rj is None and record["state"] not in states.FINISHED:
+                    # Queued: wait until it is picked up, then follow that run.
+                    rj = await self._wait_started(job_id)
+                    if rj is not None:
+                        rj.logs.followers.add(queue)
+                if rj is None or rj.logs.complete:
+                    await self._end(job_id)
+                    return
+            while True:
+                item = await queue.get()
+                if item is END:
+                    break
+                first, lines = item
+                if first + len(lines) <= sent:
+                    continue
+                skip = max(0, sent - first)
+                await self._send(lines[skip:], sent)
+                sent = first + len(lines)
+            await self._end(job_id)
+        except StreamClosedError:
+            pass
+        finally:
+            if rj is not None:
+                rj.logs.followers.discard(queue)
+
+    @staticmethod
+    def _read_lines(path: Path) -> list[str]:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        return lines
+
+    async def _wait_started(self, job_id: int):  # type: ignore[no-untyped-def]
+        manager = self.bridge.job_manager
+        while True:
+            rj = manager.running.get(job_id)
+            if rj is not None:
+                return rj
+            state = await self.call(self._state, job_id)
+            if state in states.FINISHED:
+                return None
+            await asyncio.sleep(0.1)
+
+    def _state(self, job_id: int) -> str:
+        return self.bridge.job_manager.state_of(job_id)
+
+    async def _send(self, lines: list[str], first: int) -> None:
+        if not lines:
+            return
+        self.write("".join(f"id: {first + i}\ndata: {line}\n\n" for i, line in enumerate(lines)))
+        await self.flush()
+
+    async def _end(self, job_id: int) -> None:
+        state = await self.call(self._state, job_id)
+        self.write(f"event: end\ndata: {json.dumps({'state': state})}\n\n")
+        await self.flush()
+        self.finish()
+
+
+class JobMetricsHandler(BaseHandler):
+    allow_job_token = True
+
+    async def get(self, owner: str, project: str, number: str) -> None:
+        self.write_json(await self.call(self.bridge.job_manager.metrics_of, self.caller, owner, project, number))
+
+    async def post(self, owner: str, project: str, number: str) -> None:
+        body = self.json_body()
+        manager = self.bridge.job_manager
+        job = self.job_caller
+        if job is not None:
+            if (job.owner, job.project, str(job.number)) != (owner, project, str(int(number))):
+                raise to_http(NotFound("A job's token only reaches its own job."))
+            job_id = job.id
+        else:
+            job_id = await self.call(self.bridge.job_manager.job_id, self.caller, owner, project, number)
+        count = await self.call(manager.report_metrics, job_id, body.get("metrics"))
+        self.write_json({"accepted": count})
+
+
+class JobPackagesHandler(BaseHandler):
+    async def get(self, owner: str, project: str, number: str) -> None:
+        items = await self.call(self.bridge.job_manager.packages, self.caller, owner, project, number)
+        self.write_json({"items": items})
+
+
+class JobOutputBase(BaseHandler):
+    async def output_dir(self, owner: str, project: str, number: str) -> Path:
+        await self.call(self.bridge.job_manager.get, self.caller, owner, project, number)
+        return self.bridge.layout.root / "jobs" / owner / project / str(int(number)) / "output"
+
+    def resolve(self, base: Path, path: str) -> Path:
+        if not path:
+            return base
+        try:
+            target = contained(base, clean_relpath(path))
+        except FloydError as exc:
+            raise to_http(exc) from None
+        if not target.exists():
+            raise to_http(NotFound(f"The job's output has no {path!r}."))
+        return target
+
+
+class JobOutputFilesHandler(JobOutputBase):
+    async def get(self, owner: str, project: str, number: str) -> None:
+        base = await self.output_dir(owner, project, number)
+        target = self.resolve(base, self.raw_argument("path"))
+
+        def listing() -> list[dict]:
+            if not base.exists():
+                return []
+            if target.is_file():
+                return [{"path": str(target.relative_to(base)), "type": "file", "size": target.stat().st_size}]
+            out = []
+            recursive = flag(self.get_argument("recursive", None))
+            walker = target.rglob("*") if recursive else target.iterdir()
+            for p in sorted(walker):
+                rel = str(p.relative_to(base))
+                if p.is_dir():
+                    if not recursive:
+                        out.append({"path": rel, "type": "directory"})
+                else:
+                    out.append({"path": rel, "type": "file", "size": p.stat().st_size})
+            return out
+
+        self.write_json({"job": f"{owner}/{project}/{number}", "files": await self.call(listing)})
+
+
+class JobOutputDownloadHandler(JobOutputBase):
+    async def get(self, owner: str, project: str, number: str) -> None:
+        base = await self.output_dir(owner, project, number)
+        path = self.raw_argument("path")
+        target = self.resolve(base, path)
+        loop = asyncio.get_running_loop()
+        if target.is_file():
+            self.set_header("Content-Type", "application/octet-stream")
+            self.set_header("Content-Length", str(target.stat().st_size))
+            await self._send_file(target, loop)
+            self.finish()
+            return
+        root = target.name if path else f"{project}-{number}-output"
+        self.set_header("Content-Type", "application/x-tar")
+        files = await self.call(lambda: sorted(p for p in target.rglob("*") if p.is_file() and not p.is_symlink()))
+        for p in files:
+            size = p.stat().st_size
+            self.write(member_header(f"{root}/{p.relative_to(target)}", size, 0o644, p.stat().st_mtime))
+            await self._send_file(p, loop)
+            self.write(padding(size))
+        self.write(END_OF_ARCHIVE)
+        self.finish()
+
+    async def _send_file(self, path: Path, loop: asyncio.AbstractEventLoop) -> None:
+        with open(path, "rb") as f:
+            while True:
+                block = await loop.run_in_executor(self.bridge.executor, f.read, CHUNK)
+                if not block:
+                    break
+                self.write(block)
+                await self.flush()
+
+
+class SnapshotStartHandler(BaseHandler):
+    """A project's code snapshot uses the dataset upload protocol (pack, blobs, commit)."""
+
+    async def post(self, owner: str, name: str) -> None:
+        body = self.json_body()
+        status, result = await self.call(self.bridge.upload_manager.start, self.caller, owner, name,
+                                         body.get("manifest"), body.get("message", ""), False, "code")
+        self.write_json(result, status)
+
+
+class SnapshotDownloadHandler(BaseHandler):
+    async def get(self, owner: str, name: str, snapshot: str) -> None:
+        entries = await self.call(self.bridge.dataset_manager.snapshot_entries, self.caller, owner, name, snapshot)
+        self.set_header("Content-Type", "application/x-tar")
+        store = self.bridge.store
+        loop = asyncio.get_running_loop()
+        for e in entries:
+            self.write(member_header(e.path, e.size, 0o644))
+            with open(store.path(e.hexdigest), "rb") as f:
+                while True:
+                    block = await loop.run_in_executor(self.bridge.executor, f.read, CHUNK)
+                    if not block:
+                        break
+                    self.write(block)
+                    await self.flush()
+            self.write(padding(e.size))
+        self.write(END_OF_ARCHIVE)
+        self.finish()
+
+
+class DatasetFromJobHandler(BaseHandler):
+    async def post(self, owner: str, name: str) -> None:
+        body = self.json_body()
+        job = body.get("job")
+        if not isinstance(job, str):
+            raise to_http(BadRequest("'job' must be OWNER/PROJECT/NUMBER of a finished job."))
+        result = await self.call(self.bridge.upload_manager.from_job_output, self.caller, owner, name, job,
+                                 body.get("message", ""))
+        self.write_json(result, 201)
+
+
+default_handlers = [
+    ("/api/v1/jobs", JobListHandler),
+    ("/api/v1/jobs/{owner}/{project}/{number}", JobHandler),
+    ("/api/v1/jobs/{owner}/{project}/{number}/stop", JobStopHandler),
+    ("/api/v1/jobs/{owner}/{project}/{number}/restart", JobRestartHandler),
+    ("/api/v1/jobs/{owner}/{project}/{number}/logs", JobLogsHandler),
+    ("/api/v1/jobs/{owner}/{project}/{number}/metrics", JobMetricsHandler),
+    ("/api/v1/jobs/{owner}/{project}/{number}/packages", JobPackagesHandler),
+    ("/api/v1/jobs/{owner}/{project}/{number}/output/files", JobOutputFilesHandler),
+    ("/api/v1/jobs/{owner}/{project}/{number}/output/download", JobOutputDownloadHandler),
+    ("/api/v1/projects/{owner}/{name}/snapshots", SnapshotStartHandler),
+    ("/api/v1/projects/{owner}/{name}/snapshots/{snapshot}/download", SnapshotDownloadHandler),
+    ("/api/v1/datasets/{owner}/{name}/from-job", DatasetFromJobHandler),
+]

@@ -1,0 +1,1 @@
+"""Background jobs: specs, the queue and its limits, logs and metrics, sweeps."""

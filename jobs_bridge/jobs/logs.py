@@ -1,0 +1,86 @@
+"""Live, persisted job logs: every line is appended to ``jobs/…/logs/output.log`` and pushed
+to followers; a follower that connects late reads the file first, then the live tail, by
+line number, so it sees every line exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from pathlib import Path
+
+END = None  # pushed to followers when the job's output is complete
+
+
+class LogStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.count = self._count_lines()
+        self.followers: set[asyncio.Queue] = set()
+        self.complete = False
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def _count_lines(self) -> int:
+        if not self.path.exists():
+            return 0
+        with open(self.path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+    def append(self, lines: list[str]) -> None:
+        """Persist and publish (call on the event loop: followers are asyncio queues)."""
+        self._file.write("".join(line + "\n" for line in lines))
+        self._file.flush()
+        first = self.count
+        self.count += len(lines)
+        for q in self.followers:
+            q.put_nowait((first, lines))
+
+    def finish(self) -> None:
+        self.complete = True
+        self._file.close()
+        for q in self.followers:
+            q.put_nowait(END)
+
+    def read(self, start: int = 0) -> list[str]:
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        return lines[start:]
+
+
+def parse_metric(line: str) -> tuple[str, float, int | None] | None:
+    """``{"metric": "loss", "value": 0.1, "step": 3}`` (or ``epoch``) → (name, value, step)."""
+    if not line.startswith("{") or '"metric"' not in line:
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    name, value = data.get("metric"), data.get("value")
+    if not isinstance(name, str) or not name or len(name) > 128 or isinstance(value, bool):
+        return None
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    step = data.get("step", data.get("epoch"))
+    if not isinstance(step, int) or isinstance(step, bool):
+        step = None
+    return name, float(value), step
+
+
+class MetricBuffer:
+    """Metrics are written in batches (one insert per flush, not per line)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def add(self, job_id: int, name: str, value: float, step: int | None) -> None:
+        self.rows.append({"job_id": job_id, "name": name, "value": value, "step": step, "ts": time.time()})
+
+    def take(self) -> list[dict]:
+        rows, self.rows = self.rows, []
+        return rows
