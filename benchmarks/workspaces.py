@@ -232,6 +232,13 @@ def wait_proxy_ready(platform: Platform, user: User, deadline: float) -> None:
     raise RuntimeError(f"the proxy never answered 200 for {user.name} (last: {last})\n{platform.log_tail(40)}")
 
 
+def container_pattern(user: str) -> str:
+    """Docker name filter for the user's default server under either spawner: plain
+    DockerSpawner's jupyter-<u>, ours floyd-<platform id>-<u>-- (the user name is unique to
+    this run)."""
+    return f"^/[a-z]+(-[0-9a-f]+)?-{re.escape(user)}(--)?$"
+
+
 def container_port(attrs: dict[str, Any]) -> int | None:
     """Where the server listens on 127.0.0.1: the published port (bridge network) or, with
     host networking, the port the spawner put in JUPYTERHUB_SERVICE_URL."""
@@ -254,7 +261,7 @@ def wait_listening(dc: docker.DockerClient, user: User, post: Future[requests.Re
     Gives the moment the workspace could answer, before JupyterHub's backoff notices. None
     when the POST ends first (a failed spawn, or ready before we found it).
     """
-    pattern = f"^/(floyd|jupyter)-{user.name}(--)?$"
+    pattern = container_pattern(user.name)
     port: int | None = None
     while time.monotonic() < deadline:
         if port is None:
@@ -535,10 +542,8 @@ class Bench:
             platform.stop()
         # A spawn interrupted before its id was read: find it by its name, unique to this run.
         if self.user_name:
-            for prefix in ("floyd", "jupyter"):
-                pattern = f"^/{prefix}-{self.user_name}(--)?$"
-                for container in self.dc.containers.list(all=True, filters={"name": pattern}):
-                    self.containers.add(container.id)
+            for container in self.dc.containers.list(all=True, filters={"name": container_pattern(self.user_name)}):
+                self.containers.add(container.id)
         for cid in self.containers:
             try:
                 self.dc.api.remove_container(cid, force=True)

@@ -98,7 +98,7 @@ def configure(c: Any) -> None:
     c.FloydSpawnerMixin.floyd_url = env("FLOYD_PUBLIC_URL", f"http://127.0.0.1:{hub_port}/")
     c.FloydSpawnerMixin.bridge_api_url = f"http://127.0.0.1:{bridge_port}/services/floyd/api/v1/"
 
-    environment = {k: v for k, v in os.environ.items() if k.startswith("FLOYD_")}
+    environment = {k: v for k, v in os.environ.items() if k.startswith("FLOYD_") or k.startswith("DOCKER_")}
     environment["FLOYD_ROOT"] = str(root)
     c.JupyterHub.services = [
         {

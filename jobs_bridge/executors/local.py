@@ -18,6 +18,9 @@ from pathlib import Path
 from jobs_bridge.executors.base import Executor, ExecutorError, Found, RunSpec
 
 POLL = 0.05
+SAFE_ENV = {"PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT",
+            "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+            "http_proxy", "https_proxy", "no_proxy"}
 
 
 def _alive(pid: int) -> bool:
@@ -47,7 +50,8 @@ class LocalExecutor(Executor):
         inputs = run / "input"
         shutil.rmtree(inputs, ignore_errors=True)
         inputs.mkdir()
-        env = dict(os.environ)
+        # A clean environment: never the bridge's own (its Hub service token must not reach jobs).
+        env = {k: v for k, v in os.environ.items() if k in SAFE_ENV}
         env.update(spec.env)
         paths = {}
         for m in spec.mounts:

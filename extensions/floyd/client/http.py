@@ -158,6 +158,73 @@ class FloydClient:
     def abort_upload(self, upload_id: str) -> None:
         self.request("DELETE", f"uploads/{_q(upload_id)}")
 
+    # -- code snapshots and jobs -----------------------------------------------------------
+    def start_snapshot(self, owner: str, project: str, manifest: list[dict], message: str = "") -> dict:
+        """Like start_upload, for a project's code: the same pack/blob/commit calls follow."""
+        return self.send_json("POST", f"projects/{_q(owner)}/{_q(project)}/snapshots",
+                              {"manifest": manifest, "message": message})
+
+    def download_snapshot(self, owner: str, project: str, snapshot: str) -> requests.Response:
+        return self.request("GET", f"projects/{_q(owner)}/{_q(project)}/snapshots/{_q(snapshot)}/download",
+                            stream=True)
+
+    def submit_job(self, spec: dict) -> dict:
+        return self.send_json("POST", "jobs", spec)
+
+    def jobs(self, project: str | None = None, group: int | None = None, state: str | None = None,
+             limit: int = 200) -> list[dict]:
+        return self.get_json("jobs", project=project, group=group, state=state, limit=limit)["items"]
+
+    def job(self, owner: str, project: str, number: int | str) -> dict:
+        return self.get_json(f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}")
+
+    def stop_job(self, owner: str, project: str, number: int | str) -> dict:
+        return self.send_json("POST", f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}/stop")
+
+    def restart_job(self, owner: str, project: str, number: int | str, overrides: dict | None = None) -> dict:
+        return self.send_json("POST", f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}/restart", overrides or {})
+
+    def job_metrics(self, owner: str, project: str, number: int | str) -> dict:
+        return self.get_json(f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}/metrics")
+
+    def job_packages(self, owner: str, project: str, number: int | str) -> list[str]:
+        return self.get_json(f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}/packages")["items"]
+
+    def job_log(self, owner: str, project: str, number: int | str) -> str:
+        return self.request("GET", f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}/logs").text
+
+    def follow_job_log(self, owner: str, project: str, number: int | str) -> Iterator[tuple[str, str]]:
+        """(event, data) pairs from the live log: ('line', text) for every line from the start,
+        then ('end', '{"state": ...}') when the job has ended."""
+        resp = self.request("GET", f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}/logs",
+                            params={"follow": "1"}, stream=True, timeout=(30, None))  # type: ignore[arg-type]
+        event, data = "line", []
+        for raw in resp.iter_lines(decode_unicode=True, chunk_size=1):
+            if raw is None:
+                continue
+            if raw == "":
+                if data:
+                    yield event, "\n".join(data)
+                    if event == "end":
+                        return
+                event, data = "line", []
+            elif raw.startswith("data: ") or raw == "data:":
+                data.append(raw[6:])
+            elif raw.startswith("event: "):
+                event = raw[7:]
+
+    def job_output_files(self, owner: str, project: str, number: int | str, path: str = "",
+                         recursive: bool = False) -> list[dict]:
+        return self.get_json(f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}/output/files",
+                             path=path or None, recursive="1" if recursive else None)["files"]
+
+    def download_job_output(self, owner: str, project: str, number: int | str, path: str = "") -> requests.Response:
+        return self.request("GET", f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}/output/download",
+                            params={"path": path} if path else None, stream=True)
+
+    def dataset_from_job(self, owner: str, name: str, job: str, message: str = "") -> dict:
+        return self.send_json("POST", f"datasets/{_q(owner)}/{_q(name)}/from-job", {"job": job, "message": message})
+
 
 class SizedBody:
     """An iterator of chunks with a known length, so requests sends Content-Length, not chunked."""

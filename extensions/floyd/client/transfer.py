@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +35,11 @@ class UploadResult:
     sent_bytes: int
 
 
-def build_manifest(root: Path, observer: ProgressObserver, cache: StatCache | None) -> tuple[list[dict], dict[str, LocalFile]]:
+def build_manifest(root: Path, observer: ProgressObserver, cache: StatCache | None,
+                   keep: Callable[[str], bool] | None = None) -> tuple[list[dict], dict[str, LocalFile]]:
     files = scan(root, observer)
+    if keep is not None:
+        files = [f for f in files if keep(f.path)]
     hashes = hash_files(files, cache, observer)
     manifest = [{"path": f.path, "size": f.size, "hash": f"sha256:{hashes[f.path]}"} for f in files]
     by_hash: dict[str, LocalFile] = {}
@@ -50,8 +53,22 @@ def upload(client: FloydClient, owner: str, name: str, root: Path, message: str 
            cache: StatCache | None = None) -> UploadResult:
     observer = observer or ProgressObserver()
     manifest, by_hash = build_manifest(Path(root), observer, cache)
-    total = sum(e["size"] for e in manifest)
     status = client.start_upload(owner, name, manifest, message, allow_duplicate)
+    return send_missing(client, status, manifest, by_hash, observer)
+
+
+def upload_code(client: FloydClient, owner: str, project: str, root: Path, keep: Callable[[str], bool],
+                observer: ProgressObserver | None = None, cache: StatCache | None = None) -> UploadResult:
+    """A project's code snapshot: the same protocol, so an unchanged project sends no file bytes."""
+    observer = observer or ProgressObserver()
+    manifest, by_hash = build_manifest(Path(root), observer, cache, keep)
+    status = client.start_snapshot(owner, project, manifest)
+    return send_missing(client, status, manifest, by_hash, observer)
+
+
+def send_missing(client: FloydClient, status: dict, manifest: list[dict], by_hash: dict[str, LocalFile],
+                 observer: ProgressObserver) -> UploadResult:
+    total = sum(e["size"] for e in manifest)
     if status.get("duplicate_of"):
         return UploadResult(status["duplicate_of"], True, False, len(manifest), total, 0, 0)
     if status.get("resumed"):
