@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.jobs.conftest import client_for, submit, wait_state
-from tests.platform import Platform, User
+from tests.platform import Platform
 
 TRAIN = b"""
 import json, os, sys
