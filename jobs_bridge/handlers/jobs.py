@@ -295,11 +295,12 @@ class SnapshotDownloadHandler(BaseHandler):
 
 class DatasetFromJobHandler(BaseHandler):
     async def post(self, owner: str, name: str) -> None:
+        caller = self.caller
         body = self.json_body()
         job = body.get("job")
         if not isinstance(job, str):
             raise to_http(BadRequest("'job' must be OWNER/PROJECT/NUMBER of a finished job."))
-        result = await self.call(self.bridge.upload_manager.from_job_output, self.caller, owner, name, job,
+        result = await self.call(self.bridge.upload_manager.from_job_output, caller, owner, name, job,
                                  body.get("message", ""))
         self.write_json(result, 201)
 

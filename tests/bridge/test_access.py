@@ -12,6 +12,7 @@ import re
 import pytest
 import requests
 
+from tests.jobs.conftest import submit, wait_state
 from tests.platform import Platform, User
 from tests.routes import route_methods
 
@@ -20,7 +21,7 @@ PAGES = {"/", "/datasets/{owner}/{name}"}
 
 
 @pytest.fixture(scope="module")
-def world(platform: Platform) -> dict[str, str]:
+def world(platform: Platform, workspace_image: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     owner = platform.user("walk-owner")
     owner.api("POST", "projects", json={"name": "secret-proj"})
     owner.api("POST", "datasets", json={"name": "secret-data"})
@@ -33,17 +34,24 @@ def world(platform: Platform) -> dict[str, str]:
     data2 = b"more secret bytes"
     m2 = [{"path": "t.txt", "size": len(data2), "hash": "sha256:" + hashlib.sha256(data2).hexdigest()}]
     up2 = owner.api("POST", "datasets/walk-owner/secret-data/uploads", json={"manifest": m2}).json()
-    return {"owner": "walk-owner", "upload_id": up2["id"], "hash": m2[0]["hash"], "version": "1"}
+    # A finished job of the project, for the job routes.
+    job = submit(owner, "secret-proj", {"run.py": b"print('secret output')"}, tmp_path_factory.mktemp("walk"),
+                 command="python run.py")["job"]
+    wait_state(owner, job["id"], {"succeeded"})
+    return {"owner": "walk-owner", "upload_id": up2["id"], "hash": m2[0]["hash"], "version": "1",
+            "project": "secret-proj", "number": "1", "snapshot": job["snapshot"]}
 
 
 def concrete(template: str, world: dict[str, str]) -> str:
-    name = "secret-proj" if template.startswith("/api/v1/projects") else "secret-data"
+    name = "secret-proj" if template.startswith(("/api/v1/projects", "/api/v1/jobs")) else "secret-data"
     values = {**world, "name": name}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 
 
 def owner_scoped(template: str) -> bool:
     return "{owner}" in template or "{upload_id}" in template
+
+
 
 
 def request(platform: Platform, method: str, path: str, user: User | None) -> requests.Response:

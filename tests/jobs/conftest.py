@@ -10,7 +10,6 @@ from floyd.client import FloydClient
 from floyd.client.ignore import IgnoreRules
 from floyd.client.transfer import upload_code
 from tests.platform import User, write_tree
-from tests.workspaces.conftest import docker_client, workspace_image  # noqa: F401  (fixtures)
 
 
 def client_for(user: User) -> FloydClient:

@@ -4,36 +4,10 @@ and helpers to spawn through the hub's REST API and wait for readiness."""
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
 import time
-from collections.abc import Iterator
 
-import docker
-import pytest
-
-from tests.platform import REPO, Platform, User
-
-IMAGE = "floyd/cpu:latest"
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> Iterator[docker.DockerClient]:
-    client = docker.from_env()
-    client.ping()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def workspace_image(docker_client: docker.DockerClient) -> str:
-    """Build the CPU environment the way `make images` does (a no-op when it is current)."""
-    proc = subprocess.run(["bash", str(REPO / "images" / "build.sh"), "--variant", "cpu"], cwd=REPO,
-                          capture_output=True, text=True, timeout=1800, env=dict(os.environ))
-    if proc.returncode:
-        raise RuntimeError(f"images/build.sh failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    docker_client.images.get(IMAGE)
-    return IMAGE
+from tests.docker_fixtures import IMAGE, docker_client, workspace_image  # noqa: F401  (re-exported fixtures)
+from tests.platform import Platform, User
 
 
 def workspace_filter(platform: Platform, user: User, server: str = "") -> dict:
