@@ -13,9 +13,13 @@ round by round so drift on this shared machine lands on both sides.
                                  10 MiB one (goal: equal within noise, the mount is O(1))
 
 Each spawn is split into phases, so a slow side shows where its time goes: the bridge's
-/workspaces/prepare call (timed on its own), POST → docker create, create → container
-started (Docker's own timestamps), start → the hub calls it ready, ready → the proxy
-answers 200.
+/workspaces/prepare call (timed on its own and from the bridge's access log), POST →
+docker create, create → container started (Docker's own timestamps), start → the server
+answers /user/<u>/api when asked directly on 127.0.0.1 ("listening", probed every 20 ms
+while the POST is in flight), listening → the hub calls it ready, ready → the proxy
+answers 200. Listening → hub ready is JupyterHub's readiness poll (exponential backoff
+with full jitter, steps up to 5 s): it is the same for both spawners and is most of the
+run-to-run noise, so ``listen_ratio`` compares the spawners without it.
 
 Networking: the benchmark and both hubs only ever connect to 127.0.0.0/8. The plain
 DockerSpawner's container sits on the default bridge network and must reach the hub API

@@ -7,9 +7,11 @@ the same layout as plain processes where no Docker engine answers.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from dockerspawner import DockerSpawner
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub.utils import random_port
 from tornado import web
+from tornado.httpclient import AsyncHTTPClient
 from traitlets import Unicode, default
 from traitlets.config import LoggingConfigurable
 
@@ -102,6 +105,20 @@ class FloydSpawnerMixin(LoggingConfigurable):
         except BridgeError as exc:
             self.log.warning("Could not release GPUs of %s: %s", self._log_name, exc.message)  # type: ignore[attr-defined]
 
+    async def wait_listening(self, ip: str, port: int) -> None:
+        """Return once the single-user server answers, so JupyterHub's first readiness check
+        passes at once instead of after its randomized back-off (about 1.5 s saved per start)."""
+        base = getattr(getattr(self, "server", None), "base_url", None) or "/"
+        url = f"http://{ip}:{port}{base}api"
+        client = AsyncHTTPClient()
+        deadline = time.monotonic() + float(self.start_timeout)  # type: ignore[attr-defined]
+        while time.monotonic() < deadline:
+            try:
+                await client.fetch(url, request_timeout=2, raise_error=False)
+                return
+            except OSError:
+                await asyncio.sleep(0.05)
+
     def floyd_environment(self, spec: dict[str, Any]) -> dict[str, str]:
         return {**spec["env"], "FLOYD_URL": self.floyd_url}
 
@@ -153,7 +170,9 @@ class WorkspaceSpawner(FloydSpawnerMixin, DockerSpawner):
         if self.network_name == "host":
             self.port = random_port()
         try:
-            return await super().start()
+            ip, port = await super().start()
+            await self.wait_listening(ip, port)
+            return ip, port
         except ImageNotFound:
             await self.release_workspace()
             raise RuntimeError(f"The image {spec['image']} of environment {spec['environment']} is not built "

@@ -1,0 +1,45 @@
+"""kill -9 the bridge while jobs run: the restarted bridge finds their containers by label,
+re-attaches logs without losing or repeating a line, records the final states, and marks a
+job whose container vanished as lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import docker
+
+from tests.jobs.conftest import submit, wait_state
+from tests.platform import Platform
+
+COUNTER = {"count.py": b"import sys, time\nfor i in range(int(sys.argv[1])):\n    print(f'line {i}', flush=True)\n"
+                       b"    time.sleep(0.1)\n"}
+
+
+def test_bridge_killed_while_jobs_run(platform: Platform, workspace_image: str, tmp_path: Path,
+                                      docker_client: docker.DockerClient) -> None:
+    user = platform.user("survivor")
+    keeps = submit(user, "rec", COUNTER, tmp_path, command="python count.py 60")["job"]
+    vanishes = submit(user, "rec", COUNTER, tmp_path, command="python count.py 600")["job"]
+    wait_state(user, keeps["id"], {"running"})
+    wait_state(user, vanishes["id"], {"running"})
+    time.sleep(1.5)
+    os.kill(platform.bridge_pid(), signal.SIGKILL)
+    # While the bridge is down: one job goes on printing, the other's container disappears.
+    gone = docker_client.containers.list(filters={"label": "org.floyd.job=survivor/rec/2"})
+    assert gone, "the job's container was not found by its label"
+    gone[0].remove(force=True)
+    time.sleep(2)
+    platform.wait_bridge(90)
+    done = wait_state(user, keeps["id"], {"succeeded", "failed", "lost"}, timeout=90)
+    assert done["state"] == "succeeded", done
+    log = user.api("GET", f"jobs/{keeps['id']}/logs").text.splitlines()
+    lines = [ln for ln in log if ln.startswith("line ")]
+    assert lines == [f"line {i}" for i in range(60)]  # nothing lost, nothing twice
+    lost = wait_state(user, vanishes["id"], {"lost", "failed", "succeeded"}, timeout=30)
+    assert lost["state"] == "lost" and "gone" in lost["reason"]
+    # The queue works after the restart.
+    again = submit(user, "rec", COUNTER, tmp_path, command="python count.py 2")["job"]
+    assert wait_state(user, again["id"], {"succeeded"}, timeout=60)["state"] == "succeeded"
