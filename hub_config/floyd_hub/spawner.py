@@ -21,7 +21,7 @@ from dockerspawner import DockerSpawner
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub.utils import random_port
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Unicode, default
 from traitlets.config import LoggingConfigurable
 
@@ -116,7 +116,7 @@ class FloydSpawnerMixin(LoggingConfigurable):
             try:
                 await client.fetch(url, request_timeout=2, raise_error=False)
                 return
-            except OSError:
+            except (OSError, HTTPClientError):  # not listening yet, or a request timed out
                 await asyncio.sleep(0.05)
 
     def floyd_environment(self, spec: dict[str, Any]) -> dict[str, str]:
