@@ -240,7 +240,9 @@ class LocalWorkspaceSpawner(FloydSpawnerMixin, LocalProcessSpawner):
         self.popen_kwargs = {**self.popen_kwargs, "cwd": paths["/floyd/code"]}
         if os.geteuid() == 0 and "--allow-root" not in self.args:
             self.args = [*self.args, "--allow-root"]
-        return await super().start()
+        ip, port = await super().start()
+        await self.wait_listening(ip or "127.0.0.1", port)
+        return ip, port
 
     async def stop(self, now: bool = False) -> None:
         try:
