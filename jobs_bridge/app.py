@@ -19,7 +19,7 @@ import yaml
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from sqlalchemy import Engine
 from tornado import httpserver, web
-from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Float, Integer, List, Type, Unicode, default
 from traitlets.config import Application
 
 from jobs_bridge import __version__, db
@@ -149,9 +149,12 @@ class BridgeApp(Application):
     max_cpus = Float(8.0, help="Most CPUs a workspace may ask for.").tag(config=True)
     max_memory = Unicode("32G", help="Most memory a workspace may ask for (bytes, or '32G').").tag(config=True)
     max_gpus = Integer(4, help="Most GPUs one workspace may hold.").tag(config=True)
-    job_executor = Unicode(
-        "auto", help="Where jobs run: 'docker' (containers), 'local' (processes of the bridge's user, no "
-        "isolation) or 'auto' (docker when an engine answers).",
+    job_executor_class = Type(
+        default_value=None, klass=Executor, allow_none=True,
+        help="Where jobs run: an Executor subclass (jobs_bridge.executors.base states the contract), e.g. "
+        "'jobs_bridge.executors.docker.DockerExecutor' (containers) or 'jobs_bridge.executors.local.LocalExecutor' "
+        "(processes of the bridge's user, no isolation). Default: Docker when an engine answers, else local; "
+        "FLOYD_JOB_EXECUTOR=docker|local overrides.",
     ).tag(config=True)
     max_running_jobs = Integer(4, help="Jobs running at once on the whole platform (0 = no limit).").tag(config=True)
     max_running_jobs_per_user = Integer(
@@ -210,15 +213,19 @@ class BridgeApp(Application):
         self.job_manager = self.make_job_manager(limits, len(devices))
 
     def make_job_manager(self, limits: Limits, gpu_count: int) -> JobManager:
-        choice = os.environ.get("FLOYD_JOB_EXECUTOR") or self.job_executor
-        if choice not in ("auto", "docker", "local"):
-            self.log.critical("Configuration error: c.BridgeApp.job_executor = %r; use 'auto', 'docker' or 'local'.", choice)
+        cls: type[Executor]
+        choice = os.environ.get("FLOYD_JOB_EXECUTOR", "")
+        if choice not in ("", "docker", "local"):
+            self.log.critical("Configuration error: FLOYD_JOB_EXECUTOR=%r; use 'docker' or 'local'.", choice)
             sys.exit(1)
-        if choice == "auto":
-            choice = "docker" if docker_available() else "local"
+        if choice:
+            cls = DockerExecutor if choice == "docker" else LocalExecutor
+        elif self.job_executor_class is not None:
+            cls = self.job_executor_class
+        else:
+            cls = DockerExecutor if docker_available() else LocalExecutor
         instance = hashlib.sha256(str(self.layout.root).encode()).hexdigest()[:8]
-        executor: Executor = (DockerExecutor(instance) if choice == "docker"
-                              else LocalExecutor(self.layout.root / "jobs"))
+        executor = cls(self.layout.root, instance)
         self.log.info("Jobs run with the %s executor", executor.name)
         resolver = SpecResolver(self.layout, self.dataset_manager, self.environments_list, limits.max_cpus,
                                 limits.max_memory, limits.max_gpus, gpu_count, self.max_sweep_jobs)

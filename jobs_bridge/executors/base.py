@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 class ExecutorError(Exception):
@@ -52,7 +53,14 @@ class Found:
 
 
 class Executor:
+    """Subclasses are constructed as ``cls(root, instance)``: the storage root (FLOYD_ROOT) and a
+    short id of this platform, for names and labels when several share one engine."""
+
     name = "base"
+
+    def __init__(self, root: Path, instance: str) -> None:
+        self.root = root
+        self.instance = instance
 
     def start(self, spec: RunSpec) -> str:
         """Start the job and return a handle (container id, pid); raise ExecutorError."""

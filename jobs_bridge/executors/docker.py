@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
@@ -31,10 +32,10 @@ def docker_available() -> bool:
 class DockerExecutor(Executor):
     name = "docker"
 
-    def __init__(self, instance: str, user: str = "1000:100") -> None:
+    def __init__(self, root: Path, instance: str, user: str = "1000:100") -> None:
+        super().__init__(root, instance)  # instance: one platform's containers, when several share an engine
         self.client = docker.from_env(timeout=120)
         self.user = user
-        self.instance = instance  # one platform's containers, when several share an engine
 
     def start(self, spec: RunSpec) -> str:
         volumes = {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts}

@@ -40,8 +40,10 @@ def _alive(pid: int) -> bool:
 class LocalExecutor(Executor):
     name = "local"
 
-    def __init__(self, jobs_root: Path) -> None:
-        self.jobs_root = jobs_root
+    def __init__(self, root: Path, instance: str = "") -> None:
+        super().__init__(root, instance)
+        self.jobs_root = root / "jobs"
+        self._last_ticks: dict[int, tuple[float, int]] = {}
 
     def start(self, spec: RunSpec) -> str:
         work = Path(spec.workdir)
@@ -155,6 +157,32 @@ class LocalExecutor(Executor):
                 except ValueError:
                     code = -1
             yield Found(int(info["job_id"]), str(info["pid"]), running, code)
+
+    def system_stats(self, handle: str) -> dict[str, float]:
+        """CPU percent since the last sample and resident memory, from /proc (the job's process group)."""
+        pid = int(handle)
+        ticks = os.sysconf("SC_CLK_TCK")
+        page = os.sysconf("SC_PAGE_SIZE")
+        total_ticks = 0
+        rss = 0
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) != pid:  # field 5 (pgrp) after the command name
+                continue
+            total_ticks += int(fields[11]) + int(fields[12])  # utime + stime
+            rss += int(fields[21]) * page
+        now = time.monotonic()
+        last = self._last_ticks.get(pid)
+        self._last_ticks[pid] = (now, total_ticks)
+        out = {"system/memory_bytes": float(rss)}
+        if last and now > last[0]:
+            out["system/cpu_percent"] = 100.0 * (total_ticks - last[1]) / ticks / (now - last[0])
+        return out
 
     def image_id(self, image: str) -> str:
         return f"local:{sys.executable}"

@@ -2,10 +2,58 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tornado import web
 
 from jobs_bridge.errors import FloydError
 from jobs_bridge.handlers.base import BaseHandler
+
+
+# Formatting shared by the templates (static/job.js formats the same way when it refreshes a page).
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = int(seconds)
+    if s < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{s} s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def fmt_when(iso: str | None) -> str:
+    return iso[:19].replace("T", " ") if iso else "—"
+
+
+def fmt_bytes(n: float | None) -> str:
+    if n is None:
+        return "—"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"  # pragma: no cover
+
+
+def fmt_resources(r: dict) -> str:
+    parts = [f"{r.get('cpus', 0):g} CPU", fmt_bytes(r.get("memory"))]
+    if r.get("gpus"):
+        parts.append(f"{r['gpus']} GPU")
+    return " · ".join(parts)
+
+
+def fmt_metric(name: str, value: float) -> str:
+    if name == "system/memory_bytes":
+        return f"memory {fmt_bytes(value)}"
+    if name == "system/cpu_percent":
+        return f"cpu {value:.0f}%"
+    return f"{name}={value:.4g}"
+
+
+def fmt_metrics(latest: dict[str, float]) -> str:
+    names = sorted(latest, key=lambda n: (n.startswith("system/"), n))
+    return ", ".join(fmt_metric(n, latest[n]) for n in names) or "—"
 
 
 class PageHandler(BaseHandler):
@@ -15,6 +63,21 @@ class PageHandler(BaseHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]  # type: ignore[index]
         message = getattr(exc, "message", None) or self._reason
         self.render("error.html", status=status_code, message=message)
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        namespace = super().get_template_namespace()
+        namespace.update(fmt_duration=fmt_duration, fmt_when=fmt_when, fmt_bytes=fmt_bytes,
+                         fmt_resources=fmt_resources, fmt_metrics=fmt_metrics)
+        return namespace
+
+    def page_xsrf_token(self) -> str:
+        """The token that script requests send as X-XSRFToken (or ``_xsrf`` in an EventSource URL).
+
+        Reading it sets the ``_xsrf`` cookie. JupyterHub's HubOAuth accepts the login cookie on a
+        script's request (Sec-Fetch-Mode: cors) only with this token, GET included.
+        """
+        token = self.xsrf_token
+        return token.decode() if isinstance(token, bytes) else str(token)
 
     def render_page(self, template: str, **kwargs: object) -> None:
         self.render(template, user=self.caller, prefix=self.bridge.service_prefix,
@@ -45,7 +108,27 @@ class DatasetPage(PageHandler):
         self.render_page("dataset.html", dataset=dataset, versions=versions)
 
 
+class JobsPage(PageHandler):
+    """The caller's jobs (an admin's: everyone's); job.js refreshes the table every 2 s."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        jobs = await self.call(self.bridge.job_manager.list, self.caller, None, None, None, 200)
+        self.render_page("jobs.html", jobs=jobs, xsrf_token=self.page_xsrf_token())
+
+
+class JobPage(PageHandler):
+    """One job: its record, the live log, metric charts, outputs and a Stop button."""
+
+    @web.authenticated
+    async def get(self, owner: str, project: str, number: str) -> None:
+        job = await self.call(self.bridge.job_manager.get, self.caller, owner, project, number)
+        self.render_page("job.html", job=job, xsrf_token=self.page_xsrf_token())
+
+
 default_handlers = [
     ("/", HomePage),
     ("/datasets/{owner}/{name}", DatasetPage),
+    ("/jobs", JobsPage),
+    ("/jobs/{owner}/{project}/{number}", JobPage),
 ]

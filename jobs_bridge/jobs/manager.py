@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from jobs_bridge.jobs.logs import LogStore, MetricBuffer, parse_metric
 from jobs_bridge.jobs.records import job_json, job_name
 from jobs_bridge.jobs.spec import JobSpec, SpecResolver
 from jobs_bridge.orm import DatasetVersion, ImagePackages, Job, JobGroup, JobMetric
-from jobs_bridge.resources.gpus import GpuAllocator
+from jobs_bridge.resources.gpus import GpuAllocator, gpu_utilization
 from jobs_bridge.storage.paths import StorageLayout
 
 log = logging.getLogger("jobs_bridge.jobs")
@@ -82,6 +83,7 @@ class JobManager:
         self._number_lock = threading.Lock()
         self._schedule_lock = asyncio.Lock()
         self._closing = False
+        self._last_start: dict[str, float] = {}
 
     # -- helpers ---------------------------------------------------------------------
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -247,8 +249,9 @@ class JobManager:
             return self.job_dir(job) / "logs" / "output.log"
 
     def _pick(self) -> list[int]:
-        """Fair share: the user with the fewest active jobs goes next, oldest job first; the
-        global, per-user and per-sweep limits hold."""
+        """Fair share: the user with the fewest active jobs goes next, and among equals the one
+        whose last job started longest ago (round robin), then the oldest job; the global,
+        per-user and per-sweep limits hold."""
         with self.sessions.begin() as s:
             active = list(s.execute(select(Job.owner, Job.group_id).where(Job.state.in_(states.ACTIVE))))
             per_user: dict[str, int] = {}
@@ -270,7 +273,8 @@ class JobManager:
                 ]
                 if not candidates:
                     break
-                job = min(candidates, key=lambda j: (per_user.get(j.owner, 0), j.id))
+                job = min(candidates, key=lambda j: (per_user.get(j.owner, 0), self._last_start.get(j.owner, 0.0), j.id))
+                self._last_start[job.owner] = time.monotonic()
                 queued.remove(job)
                 job.state = states.STARTING
                 job.reason = ""
@@ -453,9 +457,15 @@ class JobManager:
         await self._finish(job_id, state, code, reason)
 
     async def _sample(self, rj: RunningJob) -> None:
+        """CPU and memory from the executor, GPU utilization from nvidia-smi where it exists."""
+        with self.sessions() as s:
+            job = s.get(Job, rj.job_id)
+            devices = json.loads(job.gpu_devices) if job else []
         while True:
             await asyncio.sleep(self.limits.stats_interval)
             stats = await self.run(self.executor.system_stats, rj.handle)
+            if devices:
+                stats.update(await self.run(gpu_utilization, devices))
             for name, value in stats.items():
                 self.metrics.add(rj.job_id, name, value, None)
 

@@ -34,6 +34,35 @@ def discover_gpus(nvidia_smi: str = "nvidia-smi") -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+def parse_utilization(csv: str, devices: list[str]) -> dict[str, float]:
+    """``nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader,nounits``
+    output → metrics of the given devices (utilization in percent, memory in MiB)."""
+    out: dict[str, float] = {}
+    for line in csv.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 3 or parts[0] not in devices:
+            continue
+        try:
+            out[f"system/gpu{parts[0]}_utilization_percent"] = float(parts[1])
+            out[f"system/gpu{parts[0]}_memory_mib"] = float(parts[2])
+        except ValueError:
+            continue
+    return out
+
+
+def gpu_utilization(devices: list[str], nvidia_smi: str = "nvidia-smi") -> dict[str, float]:
+    """Utilization of ``devices`` where ``nvidia-smi`` exists ({} elsewhere)."""
+    exe = shutil.which(nvidia_smi)
+    if not exe or not devices:
+        return {}
+    try:
+        out = subprocess.run([exe, "--query-gpu=index,utilization.gpu,memory.used", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return {}
+    return parse_utilization(out, devices)
+
+
 class GpuAllocator:
     def __init__(self, sessions: sessionmaker[Session], devices: list[str]) -> None:
         self.sessions = sessions

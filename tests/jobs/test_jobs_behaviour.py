@@ -185,8 +185,10 @@ def test_job_token_reports_metrics_only(platform: Platform, workspace_image: str
 def local_jobs_platform(tmp_path_factory: pytest.TempPathFactory):
     from tests.platform import TEST_BRIDGE_CONFIG
 
+    config = TEST_BRIDGE_CONFIG + ("c.BridgeApp.max_running_jobs = 1\nc.BridgeApp.max_running_jobs_per_user = 0\n"
+                                   "c.BridgeApp.job_stats_interval = 0.5\n")
     p = Platform.create(tmp_path_factory.mktemp("localjobs"), {"FLOYD_JOB_EXECUTOR": "local",
-                                                               "FLOYD_SPAWNER": "local"}, TEST_BRIDGE_CONFIG)
+                                                               "FLOYD_SPAWNER": "local"}, config)
     p.start()
     yield p
     p.stop()
@@ -217,3 +219,21 @@ def test_jobs_table_is_in_postgres_too(pg_platform: Platform, postgres) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM jobs")).scalar() == 0
     assert pg_platform.admin.api("GET", "jobs").json()["items"] == []
+
+
+def test_fair_share_and_system_metrics(local_jobs_platform: Platform, tmp_path: Path) -> None:
+    """One job at a time on this platform: after ann's first job, bob's goes before ann's second."""
+    p = local_jobs_platform
+    ann, bob = p.user("ann"), p.user("bob")
+    spin = {"spin.py": b"import sys, time\nend = time.time() + float(sys.argv[1])\nwhile time.time() < end:\n    pass\n"
+                       b"print('spun', flush=True)\n"}
+    a = [submit(ann, "fair", spin, tmp_path, command="python spin.py 2")["job"] for _ in range(3)]
+    b = submit(bob, "fair", spin, tmp_path, command="python spin.py 0.2")["job"]
+    for job, user in ((a[0], ann), (a[1], ann), (a[2], ann), (b, bob)):
+        wait_state(user, job["id"], {"succeeded"}, timeout=60)
+    started = sorted([(ann.api("GET", f"jobs/{j['id']}").json()["started_at"], "ann") for j in a]
+                     + [(bob.api("GET", f"jobs/{b['id']}").json()["started_at"], "bob")])
+    assert [who for _, who in started] == ["ann", "bob", "ann", "ann"]
+    series = ann.api("GET", f"jobs/{a[0]['id']}/metrics").json()["series"]
+    assert series["system/cpu_percent"] and max(pt["value"] for pt in series["system/cpu_percent"]) > 20
+    assert series["system/memory_bytes"][0]["value"] > 0

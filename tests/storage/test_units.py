@@ -147,3 +147,11 @@ def test_tar_reader_refuses_malformed_pax(record: bytes) -> None:
     reader = TarReader(lambda n, s: None, lambda d: None, lambda: None)
     with pytest.raises(BadRequest):
         reader.feed(raw)
+
+
+def test_gpu_utilization_parsing() -> None:
+    from jobs_bridge.resources.gpus import parse_utilization
+
+    csv = "0, 87, 40123\n1, 3, 12\n2, [N/A], 5\n"
+    assert parse_utilization(csv, ["0", "2"]) == {"system/gpu0_utilization_percent": 87.0,
+                                                   "system/gpu0_memory_mib": 40123.0}
