@@ -68,7 +68,10 @@ def configure(c: Any) -> None:
 
     c.JupyterHub.ip = hub_ip
     c.JupyterHub.port = hub_port
-    c.JupyterHub.hub_ip = "127.0.0.1"
+    # docker-compose: the hub API listens on the compose network and workspaces reach it by name.
+    c.JupyterHub.hub_ip = env("FLOYD_HUB_API_IP", "127.0.0.1")
+    if os.environ.get("FLOYD_HUB_CONNECT_IP"):
+        c.JupyterHub.hub_connect_ip = os.environ["FLOYD_HUB_CONNECT_IP"]
     c.JupyterHub.hub_port = int(env("FLOYD_HUB_API_PORT", "8081"))
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env('FLOYD_PROXY_API_PORT', '8002')}"
     c.ConfigurableHTTPProxy.command = [find_proxy()]
@@ -96,6 +99,9 @@ def configure(c: Any) -> None:
     spawner_token = ensure_token(root / "spawner-token")
     c.FloydSpawnerMixin.bridge_token_file = str(root / "spawner-token")
     c.FloydSpawnerMixin.floyd_url = env("FLOYD_PUBLIC_URL", f"http://127.0.0.1:{hub_port}/")
+    # Host networking with a free port per workspace on one machine; a named Docker network
+    # (FLOYD_DOCKER_NETWORK) in docker-compose, where the hub reaches workspaces by address.
+    c.WorkspaceSpawner.network_name = env("FLOYD_DOCKER_NETWORK", "host")
     c.FloydSpawnerMixin.bridge_api_url = f"http://127.0.0.1:{bridge_port}/services/floyd/api/v1/"
 
     environment = {k: v for k, v in os.environ.items() if k.startswith("FLOYD_") or k.startswith("DOCKER_")}

@@ -4,6 +4,7 @@ labels that let a restarted bridge find them. No container gets the Docker socke
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,7 +49,7 @@ class DockerExecutor(Executor):
                 labels={JOB_LABEL: str(spec.job_id), INSTANCE_LABEL: self.instance, "org.floyd.job": spec.name,
                         **spec.labels},
                 environment=spec.env, volumes=volumes, working_dir="/floyd/code", user=self.user,
-                network_mode="host", nano_cpus=int(spec.cpus * 1e9), mem_limit=spec.memory, **kwargs,
+                network_mode=os.environ.get("FLOYD_DOCKER_NETWORK", "host"), nano_cpus=int(spec.cpus * 1e9), mem_limit=spec.memory, **kwargs,
             )
         except ImageNotFound:
             raise ExecutorError(f"The environment image {spec.image} is not built on this host: an admin runs "
