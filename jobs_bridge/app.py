@@ -173,6 +173,9 @@ class BridgeApp(Application):
     def _default_public_url(self) -> str:
         return os.environ.get("FLOYD_PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('FLOYD_HUB_PORT', '8000')}/"
 
+    upload_expiry_days = Float(
+        7.0, help="Days an unfinished upload may be resumed; older ones are forgotten at start-up."
+    ).tag(config=True)
     executor_threads = Integer(
         8, help="Threads for blocking work: database, hashing, file copies. Keep the event loop free."
     ).tag(config=True)
@@ -232,7 +235,7 @@ class BridgeApp(Application):
         job_limits = JobLimits(self.max_running_jobs, self.max_running_jobs_per_user, self.job_stats_interval)
         return JobManager(self.sessions, self.layout, resolver, self.gpu_allocator, executor, job_limits,
                           self.public_url)
-        for action in self.dataset_manager.recover():
+        for action in self.dataset_manager.recover() + self.upload_manager.cleanup(self.upload_expiry_days):
             self.log.warning("Recovery: %s", action)
 
     def init_db(self) -> None:

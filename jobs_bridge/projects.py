@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs_bridge.access import Caller, check_access
+from jobs_bridge.datasets.records import iso
 from jobs_bridge.errors import BadRequest, Conflict, NotFound
 from jobs_bridge.names import check_name, check_owner
 from jobs_bridge.orm import Project
@@ -19,7 +20,7 @@ def project_json(p: Project) -> dict:
         "name": p.name,
         "full_name": f"{p.owner}/{p.name}",
         "description": p.description,
-        "created_at": p.created_at.isoformat(),
+        "created_at": iso(p.created_at),
     }
 
 

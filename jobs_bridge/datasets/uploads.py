@@ -16,6 +16,7 @@ import json
 import os
 import threading
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import func, insert, select
@@ -183,6 +184,25 @@ class UploadManager:
         new = [{"hash": h, "owner": owner} for h in unique if h not in have]
         if new:
             s.execute(insert(BlobOwner), new)
+
+    def cleanup(self, max_age_days: float) -> list[str]:
+        """Forget uploads nobody finished within ``max_age_days``, and upload directories that
+        no upload row owns (a deleted dataset's). Their blobs stay until the owner's next
+        version needs them, or are collected with unreferenced blobs."""
+        actions: list[str] = []
+        cutoff = datetime.now(timezone.utc) - timedelta(days=max_age_days)
+        with self.datasets.sessions.begin() as s:
+            for up in list(s.scalars(select(Upload))):
+                created = up.created_at if up.created_at.tzinfo else up.created_at.replace(tzinfo=timezone.utc)
+                if created < cutoff:
+                    s.delete(up)
+                    actions.append(f"expired upload {up.id}")
+            live = set(s.scalars(select(Upload.id)))
+        for directory in self.layout.uploads.iterdir() if self.layout.uploads.is_dir() else []:
+            if directory.name not in live:
+                remove_tree(directory)
+                actions.append(f"removed leftover {directory}")
+        return actions
 
     # -- receiving blobs ---------------------------------------------------------------
     def pack_receiver(self, caller: Caller, upload_id: str) -> PackReceiver:

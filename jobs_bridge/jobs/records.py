@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from jobs_bridge.datasets.records import iso as iso_time
 from jobs_bridge.orm import Job
 
 
 def iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.isoformat()
+    return None if dt is None else iso_time(dt)
 
 
 def duration(job: Job) -> float | None:

@@ -71,3 +71,21 @@ def test_kill_during_commit(platform: Platform, tmp_path: Path) -> None:
     # And starting over with the same tree finds it complete: nothing sent again.
     again = upload(client, "crash", "many", tree)
     assert again.duplicate and again.sent_bytes == 0
+
+
+def test_unfinished_uploads_expire_at_start_up(tmp_path: Path) -> None:
+    p = Platform.create(tmp_path / "expiry", bridge_config="c.BridgeApp.upload_expiry_days = 0\n")
+    p.start()
+    try:
+        user = p.user("lazy")
+        user.api("POST", "datasets", json={"name": "never-finished"})
+        manifest = [{"path": "a", "size": 1, "hash": "sha256:" + "a" * 64}]
+        up = user.api("POST", "datasets/lazy/never-finished/uploads", json={"manifest": manifest}).json()
+        assert (p.root / "tmp" / "uploads" / up["id"]).is_dir()
+        os.kill(p.bridge_pid(), signal.SIGKILL)  # the restarted bridge cleans up at start-up
+        time.sleep(1)
+        p.wait_bridge(90)
+        assert user.api("GET", f"uploads/{up['id']}").status_code == 404
+        assert not (p.root / "tmp" / "uploads" / up["id"]).exists()
+    finally:
+        p.stop()
