@@ -214,6 +214,8 @@ class BridgeApp(Application):
                                                   self.gpu_allocator, limits)
         self.log.info("GPUs: %s", ", ".join(devices) or "none")
         self.job_manager = self.make_job_manager(limits, len(devices))
+        for action in self.dataset_manager.recover() + self.upload_manager.cleanup(self.upload_expiry_days):
+            self.log.warning("Recovery: %s", action)
 
     def make_job_manager(self, limits: Limits, gpu_count: int) -> JobManager:
         cls: type[Executor]
@@ -235,8 +237,6 @@ class BridgeApp(Application):
         job_limits = JobLimits(self.max_running_jobs, self.max_running_jobs_per_user, self.job_stats_interval)
         return JobManager(self.sessions, self.layout, resolver, self.gpu_allocator, executor, job_limits,
                           self.public_url)
-        for action in self.dataset_manager.recover() + self.upload_manager.cleanup(self.upload_expiry_days):
-            self.log.warning("Recovery: %s", action)
 
     def init_db(self) -> None:
         self.engine = db.make_engine(self.db_url)

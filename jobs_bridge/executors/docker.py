@@ -49,7 +49,9 @@ class DockerExecutor(Executor):
                 labels={JOB_LABEL: str(spec.job_id), INSTANCE_LABEL: self.instance, "org.floyd.job": spec.name,
                         **spec.labels},
                 environment=spec.env, volumes=volumes, working_dir="/floyd/code", user=self.user,
-                network_mode=os.environ.get("FLOYD_DOCKER_NETWORK", "host"), nano_cpus=int(spec.cpus * 1e9), mem_limit=spec.memory, **kwargs,
+                network_mode=os.environ.get("FLOYD_DOCKER_NETWORK", "host"),
+                # init: a real PID 1, so SIGTERM reaches the command (floyd stop is quick) and zombies are reaped
+                init=True, nano_cpus=int(spec.cpus * 1e9), mem_limit=spec.memory, **kwargs,
             )
         except ImageNotFound:
             raise ExecutorError(f"The environment image {spec.image} is not built on this host: an admin runs "

@@ -55,6 +55,8 @@ class LocalExecutor(Executor):
         # A clean environment: never the bridge's own (its Hub service token must not reach jobs).
         env = {k: v for k, v in os.environ.items() if k in SAFE_ENV}
         env.update(spec.env)
+        # `python` in a command means the platform's Python (with the data-science stack), as in the image.
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", os.defpath)
         paths = {}
         for m in spec.mounts:
             if m.target.startswith("/floyd/input/"):

@@ -96,30 +96,45 @@ class JobLogsHandler(BaseHandler):
         if rj is not None:
             rj.logs.followers.add(queue)
         try:
-            sent = 0
+            # A reconnecting EventSource says where it stopped: resume after that line.
+            last = self.request.headers.get("Last-Event-ID", "")
+            resume = int(last) + 1 if last.isdigit() else 0
+            sent = resume
             if path.exists():
                 lines = await self.call(self._read_lines, path)
-                await self._send(lines, 0)
-                sent = len(lines)
+                await self._send(lines[resume:], resume)
+                sent = max(resume, len(lines))
             if rj is None or rj.logs.complete:
                 if rj is None and record["state"] not in states.FINISHED:
-                    # Queued: wait until it is picked up, then follow that run.
+                    # Queued: wait until it is picked up, then follow that run from where the
+                    # file is now (lines logged before we subscribed are in the file).
                     rj = await self._wait_started(job_id)
                     if rj is not None:
                         rj.logs.followers.add(queue)
+                        if path.exists():
+                            lines = await self.call(self._read_lines, path)
+                            await self._send(lines[sent:], sent)
+                            sent = max(sent, len(lines))
                 if rj is None or rj.logs.complete:
                     await self._end(job_id)
                     return
-            while True:
-                item = await queue.get()
-                if item is END:
-                    break
-                first, lines = item
-                if first + len(lines) <= sent:
-                    continue
-                skip = max(0, sent - first)
-                await self._send(lines[skip:], sent)
-                sent = first + len(lines)
+            ended = False
+            while not ended:
+                items = [await queue.get()]
+                while not queue.empty():  # coalesce whatever piled up into one write
+                    items.append(queue.get_nowait())
+                batch: list[str] = []
+                for item in items:
+                    if item is END:
+                        ended = True
+                        break
+                    first, lines = item
+                    if first + len(lines) <= sent:
+                        continue
+                    fresh = lines[max(0, sent - first):]
+                    batch.extend(fresh)
+                    sent = first + len(lines)
+                await self._send(batch, sent - len(batch))
             await self._end(job_id)
         except StreamClosedError:
             pass
@@ -129,11 +144,9 @@ class JobLogsHandler(BaseHandler):
 
     @staticmethod
     def _read_lines(path: Path) -> list[str]:
+        """Complete lines only: a line being appended right now arrives through the queue."""
         text = path.read_text(encoding="utf-8", errors="replace")
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        return lines
+        return text.split("\n")[:-1]
 
     async def _wait_started(self, job_id: int):  # type: ignore[no-untyped-def]
         manager = self.bridge.job_manager
@@ -296,6 +309,7 @@ class SnapshotDownloadHandler(BaseHandler):
 class DatasetFromJobHandler(BaseHandler):
     async def post(self, owner: str, name: str) -> None:
         caller = self.caller
+        await self.call(self.bridge.dataset_manager.get, caller, owner, name)  # 404 before judging the body
         body = self.json_body()
         job = body.get("job")
         if not isinstance(job, str):

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs_bridge.access import Caller
@@ -314,6 +314,8 @@ class JobManager:
             return
         try:
             rj.handle = await self.run(self.executor.start, spec)
+            if rj.stop_reason:  # a stop arrived while the container was being created
+                await self.run(self.executor.stop, rj.handle, rj.workdir, 10)
         except ExecutorError as exc:
             await self._finish(job_id, states.FAILED, None, exc.message)
             return
@@ -361,11 +363,14 @@ class JobManager:
         for item in json.loads(job.inputs):
             mounts.append(Mount(item["path"], f"/floyd/input/{item['mount']}", True))
         params = json.loads(job.params)
-        argv = ["python", "-m", "floyd.job_entry"]
-        if job.notebook:
-            argv += ["--notebook", job.notebook, "--params-json", json.dumps(params)]
-        else:
-            argv += ["--command", job.command]
+        if job.requirements_hash:  # floyd_requirements.txt: install (cached by hash) first
+            argv = ["python", "-m", "floyd.job_entry"]
+            argv += (["--notebook", job.notebook, "--params-json", json.dumps(params)] if job.notebook
+                     else ["--command", job.command])
+        elif job.notebook:
+            argv = ["python", "-m", "floyd.notebook_runner", job.notebook, "--params-json", json.dumps(params)]
+        else:  # nothing to set up: run the command as a plain `docker run` would
+            argv = ["sh", "-c", job.command]
         env = {
             "FLOYD_JOB": job_name(job), "FLOYD_JOB_TOKEN": token, "FLOYD_URL": self.public_url,
             "FLOYD_PROJECT": f"{job.owner}/{job.project}", "FLOYD_CODE": "/floyd/code", "FLOYD_INPUT": "/floyd/input",
@@ -510,14 +515,22 @@ class JobManager:
         job_id, state = await self.run(lookup)
         if state in states.FINISHED:
             raise Conflict(f"Job {owner}/{project}/{number} has already ended ({state}).")
-        if state == states.QUEUED and job_id not in self.running:
-            await self.run(self._record_end, job_id, states.STOPPED, None, "stopped before it started")
+        if state == states.QUEUED and await self.run(self._stop_queued, job_id):
             self.kick()
         else:
             rj = self.running.get(job_id)
             if rj is not None:
                 await self._stop(rj, states.STOPPED)
         return await self.run(self.get, caller, owner, project, number)
+
+    def _stop_queued(self, job_id: int) -> bool:
+        """Stop a job that has not been picked yet; False when the scheduler got it first."""
+        with self.sessions.begin() as s:
+            done = s.execute(
+                update(Job).where(Job.id == job_id, Job.state == states.QUEUED)
+                .values(state=states.STOPPED, reason="stopped before it started", finished_at=utcnow())
+            ).rowcount
+        return bool(done)
 
     async def _stop(self, rj: RunningJob, reason: str) -> None:
         if rj.stop_reason:

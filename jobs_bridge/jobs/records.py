@@ -44,7 +44,8 @@ def job_json(job: Job, latest: dict[str, float] | None = None, parent: str | Non
         "image_id": job.image_id,
         "resources": {"cpus": job.cpus, "memory": job.memory, "gpus": job.gpus,
                       "gpu_devices": json.loads(job.gpu_devices)},
-        "inputs": json.loads(job.inputs),
+        # The host path each input is mounted from stays inside the bridge.
+        "inputs": [{k: v for k, v in i.items() if k != "path"} for i in json.loads(job.inputs)],
         "params": json.loads(job.params),
         "max_runtime": job.max_runtime,
         "message": job.message,

@@ -17,7 +17,7 @@ from tests.platform import Platform, User
 from tests.routes import route_methods
 
 PUBLIC_API = {"/api/v1/info", "/api/v1/openapi.json"}
-PAGES = {"/", "/datasets/{owner}/{name}"}
+PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}"}
 
 
 @pytest.fixture(scope="module")

@@ -85,7 +85,7 @@ def test_unfinished_uploads_expire_at_start_up(tmp_path: Path) -> None:
         os.kill(p.bridge_pid(), signal.SIGKILL)  # the restarted bridge cleans up at start-up
         time.sleep(1)
         p.wait_bridge(90)
-        assert user.api("GET", f"uploads/{up['id']}").status_code == 404
+        assert user.api("GET", f"uploads/{up['id']}").status_code == 404, p.log_tail(60)
         assert not (p.root / "tmp" / "uploads" / up["id"]).exists()
     finally:
         p.stop()

@@ -44,3 +44,29 @@ def test_job_runs_in_a_container_with_logs_metrics_outputs_and_record(platform: 
     late = [d for e, d in client_for(user).follow_job_log("jobber", "mnist-cnn", 1) if e == "line"]
     assert late == lines
     assert (platform.root / "jobs" / "jobber" / "mnist-cnn" / "1" / "logs" / "output.log").exists()
+
+
+def test_job_container_limits_and_isolation(platform: Platform, workspace_image: str, tmp_path: Path,
+                                            docker_client) -> None:
+    """What reaches the Docker API: CPU and memory limits, read-only inputs, no Docker socket, labels."""
+    user = platform.user("limits")
+    user.api("POST", "datasets", json={"name": "in"})
+    from floyd.client.transfer import upload
+    from tests.platform import write_tree
+
+    upload(client_for(user), "limits", "in", write_tree(tmp_path / "in", {"a.txt": b"a"}))
+    job = submit(user, "lim", {"s.py": b"import time\ntime.sleep(30)\n"}, tmp_path, command="python s.py",
+                 cpus=0.5, memory="300M", inputs=[{"source": "in:1", "mount": "data"}])["job"]
+    wait_state(user, job["id"], {"running"})
+    try:
+        c = docker_client.containers.list(filters={"label": f"org.floyd.job={job['id']}"})[0]
+        host = c.attrs["HostConfig"]
+        assert host["NanoCpus"] == 500_000_000 and host["Memory"] == 300 * 2**20 and host["Init"] is True
+        mounts = {m["Destination"]: m["RW"] for m in c.attrs["Mounts"]}
+        assert mounts == {"/floyd/code": True, "/floyd/output": True, "/floyd/cache/pip": True,
+                          "/floyd/input/data": False}
+        assert "JUPYTERHUB_API_TOKEN" not in " ".join(c.attrs["Config"]["Env"])
+        assert c.attrs["Config"]["User"] == "1000:100"
+    finally:
+        user.api("POST", f"jobs/{job['id']}/stop")
+    assert "path" not in user.api("GET", f"jobs/{job['id']}").json()["inputs"][0]

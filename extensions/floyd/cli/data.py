@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from floyd.cli.context import Session
+from floyd.cli.jobs import resolve_job
 from floyd.cli.output import RichProgress, console, human_bytes, print_json, print_table, when
 from floyd.client import transfer
 from floyd.client.errors import FloydAPIError, FloydClientError
@@ -55,6 +56,36 @@ def init(name: str, description: str, public: bool) -> None:
     console.print(f"Linked {Path.cwd()} to {ref.owner}/{ref.name}; upload with `floyd data upload`.", highlight=False)
 
 
+@data.command("add")
+@click.argument("job")
+@click.argument("name")
+@click.option("-m", "--message", default="", help="Describe this version (default: 'output of job …').")
+@click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
+def add(job: str, name: str, message: str, as_json: bool) -> None:
+    """Make the output of JOB (N/output, PROJECT/N/output or OWNER/PROJECT/N/output) the next
+    version of dataset NAME, without copying bytes. Creates NAME if it is yours and missing."""
+    s = Session()
+    ref = resolve_job(s, job)
+    target = s.data_ref(name)
+    if target.version or target.path:
+        raise click.UsageError(f"Give a dataset name (NAME or OWNER/NAME), not a version: {name!r}.")
+    if target.owner == s.me:
+        try:
+            s.client.dataset(target.owner, target.name)
+        except FloydAPIError as exc:
+            if exc.status != 404:
+                raise
+            s.client.create_dataset(target.name, f"outputs of {ref.owner}/{ref.project}")
+            if not as_json:
+                console.print(f"Created dataset [bold]{target.owner}/{target.name}[/].", highlight=False)
+    v = s.client.dataset_from_job(target.owner, target.name, f"{ref}/output", message)
+    if as_json:
+        print_json(v)
+    else:
+        console.print(f"Created [bold]{v['ref']}[/] from {ref}/output: {v['file_count']} files, "
+                      f"{human_bytes(v['size'])}. Mount it with --data {v['ref']}", highlight=False)
+
+
 @data.command("upload")
 @click.argument("path", required=False, default=".", type=click.Path(exists=True, path_type=Path))
 @click.option("-n", "--name", "dataset", help="Dataset to upload to (default: the one `floyd data init` linked).")
@@ -82,9 +113,10 @@ def upload(path: Path, dataset: str | None, message: str, allow_duplicate: bool,
         console.print(f"Unchanged: these files are already [bold]{v['ref']}[/]; no new version made "
                       "(--allow-duplicate makes one anyway).", highlight=False)
     else:
+        rest = "" if result.sent_files == result.files else ", the rest was already stored"
         console.print(f"Created [bold]{v['ref']}[/]: {v['file_count']} files, {human_bytes(v['size'])}; "
-                      f"sent {result.sent_files} files ({human_bytes(result.sent_bytes)}), "
-                      f"the rest was already stored. Id {v['id'][:19]}…", highlight=False)
+                      f"sent {result.sent_files} files ({human_bytes(result.sent_bytes)}){rest}. "
+                      f"Id {v['id'][:19]}…", highlight=False)
 
 
 @data.command("list")
@@ -156,7 +188,7 @@ def get(ref: str, output: Path) -> None:
     r = s.data_ref(ref)
     with RichProgress() as progress:
         written = transfer.download(s.client, r.owner, r.name, r.version or "latest", r.path, output, progress)
-    console.print(f"Wrote {len(written)} path(s) under {output}.", highlight=False)
+    console.print(f"Wrote {len(written)} path(s) under {output.resolve()}.", highlight=False)
 
 
 @data.command("diff")
