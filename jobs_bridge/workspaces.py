@@ -13,13 +13,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jobs_bridge.access import Caller
 from jobs_bridge.datasets.manager import DatasetManager
-from jobs_bridge.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from jobs_bridge.errors import BadRequest, Forbidden, Unprocessable
+from jobs_bridge.inputs import InputResolver
 from jobs_bridge.names import NAME_RE, check_name, check_owner
 from jobs_bridge.orm import Dataset, DatasetVersion, Project
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.resources.environments import EnvironmentList, parse_memory
 from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.validate import positive_number, whole_number
 
 WORKSPACE_UID = 1000
 WORKSPACE_GID = 100
@@ -89,12 +91,12 @@ class WorkspaceManager:
         if not isinstance(server_name, str) or (server_name and not NAME_RE.match(server_name)):
             raise BadRequest(f"Invalid server name {server_name!r}.")
         env = self.environments.get(body["environment"]) if body.get("environment") else self.environments.default()
-        gpus = self._int(body.get("gpus", 0), "gpus", 0, self.limits.max_gpus)
+        gpus = whole_number(body.get("gpus", 0), "gpus", 0, self.limits.max_gpus)
         if gpus and not env.gpu:
             gpu_envs = [e.name for e in self.environments.items.values() if e.gpu]
             raise Unprocessable(f"Environment {env.name} does not allow GPUs; choose CPU"
                                 + (f", or one of: {', '.join(gpu_envs)}." if gpu_envs else "."))
-        cpus = self._float(body.get("cpus", env.cpus), "cpus", self.limits.max_cpus)
+        cpus = positive_number(body.get("cpus", env.cpus), "cpus", self.limits.max_cpus)
         memory = parse_memory(body.get("memory", env.memory))
         if memory > self.limits.max_memory:
             raise Unprocessable(f"{memory} bytes of memory asked for; the most allowed is {self.limits.max_memory}.")
@@ -140,24 +142,6 @@ class WorkspaceManager:
         return {"holder": holder, "released": self.gpus.release(holder)}
 
     # -- checks ----------------------------------------------------------------------
-    @staticmethod
-    def _int(value: object, what: str, low: int, high: int) -> int:
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise Unprocessable(f"'{what}' must be a whole number from {low} to {high}.")
-        return value
-
-    @staticmethod
-    def _float(value: object, what: str, high: float) -> float:
-        try:
-            number = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise Unprocessable(f"'{what}' must be a number.") from None
-        if not 0 < number <= high:
-            raise Unprocessable(f"'{what}' must be more than 0 and at most {high:g}.")
-        return number
-
     def _project(self, user: Caller, name: object) -> Path:
         check_name(name, "project name")
         assert isinstance(name, str)
@@ -177,31 +161,7 @@ class WorkspaceManager:
         return path
 
     def _datasets(self, user: Caller, raw: object) -> list[dict]:
-        if not isinstance(raw, list):
-            raise BadRequest("'datasets' must be a list of {'ref': 'owner/name:version', 'mount': 'name'}.")
-        out: list[dict] = []
-        seen: set[str] = set()
-        for item in raw:
-            if isinstance(item, str):
-                item = {"ref": item}
-            if not isinstance(item, dict) or not isinstance(item.get("ref"), str):
-                raise BadRequest("Each dataset must be {'ref': 'owner/name:version', 'mount': 'name'}.")
-            ref = item["ref"]
-            base, _, version = ref.partition(":")
-            owner, _, name = base.rpartition("/")
-            owner = owner or user.name
-            mount = item.get("mount") or name
-            if not isinstance(mount, str) or not NAME_RE.match(mount) or ".." in mount:
-                raise BadRequest(f"Invalid mount name {mount!r}: one path component of a-z, 0-9, '.', '_', '-'.")
-            if mount in seen:
-                raise BadRequest(f"Two datasets would be mounted at /floyd/input/{mount}; give one another mount name.")
-            seen.add(mount)
-            with self.sessions() as s:
-                try:
-                    ds = self.datasets.find(s, user, owner, name)
-                except NotFound:
-                    raise NotFound(f"Dataset {owner}/{name} not found (or not shared with {user.name}).") from None
-                v = self.datasets.find_version(s, ds, version or "latest")
-                out.append({"ref": f"{owner}/{name}:{v.number}", "mount": mount, "version_id": v.version_id,
-                            "source": str(self.layout.version_dir(owner, name, v.number))})
-        return out
+        """The form's datasets (or other jobs' outputs), checked as the user, as mounts."""
+        with self.sessions() as s:
+            resolved = InputResolver(self.layout, self.datasets).resolve(s, user, raw)
+        return [{"ref": i.source, "mount": i.mount, "version_id": i.version_id, "source": i.path} for i in resolved]

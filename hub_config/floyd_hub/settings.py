@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jobs_bridge.executors.docker import docker_available
+
 BRIDGE_SCOPES = ["read:users", "list:users", "read:users:name"]
 
 
@@ -37,24 +39,12 @@ def ensure_token(path: Path) -> str:
     return path.read_text().strip()
 
 
-def docker_answers() -> bool:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=3)
-        client.ping()
-        client.close()
-        return True
-    except Exception:
-        return False
-
-
 def choose_spawner(choice: str) -> str:
     """'docker', 'local' or 'auto' (Docker when an engine answers)."""
     if choice not in ("auto", "docker", "local"):
         raise ValueError(f"FLOYD_SPAWNER={choice!r}: use 'auto', 'docker' or 'local'.")
     if choice == "auto":
-        choice = "docker" if docker_answers() else "local"
+        choice = "docker" if docker_available() else "local"
     return {"docker": "floyd_hub.spawner.WorkspaceSpawner", "local": "floyd_hub.spawner.LocalWorkspaceSpawner"}[choice]
 
 

@@ -52,6 +52,32 @@ class Found:
     exit_code: int | None
 
 
+class LineSplitter:
+    """Bytes in, complete lines out; the first ``skip`` lines (already persisted) are dropped."""
+
+    def __init__(self, skip: int) -> None:
+        self.skip = skip
+        self.seen = 0
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        self.pending += chunk
+        *lines, self.pending = self.pending.split(b"\n")
+        return self._keep(lines)
+
+    def close(self) -> list[str]:
+        rest, self.pending = self.pending, b""
+        return self._keep([rest]) if rest else []
+
+    def _keep(self, lines: list[bytes]) -> list[str]:
+        out = []
+        for raw in lines:
+            self.seen += 1
+            if self.seen > self.skip:
+                out.append(raw.decode("utf-8", "replace").rstrip("\r"))
+        return out
+
+
 class Executor:
     """Subclasses are constructed as ``cls(root, instance)``: the storage root (FLOYD_ROOT) and a
     short id of this platform, for names and labels when several share one engine."""

@@ -12,7 +12,7 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.types import DeviceRequest
 
-from jobs_bridge.executors.base import Executor, ExecutorError, Found, RunSpec
+from jobs_bridge.executors.base import Executor, ExecutorError, Found, LineSplitter, RunSpec
 
 log = logging.getLogger("jobs_bridge.executors.docker")
 JOB_LABEL = "org.floyd.job-id"
@@ -86,24 +86,16 @@ class DockerExecutor(Executor):
             stream = self._container(handle).logs(stream=True, follow=True, stdout=True, stderr=True)
         except NotFound:
             return
-        pending = b""
-        seen = 0
+        lines = LineSplitter(skip_lines)
         for chunk in stream:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            out = []
-            for raw in lines:
-                seen += 1
-                if seen > skip_lines:
-                    out.append(raw.decode("utf-8", "replace").rstrip("\r"))
+            out = lines.feed(chunk)
             if out:
                 emit(out)
             if stopped():
                 return
-        if pending:
-            seen += 1
-            if seen > skip_lines:
-                emit([pending.decode("utf-8", "replace")])
+        out = lines.close()
+        if out:
+            emit(out)
 
     def wait(self, handle: str, spec_workdir: str) -> int:
         try:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from jobs_bridge.executors.base import Executor, ExecutorError, Found, RunSpec
+from jobs_bridge.executors.base import Executor, ExecutorError, Found, LineSplitter, RunSpec
 
 POLL = 0.05
 SAFE_ENV = {"PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT",
@@ -85,19 +85,12 @@ class LocalExecutor(Executor):
     def stream_logs(self, handle: str, spec_workdir: str, skip_lines: int, emit: Callable[[list[str]], None],
                     stopped: Callable[[], bool]) -> None:
         log_file, exit_file = self._files(spec_workdir)
-        seen = 0
-        pending = b""
+        lines = LineSplitter(skip_lines)
         with open(log_file, "rb") as f:
             while True:
                 chunk = f.read(1 << 20)
                 if chunk:
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    out = []
-                    for raw in lines:
-                        seen += 1
-                        if seen > skip_lines:
-                            out.append(raw.decode("utf-8", "replace").rstrip("\r"))
+                    out = lines.feed(chunk)
                     if out:
                         emit(out)
                     continue
@@ -106,12 +99,13 @@ class LocalExecutor(Executor):
                 if exit_file.exists() or not _alive(int(handle)):
                     rest = f.read()
                     if rest:
-                        pending += rest
+                        out = lines.feed(rest)
+                        if out:
+                            emit(out)
                         continue
-                    if pending:
-                        seen += 1
-                        if seen > skip_lines:
-                            emit([pending.decode("utf-8", "replace")])
+                    out = lines.close()
+                    if out:
+                        emit(out)
                     return
                 time.sleep(POLL)
 

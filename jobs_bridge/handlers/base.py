@@ -106,6 +106,17 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             raise to_http(BadRequest("The request body must be a JSON object."))
         return body
 
+    async def stream_file(self, path: Any, chunk: int = 1 << 20) -> None:
+        """Send a file's bytes, read in the executor, flushing each chunk (no file in memory)."""
+        loop = asyncio.get_running_loop()
+        with open(path, "rb") as f:
+            while True:
+                block = await loop.run_in_executor(self.bridge.executor, f.read, chunk)
+                if not block:
+                    break
+                self.write(block)
+                await self.flush()
+
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")

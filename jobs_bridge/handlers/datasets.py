@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import quote
 
 from jobs_bridge.errors import BadRequest
 from jobs_bridge.handlers.base import BaseHandler, to_http
 from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, member_header, padding
-
-CHUNK = 1 << 20
 
 
 def flag(value: str | None) -> bool:
@@ -103,15 +100,7 @@ class DownloadHandler(BaseHandler):
         self.finish()
 
     async def _send_blob(self, hexdigest: str) -> None:
-        loop = asyncio.get_running_loop()
-        path = self.bridge.store.path(hexdigest)
-        with open(path, "rb") as f:
-            while True:
-                block = await loop.run_in_executor(self.bridge.executor, f.read, CHUNK)
-                if not block:
-                    break
-                self.write(block)
-                await self.flush()
+        await self.stream_file(self.bridge.store.path(hexdigest))
 
 
 class DiffHandler(BaseHandler):

@@ -16,8 +16,6 @@ from jobs_bridge.jobs.logs import END
 from jobs_bridge.storage.paths import clean_relpath, contained
 from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, member_header, padding
 
-CHUNK = 1 << 20
-
 
 class JobListHandler(BaseHandler):
     async def get(self) -> None:
@@ -248,11 +246,10 @@ class JobOutputDownloadHandler(JobOutputBase):
         base = await self.output_dir(owner, project, number)
         path = self.raw_argument("path")
         target = self.resolve(base, path)
-        loop = asyncio.get_running_loop()
         if target.is_file():
             self.set_header("Content-Type", "application/octet-stream")
             self.set_header("Content-Length", str(target.stat().st_size))
-            await self._send_file(target, loop)
+            await self.stream_file(target)
             self.finish()
             return
         root = target.name if path else f"{project}-{number}-output"
@@ -261,19 +258,10 @@ class JobOutputDownloadHandler(JobOutputBase):
         for p in files:
             size = p.stat().st_size
             self.write(member_header(f"{root}/{p.relative_to(target)}", size, 0o644, p.stat().st_mtime))
-            await self._send_file(p, loop)
+            await self.stream_file(p)
             self.write(padding(size))
         self.write(END_OF_ARCHIVE)
         self.finish()
-
-    async def _send_file(self, path: Path, loop: asyncio.AbstractEventLoop) -> None:
-        with open(path, "rb") as f:
-            while True:
-                block = await loop.run_in_executor(self.bridge.executor, f.read, CHUNK)
-                if not block:
-                    break
-                self.write(block)
-                await self.flush()
 
 
 class SnapshotStartHandler(BaseHandler):
@@ -290,17 +278,9 @@ class SnapshotDownloadHandler(BaseHandler):
     async def get(self, owner: str, name: str, snapshot: str) -> None:
         entries = await self.call(self.bridge.dataset_manager.snapshot_entries, self.caller, owner, name, snapshot)
         self.set_header("Content-Type", "application/x-tar")
-        store = self.bridge.store
-        loop = asyncio.get_running_loop()
         for e in entries:
             self.write(member_header(e.path, e.size, 0o644))
-            with open(store.path(e.hexdigest), "rb") as f:
-                while True:
-                    block = await loop.run_in_executor(self.bridge.executor, f.read, CHUNK)
-                    if not block:
-                        break
-                    self.write(block)
-                    await self.flush()
+            await self.stream_file(self.bridge.store.path(e.hexdigest))
             self.write(padding(e.size))
         self.write(END_OF_ARCHIVE)
         self.finish()

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs_bridge.access import Caller
 from jobs_bridge.errors import BadRequest, Conflict, FloydError, NotFound
 from jobs_bridge.executors.base import Executor, ExecutorError, Mount, RunSpec
+from jobs_bridge.inputs import find_job
 from jobs_bridge.jobs import states
 from jobs_bridge.jobs.logs import LogStore, MetricBuffer, parse_metric
 from jobs_bridge.jobs.records import job_json, job_name
@@ -160,7 +161,7 @@ class JobManager:
             n = int(number)
         except (TypeError, ValueError):
             raise BadRequest(f"Invalid job number {number!r}.") from None
-        return SpecResolver.find_job(s, caller, owner, project, n)
+        return find_job(s, caller, owner, project, n)
 
     def job_id(self, caller: Caller, owner: str, project: str, number: int | str) -> int:
         with self.sessions() as s:

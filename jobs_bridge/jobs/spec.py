@@ -18,28 +18,17 @@ from sqlalchemy.orm import Session
 from jobs_bridge.access import Caller
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.errors import BadRequest, NotFound, Unprocessable
-from jobs_bridge.names import NAME_RE, check_name, check_owner
-from jobs_bridge.orm import DatasetVersion, Job, VersionFile
+from jobs_bridge.inputs import JOB_OUTPUT_RE, InputResolver, ResolvedInput, find_job
+from jobs_bridge.names import check_name, check_owner
+from jobs_bridge.orm import DatasetVersion, VersionFile
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.resources.environments import Environment, EnvironmentList, parse_memory
 from jobs_bridge.storage.paths import StorageLayout, clean_relpath
+from jobs_bridge.validate import positive_number, whole_number
 
-JOB_OUTPUT_RE = re.compile(r"^(?:(?P<owner>[A-Za-z0-9][A-Za-z0-9._@+-]*)/)?(?P<project>[a-z0-9][a-z0-9._-]*)/(?P<number>\d+)(?:/output)?$")
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 KNOWN_KEYS = {"project", "snapshot", "command", "notebook", "environment", "gpus", "cpus", "memory", "inputs",
               "params", "max_runtime", "message", "task", "parent", "sweep", "concurrency"}
-
-
-@dataclass
-class ResolvedInput:
-    source: str
-    mount: str
-    kind: str  # dataset | job
-    path: str  # host path, mounted read-only
-    version_id: str = ""
-
-    def record(self) -> dict:
-        return {"source": self.source, "mount": self.mount, "kind": self.kind, "version_id": self.version_id or None}
 
 
 @dataclass
@@ -63,15 +52,6 @@ class JobSpec:
     parent_id: int | None
     sweep: list[dict[str, str]] = field(default_factory=list)
     concurrency: int = 0
-
-
-def _int(value: object, what: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
-        bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise Unprocessable(f"'{what}' must be a whole number {bound}, not {value!r}.")
-    return value
 
 
 def _params(raw: object) -> dict[str, str]:
@@ -108,7 +88,7 @@ def expand_sweep(raw: object, max_jobs: int) -> list[dict[str, str]]:
     if kind == "grid":
         combos = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(space[n] for n in names))]
     else:
-        count = _int(body.get("count", 0), "sweep count", 1, max_jobs)
+        count = whole_number(body.get("count", 0), "sweep count", 1, max_jobs)
         rng = random.Random(body.get("seed"))
         combos = [{n: rng.choice(space[n]) for n in names} for _ in range(count)]
     if len(combos) > max_jobs:
@@ -127,6 +107,7 @@ class SpecResolver:
         self.max_gpus = max_gpus
         self.gpu_count = gpu_count
         self.max_sweep = max_sweep
+        self.inputs = InputResolver(layout, datasets)
 
     def resolve(self, s: Session, caller: Caller, body: dict) -> JobSpec:
         unknown = set(body) - KNOWN_KEYS
@@ -148,7 +129,7 @@ class SpecResolver:
                 raise BadRequest(f"{notebook!r} is not a notebook (.ipynb).")
         snapshot_dir, req_hash = self._snapshot(s, caller, owner, pname, body.get("snapshot"), notebook)
         env = self.environments.get(body["environment"]) if body.get("environment") else self.environments.default()
-        gpus = _int(body.get("gpus", 0), "gpus", 0)
+        gpus = whole_number(body.get("gpus", 0), "gpus", 0)
         if gpus > self.gpu_count:
             raise Unprocessable(f"{gpus} GPU(s) asked for, but this platform has {self.gpu_count}"
                                 + (" (no NVIDIA GPU was found; run on CPU)" if not self.gpu_count else "") + ".")
@@ -156,27 +137,22 @@ class SpecResolver:
             raise Unprocessable(f"At most {self.max_gpus} GPU(s) per job.")
         if gpus and not env.gpu:
             raise Unprocessable(f"Environment {env.name} does not allow GPUs; choose one that does, or --cpu.")
-        try:
-            cpus = float(body.get("cpus", env.cpus))
-        except (TypeError, ValueError):
-            raise Unprocessable("'cpus' must be a number.") from None
-        if not 0 < cpus <= self.max_cpus:
-            raise Unprocessable(f"'cpus' must be more than 0 and at most {self.max_cpus:g}, not {cpus:g}.")
+        cpus = positive_number(body.get("cpus", env.cpus), "cpus", self.max_cpus)
         memory = parse_memory(body.get("memory", env.memory))
         if memory > self.max_memory:
             raise Unprocessable(f"{memory} bytes of memory asked for; the most allowed is {self.max_memory}.")
-        max_runtime = _int(body.get("max_runtime", 0), "max_runtime", 0)
+        max_runtime = whole_number(body.get("max_runtime", 0), "max_runtime", 0)
         message = body.get("message") or ""
         task = body.get("task") or ""
         if not isinstance(message, str) or not isinstance(task, str) or len(message) > 10_000 or len(task) > 64:
             raise BadRequest("'message' and 'task' must be strings (task at most 64 characters).")
         parent_id = self._parent(s, caller, body.get("parent"))
         sweep = expand_sweep(body.get("sweep"), self.max_sweep)
-        concurrency = _int(body.get("concurrency", 0), "concurrency", 0)
+        concurrency = whole_number(body.get("concurrency", 0), "concurrency", 0)
         return JobSpec(
             owner=owner, project=pname, snapshot=body["snapshot"], snapshot_dir=snapshot_dir,
             requirements_hash=req_hash, command=command, notebook=notebook, env=env, cpus=cpus, memory=memory,
-            gpus=gpus, inputs=self._inputs(s, caller, body.get("inputs") or []), params=_params(body.get("params")),
+            gpus=gpus, inputs=self.inputs.resolve(s, caller, body.get("inputs") or []), params=_params(body.get("params")),
             max_runtime=max_runtime, message=message, task=task, parent_id=parent_id, sweep=sweep,
             concurrency=concurrency,
         )
@@ -201,52 +177,4 @@ class SpecResolver:
         m = JOB_OUTPUT_RE.match(str(parent))
         if not m:
             raise BadRequest(f"Invalid parent job {parent!r}: use OWNER/PROJECT/NUMBER.")
-        return self.find_job(s, caller, m.group("owner") or caller.name, m.group("project"), int(m.group("number"))).id
-
-    @staticmethod
-    def find_job(s: Session, caller: Caller, owner: str, project: str, number: int) -> Job:
-        job = s.scalar(select(Job).where(Job.owner == owner, Job.project == project, Job.number == number))
-        if job is None or not (caller.admin or caller.name == owner):
-            raise NotFound(f"Job {owner}/{project}/{number} not found.")
-        return job
-
-    def _inputs(self, s: Session, caller: Caller, raw: object) -> list[ResolvedInput]:
-        if not isinstance(raw, list):
-            raise BadRequest("'inputs' must be a list of {'source': 'mnist:3' or 'alice/proj/12/output', 'mount': 'name'}.")
-        out: list[ResolvedInput] = []
-        seen: set[str] = set()
-        for item in raw:
-            if isinstance(item, str):
-                item = {"source": item}
-            if not isinstance(item, dict) or not isinstance(item.get("source"), str):
-                raise BadRequest("Each input must be {'source': ..., 'mount': ...}.")
-            source = item["source"].strip()
-            m = JOB_OUTPUT_RE.match(source)
-            if m:
-                o = m.group("owner") or caller.name
-                job = self.find_job(s, caller, o, m.group("project"), int(m.group("number")))
-                default_mount = f"{job.project}-{job.number}"
-                path = str(self.layout.root / "jobs" / o / job.project / str(job.number) / "output")
-                resolved = ResolvedInput(f"{o}/{job.project}/{job.number}/output", "", "job", path)
-            else:
-                base, _, version = source.partition(":")
-                o, _, name = base.rpartition("/")
-                o = o or caller.name
-                try:
-                    ds = self.datasets.find(s, caller, o, name)
-                except NotFound:
-                    raise NotFound(f"Dataset {o}/{name} not found (or not shared with you).") from None
-                v = self.datasets.find_version(s, ds, version or "latest")
-                default_mount = name
-                resolved = ResolvedInput(f"{o}/{name}:{v.number}", "", "dataset",
-                                         str(self.layout.version_dir(o, name, v.number)), v.version_id)
-            mount = item.get("mount") or default_mount
-            if not isinstance(mount, str) or not NAME_RE.match(mount) or ".." in mount:
-                raise BadRequest(f"Invalid mount name {mount!r}: one path component of a-z, 0-9, '.', '_', '-' "
-                                 "(it becomes /floyd/input/NAME).")
-            if mount in seen:
-                raise BadRequest(f"Two inputs would be mounted at /floyd/input/{mount}; give one another mount name.")
-            seen.add(mount)
-            resolved.mount = mount
-            out.append(resolved)
-        return out
+        return find_job(s, caller, m.group("owner") or caller.name, m.group("project"), int(m.group("number"))).id
