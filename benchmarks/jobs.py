@@ -33,7 +33,6 @@ One JSON object per measurement on stdout; logs on stderr.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -41,24 +40,21 @@ import random
 import re
 import resource
 import shlex
-import shutil
-import signal
-import stat
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import docker
 import requests
+from common import IMAGE, build_image, cli, fmt, log, median, num, run_then_cleanup
+from common import emit as emit_record
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -71,7 +67,6 @@ from floyd.client.progress import ProgressObserver  # noqa: E402
 from floyd.client.transfer import UploadResult, build_manifest, upload_code  # noqa: E402
 from tests.platform import Platform  # noqa: E402
 
-IMAGE = "floyd/cpu:latest"
 HELLO = "print('hello', flush=True)"
 HELLO_COMMAND = f"python -c {shlex.quote(HELLO)}"
 LINE_RATE = 5000  # lines per second in (b)
@@ -118,24 +113,6 @@ sys.stdout.write("\\n".join(out) + "\\n")
 """
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def fmt(values: Iterable[float], digits: int = 3) -> list[float]:
-    return [round(v, digits) for v in values]
-
-
-def median(values: Iterable[float]) -> float:
-    vals = list(values)
-    return statistics.median(vals) if vals else float("nan")
-
-
-def num(value: float | None, digits: int = 3) -> float | None:
-    """Rounded, or None for NaN/None (json.dumps would write NaN, which is not JSON)."""
-    return None if value is None or math.isnan(value) else round(value, digits)
-
-
 def percentile(values: list[float], q: float) -> float:
     """Linear interpolation between closest ranks (numpy's default)."""
     if not values:
@@ -152,17 +129,6 @@ def iso_time(value: str | None) -> float | None:
     return datetime.fromisoformat(value).timestamp() if value else None
 
 
-def force_remove(path: Path) -> None:
-    """rmtree that also removes the platform's read-only (0555) version directories."""
-    if not path.exists():
-        return
-    for dirpath, _dirs, _files in os.walk(path):
-        mode = os.lstat(dirpath).st_mode
-        if not stat.S_ISLNK(mode):
-            os.chmod(dirpath, stat.S_IMODE(mode) | stat.S_IRWXU)
-    shutil.rmtree(path)
-
-
 def write_project(root: Path, files: int, seed: int = 7) -> int:
     """``files`` small source-like files (200 B – 4 KiB) in two directory levels; returns bytes."""
     rng = random.Random(seed)
@@ -176,22 +142,8 @@ def write_project(root: Path, files: int, seed: int = 7) -> int:
     return total
 
 
-def emit(name: str, value: float, baseline: str, baseline_value: float, unit: str = "s",
-         meets_goal: bool | None = None, **extra: Any) -> None:
-    ratio = value / baseline_value if baseline_value else (0.0 if value == 0 else float("inf"))
-    record: dict[str, Any] = {
-        "name": name, "value": round(value, 4), "unit": unit, "baseline": baseline,
-        "baseline_value": round(baseline_value, 4), "ratio": round(ratio, 4),
-        # other work on the machine skews both sides; the 1-minute load average says how much
-        "load_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
-    }
-    goal = extra.get("goal")
-    if meets_goal is not None:
-        record["meets_goal"] = meets_goal
-    elif goal is not None:
-        record["meets_goal"] = ratio <= goal
-    record.update(extra)
-    print(json.dumps(record), flush=True)
+# 0 bytes sent of 0 is a ratio of 0 (meets a goal of 0), not infinitely worse.
+emit = partial(emit_record, zero_ratio=0.0)
 
 
 # -- docker's own timestamps ---------------------------------------------------------------
@@ -610,12 +562,8 @@ class Bench:
         queue_jobs = 20 if quick else 200
 
         t = time.perf_counter()
-        proc = subprocess.run(["bash", str(REPO / "images" / "build.sh"), "--variant", "cpu"], cwd=REPO,
-                              capture_output=True, text=True, timeout=1800)
-        if proc.returncode:
-            raise RuntimeError(f"images/build.sh failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-        said = [line for line in proc.stderr.splitlines() if line.startswith("build:")]
-        log(f"image {IMAGE} ready in {time.perf_counter() - t:.1f}s ({said[-1] if said else 'build.sh said nothing'})")
+        said = build_image()
+        log(f"image {IMAGE} ready in {time.perf_counter() - t:.1f}s ({said})")
 
         self.events = DockerEvents(self.dc)
         platform = self.platform = Platform.create(self.base / "platform", bridge_config=BRIDGE_CONFIG)
@@ -824,50 +772,16 @@ class Bench:
 
 
 def bench(base: Path, quick: bool) -> None:
-    b = Bench(base, quick)
-    try:
-        b.run()
-    finally:
-        b.cleanup()
+    # No DOCKER_HOST given: the engine scripts/ensure-docker.sh starts, where it runs.
+    if "DOCKER_HOST" not in os.environ and Path("/run/floyd-docker.sock").exists():
+        os.environ["DOCKER_HOST"] = "unix:///run/floyd-docker.sock"
+    run_then_cleanup(Bench(base, quick))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="2 rounds, 1 s of lines, 500 files, 20 jobs: under a minute")
-    parser.add_argument("--keep", type=Path, metavar="DIR", help="put the data and the platform under DIR and "
-                        "leave them there")
-    args = parser.parse_args(argv)
-    if "DOCKER_HOST" not in os.environ and Path("/run/floyd-docker.sock").exists():
-        os.environ["DOCKER_HOST"] = "unix:///run/floyd-docker.sock"
-
-    def interrupted(signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupted)
-    # Started in the background by a non-interactive shell, SIGINT arrives ignored: a real
-    # handler makes Ctrl-C/kill -INT work and keeps floyd-up from inheriting the ignore.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if args.keep:
-        base = args.keep.resolve()
-        base.mkdir(parents=True, exist_ok=True)
-        if any(base.iterdir()):
-            parser.error(f"{base} is not empty")
-    else:
-        base = Path(tempfile.mkdtemp(prefix="floyd-bench-jobs-"))
-    t = time.perf_counter()
-    try:
-        bench(base, args.quick)
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    finally:
-        if args.keep:
-            log(f"kept everything under {base}")
-        else:
-            force_remove(base)
-        log(f"total {time.perf_counter() - t:.1f}s")
-    return 0
+    return cli(bench, __doc__, quick_help="2 rounds, 1 s of lines, 500 files, 20 jobs: under a minute",
+               keep_help="put the data and the platform under DIR and leave them there",
+               prefix="floyd-bench-jobs-", argv=argv)
 
 
 if __name__ == "__main__":

@@ -34,29 +34,21 @@ One JSON object per measurement on stdout; logs on stderr.
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import os
 import re
-import shutil
-import signal
-import stat
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import docker
 import requests
+from common import IMAGE, GiB, MiB, build_image, cli, emit, fmt, log, median, num, run_then_cleanup
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -66,9 +58,6 @@ from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.transfer import upload  # noqa: E402
 from tests.platform import Platform, User  # noqa: E402
 
-MiB = 1 << 20
-GiB = 1 << 30
-IMAGE = "floyd/cpu:latest"
 OPTIONS: dict[str, Any] = {"environment": "cpu", "project": "bench"}
 SPAWN_TIMEOUT = 180.0
 PROBE_INTERVAL = 0.02  # proxy polling after the hub says ready: 20 ms resolution
@@ -90,35 +79,6 @@ c.JupyterHub.hub_ip = "0.0.0.0"
 c.JupyterHub.hub_connect_ip = "127.0.0.1"
 c.DockerSpawner.hub_connect_url = "http://{gateway}:" + os.environ["FLOYD_HUB_API_PORT"]
 """
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def fmt(values: Iterable[float]) -> list[float]:
-    return [round(v, 3) for v in values]
-
-
-def median(values: Iterable[float]) -> float:
-    vals = list(values)
-    return statistics.median(vals) if vals else float("nan")
-
-
-def num(value: float, digits: int = 3) -> float | None:
-    """Rounded, or None for NaN (json.dumps would write NaN, which is not JSON)."""
-    return None if math.isnan(value) else round(value, digits)
-
-
-def force_remove(path: Path) -> None:
-    """rmtree that also removes the platform's read-only (0555) version directories."""
-    if not path.exists():
-        return
-    for dirpath, _dirs, _files in os.walk(path):
-        mode = os.lstat(dirpath).st_mode
-        if not stat.S_ISLNK(mode):
-            os.chmod(dirpath, stat.S_IMODE(mode) | stat.S_IRWXU)
-    shutil.rmtree(path)
 
 
 def generate(root: Path, total: int, files: int = 10, chunk: int = 64 * MiB) -> int:
@@ -376,21 +336,6 @@ def logged_prepare_ms(platform: Platform) -> list[float]:
     return [float(m.group(1)) for m in pattern.finditer(platform.log_path.read_text(errors="replace"))]
 
 
-def emit(name: str, value: float, baseline: str, baseline_value: float, unit: str = "s", **extra: Any) -> None:
-    ratio = value / baseline_value if baseline_value else float("inf")
-    record: dict[str, Any] = {
-        "name": name, "value": round(value, 4), "unit": unit, "baseline": baseline,
-        "baseline_value": round(baseline_value, 4), "ratio": round(ratio, 4),
-        # other work on the machine skews both sides; the 1-minute load average says how much
-        "load_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
-    }
-    goal = extra.get("goal")
-    if goal is not None:
-        record["meets_goal"] = ratio <= goal
-    record.update(extra)
-    print(json.dumps(record), flush=True)
-
-
 # -- the benchmark ---------------------------------------------------------------------
 class Bench:
     """Both platforms, their users and the containers started, so cleanup finds them all."""
@@ -448,15 +393,10 @@ class Bench:
         mode = "quick" if quick else "full"
 
         t = time.perf_counter()
-        proc = subprocess.run(["bash", str(REPO / "images" / "build.sh"), "--variant", "cpu"], cwd=REPO,
-                              capture_output=True, text=True, timeout=1800)
-        if proc.returncode:
-            raise RuntimeError(f"images/build.sh failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        said = build_image()
         image = self.dc.images.get(IMAGE)
         image_mb = round(image.attrs["Size"] / 1e6, 1)
-        said = [line for line in proc.stderr.splitlines() if line.startswith("build:")]
-        log(f"image {IMAGE} {image.short_id} {image_mb} MB ready in {time.perf_counter() - t:.1f}s "
-            f"({said[-1] if said else 'build.sh said nothing'})")
+        log(f"image {IMAGE} {image.short_id} {image_mb} MB ready in {time.perf_counter() - t:.1f}s ({said})")
         gateway = self.dc.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
 
         data = self.base / "data"
@@ -560,47 +500,13 @@ class Bench:
 
 
 def bench(base: Path, quick: bool) -> None:
-    b = Bench(base, quick)
-    try:
-        b.run()
-    finally:
-        b.cleanup()
+    run_then_cleanup(Bench(base, quick))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="100 MiB instead of 1 GiB, 1 round instead of 5, no warm-up")
-    parser.add_argument("--keep", type=Path, metavar="DIR",
-                        help="put data and both platforms under DIR and leave them there")
-    args = parser.parse_args(argv)
-
-    def interrupted(signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupted)
-    # Started in the background by a non-interactive shell, SIGINT arrives ignored: a real
-    # handler makes Ctrl-C/kill -INT work and keeps floyd-up from inheriting the ignore.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if args.keep:
-        base = args.keep.resolve()
-        base.mkdir(parents=True, exist_ok=True)
-        if any(base.iterdir()):
-            parser.error(f"{base} is not empty")
-    else:
-        base = Path(tempfile.mkdtemp(prefix="floyd-bench-ws-"))
-    t = time.perf_counter()
-    try:
-        bench(base, args.quick)
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    finally:
-        if args.keep:
-            log(f"kept everything under {base}")
-        else:
-            force_remove(base)
-        log(f"total {time.perf_counter() - t:.1f}s")
-    return 0
+    return cli(bench, __doc__, quick_help="100 MiB instead of 1 GiB, 1 round instead of 5, no warm-up",
+               keep_help="put data and both platforms under DIR and leave them there",
+               prefix="floyd-bench-ws-", argv=argv)
 
 
 if __name__ == "__main__":

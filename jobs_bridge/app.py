@@ -49,6 +49,13 @@ def template_to_regex(template: str) -> str:
     return re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
 
 
+class OptionalType(Type):
+    """A Type trait whose default, None, means "decide at start-up" (traitlets cannot print it)."""
+
+    def default_value_repr(self) -> str:
+        return "None" if self.default_value is None else super().default_value_repr()
+
+
 class BridgeApp(Application):
     name = "floyd-bridge"
     description = "The Floyd bridge: datasets, projects, jobs and endpoints, as a JupyterHub service."
@@ -149,7 +156,7 @@ class BridgeApp(Application):
     max_cpus = Float(8.0, help="Most CPUs a workspace may ask for.").tag(config=True)
     max_memory = Unicode("32G", help="Most memory a workspace may ask for (bytes, or '32G').").tag(config=True)
     max_gpus = Integer(4, help="Most GPUs one workspace may hold.").tag(config=True)
-    job_executor_class = Type(
+    job_executor_class = OptionalType(
         default_value=None, klass=Executor, allow_none=True,
         help="Where jobs run: an Executor subclass (jobs_bridge.executors.base states the contract), e.g. "
         "'jobs_bridge.executors.docker.DockerExecutor' (containers) or 'jobs_bridge.executors.local.LocalExecutor' "
