@@ -74,7 +74,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 bench: venv
-	@shopt -s nullglob; files=(benchmarks/*.py); \
+	@shopt -s nullglob; files=(); for f in benchmarks/*.py; do [ "$$(basename $$f)" = common.py ] || files+=("$$f"); done; \
 	if [ $${#files[@]} -eq 0 ]; then echo "make bench: no benchmarks/*.py"; exit 0; fi; \
 	for f in "$${files[@]}"; do \
 		echo "== $$f $(BENCH_ARGS)"; \
