@@ -154,9 +154,11 @@ class UploadManager:
         return owned
 
     def _missing(self, s: Session, caller_name: str, by_hash: dict[str, Entry]) -> list[str]:
+        """Blobs the caller has not proven to hold. An ownership row implies the blob file:
+        rows are written after a blob is published and deleted before it is removed."""
         hashes = sorted(by_hash)
         owned = self._owned(s, caller_name, hashes)
-        return [h for h in hashes if h not in owned or not self.store.exists(h)]
+        return [h for h in hashes if h not in owned]
 
     def _status(self, s: Session, up: Upload, by_hash: dict[str, Entry], resumed: bool) -> dict:
         missing = self._missing(s, up.created_by, by_hash)
