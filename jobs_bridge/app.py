@@ -153,9 +153,9 @@ class BridgeApp(Application):
         help="GPU device ids the allocator hands out (e.g. ['0', '1']). Default: what `nvidia-smi` reports, "
         "or none.",
     ).tag(config=True)
-    max_cpus = Float(8.0, help="Most CPUs a workspace may ask for.").tag(config=True)
-    max_memory = Unicode("32G", help="Most memory a workspace may ask for (bytes, or '32G').").tag(config=True)
-    max_gpus = Integer(4, help="Most GPUs one workspace may hold.").tag(config=True)
+    max_cpus = Float(8.0, help="Most CPUs a workspace or a job may ask for.").tag(config=True)
+    max_memory = Unicode("32G", help="Most memory a workspace or a job may ask for (bytes, or '32G').").tag(config=True)
+    max_gpus = Integer(4, help="Most GPUs one workspace or one job may hold.").tag(config=True)
     job_executor_class = OptionalType(
         default_value=None, klass=Executor, allow_none=True,
         help="Where jobs run: an Executor subclass (jobs_bridge.executors.base states the contract), e.g. "

@@ -163,7 +163,7 @@ class WorkspaceSpawner(FloydSpawnerMixin, DockerSpawner):
                                     "labels": {"org.floyd.workspace": spec["holder"],
                                                "org.floyd.instance": instance_id(),
                                                "org.floyd.project": spec["project"]}}
-        host_config: dict[str, Any] = {"network_mode": "host"}
+        host_config: dict[str, Any] = {"network_mode": "host"} if self.network_name == "host" else {}
         if spec["gpu_devices"]:
             host_config["device_requests"] = [DeviceRequest(device_ids=spec["gpu_devices"], capabilities=[["gpu"]])]
         self.extra_host_config = {**self.extra_host_config, **host_config}

@@ -90,7 +90,7 @@ class DatasetManager:
         total = s.scalar(
             select(func.coalesce(func.sum(DatasetVersion.size), 0))
             .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
-            .where(Dataset.owner == owner)
+            .where(Dataset.owner == owner, Dataset.kind == "data")  # code snapshots are not counted
         )
         return int(total or 0)
 

@@ -352,7 +352,7 @@ class UploadManager:
                 self.store.link_in(path, digest)
                 entries.append(Entry(str(path.relative_to(output)).replace(os.sep, "/"), path.stat().st_size, digest))
         if not entries:
-            raise Conflict(f"Job {job} wrote no output files.")
+            raise Conflict(f"Job {'/'.join(parts)} wrote no output files.")
         entries.sort(key=lambda e: e.path)
         with self.datasets.sessions.begin() as s:
             self.add_owners(s, caller.name, [e.hexdigest for e in entries])

@@ -177,15 +177,20 @@ class JobMetricsHandler(BaseHandler):
     allow_job_token = True
 
     async def get(self, owner: str, project: str, number: str) -> None:
+        self._own_job_only(owner, project, number)
         self.write_json(await self.call(self.bridge.job_manager.metrics_of, self.caller, owner, project, number))
+
+    def _own_job_only(self, owner: str, project: str, number: str) -> None:
+        job = self.job_caller
+        if job is not None and (job.owner, job.project, str(job.number)) != (owner, project, number.lstrip("0") or "0"):
+            raise to_http(NotFound("A job's token only reaches its own job."))
 
     async def post(self, owner: str, project: str, number: str) -> None:
         body = self.json_body()
         manager = self.bridge.job_manager
         job = self.job_caller
+        self._own_job_only(owner, project, number)
         if job is not None:
-            if (job.owner, job.project, str(job.number)) != (owner, project, str(int(number))):
-                raise to_http(NotFound("A job's token only reaches its own job."))
             job_id = job.id
         else:
             job_id = await self.call(self.bridge.job_manager.job_id, self.caller, owner, project, number)

@@ -26,14 +26,14 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs_bridge.access import Caller
-from jobs_bridge.errors import BadRequest, Conflict, FloydError, NotFound
+from jobs_bridge.errors import BadRequest, Conflict, FloydError, NotFound, Unprocessable
 from jobs_bridge.executors.base import Executor, ExecutorError, Mount, RunSpec
 from jobs_bridge.inputs import find_job
 from jobs_bridge.jobs import states
 from jobs_bridge.jobs.logs import LogStore, MetricBuffer, parse_metric
 from jobs_bridge.jobs.records import job_json, job_name
 from jobs_bridge.jobs.spec import JobSpec, SpecResolver
-from jobs_bridge.orm import DatasetVersion, ImagePackages, Job, JobGroup, JobMetric
+from jobs_bridge.orm import DatasetVersion, GpuLease, ImagePackages, Job, JobGroup, JobMetric
 from jobs_bridge.resources.gpus import GpuAllocator, gpu_utilization
 from jobs_bridge.storage.paths import StorageLayout
 
@@ -85,6 +85,7 @@ class JobManager:
         self._schedule_lock = asyncio.Lock()
         self._closing = False
         self._last_start: dict[str, float] = {}
+        resolver.datasets.use_checks.append(self.version_used_by)
 
     # -- helpers ---------------------------------------------------------------------
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -116,7 +117,10 @@ class JobManager:
     def submit(self, caller: Caller, body: dict) -> dict:
         with self.sessions() as s:
             spec = self.resolver.resolve(s, caller, body)
-        image_id = self.executor.image_id(spec.env.image) if not spec.env.image.startswith("local") else ""
+        try:
+            image_id = self.executor.image_id(spec.env.image)
+        except ExecutorError as exc:
+            raise Unprocessable(exc.message) from None
         jobs = []
         with self._number_lock, self.sessions.begin() as s:
             group_id = None
@@ -154,6 +158,12 @@ class JobManager:
             snapshot=spec.snapshot, requirements_hash=spec.requirements_hash, parent_id=spec.parent_id,
             group_id=group_id, executor=self.executor.name, created_by=caller.name, reason="waiting for a free slot",
         )
+
+    @staticmethod
+    def version_used_by(s: Session, version: DatasetVersion) -> str | None:
+        """Keep a dataset version that a job used (its record must stay reproducible)."""
+        job = s.scalar(select(Job).where(Job.inputs.contains(version.version_id)).order_by(Job.id).limit(1))
+        return f"job {job_name(job)} used it" if job is not None else None
 
     # -- reading ------------------------------------------------------------------------
     def find(self, s: Session, caller: Caller, owner: str, project: str, number: int | str) -> Job:
@@ -262,6 +272,7 @@ class JobManager:
                 if group_id is not None:
                     per_group[group_id] = per_group.get(group_id, 0) + 1
             free = self.limits.max_running - len(active) if self.limits.max_running else 1 << 30
+            gpus_free = len(self.gpus.devices) - (s.scalar(select(func.count()).select_from(GpuLease)) or 0)
             queued = list(s.scalars(select(Job).where(Job.state == states.QUEUED).order_by(Job.id)))
             limits = {g.id: g.concurrency for g in s.scalars(select(JobGroup).where(
                 JobGroup.id.in_({j.group_id for j in queued if j.group_id is not None})))}
@@ -271,6 +282,7 @@ class JobManager:
                     j for j in queued
                     if (not self.limits.max_running_per_user or per_user.get(j.owner, 0) < self.limits.max_running_per_user)
                     and (j.group_id is None or not limits.get(j.group_id) or per_group.get(j.group_id, 0) < limits[j.group_id])
+                    and j.gpus <= gpus_free  # a GPU job waits for its GPUs instead of failing
                 ]
                 if not candidates:
                     break
@@ -279,13 +291,15 @@ class JobManager:
                 queued.remove(job)
                 job.state = states.STARTING
                 job.reason = ""
+                gpus_free -= job.gpus
                 per_user[job.owner] = per_user.get(job.owner, 0) + 1
                 if job.group_id is not None:
                     per_group[job.group_id] = per_group.get(job.group_id, 0) + 1
                 picked.append(job.id)
                 free -= 1
             for job in queued:
-                job.reason = self._why_waiting(job, per_user, per_group, limits, free)
+                job.reason = (f"waiting for {job.gpus} free GPU(s)" if job.gpus > gpus_free and free > 0
+                              else self._why_waiting(job, per_user, per_group, limits, free))
             return picked
 
     def _why_waiting(self, job: Job, per_user: dict, per_group: dict, limits: dict, free: int) -> str:
@@ -355,7 +369,9 @@ class JobManager:
             image_id = job.image_id or self.executor.image_id(job.image)
             job.image_id = image_id
         self._capture_packages(job.image, image_id)
-        pip_cache = self.layout.root / "cache" / "pip" / hashlib.sha256(image_id.encode()).hexdigest()[:16]
+        # Per user and image: one user's cached packages never end up in another user's jobs.
+        pip_cache = (self.layout.root / "cache" / "pip" / job.owner
+                     / hashlib.sha256(image_id.encode()).hexdigest()[:16])
         pip_cache.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             os.chown(pip_cache, JOB_UID, JOB_GID)
@@ -585,8 +601,6 @@ class JobManager:
             rj.handle = f.handle
             rj.workdir = workdir
             self.running[job_id] = rj
-            if state == states.STARTING:
-                await self.run(self._mark_running, job_id, f.handle)
             log.info("Re-attached job %s (%s lines already logged)", job_id, logs.count)
             asyncio.ensure_future(self._watch(rj, workdir, skip_lines=logs.count))
 

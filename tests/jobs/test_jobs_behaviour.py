@@ -141,6 +141,13 @@ def test_sweep_restart_and_output_as_dataset(platform: Platform, workspace_image
     wait_state(user, reader["id"], {"succeeded"}, timeout=60)
     assert "0.5" in user.api("GET", f"jobs/{reader['id']}/logs").text
     assert reader["inputs"][0]["kind"] == "job"
+    # A dataset version a job used is kept unless forced.
+    user_ds = submit(user, "sw", {"r.py": b"print(open('/floyd/input/t/model.txt').read())\n"}, tmp_path,
+                     command="python r.py", inputs=[{"source": "sweeper/trained:1", "mount": "t"}])["job"]
+    wait_state(user, user_ds["id"], {"succeeded"}, timeout=60)
+    r = user.api("DELETE", "datasets/sweeper/trained/versions/1")
+    assert r.status_code == 409 and user_ds["id"] in r.json()["message"] and "force" in r.json()["message"]
+    assert user.api("DELETE", "datasets/sweeper/trained/versions/1", params={"force": "1"}).status_code == 200
 
 
 def test_requirements_are_installed_once_per_hash(platform: Platform, workspace_image: str, tmp_path: Path) -> None:
