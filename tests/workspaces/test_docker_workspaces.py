@@ -100,3 +100,22 @@ def test_bad_choices_are_refused_with_a_message(platform: Platform, ws_user: Use
         r = ws_user.api("POST", "workspaces/prepare", json={**options, "dry_run": True})
         assert r.status_code == status, (options, r.text)
         assert words in r.json()["message"], (options, r.text)
+
+
+def test_new_job_outputs_appear_in_a_running_workspace(platform: Platform, ws_user: User, tmp_path: Path) -> None:
+    """/floyd/jobs is the project's job directory, read-only: a job finished after the workspace
+    started shows up there without a restart."""
+    from tests.jobs.conftest import submit, wait_state
+
+    spawn(platform, ws_user, {"environment": "cpu", "project": "shared"})
+    try:
+        job = submit(ws_user, "shared", {"train.py": b"open('/floyd/output/model.txt','w').write('trained')\n"},
+                     tmp_path, command="python train.py")["job"]
+        wait_state(ws_user, job["id"], {"succeeded"}, timeout=90)
+        r = contents(platform, ws_user, f"jobs/{job['number']}/output/model.txt")
+        assert r.status_code == 200 and r.json()["content"] == "trained"
+        r = contents(platform, ws_user, f"jobs/{job['number']}/output/new.txt", method="PUT",
+                     json={"type": "file", "format": "text", "content": "x"})
+        assert r.status_code >= 400  # read-only in the workspace
+    finally:
+        stop(platform, ws_user)
