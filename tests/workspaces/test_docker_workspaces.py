@@ -3,6 +3,8 @@ Jupyter server's contents API and the Docker API."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import docker
 import pytest
 import requests
