@@ -1,1 +1,0 @@
-"""Inside the workspace: magics, widgets, floyd.Job and the Jupyter server extension."""
