@@ -124,7 +124,7 @@ for a in ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}; do build_args+=(--build-arg "$a");
 
 source_hash() {
     local srcs=() p
-    for p in pyproject.toml jobs_bridge extensions hub_config; do
+    for p in pyproject.toml jobs_bridge extensions hub_config jupyter-config; do
         [ -e "$REPO/$p" ] && srcs+=("$p")
     done
     {
@@ -173,7 +173,7 @@ mkdir -p "$CTX/src" "$CTX/dist"
     --exclude=__pycache__ --exclude='*.pyc' --exclude=node_modules --exclude='*.egg-info' \
     --exclude=.ipynb_checkpoints \
     $(for f in pyproject.toml README.md LICENSE LICENSE.txt MANIFEST.in setup.py setup.cfg \
-        jobs_bridge extensions hub_config; do [ -e "$f" ] && echo "$f"; done)) | tar -C "$CTX/src" -xf -
+        jobs_bridge extensions hub_config jupyter-config; do [ -e "$f" ] && echo "$f"; done)) | tar -C "$CTX/src" -xf -
 if [ -x "$REPO/.venv/bin/python" ]; then PY="$REPO/.venv/bin/python"; else PY=python3; fi
 if ! (cd "$CTX/src" && "$PY" -m pip wheel -q --no-deps -w "$CTX/dist" .) >"$CTX/wheel.log" 2>&1; then
     cat "$CTX/wheel.log" >&2

@@ -1,0 +1,319 @@
+"""``FloydExtensionApp`` and its handlers (``/floyd/api/...`` of the single-user server).
+
+==========================================  =====================================================
+``POST /floyd/api/run``                     snapshot the code directory and submit a job
+``GET  /floyd/api/jobs``                    the project's jobs, newest first
+``GET  /floyd/api/jobs/<n>``                one job's record
+``GET  /floyd/api/jobs/<n>/logs``           the log as text; ``?follow=1``: the bridge's SSE stream
+``GET  /floyd/api/jobs/<n>/metrics``        metric series
+``GET  /floyd/api/jobs/<n>/output``         output files, and where they are in this workspace
+``POST /floyd/api/jobs/<n>/stop``           stop it
+``GET  /floyd/api/defaults``                environment, environments, mounted datasets,
+                                            a notebook's ``parameters`` (``?path=x.ipynb``)
+==========================================  =====================================================
+
+Every handler is a Jupyter ``APIHandler`` (the server's token or cookie, XSRF for the browser).
+Calls to the bridge are blocking ``requests`` calls, so they run in a thread. A refusal of the
+bridge comes back as ``{"status", "message"}`` with the bridge's status code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tornado.iostream
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import IOLoop
+
+from floyd.client.errors import ConnectionFailed, FloydAPIError, FloydClientError, NotLoggedIn
+from floyd.client.http import FloydClient
+from floyd.job import (
+    RunRequest,
+    code_dir,
+    jobs_dir,
+    make_client,
+    mounted_datasets,
+    notebook_parameters,
+    relative_to_code,
+    submit,
+    what_to_run,
+    workspace_project,
+)
+
+T = TypeVar("T")
+RUN_KEYS = {"path", "environment", "gpus", "cpus", "memory", "datasets", "params", "max_runtime", "message", "args"}
+
+
+class BadInput(FloydClientError):
+    pass
+
+
+class FloydHandler(APIHandler):
+    """Runs client calls in a thread and turns client errors into JSON answers."""
+
+    def write_problem(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.finish(json.dumps({"status": status, "message": message}))
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await IOLoop.current().run_in_executor(None, fn, *args)
+
+    async def guarded(self, fn: Callable[[], Any], status: int = 200) -> None:
+        try:
+            result = await self.call(fn)
+        except FloydAPIError as exc:
+            self.write_problem(exc.status, exc.message)
+        except NotLoggedIn as exc:
+            self.write_problem(503, exc.message)
+        except ConnectionFailed as exc:
+            self.write_problem(502, exc.message)
+        except FloydClientError as exc:
+            self.write_problem(400, exc.message)
+        else:
+            self.set_status(status)
+            self.finish(json.dumps(result))
+
+    def body(self) -> dict:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise BadInput("The request body is not JSON.") from None
+        if not isinstance(data, dict):
+            raise BadInput("The request body must be a JSON object.")
+        return data
+
+    @property
+    def server_root(self) -> Path:
+        root = self.settings.get("server_root_dir") or os.getcwd()
+        return Path(os.path.expanduser(root))
+
+    def project(self) -> str:
+        return self.get_query_argument("project", None) or workspace_project(code_dir())
+
+    def job_args(self, number: str) -> tuple[str, str, int]:
+        owner, name = self.project().split("/", 1)
+        return owner, name, int(number)
+
+
+class RunHandler(FloydHandler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        try:
+            body = self.body()
+            request = run_request(body, self.server_root, code_dir())
+            project = workspace_project(code_dir())
+        except FloydClientError as exc:
+            return self.write_problem(400, exc.message)
+        await self.guarded(lambda: submit(request, project=project, root=code_dir()), 201)
+
+
+def run_request(body: dict, server_root: Path, root: Path) -> RunRequest:
+    """The Lab's ``{path, environment?, gpus?, datasets?, params?, max_runtime?, message?}`` → a request."""
+    unknown = sorted(set(body) - RUN_KEYS)
+    if unknown:
+        raise BadInput(f"Unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(RUN_KEYS))}).")
+    path = body.get("path")
+    if not isinstance(path, str) or not path.strip():
+        raise BadInput("Say what to run: 'path' of a .py script or .ipynb notebook.")
+    args = body.get("args") or []
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise BadInput("'args' must be a list of strings.")
+    rel = relative_to_code(path.strip().lstrip("/"), root, server_root)
+    gpus = body.get("gpus")
+    if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0):
+        raise BadInput(f"'gpus' must be a whole number of at least 0, not {gpus!r}.")
+    max_runtime = body.get("max_runtime")
+    if max_runtime in ("", None):
+        max_runtime = None
+    elif isinstance(max_runtime, bool) or not isinstance(max_runtime, int) or max_runtime < 0:
+        raise BadInput(f"'max_runtime' must be a whole number of seconds (0 = no limit), not {max_runtime!r}.")
+    params = body.get("params") or {}
+    if not isinstance(params, dict):
+        raise BadInput("'params' must be an object of name → value.")
+    datasets = body.get("datasets") or []
+    if isinstance(datasets, str):
+        datasets = [d for d in datasets.replace(",", " ").split() if d]
+    if not isinstance(datasets, list):
+        raise BadInput("'datasets' must be a list such as [\"mnist:3:mnist\"].")
+    for key in ("environment", "message", "memory"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise BadInput(f"'{key}' must be a string.")
+    return RunRequest(what=what_to_run(rel, args), environment=body.get("environment") or None, gpus=gpus,
+                      cpus=body.get("cpus"), memory=body.get("memory") or None, datasets=datasets,
+                      params=params, max_runtime=max_runtime, message=body.get("message") or None)
+
+
+class JobsHandler(FloydHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        try:
+            project = self.project()
+            state = self.get_query_argument("state", None)
+        except FloydClientError as exc:
+            return self.write_problem(400, exc.message)
+        await self.guarded(lambda: {"project": project, "items": make_client().jobs(project=project, state=state)})
+
+
+class JobHandler(FloydHandler):
+    @tornado.web.authenticated
+    async def get(self, number: str) -> None:
+        await self.guarded(lambda: make_client().job(*self.job_args(number)))
+
+
+class JobMetricsHandler(FloydHandler):
+    @tornado.web.authenticated
+    async def get(self, number: str) -> None:
+        await self.guarded(lambda: make_client().job_metrics(*self.job_args(number)))
+
+
+class JobStopHandler(FloydHandler):
+    @tornado.web.authenticated
+    async def post(self, number: str) -> None:
+        await self.guarded(lambda: make_client().stop_job(*self.job_args(number)))
+
+
+class JobOutputHandler(FloydHandler):
+    @tornado.web.authenticated
+    async def get(self, number: str) -> None:
+        path = self.get_query_argument("path", "")
+
+        def files() -> dict:
+            owner, project, n = self.job_args(number)
+            here = os.environ.get("FLOYD_PROJECT") == f"{owner}/{project}"
+            return {"job": f"{owner}/{project}/{n}",
+                    "path": str(jobs_dir() / str(n) / "output") if here else None,
+                    "files": make_client().job_output_files(owner, project, n, path=path, recursive=True)}
+
+        await self.guarded(files)
+
+
+class JobLogsHandler(FloydHandler):
+    """The log: plain text, or with ``?follow=1`` the bridge's SSE stream passed through as it comes."""
+
+    _response: Any = None
+    _closed = False
+
+    @tornado.web.authenticated
+    async def get(self, number: str) -> None:
+        if self.get_query_argument("follow", "") not in ("1", "true", "yes"):
+            try:
+                text = await self.call(lambda: make_client().job_log(*self.job_args(number)))
+            except FloydClientError as exc:
+                return self._error(exc)
+            self.set_status(200)
+            self.finish(text, set_content_type="text/plain; charset=utf-8")
+            return
+        try:
+            client = make_client()
+            owner, project, n = self.job_args(number)
+            resp = await self.call(lambda: client.request(
+                "GET", f"jobs/{owner}/{project}/{n}/logs", params={"follow": "1"}, stream=True,
+                timeout=(30, None)))
+        except FloydClientError as exc:
+            return self._error(exc)
+        self._response = resp
+        self.set_status(200)
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        await self.flush()
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=pump, args=(resp, loop, queue), daemon=True,
+                         name=f"floyd-sse-{owner}/{project}/{n}").start()
+        try:
+            while not self._closed:
+                chunk = await queue.get()
+                if chunk is None:
+                    break
+                self.write(chunk)
+                await self.flush()
+        except tornado.iostream.StreamClosedError:
+            pass
+        finally:
+            resp.close()
+        if not self._closed:
+            self.finish(set_content_type="text/event-stream; charset=utf-8")
+
+    def on_connection_close(self) -> None:
+        self._closed = True
+        if self._response is not None:
+            self._response.close()  # wakes the pump thread: it stops reading the bridge's stream
+
+    def _error(self, exc: FloydClientError) -> None:
+        status = exc.status if isinstance(exc, FloydAPIError) else 502 if isinstance(exc, ConnectionFailed) else 400
+        self.write_problem(status, exc.message)
+
+
+def pump(resp: Any, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
+    """Read the bridge's SSE bytes in a thread and hand them to the handler's loop."""
+    try:
+        for chunk in resp.iter_content(chunk_size=None):
+            if chunk:
+                loop.call_soon_threadsafe(queue.put_nowait, chunk)
+    except Exception:  # closed by the handler (client went away) or the bridge went away
+        pass
+    finally:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+        except RuntimeError:  # the loop is closed: the server is shutting down
+            pass
+
+
+class DefaultsHandler(FloydHandler):
+    """What the Run dialog starts from: the workspace's environment and datasets, the platform's
+    environments, and a notebook's ``parameters``."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        path = self.get_query_argument("path", None)
+        root = code_dir()
+
+        def defaults() -> dict:
+            params: dict[str, Any] = {}
+            rel = None
+            if path:
+                rel = relative_to_code(path.lstrip("/"), root, self.server_root)
+                if rel.endswith(".ipynb"):
+                    params = notebook_parameters(root / rel)
+            try:
+                project = workspace_project(root)
+            except FloydClientError:
+                project = None
+            client: FloydClient = make_client()
+            environments = client.get_json("environments")["items"]
+            datasets = mounted_datasets()
+            return {"project": project, "environment": os.environ.get("FLOYD_ENVIRONMENT") or None,
+                    "environments": environments, "datasets": datasets,
+                    "dataset_refs": [d["ref"] or d["mount"] for d in datasets],
+                    "path": rel, "params": params, "code_dir": str(root)}
+
+        await self.guarded(defaults)
+
+
+class FloydExtensionApp(ExtensionApp):
+    """The ``floyd`` server extension (no pages of its own: JupyterLab's extension is the UI)."""
+
+    name = "floyd"
+    load_other_extensions = True
+
+    def initialize_handlers(self) -> None:
+        n = r"(\d+)"
+        self.handlers.extend([
+            (r"/floyd/api/run", RunHandler),
+            (r"/floyd/api/jobs", JobsHandler),
+            (rf"/floyd/api/jobs/{n}", JobHandler),
+            (rf"/floyd/api/jobs/{n}/logs", JobLogsHandler),
+            (rf"/floyd/api/jobs/{n}/metrics", JobMetricsHandler),
+            (rf"/floyd/api/jobs/{n}/output", JobOutputHandler),
+            (rf"/floyd/api/jobs/{n}/stop", JobStopHandler),
+            (r"/floyd/api/defaults", DefaultsHandler),
+        ])

@@ -1,0 +1,135 @@
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette, showErrorMessage } from '@jupyterlab/apputils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { showRunJobDialog } from './dialog';
+import { FloydAPI } from './handler';
+import { JobsPanel } from './panel';
+
+export const PLUGIN_ID = 'floyd-labextension:plugin';
+
+export namespace CommandIDs {
+  export const runAsJob = 'floyd:run-as-job';
+  export const runFileAsJob = 'floyd:run-file-as-job';
+  export const showJobs = 'floyd:show-jobs';
+}
+
+const JOBS_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
+  '<path class="jp-icon3" fill="#616161" d="M4 4h16v2H4zm0 5h10v2H4zm0 5h16v2H4zm0 5h10v2H4z' +
+  'M17 8.5v5l4-2.5z"/></svg>';
+
+const RUN_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
+  '<path class="jp-icon3" fill="#616161" d="M3 5h11v2H3zm0 4h11v2H3zm0 4h7v2H3zm11 0v8l6-4z"/></svg>';
+
+export const jobsIcon = new LabIcon({ name: 'floyd:jobs', svgstr: JOBS_SVG });
+export const runJobIcon = new LabIcon({ name: 'floyd:run-job', svgstr: RUN_SVG });
+
+const RUNNABLE = /\.(ipynb|py)$/;
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'Run notebooks and scripts as Floyd jobs, and follow them in a Jobs panel.',
+  autoStart: true,
+  requires: [],
+  optional: [INotebookTracker, IDefaultFileBrowser, ILayoutRestorer, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    notebooks: INotebookTracker | null,
+    browser: IDefaultFileBrowser | null,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
+  ) => {
+    const api = new FloydAPI();
+    const panel = new JobsPanel({
+      api,
+      openPath: path => app.commands.execute('filebrowser:open-path', { path }),
+      openFile: path => app.commands.execute('docmanager:open', { path })
+    });
+    panel.title.icon = jobsIcon;
+    app.shell.add(panel, 'left', { rank: 600 });
+    if (restorer) {
+      restorer.add(panel, 'floyd-jobs-panel');
+    }
+
+    const run = async (path: string) => {
+      const job = await showRunJobDialog(api, path);
+      if (job) {
+        app.shell.activateById(panel.id);
+        await panel.select(job.number);
+      }
+    };
+
+    app.commands.addCommand(CommandIDs.runAsJob, {
+      label: 'Run as job',
+      caption: 'Run this notebook as a background job (saves it first)',
+      icon: runJobIcon,
+      isEnabled: () => !!notebooks?.currentWidget,
+      execute: async args => {
+        const widget = notebooks?.currentWidget;
+        const path = (args.path as string) || widget?.context.path;
+        if (!path) {
+          return;
+        }
+        try {
+          // the job takes the files on disk: save what is being edited first
+          if (widget && widget.context.path === path && widget.context.model.dirty) {
+            await widget.context.save();
+          }
+          await run(path);
+        } catch (error) {
+          await showErrorMessage('Run as job', error as Error);
+        }
+      }
+    });
+
+    app.commands.addCommand(CommandIDs.runFileAsJob, {
+      label: 'Run as job',
+      caption: 'Run the selected notebook or script as a background job',
+      icon: runJobIcon,
+      isVisible: () => {
+        const item = browser?.selectedItems().next();
+        return !!item && !item.done && RUNNABLE.test(item.value.path);
+      },
+      execute: async () => {
+        const item = browser?.selectedItems().next();
+        if (!item || item.done) {
+          return;
+        }
+        try {
+          await run(item.value.path);
+        } catch (error) {
+          await showErrorMessage('Run as job', error as Error);
+        }
+      }
+    });
+
+    app.commands.addCommand(CommandIDs.showJobs, {
+      label: 'Show Floyd jobs',
+      execute: () => app.shell.activateById(panel.id)
+    });
+
+    // Lumino context-menu selectors take no comma lists: one item per file type
+    for (const fileType of ['python', 'notebook']) {
+      app.contextMenu.addItem({
+        command: CommandIDs.runFileAsJob,
+        selector: `.jp-DirListing-item[data-file-type="${fileType}"]`,
+        rank: 3
+      });
+    }
+
+    if (palette) {
+      palette.addItem({ command: CommandIDs.runAsJob, category: 'Floyd' });
+      palette.addItem({ command: CommandIDs.showJobs, category: 'Floyd' });
+    }
+  }
+};
+
+export default plugin;

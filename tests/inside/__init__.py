@@ -1,0 +1,1 @@
+"""Inside the workspace: magics, widgets, floyd.Job and the Jupyter server extension."""
