@@ -180,6 +180,11 @@ class BridgeApp(Application):
     def _default_public_url(self) -> str:
         return os.environ.get("FLOYD_PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('FLOYD_HUB_PORT', '8000')}/"
 
+    admin_services = List(
+        Unicode(), default_value=["floyd-spawner"],
+        help="Hub services that act with admin rights on the bridge (the workspace spawner asks, on a "
+        "user's behalf, which mounts and GPUs they may have). Other services are ordinary callers.",
+    ).tag(config=True)
     upload_expiry_days = Float(
         7.0, help="Days an unfinished upload may be resumed; older ones are forgotten at start-up."
     ).tag(config=True)

@@ -71,8 +71,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if not user:
             raise ApiError(401, LOGIN_HINT)
         if user.get("kind") == "service":
-            # The workspace spawner and other services act with admin rights on the bridge.
-            return Caller(name=f"service-{user['name']}", admin=True)
+            # Only the services an admin named (the workspace spawner) act with admin rights.
+            return Caller(name=f"service-{user['name']}", admin=user["name"] in self.bridge.admin_services)
         return Caller(name=user["name"], admin=bool(user.get("admin")))
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
