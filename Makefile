@@ -6,6 +6,7 @@
 #   make bench    every benchmarks/*.py   (make bench BENCH_ARGS=--quick)
 #   make images   build the environment images: base floyd/base:bookworm, then floyd/cpu:latest (IMAGE_VARIANTS="pytorch tensorflow" adds more)
 #   make venv     create .venv / reinstall it when pyproject.toml changed
+#   make labextension  build the JupyterLab extension (npm) and install it into .venv
 #   make clean    remove test output and the venv stamp (never ./var)
 
 SHELL := /bin/bash
@@ -32,10 +33,10 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # Prints the DOCKER_HOST to use (last line of ensure-docker.sh), or fails.
 ENSURE_DOCKER := bash scripts/ensure-docker.sh | tail -n 1
 
-.PHONY: help venv up test lint bench images clean
+.PHONY: help venv labextension up test lint bench images clean
 
 help:
-	@sed -n '3,9s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,10s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +47,33 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 
 venv: $(STAMP)
 
-up: venv
+# The JupyterLab extension (extensions/labextension): npm ci when package-lock.json changed, then
+# tsc + jupyter-builder (from the venv) into its labextension/ folder, which the wheel ships as
+# data-files (pyproject.toml). An editable install does not install data-files, so the built
+# extension is also copied into the venv's share/jupyter/labextensions for `make up` and the tests.
+LABEXT := extensions/labextension
+LABEXT_OUT := $(LABEXT)/labextension/package.json
+LABEXT_SRC := $(LABEXT)/package.json $(LABEXT)/tsconfig.json $(wildcard $(LABEXT)/src/*.ts \
+	$(LABEXT)/schema/*.json $(LABEXT)/style/*)
+LABEXT_VENV := $(VENV)/share/jupyter/labextensions/floyd-labextension
+
+$(LABEXT)/node_modules/.package-lock.json: $(LABEXT)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || bash scripts/ensure-system.sh chromium  # (always checks node and npm)
+	cd $(LABEXT) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(LABEXT_OUT): $(LABEXT_SRC) $(LABEXT)/node_modules/.package-lock.json $(STAMP)
+	cd $(LABEXT) && PATH="$(abspath $(VENV))/bin:$$PATH" npm run --silent build
+	@touch $@
+
+$(LABEXT_VENV)/package.json: $(LABEXT_OUT)
+	rm -rf $(LABEXT_VENV)
+	mkdir -p $(dir $(LABEXT_VENV))
+	cp -r $(LABEXT)/labextension $(LABEXT_VENV)
+
+labextension: $(LABEXT_VENV)/package.json
+
+up: venv labextension
 	@bash scripts/ensure-system.sh configurable-http-proxy $$( [ "$$(id -u)" = 0 ] && echo docker debootstrap )
 	@if host=$$($(ENSURE_DOCKER)); then \
 		export DOCKER_HOST="$$host"; echo "make up: DOCKER_HOST=$$host"; \
@@ -58,7 +85,7 @@ up: venv
 	export FLOYD_ROOT="$${FLOYD_ROOT:-$(CURDIR)/var}"; \
 	exec $(VENV)/bin/floyd-up $(UP_ARGS)
 
-test: venv
+test: venv labextension
 	@bash scripts/ensure-system.sh
 	@if host=$$($(ENSURE_DOCKER)); then \
 		export DOCKER_HOST="$$host"; \
@@ -68,6 +95,7 @@ test: venv
 		echo "make test: no Docker engine (see above); NO_DOCKER=1 runs the tests without it" >&2; exit 1; \
 	fi; \
 	$(VENV)/bin/ruff check . ; \
+	(cd $(LABEXT) && npm test --silent) ; \
 	$(VENV)/bin/python -m pytest -q tests
 
 lint: venv
@@ -81,7 +109,7 @@ bench: venv
 		$(VENV)/bin/python "$$f" $(BENCH_ARGS); \
 	done
 
-images:
+images: labextension
 	@bash scripts/ensure-system.sh docker debootstrap
 	@host=$$($(ENSURE_DOCKER)); export DOCKER_HOST="$$host"; \
 	bash images/bootstrap.sh $(IMAGE_ARGS); \

@@ -22,16 +22,18 @@
 #   --verbose     show the whole docker build output (default: its "Step" lines; the full
 #                 log is kept in ${TMPDIR:-/tmp}/floyd-images/<tag>.log, e.g. floyd_cpu_latest.log)
 #
-# Steps: build the Floyd wheel from this repository (pip wheel --no-deps, in a copy of the
-# sources), assemble a temporary build context (Dockerfile, dist/*.whl, the host's CA bundle),
+# Steps: build the JupyterLab extension when extensions/labextension/labextension/ is missing or
+# older than its sources (make labextension; npm ci + npm run build without a venv: the wheel
+# ships it as data-files), build the Floyd wheel from this repository (pip wheel --no-deps, in a
+# copy of the sources), assemble a temporary build context (Dockerfile, dist/*.whl, the host's CA bundle),
 # make sure the base image exists (images/bootstrap.sh for floyd/base:bookworm, else docker
 # pull), docker build --network host, read /opt/floyd/packages.txt from the image and add the
 # labels org.floyd.packages (name==version,...), org.floyd.environment, org.floyd.framework,
 # org.floyd.base and org.floyd.source-hash in a second one-line build.
 # The source hash covers the Dockerfile, the build args, the base image id and the wheel's
-# sources (pyproject.toml, jobs_bridge/, extensions/, hub_config/): when TAG carries the same
-# hash the build is skipped. Uses $DOCKER_HOST like the docker CLI. Prints the tag on stdout
-# (last line); messages and timings go to stderr.
+# sources (pyproject.toml, jobs_bridge/, extensions/ with the built labextension/, hub_config/,
+# jupyter-config/): when TAG carries the same hash the build is skipped. Uses $DOCKER_HOST like
+# the docker CLI. Prints the tag on stdout (last line); messages and timings go to stderr.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -117,6 +119,28 @@ if [ -z "$base_id" ]; then
     base_id=$(docker image inspect -f '{{.Id}}' "$BASE")
 fi
 
+# --- the JupyterLab extension: the wheel ships extensions/labextension/labextension/ -------------
+LABEXT="$REPO/extensions/labextension"
+labext_stale() {
+    [ -f "$LABEXT/labextension/package.json" ] || return 0
+    [ -n "$(cd "$LABEXT" && find package.json package-lock.json tsconfig.json src schema style -type f \
+        -newer labextension/package.json -print -quit 2>/dev/null)" ]
+}
+if [ -d "$LABEXT" ] && labext_stale; then
+    t0=$(date +%s.%N)
+    if [ -x "$REPO/.venv/bin/python" ] && command -v make >/dev/null 2>&1; then
+        say "building the JupyterLab extension: make labextension"
+        make -C "$REPO" --no-print-directory labextension >&2 || die "make labextension failed"
+    else
+        command -v npm >/dev/null 2>&1 || die "npm is needed to build $LABEXT (scripts/ensure-system.sh)"
+        say "building the JupyterLab extension: npm ci && npm run build"
+        (cd "$LABEXT" && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } &&
+            npm run --silent build) >&2 || die "building $LABEXT failed (needs pip jupyter-builder on PATH)"
+    fi
+    labext_stale && die "$LABEXT/labextension is still missing or stale after the build"
+    say "JupyterLab extension built in $(elapsed "$t0")"
+fi
+
 # --- skip when nothing changed ------------------------------------------------------------------
 build_args=(--build-arg "BASE=$BASE" --build-arg "FRAMEWORK=$FRAMEWORK" --build-arg "CUDA=$CUDA"
     --build-arg "EXTRA_PIP=$EXTRA_PIP")
@@ -131,7 +155,8 @@ source_hash() {
         printf '%s\n' "${build_args[@]}" "base-id=$base_id"
         sha256sum "$HERE/Dockerfile" | cut -d' ' -f1
         (cd "$REPO" && find "${srcs[@]}" \
-            \( -name __pycache__ -o -name node_modules -o -name '*.egg-info' -o -name .ipynb_checkpoints \) -prune \
+            \( -name __pycache__ -o -name node_modules -o -name '*.egg-info' -o -name .ipynb_checkpoints \
+               -o -name '*.tsbuildinfo' -o -path extensions/labextension/lib \) -prune \
             -o -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
     } | sha256sum | cut -c1-16
 }
@@ -171,7 +196,7 @@ t0=$(date +%s.%N)
 mkdir -p "$CTX/src" "$CTX/dist"
 (cd "$REPO" && tar -cf - \
     --exclude=__pycache__ --exclude='*.pyc' --exclude=node_modules --exclude='*.egg-info' \
-    --exclude=.ipynb_checkpoints \
+    --exclude=.ipynb_checkpoints --exclude='*.tsbuildinfo' --exclude=extensions/labextension/lib \
     $(for f in pyproject.toml README.md LICENSE LICENSE.txt MANIFEST.in setup.py setup.cfg \
         jobs_bridge extensions hub_config jupyter-config; do [ -e "$f" ] && echo "$f"; done)) | tar -C "$CTX/src" -xf -
 if [ -x "$REPO/.venv/bin/python" ]; then PY="$REPO/.venv/bin/python"; else PY=python3; fi

@@ -216,7 +216,7 @@ export function outputPath(job: IJob): string {
 
 /** The executed notebook lands in the output folder under the notebook's own name. */
 export function executedNotebookPath(job: IJob): string | null {
-  const path = job.path ?? '';
+  const path = job.notebook ?? job.path ?? '';
   if (!path.endsWith('.ipynb')) {
     return null;
   }

@@ -129,6 +129,12 @@ export class FloydAPI {
     if (this.settings.token) {
       url += `&token=${encodeURIComponent(this.settings.token)}`;
     }
+    // JupyterHub's single-user server (4.1+) checks XSRF on cookie-authenticated GETs that are
+    // not navigations: an EventSource sends no X-XSRFToken header, so pass the _xsrf cookie.
+    const xsrf = typeof document !== 'undefined' ? document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/) : null;
+    if (xsrf) {
+      url += `&_xsrf=${encodeURIComponent(decodeURIComponent(xsrf[1]))}`;
+    }
     return url;
   }
 }

@@ -40,6 +40,7 @@ export interface IJob {
   created_at?: string | null;
   /** Optional: the file the job ran, when the bridge reports it. */
   path?: string | null;
+  notebook?: string | null;
   command?: string | null;
   message?: string | null;
 }
