@@ -68,8 +68,9 @@ $(LABEXT_OUT): $(LABEXT_SRC) $(LABEXT)/node_modules/.package-lock.json $(STAMP)
 
 $(LABEXT_VENV)/package.json: $(LABEXT_OUT)
 	rm -rf $(LABEXT_VENV)
-	mkdir -p $(dir $(LABEXT_VENV))
+	mkdir -p $(dir $(LABEXT_VENV)) $(VENV)/etc/jupyter/jupyter_server_config.d
 	cp -r $(LABEXT)/labextension $(LABEXT_VENV)
+	cp jupyter-config/server-config/floyd.json $(VENV)/etc/jupyter/jupyter_server_config.d/floyd.json
 
 labextension: $(LABEXT_VENV)/package.json
 
