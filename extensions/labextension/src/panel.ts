@@ -134,7 +134,8 @@ export class JobsPanel extends Widget {
       // not in the list yet (a new job): fetch it alone
       try {
         const job = await this.options.api.job(n);
-        this.jobs = [job, ...this.jobs];
+        // a refresh may have brought it in meanwhile: never list a job twice
+        this.jobs = [job, ...this.jobs.filter(j => j.number !== job.number)];
         this.renderList();
         this.renderDetailHeader(job);
       } catch (error) {
