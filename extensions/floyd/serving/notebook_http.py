@@ -1,0 +1,308 @@
+"""Kernel Gateway's notebook-http mode, served from an in-process kernel.
+
+The semantics follow Jupyter Kernel Gateway's documentation ("notebook-http Mode",
+https://jupyter-kernel-gateway.readthedocs.io/en/latest/http-mode.html) and its behaviour:
+
+* a code cell whose source *starts* with ``# VERB /path`` is an endpoint (VERB is GET, PUT,
+  POST or DELETE as in Kernel Gateway; PATCH is our addition); ``/:name`` segments are path
+  parameters; cells sharing an annotation are concatenated in notebook order;
+* ``# ResponseInfo VERB /path`` cells run after that endpoint and print
+  ``{"headers": {...}, "status": N}``;
+* every other code cell runs once at start-up, in order (an error there stops the start);
+* before an endpoint runs, ``REQUEST`` is a JSON *string* with ``body``, ``args`` (lists),
+  ``path`` and ``headers`` (Tornado-style names, repeats as lists);
+* the response body is the cell's stdout, else its ``execute_result`` bundle as JSON, with
+  ``200`` and ``Content-Type: text/plain``; an error gives ``500`` and
+  ``Error {ename}: {evalue} \\n``; an unknown path ``404``, a wrong method ``405``;
+* routes are tried constant paths first, then by the depth of their first path parameter,
+  deepest first (Kernel Gateway's ``first_path_param_index`` ordering), then
+  ``/_api/spec/swagger.json``;
+* the environment has ``KERNEL_GATEWAY=1`` so notebooks can skip their own test cells.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote
+
+from floyd.serving.asgi import Receive, Scope, Send, read_body, reason, send_json, send_response
+from floyd.serving.kernel import CellResult, CompiledCell, InProcessKernel, compile_cell
+from floyd.serving.loader import EntryError
+
+VERBS = ("GET", "PUT", "POST", "DELETE", "PATCH")
+_VERB_RE = "|".join(VERBS)
+API_CELL = re.compile(rf"#\s+({_VERB_RE})\s+(/.*)")
+RESPONSE_CELL = re.compile(rf"#\s+ResponseInfo\s+({_VERB_RE})\s+(/.*)")
+_PARAM = re.compile(r":([^/\s]*)")
+SWAGGER_PATH = "/_api/spec/swagger.json"
+
+
+class NotebookError(EntryError):
+    """A notebook that cannot be served; the message says which cell and why."""
+
+
+def first_path_param_index(path: str) -> int:
+    """Depth of the first ``:param`` segment; constant paths sort first (Kernel Gateway's rule)."""
+    if ":" not in path:
+        return sys.maxsize
+    return path.count("/", 0, path.find(":")) - 1
+
+
+def path_regex(path: str) -> re.Pattern[str]:
+    """``/people/:id`` → a regex matched against the raw (still %-encoded) request path."""
+    parts: list[str] = []
+    pos = 0
+    for match in _PARAM.finditer(path):
+        name = match.group(1)
+        if not name.isidentifier():
+            raise NotebookError(
+                f"path parameter ':{name}' in '{path}' must be a Python identifier, e.g. ':item_id'"
+            )
+        parts.append(re.escape(path[pos : match.start()]))
+        parts.append(f"(?P<{name}>[^/]+)")
+        pos = match.end()
+    parts.append(re.escape(path[pos:]))
+    return re.compile("".join(parts) + r"\Z")
+
+
+def openapi_path(path: str) -> str:
+    """``/people/:id`` → ``/people/{id}``."""
+    return _PARAM.sub(lambda m: "{" + m.group(1) + "}", path)
+
+
+def path_params(path: str) -> list[str]:
+    return _PARAM.findall(path)
+
+
+@dataclass
+class Endpoint:
+    path: str
+    regex: re.Pattern[str]
+    sources: dict[str, CompiledCell] = field(default_factory=dict)
+    responses: dict[str, CompiledCell] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedNotebook:
+    """The annotated routes in Kernel Gateway's order, and the cells run at start-up."""
+
+    title: str
+    endpoints: list[Endpoint]
+    init_cells: list[CompiledCell]
+    annotations: list[tuple[str, str]]  # (verb, path) in notebook order, for the swagger spec
+
+
+def _convert(source: str) -> str:
+    """``%magic`` / ``!cmd`` → Python, as nbconvert's Python exporter does."""
+    from nbconvert.filters import ipython2python
+
+    return ipython2python(source)
+
+
+def parse_notebook(path: Path) -> ParsedNotebook:
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    raw_sources: dict[str, dict[str, list[str]]] = {}
+    raw_responses: dict[str, dict[str, list[str]]] = {}
+    init_cells: list[CompiledCell] = []
+    annotations: list[tuple[str, str]] = []
+    for index, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type != "code":
+            continue
+        source = cell.source
+        label = f"{path.name} cell {index}"
+        if m := API_CELL.match(source):
+            verb, route = m.group(1), m.group(2).strip()
+            raw_sources.setdefault(route, {}).setdefault(verb, []).append(_convert(source))
+            annotations.append((verb, route))
+        elif m := RESPONSE_CELL.match(source):
+            verb, route = m.group(1), m.group(2).strip()
+            raw_responses.setdefault(route, {}).setdefault(verb, []).append(_convert(source))
+        elif source.strip():
+            init_cells.append(_compile(_convert(source), label))
+    endpoints: list[Endpoint] = []
+    for route in sorted(raw_sources, key=first_path_param_index, reverse=True):
+        endpoint = Endpoint(route, path_regex(route))
+        for verb, parts in raw_sources[route].items():
+            endpoint.sources[verb] = _compile("\n".join(parts), f"{path.name} {verb} {route}")
+        for verb, parts in raw_responses.get(route, {}).items():
+            endpoint.responses[verb] = _compile("\n".join(parts), f"{path.name} ResponseInfo {verb} {route}")
+        endpoints.append(endpoint)
+    return ParsedNotebook(path.stem, endpoints, init_cells, annotations)
+
+
+def _compile(source: str, label: str) -> CompiledCell:
+    try:
+        return compile_cell(source, label)
+    except SyntaxError as exc:
+        raise NotebookError(f"{label}: {exc.__class__.__name__}: {exc.msg} (line {exc.lineno})") from exc
+
+
+# -- the request as Kernel Gateway hands it to a cell ----------------------------------------
+
+
+def tornado_header_name(name: str) -> str:
+    """Tornado's normalisation (``content-type`` → ``Content-Type``), which notebooks index by."""
+    return "-".join(word.capitalize() for word in name.split("-"))
+
+
+def headers_dict(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    for raw_name, raw_value in raw_headers:
+        name, value = tornado_header_name(raw_name.decode("latin-1")), raw_value.decode("latin-1")
+        if name not in headers:
+            headers[name] = value
+        elif isinstance(headers[name], list):
+            headers[name].append(value)
+        else:
+            headers[name] = [headers[name], value]
+    return headers
+
+
+def query_args(query: bytes) -> dict[str, list[str]]:
+    return parse_qs(query.decode("latin-1"), keep_blank_values=True)
+
+
+def _multipart_fields(content_type: str, body: bytes) -> dict[str, list[str]]:
+    """Form fields of a multipart body; files are left out, as Kernel Gateway does."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    fields: dict[str, list[str]] = {}
+    for part in message.iter_parts():  # type: ignore[attr-defined]
+        name = part.get_param("name", header="content-disposition")
+        if not name or part.get_filename():
+            continue
+        payload = part.get_payload(decode=True) or b""
+        fields.setdefault(str(name), []).append(payload.decode("utf-8", "replace"))
+    return fields
+
+
+def parse_body(content_type: str, body: bytes) -> Any:
+    """JSON → object, form (urlencoded or multipart) → dict of lists, else the text.
+
+    Kernel Gateway compares the whole Content-Type with ``application/json``; we compare the
+    media type, so ``application/json; charset=utf-8`` is parsed too. Unparseable JSON stays text.
+    """
+    text = body.decode("utf-8", "replace") if body else ""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        return parse_qs(text, keep_blank_values=True)
+    if media == "multipart/form-data":
+        return _multipart_fields(content_type, body)
+    if media == "application/json":
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+# -- serving ---------------------------------------------------------------------------------
+
+
+class NotebookHTTP:
+    """The ASGI app for an annotated notebook (and its ``predict``, if it also defines one)."""
+
+    def __init__(self, notebook: ParsedNotebook, kernel: InProcessKernel, predict: Any = None) -> None:
+        self.notebook = notebook
+        self.kernel = kernel
+        self.predict = predict
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            from floyd.serving.asgi import lifespan_noop
+
+            await lifespan_noop(receive, send)
+            return
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        raw_path = scope.get("raw_path") or quote(scope["path"]).encode()
+        path = raw_path.decode("latin-1")
+        for endpoint in self.notebook.endpoints:
+            match = endpoint.regex.match(path)
+            if match:
+                params = {k: unquote(v) for k, v in match.groupdict().items()}
+                await self._endpoint(endpoint, params, scope, receive, send)
+                return
+        if scope["path"] == SWAGGER_PATH and scope["method"] == "GET":
+            from floyd.serving.openapi import kg_swagger
+
+            await send_json(send, 200, kg_swagger(self.notebook))
+            return
+        if self.predict is not None and scope["path"] == "/predict":
+            await self.predict(scope, receive, send)
+            return
+        await _kg_error(send, 404, f"No endpoint {scope['method']} {scope['path']} in this notebook")
+
+    async def _endpoint(
+        self, endpoint: Endpoint, params: dict[str, str], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        method = scope["method"]
+        if method == "OPTIONS":
+            await send_response(send, 200, headers=[("Allow", ", ".join(endpoint.sources))])
+            return
+        cell = endpoint.sources.get(method)
+        if cell is None:
+            allowed = ", ".join(endpoint.sources)
+            await _kg_error(
+                send, 405, f"{endpoint.path} answers {allowed}, not {method}", headers=[("Allow", allowed)]
+            )
+            return
+        headers = headers_dict(scope["headers"])
+        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1")
+        request = json.dumps(
+            {
+                "body": parse_body(content_type, await read_body(receive)),
+                "args": query_args(scope.get("query_string", b"")),
+                "path": params,
+                "headers": headers,
+            }
+        )
+        response_cell = endpoint.responses.get(method)
+
+        def run() -> tuple[CellResult, CellResult | None]:
+            self.kernel.namespace["REQUEST"] = request
+            result = self.kernel.run(cell)
+            if result.error is not None or response_cell is None:
+                return result, None
+            return result, self.kernel.run(response_cell)
+
+        result, info = await self.kernel.acall(run)
+        for ran in (result, info):
+            if ran is not None and ran.error is not None:
+                await send_response(send, 500, ran.error_text.encode(), [("Content-Type", "text/plain")])
+                return
+        status = 200
+        out_headers: dict[str, str] = {"Content-Type": "text/plain"}
+        if info is not None:
+            try:
+                meta = json.loads(info.stdout)
+                for name, value in (meta.get("headers") or {}).items():
+                    out_headers[str(name)] = str(value)
+                status = int(meta.get("status", 200))
+            except (ValueError, TypeError, AttributeError) as exc:
+                text = f"Error {type(exc).__name__}: ResponseInfo for {method} {endpoint.path} must print JSON \n"
+                await send_response(send, 500, text.encode(), [("Content-Type", "text/plain")])
+                return
+        body = result.stdout or (json.dumps(result.data) if result.data else "")
+        if status in (204, 304) or 100 <= status < 200:
+            # Tornado sends these without a body or representation headers; so do we.
+            body = ""
+            out_headers = {k: v for k, v in out_headers.items() if k.lower() != "content-type"}
+        await send_response(send, status, body.encode(), list(out_headers.items()))
+
+
+async def _kg_error(
+    send: Send, status: int, message: str, headers: list[tuple[str, str]] | None = None
+) -> None:
+    """Our error body plus Kernel Gateway's ``reason`` field, so clients of either read it."""
+    await send_json(send, status, {"status": status, "reason": reason(status), "message": message}, headers)
