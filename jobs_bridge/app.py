@@ -31,11 +31,17 @@ from jobs_bridge.executors.docker import DockerExecutor, docker_available
 from jobs_bridge.executors.local import LocalExecutor
 from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
 from jobs_bridge.handlers.base import NotFoundHandler
+from jobs_bridge.handlers.serve import ROUTE as PROXY_ROUTE
+from jobs_bridge.handlers.serve import EndpointProxyHandler
 from jobs_bridge.jobs.manager import JobLimits, JobManager
 from jobs_bridge.jobs.spec import SpecResolver
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.resources.environments import DEFAULT_ENVIRONMENTS, EnvironmentList, parse_memory
 from jobs_bridge.resources.gpus import GpuAllocator, discover_gpus
+from jobs_bridge.serving.deployments import DeploymentManager, ServingLimits
+from jobs_bridge.serving.keys import KeyStore
+from jobs_bridge.serving.router import Router
+from jobs_bridge.serving.spec import VersionResolver
 from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.paths import StorageLayout
 from jobs_bridge.workspaces import Limits, WorkspaceManager
@@ -47,6 +53,21 @@ GiB = 1 << 30
 def template_to_regex(template: str) -> str:
     """``/api/v1/datasets/{owner}/{name}`` → a tornado pattern with named groups."""
     return re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+
+
+access_log = logging.getLogger("tornado.access")
+
+
+def log_request(handler: web.RequestHandler) -> None:
+    """Tornado's access log, except that requests proxied to endpoints are logged only when
+    they fail in the proxy (they are counted in the endpoint's metrics instead)."""
+    status = handler.get_status()
+    if isinstance(handler, EndpointProxyHandler):
+        if status in (502, 503, 504):
+            access_log.warning("%d %s %.2fms", status, handler._request_summary(), 1000 * handler.request.request_time())
+        return
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), 1000 * handler.request.request_time())
 
 
 class OptionalType(Type):
@@ -188,6 +209,23 @@ class BridgeApp(Application):
     upload_expiry_days = Float(
         7.0, help="Days an unfinished upload may be resumed; older ones are forgotten at start-up."
     ).tag(config=True)
+    max_endpoint_replicas = Integer(8, help="Most replicas one endpoint version may have.").tag(config=True)
+    endpoint_ready_timeout = Float(
+        300.0, help="Seconds a new endpoint version's replicas may take to pass their readiness check (the first "
+        "install of floyd_requirements.txt counts); after that the deploy fails and the previous version serves on.",
+    ).tag(config=True)
+    endpoint_drain_timeout = Float(
+        60.0, help="Seconds a replaced endpoint version may take to finish its in-flight requests before it stops.",
+    ).tag(config=True)
+    endpoint_stop_grace = Float(
+        10.0, help="Seconds between SIGTERM and SIGKILL when an endpoint replica stops.").tag(config=True)
+    endpoint_request_timeout = Float(
+        300.0, help="Seconds a request to an endpoint may take before the proxy answers 504 (0 = no limit).",
+    ).tag(config=True)
+    endpoint_max_restart_delay = Float(
+        30.0, help="Longest wait, in seconds, before restarting a crashed endpoint replica (the wait doubles "
+        "from 1 s with each crash).",
+    ).tag(config=True)
     executor_threads = Integer(
         8, help="Threads for blocking work: database, hashing, file copies. Keep the event loop free."
     ).tag(config=True)
@@ -226,6 +264,7 @@ class BridgeApp(Application):
                                                   self.gpu_allocator, limits)
         self.log.info("GPUs: %s", ", ".join(devices) or "none")
         self.job_manager = self.make_job_manager(limits, len(devices))
+        self.deployments = self.make_deployments()
         for action in self.dataset_manager.recover() + self.upload_manager.cleanup(self.upload_expiry_days):
             self.log.warning("Recovery: %s", action)
 
@@ -249,6 +288,16 @@ class BridgeApp(Application):
         job_limits = JobLimits(self.max_running_jobs, self.max_running_jobs_per_user, self.job_stats_interval)
         return JobManager(self.sessions, self.layout, resolver, self.gpu_allocator, executor, job_limits,
                           self.public_url)
+
+    def make_deployments(self) -> DeploymentManager:
+        self.router = Router(connect_timeout=5.0, request_timeout=self.endpoint_request_timeout)
+        self.keys = KeyStore(self.sessions)
+        serving = ServingLimits(self.endpoint_ready_timeout, self.endpoint_drain_timeout, self.endpoint_stop_grace,
+                                self.endpoint_max_restart_delay)
+        return DeploymentManager(self.sessions, self.layout,
+                                 VersionResolver(self.job_manager.resolver, self.max_endpoint_replicas),
+                                 self.gpu_allocator, self.job_manager.executor, self.router, self.keys, serving,
+                                 self.public_url, self.service_prefix)
 
     def init_db(self) -> None:
         self.engine = db.make_engine(self.db_url)
@@ -296,6 +345,7 @@ class BridgeApp(Application):
         hub_auth = HubOAuth.instance(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=60)
         handlers: list[Any] = [(prefix + template_to_regex(t), h) for t, h in self.route_table()]
         handlers.append((prefix + "/oauth_callback", HubOAuthCallbackHandler))
+        handlers.append((prefix + PROXY_ROUTE, EndpointProxyHandler))
         handlers.append((prefix + "/api/.*", NotFoundHandler))
         return web.Application(
             handlers,
@@ -308,6 +358,7 @@ class BridgeApp(Application):
             default_handler_class=NotFoundHandler,
             login_url=hub_auth.login_url,
             xsrf_cookies=True,
+            log_function=log_request,
         )
 
     def start(self) -> None:
@@ -334,6 +385,7 @@ class BridgeApp(Application):
         )
         server.listen(self.port, self.ip)
         await self.job_manager.start()
+        await self.deployments.start()
         self.log.info("Floyd bridge %s on http://%s:%d%s (root %s)", __version__, self.ip, self.port,
                       self.service_prefix, self.layout.root)
         stop = asyncio.Event()
@@ -343,6 +395,7 @@ class BridgeApp(Application):
         await stop.wait()
         server.stop()
         await self.job_manager.close()
+        await self.deployments.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
 

@@ -208,3 +208,99 @@ class ImagePackages(Base):
 
     image_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     packages: Mapped[str] = mapped_column(Text)  # JSON list of "name==version"
+
+
+class Endpoint(Base):
+    """A named REST endpoint of a user; each deployment of it is an immutable EndpointVersion."""
+
+    __tablename__ = "endpoints"
+    __table_args__ = (UniqueConstraint("owner", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    public: Mapped[bool] = mapped_column(Boolean, default=False)  # no API key needed
+    last_number: Mapped[int] = mapped_column(Integer, default=0)  # version numbers are never reused
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EndpointVersion(Base):
+    """One deployment: what runs (snapshot, entry, image, inputs, resources) never changes."""
+
+    __tablename__ = "endpoint_versions"
+    __table_args__ = (UniqueConstraint("endpoint_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # deploying ready failed draining stopped
+    reason: Mapped[str] = mapped_column(Text, default="")
+    project: Mapped[str] = mapped_column(String(64))
+    snapshot: Mapped[str] = mapped_column(String(71))
+    requirements_hash: Mapped[str] = mapped_column(String(64), default="")
+    entry: Mapped[str] = mapped_column(Text)  # app.py, module:attr, or a notebook
+    environment: Mapped[str] = mapped_column(String(64))
+    image: Mapped[str] = mapped_column(String(255))
+    image_id: Mapped[str] = mapped_column(String(128), default="")
+    cpus: Mapped[float] = mapped_column(Float)
+    memory: Mapped[int] = mapped_column(BigInteger)
+    gpus: Mapped[int] = mapped_column(Integer, default=0)  # per replica
+    replicas: Mapped[int] = mapped_column(Integer, default=1)
+    inputs: Mapped[str] = mapped_column(Text, default="[]")  # JSON, as for jobs
+    health_path: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    stats: Mapped[str] = mapped_column(Text, default="{}")  # JSON: request counters and latency histogram
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EndpointReplica(Base):
+    """A running copy of a version: where it listens, so a restarted bridge routes to it again."""
+
+    __tablename__ = "endpoint_replicas"
+    __table_args__ = (UniqueConstraint("version_id", "index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("endpoint_versions.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    handle: Mapped[str] = mapped_column(String(128), default="")  # container id or pid
+    port: Mapped[int] = mapped_column(Integer, default=0)
+    gpu_devices: Mapped[str] = mapped_column(Text, default="[]")
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EndpointKey(Base):
+    """An API key of an endpoint, stored as the SHA-256 of the secret (shown once, at creation)."""
+
+    __tablename__ = "endpoint_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to tell keys apart
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EndpointMetric(Base):
+    """Requests of one version in one time bucket (for the endpoint page's chart)."""
+
+    __tablename__ = "endpoint_metrics"
+    __table_args__ = (Index("ix_endpoint_metrics_version_ts", "version_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("endpoint_versions.id", ondelete="CASCADE"))
+    ts: Mapped[float] = mapped_column(Float)  # bucket start, seconds since the epoch
+    requests: Mapped[int] = mapped_column(Integer)
+    errors_4xx: Mapped[int] = mapped_column(Integer)
+    errors_5xx: Mapped[int] = mapped_column(Integer)
+    p50_ms: Mapped[float] = mapped_column(Float)
+    p95_ms: Mapped[float] = mapped_column(Float)
+    p99_ms: Mapped[float] = mapped_column(Float)

@@ -40,6 +40,10 @@ class RunSpec:
     memory: int
     gpu_devices: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    # "job", or "replica" for an endpoint's long-running server (job_id is then the version id and
+    # ``name`` is "owner/endpoint/vN/rI/attempt"); replicas are found by ``find_replicas``.
+    kind: str = "job"
+    read_only_code: bool = False
 
 
 @dataclass
@@ -50,6 +54,16 @@ class Found:
     handle: str
     running: bool
     exit_code: int | None
+
+
+@dataclass
+class FoundReplica:
+    """An endpoint replica found by its labels after a restart."""
+
+    version_id: int
+    index: int
+    handle: str
+    running: bool
 
 
 class LineSplitter:
@@ -110,6 +124,10 @@ class Executor:
 
     def find(self) -> Iterator[Found]:
         """Jobs this executor is running or ran, found by their labels / pid files."""
+        raise NotImplementedError
+
+    def find_replicas(self) -> Iterator[FoundReplica]:
+        """Endpoint replicas this executor started (running or not)."""
         raise NotImplementedError
 
     def image_id(self, image: str) -> str:

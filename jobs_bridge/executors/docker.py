@@ -12,10 +12,11 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.types import DeviceRequest
 
-from jobs_bridge.executors.base import Executor, ExecutorError, Found, LineSplitter, RunSpec
+from jobs_bridge.executors.base import Executor, ExecutorError, Found, FoundReplica, LineSplitter, RunSpec
 
 log = logging.getLogger("jobs_bridge.executors.docker")
 JOB_LABEL = "org.floyd.job-id"
+REPLICA_LABEL = "org.floyd.replica"  # "<version id>/<replica index>"
 INSTANCE_LABEL = "org.floyd.instance"
 NO_GPU_RUNTIME = ("could not select device driver", "nvidia-container-cli", "unknown or invalid runtime name: nvidia")
 
@@ -41,13 +42,17 @@ class DockerExecutor(Executor):
     def start(self, spec: RunSpec) -> str:
         volumes = {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts}
         kwargs: dict = {}
+        if spec.kind == "replica":
+            index = spec.name.split("/")[3].lstrip("r")
+            labels = {REPLICA_LABEL: f"{spec.job_id}/{index}", "org.floyd.endpoint": spec.name}
+        else:
+            labels = {JOB_LABEL: str(spec.job_id), "org.floyd.job": spec.name}
         if spec.gpu_devices:
             kwargs["device_requests"] = [DeviceRequest(device_ids=spec.gpu_devices, capabilities=[["gpu"]])]
         try:
             container = self.client.containers.create(
-                spec.image, spec.argv, detach=True, name=self.container_name(spec.name),
-                labels={JOB_LABEL: str(spec.job_id), INSTANCE_LABEL: self.instance, "org.floyd.job": spec.name,
-                        **spec.labels},
+                spec.image, spec.argv, detach=True, name=self.container_name(spec.name, spec.kind),
+                labels={**labels, INSTANCE_LABEL: self.instance, **spec.labels},
                 environment=spec.env, volumes=volumes, working_dir="/floyd/code", user=self.user,
                 network_mode=os.environ.get("FLOYD_DOCKER_NETWORK", "host"),
                 # init: a real PID 1, so SIGTERM reaches the command (floyd stop is quick) and zombies are reaped
@@ -58,8 +63,8 @@ class DockerExecutor(Executor):
                                 "`make images`.") from None
         except APIError as exc:
             if exc.status_code == 409:
-                raise ExecutorError(f"A container for job {spec.name} exists already; remove it "
-                                    f"(docker rm {self.container_name(spec.name)}).") from None
+                raise ExecutorError(f"A container for {spec.kind} {spec.name} exists already; remove it "
+                                    f"(docker rm {self.container_name(spec.name, spec.kind)}).") from None
             raise
         try:
             container.start()
@@ -74,8 +79,9 @@ class DockerExecutor(Executor):
             raise ExecutorError(f"Docker could not start the job: {exc.explanation or text}") from None
         return container.id
 
-    def container_name(self, job: str) -> str:
-        return f"floyd-{self.instance}-job-" + job.replace("/", "-").replace("@", "-")
+    def container_name(self, name: str, kind: str = "job") -> str:
+        prefix = "job" if kind == "job" else "ep"
+        return f"floyd-{self.instance}-{prefix}-" + name.replace("/", "-").replace("@", "-")
 
     def _container(self, handle: str):  # type: ignore[no-untyped-def]
         return self.client.containers.get(handle)
@@ -116,10 +122,18 @@ class DockerExecutor(Executor):
             pass
 
     def find(self) -> Iterator[Found]:
-        for c in self.client.containers.list(all=True, filters={"label": f"{INSTANCE_LABEL}={self.instance}"}):
+        for c in self.client.containers.list(all=True, filters={"label": [f"{INSTANCE_LABEL}={self.instance}",
+                                                                          JOB_LABEL]}):
             state = c.attrs.get("State", {})
             running = state.get("Status") in ("running", "created", "restarting")
             yield Found(int(c.labels[JOB_LABEL]), c.id, running, None if running else state.get("ExitCode"))
+
+    def find_replicas(self) -> Iterator[FoundReplica]:
+        for c in self.client.containers.list(all=True, filters={"label": [f"{INSTANCE_LABEL}={self.instance}",
+                                                                          REPLICA_LABEL]}):
+            version, _, index = c.labels[REPLICA_LABEL].partition("/")
+            running = c.attrs.get("State", {}).get("Status") in ("running", "created", "restarting")
+            yield FoundReplica(int(version), int(index), c.id, running)
 
     def image_id(self, image: str) -> str:
         try:

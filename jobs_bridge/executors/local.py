@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from jobs_bridge.executors.base import Executor, ExecutorError, Found, LineSplitter, RunSpec
+from jobs_bridge.executors.base import Executor, ExecutorError, Found, FoundReplica, LineSplitter, RunSpec
 
 POLL = 0.05
 SAFE_ENV = {"PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT",
@@ -63,7 +63,7 @@ class LocalExecutor(Executor):
                 (inputs / m.target.rsplit("/", 1)[-1]).symlink_to(m.source)
             else:
                 paths[m.target] = m.source
-        env.update({"FLOYD_CODE": paths["/floyd/code"], "FLOYD_OUTPUT": paths["/floyd/output"],
+        env.update({"FLOYD_CODE": paths["/floyd/code"], "FLOYD_OUTPUT": paths.get("/floyd/output", ""),
                     "FLOYD_INPUT": str(inputs), "FLOYD_PIP_CACHE": paths.get("/floyd/cache/pip", ""),
                     "PYTHONUNBUFFERED": "1"})
         if spec.gpu_devices:
@@ -75,7 +75,8 @@ class LocalExecutor(Executor):
         with open(run / "output.log", "ab") as out:
             proc = subprocess.Popen(["sh", "-c", script], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     cwd=paths["/floyd/code"], env=env, start_new_session=True)
-        (run / "job.json").write_text(json.dumps({"job_id": spec.job_id, "pid": proc.pid}))
+        (run / "job.json").write_text(json.dumps({"job_id": spec.job_id, "pid": proc.pid, "kind": spec.kind,
+                                                  "name": spec.name}))
         return str(proc.pid)
 
     def _files(self, workdir: str) -> tuple[Path, Path]:
@@ -153,6 +154,18 @@ class LocalExecutor(Executor):
                 except ValueError:
                     code = -1
             yield Found(int(info["job_id"]), str(info["pid"]), running, code)
+
+    def find_replicas(self) -> Iterator[FoundReplica]:
+        for job_json in (self.root / "endpoints").glob("*/*/v*/r*/run/job.json"):
+            try:
+                info = json.loads(job_json.read_text())
+            except (OSError, ValueError):
+                continue
+            if info.get("kind") != "replica":
+                continue
+            running = not (job_json.parent / "exit_code").exists() and _alive(int(info["pid"]))
+            index = int(info["name"].split("/")[3].lstrip("r"))
+            yield FoundReplica(int(info["job_id"]), index, str(info["pid"]), running)
 
     def system_stats(self, handle: str) -> dict[str, float]:
         """CPU percent since the last sample and resident memory, from /proc (the job's process group)."""

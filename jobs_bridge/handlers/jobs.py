@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
-
-from tornado.iostream import StreamClosedError
 
 from jobs_bridge.errors import BadRequest, FloydError, NotFound
 from jobs_bridge.handlers.base import BaseHandler, to_http
 from jobs_bridge.handlers.datasets import flag
+from jobs_bridge.handlers.logstream import LogStreamMixin
 from jobs_bridge.jobs import states
-from jobs_bridge.jobs.logs import END
 from jobs_bridge.storage.paths import clean_relpath, contained
 from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, member_header, padding
 
@@ -70,107 +67,30 @@ class JobRestartHandler(BaseHandler):
         self.write_json(await self.call(self.bridge.job_manager.submit, self.caller, body), 201)
 
 
-class JobLogsHandler(BaseHandler):
+class JobLogsHandler(LogStreamMixin, BaseHandler):
     """Plain text of the log so far, or (``?follow=1``) server-sent events: every line from the
     start, then the live tail, then ``event: end``."""
 
     async def get(self, owner: str, project: str, number: str) -> None:
         manager = self.bridge.job_manager
-        record = await self.call(manager.get, self.caller, owner, project, number)
+        await self.call(manager.get, self.caller, owner, project, number)
         path = self.bridge.layout.root / "jobs" / owner / project / str(int(number)) / "logs" / "output.log"
-        if not flag(self.get_argument("follow", None)):
-            self.set_header("Content-Type", "text/plain; charset=utf-8")
-            if path.exists():
-                data = await self.call(path.read_bytes)
-                self.write(data)
-            self.finish()
-            return
-        self.set_header("Content-Type", "text/event-stream")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("X-Accel-Buffering", "no")
         job_id = await self.call(manager.job_id, self.caller, owner, project, number)
-        queue: asyncio.Queue = asyncio.Queue()
-        rj = manager.running.get(job_id)
-        if rj is not None:
-            rj.logs.followers.add(queue)
-        try:
-            # A reconnecting EventSource says where it stopped: resume after that line.
-            last = self.request.headers.get("Last-Event-ID", "")
-            resume = int(last) + 1 if last.isdigit() else 0
-            sent = resume
-            if path.exists():
-                lines = await self.call(self._read_lines, path)
-                await self._send(lines[resume:], resume)
-                sent = max(resume, len(lines))
-            if rj is None or rj.logs.complete:
-                if rj is None and record["state"] not in states.FINISHED:
-                    # Queued: wait until it is picked up, then follow that run from where the
-                    # file is now (lines logged before we subscribed are in the file).
-                    rj = await self._wait_started(job_id)
-                    if rj is not None:
-                        rj.logs.followers.add(queue)
-                        if path.exists():
-                            lines = await self.call(self._read_lines, path)
-                            await self._send(lines[sent:], sent)
-                            sent = max(sent, len(lines))
-                if rj is None or rj.logs.complete:
-                    await self._end(job_id)
-                    return
-            ended = False
-            while not ended:
-                items = [await queue.get()]
-                while not queue.empty():  # coalesce whatever piled up into one write
-                    items.append(queue.get_nowait())
-                batch: list[str] = []
-                for item in items:
-                    if item is END:
-                        ended = True
-                        break
-                    first, lines = item
-                    if first + len(lines) <= sent:
-                        continue
-                    fresh = lines[max(0, sent - first):]
-                    batch.extend(fresh)
-                    sent = first + len(lines)
-                await self._send(batch, sent - len(batch))
-            await self._end(job_id)
-        except StreamClosedError:
-            pass
-        finally:
-            if rj is not None:
-                rj.logs.followers.discard(queue)
 
-    @staticmethod
-    def _read_lines(path: Path) -> list[str]:
-        """Complete lines only: a line being appended right now arrives through the queue."""
-        text = path.read_text(encoding="utf-8", errors="replace")
-        return text.split("\n")[:-1]
-
-    async def _wait_started(self, job_id: int):  # type: ignore[no-untyped-def]
-        manager = self.bridge.job_manager
-        while True:
+        def live():  # type: ignore[no-untyped-def]
             rj = manager.running.get(job_id)
-            if rj is not None:
-                return rj
-            state = await self.call(self._state, job_id)
-            if state in states.FINISHED:
-                return None
-            await asyncio.sleep(0.1)
+            return rj.logs if rj is not None else None
 
-    def _state(self, job_id: int) -> str:
-        return self.bridge.job_manager.state_of(job_id)
+        async def wait_live():  # type: ignore[no-untyped-def]
+            while True:  # queued: wait until the scheduler picks it (or it ends without running)
+                rj = manager.running.get(job_id)
+                if rj is not None:
+                    return rj.logs
+                if await self.call(manager.state_of, job_id) in states.FINISHED:
+                    return None
+                await asyncio.sleep(0.1)
 
-    async def _send(self, lines: list[str], first: int) -> None:
-        if not lines:
-            return
-        self.write("".join(f"id: {first + i}\ndata: {line}\n\n" for i, line in enumerate(lines)))
-        await self.flush()
-
-    async def _end(self, job_id: int) -> None:
-        state = await self.call(self._state, job_id)
-        self.write(f"event: end\ndata: {json.dumps({'state': state})}\n\n")
-        await self.flush()
-        self.finish()
+        await self.stream_log(path, live, lambda: self.call(manager.state_of, job_id), wait_live)
 
 
 class JobMetricsHandler(BaseHandler):

@@ -1,0 +1,126 @@
+"""``/api/v1/endpoints``: create, deploy versions, stop, keys, metrics, logs."""
+
+from __future__ import annotations
+
+import time
+
+from jobs_bridge.errors import BadRequest, FloydError
+from jobs_bridge.handlers.base import BaseHandler, to_http
+from jobs_bridge.handlers.logstream import LogStreamMixin
+
+
+class EndpointListHandler(BaseHandler):
+    async def get(self) -> None:
+        self.write_json({"items": await self.call(self.bridge.deployments.list, self.caller)})
+
+    async def post(self) -> None:
+        body = self.json_body()
+        try:
+            result = await self.bridge.deployments.create(self.caller, body)
+        except FloydError as exc:
+            raise to_http(exc) from None
+        self.write_json(result, 201)
+
+
+class EndpointHandler(BaseHandler):
+    async def get(self, owner: str, name: str) -> None:
+        self.write_json(await self.call(self.bridge.deployments.get, self.caller, owner, name))
+
+    async def patch(self, owner: str, name: str) -> None:
+        body = self.json_body()
+        try:
+            self.write_json(await self.bridge.deployments.update(self.caller, owner, name, body))
+        except FloydError as exc:
+            raise to_http(exc) from None
+
+    async def delete(self, owner: str, name: str) -> None:
+        self.caller  # noqa: B018
+        try:
+            await self.bridge.deployments.delete(self.caller, owner, name)
+        except FloydError as exc:
+            raise to_http(exc) from None
+        self.set_status(204)
+        self.finish()
+
+
+class VersionListHandler(BaseHandler):
+    async def get(self, owner: str, name: str) -> None:
+        self.write_json({"items": await self.call(self.bridge.deployments.versions, self.caller, owner, name)})
+
+    async def post(self, owner: str, name: str) -> None:
+        body = self.json_body()
+        try:
+            result = await self.bridge.deployments.deploy(self.caller, owner, name, body)
+        except FloydError as exc:
+            raise to_http(exc) from None
+        self.write_json(result, 202)
+
+
+class VersionHandler(BaseHandler):
+    async def get(self, owner: str, name: str, number: str) -> None:
+        self.write_json(await self.call(self.bridge.deployments.version, self.caller, owner, name, number))
+
+
+class VersionStopHandler(BaseHandler):
+    async def post(self, owner: str, name: str, number: str) -> None:
+        self.caller  # noqa: B018
+        try:
+            self.write_json(await self.bridge.deployments.stop_version(self.caller, owner, name, number))
+        except FloydError as exc:
+            raise to_http(exc) from None
+
+
+class VersionLogsHandler(LogStreamMixin, BaseHandler):
+    """The version's container logs (all replicas, each line tagged [rN]): plain text, or live
+    with ``?follow=1`` as server-sent events, like job logs."""
+
+    async def get(self, owner: str, name: str, number: str) -> None:
+        manager = self.bridge.deployments
+        record = await self.call(manager.version, self.caller, owner, name, number)
+        path = manager.log_path(owner, name, record["number"])
+        await self.stream_log(path, lambda: manager.live_log(owner, name, record["number"]),
+                              self._state(owner, name, record["number"]))
+
+
+    def _state(self, owner: str, name: str, number: int):  # type: ignore[no-untyped-def]
+        async def state() -> str:
+            return self.bridge.deployments.version_state(owner, name, number)
+
+        return state
+
+
+class KeyListHandler(BaseHandler):
+    async def get(self, owner: str, name: str) -> None:
+        self.write_json({"items": await self.call(self.bridge.deployments.list_keys, self.caller, owner, name)})
+
+    async def post(self, owner: str, name: str) -> None:
+        body = self.json_body()
+        self.write_json(await self.call(self.bridge.deployments.create_key, self.caller, owner, name, body), 201)
+
+
+class KeyHandler(BaseHandler):
+    async def delete(self, owner: str, name: str, key_id: str) -> None:
+        self.write_json(await self.call(self.bridge.deployments.revoke_key, self.caller, owner, name, key_id))
+
+
+class EndpointMetricsHandler(BaseHandler):
+    async def get(self, owner: str, name: str) -> None:
+        try:
+            minutes = float(self.get_argument("minutes", "60"))
+        except ValueError:
+            raise to_http(BadRequest("'minutes' must be a number.")) from None
+        since = time.time() - max(1.0, min(minutes, 7 * 24 * 60)) * 60
+        self.write_json(await self.call(self.bridge.deployments.metrics, self.caller, owner, name, since))
+
+
+default_handlers = [
+    ("/api/v1/endpoints", EndpointListHandler),
+    ("/api/v1/endpoints/{owner}/{name}", EndpointHandler),
+    ("/api/v1/endpoints/{owner}/{name}/versions", VersionListHandler),
+    ("/api/v1/endpoints/{owner}/{name}/versions/{number}", VersionHandler),
+    ("/api/v1/endpoints/{owner}/{name}/versions/{number}/stop", VersionStopHandler),
+    ("/api/v1/endpoints/{owner}/{name}/versions/{number}/logs", VersionLogsHandler),
+    ("/api/v1/endpoints/{owner}/{name}/keys", KeyListHandler),
+    ("/api/v1/endpoints/{owner}/{name}/keys/{key_id}", KeyHandler),
+    ("/api/v1/endpoints/{owner}/{name}/metrics", EndpointMetricsHandler),
+]

@@ -1,0 +1,1 @@
+"""Serving: endpoints as versioned, key-protected, load-balanced REST services."""

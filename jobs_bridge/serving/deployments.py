@@ -1,0 +1,755 @@
+"""The DeploymentManager: endpoints, their immutable versions, and the rollout between them.
+
+A deploy starts every replica of the new version, waits until each passes its readiness
+check, and only then makes the version the newest *ready* one, which is where unpinned
+traffic goes from that instant. The version it replaces drains (its in-flight requests
+finish; it takes no new ones) and stops. A version that never gets ready fails with its
+log, and the previous one never stopped serving. Rows (versions, replicas with their ports)
+are written before containers start, so a restarted bridge routes to the same replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import shlex
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobs_bridge.access import Caller, check_access
+from jobs_bridge.errors import BadRequest, Conflict, FloydError, NotFound, Unprocessable
+from jobs_bridge.executors.base import Executor, ExecutorError, Mount, RunSpec
+from jobs_bridge.jobs.logs import LogStore
+from jobs_bridge.names import check_name, check_owner
+from jobs_bridge.orm import Endpoint, EndpointKey, EndpointMetric, EndpointReplica, EndpointVersion
+from jobs_bridge.resources.gpus import GpuAllocator
+from jobs_bridge.serving.keys import KeyStore, key_json
+from jobs_bridge.serving.metrics import VersionStats
+from jobs_bridge.serving.records import endpoint_json, version_json
+from jobs_bridge.serving.router import (
+    DEPLOYING,
+    DRAINING,
+    FAILED,
+    READY,
+    STOPPED,
+    LiveEndpoint,
+    LiveVersion,
+    Replica,
+    Router,
+)
+from jobs_bridge.serving.spec import VersionResolver, VersionSpec
+from jobs_bridge.storage.paths import StorageLayout
+
+log = logging.getLogger("jobs_bridge.serving")
+T = TypeVar("T")
+REPLICA_UID, REPLICA_GID = 1000, 100
+LOG_TAIL = 40
+
+
+@dataclass(frozen=True)
+class ServingLimits:
+    ready_timeout: float  # seconds a new replica may take to pass its readiness check
+    drain_timeout: float  # seconds a replaced version may take to finish its in-flight requests
+    stop_grace: float  # seconds between SIGTERM and SIGKILL when a replica stops
+    max_restart_delay: float  # cap of the back-off between restarts of a crashing replica
+
+
+class DeployFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ReplicaRun:
+    """One attempt of one replica: its container (or process) and the future of its exit."""
+
+    def __init__(self, replica: Replica, workdir: str, exit_future: asyncio.Future) -> None:
+        self.replica = replica
+        self.workdir = workdir
+        self.exit = exit_future
+
+
+class DeploymentManager:
+    def __init__(self, sessions: sessionmaker[Session], layout: StorageLayout, resolver: VersionResolver,
+                 gpus: GpuAllocator, executor: Executor, router: Router, keys: KeyStore, limits: ServingLimits,
+                 public_url: str, service_prefix: str) -> None:
+        self.sessions = sessions
+        self.layout = layout
+        self.resolver = resolver
+        self.gpus = gpus
+        self.executor = executor
+        self.router = router
+        self.keys = keys
+        self.limits = limits
+        self.public_url = public_url
+        self.service_prefix = service_prefix
+        self.root = layout.root / "endpoints"
+        self.pool = ThreadPoolExecutor(64, thread_name_prefix="serving")
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.logs: dict[int, LogStore] = {}
+        self.runs: dict[tuple[int, int], ReplicaRun] = {}
+        self.tasks: set[asyncio.Future] = set()
+        self._closing = False
+
+    # -- helpers -------------------------------------------------------------------------
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self.loop is not None
+        return await self.loop.run_in_executor(self.pool, lambda: fn(*args))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def url(self, owner: str, name: str) -> str:
+        return f"{self.public_url.rstrip('/')}{self.service_prefix.rstrip('/')}/endpoints/{owner}/{name}/"
+
+    def version_dir(self, owner: str, name: str, number: int) -> Path:
+        return self.root / check_owner(owner) / check_name(name, "endpoint name") / f"v{int(number)}"
+
+    def log_path(self, owner: str, name: str, number: int) -> Path:
+        return self.version_dir(owner, name, number) / "logs" / "output.log"
+
+    @staticmethod
+    def _find(s: Session, caller: Caller, owner: str, name: str) -> Endpoint:
+        ep = s.scalar(select(Endpoint).where(Endpoint.owner == check_owner(owner),
+                                             Endpoint.name == check_name(name, "endpoint name")))
+        if ep is None:
+            raise NotFound(f"Endpoint {owner}/{name} not found.")
+        check_access(caller, ep.owner, False, f"Endpoint {owner}/{name}")
+        return ep
+
+    @staticmethod
+    def _version(s: Session, ep: Endpoint, number: object) -> EndpointVersion:
+        try:
+            n = int(str(number).lstrip("v"))
+        except ValueError:
+            raise BadRequest(f"Invalid version {number!r}: use a number such as 3.") from None
+        v = s.scalar(select(EndpointVersion).where(EndpointVersion.endpoint_id == ep.id, EndpointVersion.number == n))
+        if v is None:
+            raise NotFound(f"Endpoint {ep.owner}/{ep.name} has no version {n}.")
+        return v
+
+    def _version_json(self, s: Session, ep: Endpoint, v: EndpointVersion) -> dict:
+        replicas = list(s.scalars(select(EndpointReplica).where(EndpointReplica.version_id == v.id)))
+        return version_json(v, replicas, self.router.by_version.get(v.id), self.url(ep.owner, ep.name))
+
+    def _endpoint_json(self, s: Session, ep: Endpoint, limit: int = 20) -> dict:
+        versions = list(s.scalars(select(EndpointVersion).where(EndpointVersion.endpoint_id == ep.id)
+                                  .order_by(EndpointVersion.number.desc()).limit(limit)))
+        live = self.router.endpoint(ep.owner, ep.name)
+        latest = live.latest() if live else None
+        keys = s.scalar(select(func.count()).select_from(EndpointKey).where(
+            EndpointKey.endpoint_id == ep.id, EndpointKey.revoked_at.is_(None))) or 0
+        return endpoint_json(ep, self.url(ep.owner, ep.name), latest.number if latest else None,
+                             [self._version_json(s, ep, v) for v in versions], keys)
+
+    # -- endpoints -----------------------------------------------------------------------
+    async def create(self, caller: Caller, body: dict) -> dict:
+        def insert_row() -> tuple[dict, LiveEndpoint]:
+            unknown = set(body) - {"name", "owner", "public", "description"}
+            if unknown:
+                raise BadRequest(f"Unknown field(s) {', '.join(sorted(unknown))}; allowed: name, public, description.")
+            name = check_name(body.get("name"), "endpoint name")
+            owner = check_owner(body.get("owner") or caller.name)
+            if owner != caller.name and not caller.admin:
+                raise BadRequest(f"You can create endpoints for yourself ({caller.name}), not for {owner}.")
+            public, description = body.get("public", False), body.get("description") or ""
+            if not isinstance(public, bool) or not isinstance(description, str) or len(description) > 10_000:
+                raise BadRequest("'public' must be true or false and 'description' a string.")
+            with self.sessions.begin() as s:
+                if s.scalar(select(Endpoint.id).where(Endpoint.owner == owner, Endpoint.name == name)):
+                    raise Conflict(f"Endpoint {owner}/{name} exists already; deploy a new version to it.")
+                ep = Endpoint(owner=owner, name=name, public=public, description=description)
+                s.add(ep)
+                s.flush()
+                return self._endpoint_json(s, ep), LiveEndpoint(ep.id, owner, name, public)
+
+        result, live = await self.run(insert_row)
+        self.router.add_endpoint(live)
+        return result
+
+    def list(self, caller: Caller) -> list[dict]:
+        with self.sessions() as s:
+            q = select(Endpoint).order_by(Endpoint.owner, Endpoint.name)
+            if not caller.admin:
+                q = q.where(Endpoint.owner == caller.name)
+            return [self._endpoint_json(s, ep, limit=3) for ep in s.scalars(q)]
+
+    def get(self, caller: Caller, owner: str, name: str) -> dict:
+        with self.sessions() as s:
+            return self._endpoint_json(s, self._find(s, caller, owner, name))
+
+    async def update(self, caller: Caller, owner: str, name: str, body: dict) -> dict:
+        def change() -> tuple[dict, bool]:
+            unknown = set(body) - {"public", "description"}
+            if unknown:
+                raise BadRequest(f"Unknown field(s) {', '.join(sorted(unknown))}; allowed: public, description.")
+            with self.sessions.begin() as s:
+                ep = self._find(s, caller, owner, name)
+                if "public" in body:
+                    if not isinstance(body["public"], bool):
+                        raise BadRequest("'public' must be true or false.")
+                    ep.public = body["public"]
+                if "description" in body:
+                    if not isinstance(body["description"], str) or len(body["description"]) > 10_000:
+                        raise BadRequest("'description' must be a string of at most 10,000 characters.")
+                    ep.description = body["description"]
+                return self._endpoint_json(s, ep), ep.public
+
+        result, public = await self.run(change)
+        live = self.router.endpoint(owner, name)
+        if live is not None:
+            live.public = public
+        return result
+
+    async def delete(self, caller: Caller, owner: str, name: str) -> None:
+        def lookup() -> int:
+            with self.sessions() as s:
+                return self._find(s, caller, owner, name).id
+
+        await self.run(lookup)
+        live = self.router.endpoint(owner, name)
+        if live is not None:
+            await asyncio.gather(*(self._retire(live, v, "the endpoint was deleted", drain=True)
+                                   for v in list(live.versions.values()) if v.state in (READY, DEPLOYING, DRAINING)))
+            self.router.remove_endpoint(owner, name)
+
+        def remove() -> None:
+            with self.sessions.begin() as s:
+                ep = self._find(s, caller, owner, name)
+                s.delete(ep)
+            shutil.rmtree(self.root / owner / name, ignore_errors=True)
+            self.keys.reload()
+
+        await self.run(remove)
+
+    # -- versions ------------------------------------------------------------------------
+    def versions(self, caller: Caller, owner: str, name: str) -> list[dict]:
+        with self.sessions() as s:
+            ep = self._find(s, caller, owner, name)
+            rows = s.scalars(select(EndpointVersion).where(EndpointVersion.endpoint_id == ep.id)
+                             .order_by(EndpointVersion.number.desc()))
+            return [self._version_json(s, ep, v) for v in rows]
+
+    def version(self, caller: Caller, owner: str, name: str, number: str) -> dict:
+        with self.sessions() as s:
+            ep = self._find(s, caller, owner, name)
+            return self._version_json(s, ep, self._version(s, ep, number))
+
+    async def deploy(self, caller: Caller, owner: str, name: str, body: dict) -> dict:
+        """Record the new version and start its rollout; returns at once (state ``deploying``)."""
+        version_id, number, result = await self.run(self._new_version, caller, owner, name, body)
+        live = self.router.endpoint(owner, name)
+        assert live is not None
+        lv = LiveVersion(version_id, number, DEPLOYING, VersionStats(version_id))
+        self.router.add_version(live, lv)
+        self.logs[version_id] = LogStore(self.log_path(owner, name, number))
+        self._spawn(self._rollout(live, lv))
+        return result
+
+    def _new_version(self, caller: Caller, owner: str, name: str, body: dict) -> tuple[int, int, dict]:
+        with self.sessions() as s:
+            ep = self._find(s, caller, owner, name)
+            spec = self.resolver.resolve(s, caller, ep.owner, body)
+        try:
+            image_id = self.executor.image_id(spec.env.image)
+        except ExecutorError as exc:
+            raise Unprocessable(exc.message) from None
+        with self.sessions.begin() as s:
+            ep = self._find(s, caller, owner, name)
+            ep.last_number += 1
+            v = self._version_row(ep, spec, image_id, caller)
+            s.add(v)
+            s.flush()
+            for i in range(spec.replicas):
+                s.add(EndpointReplica(version_id=v.id, index=i))
+            s.flush()
+            self.version_dir(owner, name, v.number).mkdir(parents=True, exist_ok=True)
+            return v.id, v.number, self._version_json(s, ep, v)
+
+    @staticmethod
+    def _version_row(ep: Endpoint, spec: VersionSpec, image_id: str, caller: Caller) -> EndpointVersion:
+        return EndpointVersion(
+            endpoint_id=ep.id, number=ep.last_number, state=DEPLOYING,
+            reason=f"starting {spec.replicas} replica(s)", project=spec.project, snapshot=spec.snapshot,
+            requirements_hash=spec.requirements_hash, entry=spec.entry, environment=spec.env.name,
+            image=spec.env.image, image_id=image_id, cpus=spec.cpus, memory=spec.memory, gpus=spec.gpus,
+            replicas=spec.replicas, inputs=json.dumps([i.record() | {"path": i.path} for i in spec.inputs]),
+            health_path=spec.health_path, message=spec.message, created_by=caller.name,
+        )
+
+    async def stop_version(self, caller: Caller, owner: str, name: str, number: str) -> dict:
+        def lookup() -> tuple[int, str]:
+            with self.sessions() as s:
+                v = self._version(s, self._find(s, caller, owner, name), number)
+                return v.number, v.state
+
+        n, state = await self.run(lookup)
+        live = self.router.endpoint(owner, name)
+        lv = live.versions.get(n) if live else None
+        if lv is None or lv.state in (STOPPED, FAILED):
+            raise Conflict(f"Version {n} of {owner}/{name} is not running ({state}).")
+        assert live is not None
+        await self._retire(live, lv, "stopped by request", drain=True)
+        return await self.run(self.version, caller, owner, name, str(n))
+
+    def live_log(self, owner: str, name: str, number: int) -> LogStore | None:
+        live = self.router.endpoint(owner, name)
+        lv = live.versions.get(number) if live else None
+        return self.logs.get(lv.id) if lv else None
+
+    def version_state(self, owner: str, name: str, number: int) -> str:
+        live = self.router.endpoint(owner, name)
+        lv = live.versions.get(number) if live else None
+        return lv.state if lv else STOPPED
+
+    # -- the rollout ---------------------------------------------------------------------
+    async def _rollout(self, ep: LiveEndpoint, lv: LiveVersion) -> None:
+        logs = self.logs[lv.id]
+        try:
+            count = await self.run(self._replica_count, lv.id)
+            logs.append([f"[floyd] deploying {ep.owner}/{ep.name} v{lv.number}: {count} replica(s)"])
+            lv.replicas = [Replica(index=i, port=0) for i in range(count)]
+            await asyncio.wait_for(asyncio.gather(*(self._start_and_wait(ep, lv, r) for r in lv.replicas)),
+                                   self.limits.ready_timeout)
+        except (DeployFailed, FloydError, ExecutorError, asyncio.TimeoutError) as exc:
+            if lv.state != DEPLOYING:  # stopped or deleted while it was starting
+                return
+            message = getattr(exc, "message", "") or (
+                f"not ready within {self.limits.ready_timeout:g} s (c.BridgeApp.endpoint_ready_timeout)")
+            await self._fail(ep, lv, message)
+            return
+        except Exception as exc:
+            log.exception("Deploying %s/%s v%s failed", ep.owner, ep.name, lv.number)
+            await self._fail(ep, lv, f"internal error while deploying: {exc}")
+            return
+        if lv.state != DEPLOYING:  # deleted or stopped meanwhile
+            return
+        await self.run(self._set_state, lv.id, READY, "", "ready_at")
+        lv.state = READY  # from here on, unpinned requests go to this version
+        logs.append([f"[floyd] v{lv.number} is ready and takes the endpoint's traffic"])
+        for r in lv.replicas:
+            self._spawn(self._supervise(ep, lv, r))
+        for old in list(ep.versions.values()):
+            if old is not lv and old.number < lv.number and old.state == READY:
+                self._spawn(self._retire(ep, old, f"replaced by v{lv.number}", drain=True))
+
+    def _replica_count(self, version_id: int) -> int:
+        with self.sessions() as s:
+            v = s.get(EndpointVersion, version_id)
+            assert v is not None
+            return v.replicas
+
+    async def _start_and_wait(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
+        run = await self._start_replica(ep, lv, r)
+        await self._wait_ready(ep, lv, run)
+
+    async def _start_replica(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> ReplicaRun:
+        assert self.loop is not None
+        r.state = "starting"
+        r.ready = False
+        r.port = free_port()
+        spec = await self.run(self._replica_spec, ep, lv, r)
+        self.logs[lv.id].append([f"[floyd] r{r.index}: starting (attempt {r.restarts + 1}, port {r.port})"])
+        r.handle = await self.run(self.executor.start, spec)
+        await self.run(self._record_replica, lv.id, r)
+        run = ReplicaRun(r, spec.workdir, self.loop.run_in_executor(self.pool, self.executor.wait, r.handle,
+                                                                     spec.workdir))
+        self.runs[(lv.id, r.index)] = run
+        self._spawn(self._stream_logs(lv, run, 0))
+        return run
+
+    def _replica_spec(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> RunSpec:
+        with self.sessions.begin() as s:
+            v = s.get(EndpointVersion, lv.id)
+            assert v is not None
+            holder = f"endpoint:{ep.owner}/{ep.name}/v{lv.number}/r{r.index}"
+            devices = self.gpus.reserve(holder, ep.owner, v.gpus) if v.gpus else []
+            row = s.scalar(select(EndpointReplica).where(EndpointReplica.version_id == v.id,
+                                                         EndpointReplica.index == r.index))
+            assert row is not None
+            row.gpu_devices = json.dumps(devices)
+            code = self.resolver.jobs.layout.version_dir(ep.owner, v.project, self._snapshot_number(s, ep, v), "code")
+            entry, image, requirements = v.entry, v.image, v.requirements_hash
+            inputs, cpus, memory, health = json.loads(v.inputs), v.cpus, v.memory, v.health_path
+        work = self.version_dir(ep.owner, ep.name, lv.number) / f"r{r.index}"
+        scratch = work / "output"
+        scratch.mkdir(parents=True, exist_ok=True)
+        pip_cache = self.layout.root / "cache" / "pip" / ep.owner / hashlib.sha256(image.encode()).hexdigest()[:16]
+        pip_cache.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            for path in (scratch, pip_cache):
+                os.chown(path, REPLICA_UID, REPLICA_GID)
+        # The code snapshot is immutable (read-only hardlinks): it is mounted as it is, no copy.
+        mounts = [Mount(str(code), "/floyd/code", True), Mount(str(scratch), "/floyd/output", False),
+                  Mount(str(pip_cache), "/floyd/cache/pip", False)]
+        mounts += [Mount(i["path"], f"/floyd/input/{i['mount']}", True) for i in inputs]
+        argv = ["python", "-m", "floyd.serving", "--entry", entry, "--port", str(r.port), "--host", "127.0.0.1"]
+        if requirements:  # floyd_requirements.txt: installed (cached by hash) before the server starts
+            argv = ["python", "-m", "floyd.job_entry", "--command", shlex.join(argv)]
+        env = {"FLOYD_ENDPOINT": f"{ep.owner}/{ep.name}", "FLOYD_ENDPOINT_VERSION": str(lv.number),
+               "FLOYD_REPLICA": str(r.index), "FLOYD_CODE": "/floyd/code", "FLOYD_INPUT": "/floyd/input",
+               "FLOYD_OUTPUT": "/floyd/output", "FLOYD_PIP_CACHE": "/floyd/cache/pip", "FLOYD_URL": self.public_url,
+               "FLOYD_HEALTH_PATH": health, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        return RunSpec(job_id=lv.id, name=f"{ep.owner}/{ep.name}/v{lv.number}/r{r.index}/{r.restarts}",
+                       image=image, argv=argv, env=env, mounts=mounts, workdir=str(work), cpus=cpus, memory=memory,
+                       gpu_devices=devices, labels={"org.floyd.owner": ep.owner}, kind="replica",
+                       read_only_code=True)
+
+    def _snapshot_number(self, s: Session, ep: LiveEndpoint, v: EndpointVersion) -> int:
+        from jobs_bridge.orm import DatasetVersion
+
+        ds = self.resolver.jobs.datasets.code_dataset(s, ep.owner, v.project)
+        number = s.scalar(select(DatasetVersion.number).where(DatasetVersion.dataset_id == ds.id,
+                                                              DatasetVersion.version_id == v.snapshot).limit(1))
+        if number is None:
+            raise NotFound(f"The code snapshot {v.snapshot[:19]}… of this version no longer exists.")
+        return number
+
+    def _record_replica(self, version_id: int, r: Replica) -> None:
+        with self.sessions.begin() as s:
+            row = s.scalar(select(EndpointReplica).where(EndpointReplica.version_id == version_id,
+                                                         EndpointReplica.index == r.index))
+            if row is not None:
+                row.handle, row.port, row.restarts = r.handle, r.port, r.restarts
+
+    async def _wait_ready(self, ep: LiveEndpoint, lv: LiveVersion, run: ReplicaRun) -> None:
+        """Poll the readiness path until it answers 2xx; raise DeployFailed if the process ends."""
+        r = run.replica
+        path = await self.run(self._health_path, lv.id)
+        url = r.base_url + path
+        delay = 0.05
+        while True:
+            if run.exit.done():
+                code = run.exit.result() if not run.exit.exception() else -1
+                await asyncio.sleep(0.3)  # let the last lines of its log arrive
+                raise DeployFailed(f"replica {r.index} exited with code {code} before it was ready")
+            if r.state == "stopped":
+                raise DeployFailed(f"replica {r.index} was stopped before it was ready")
+            try:
+                async with self.router.session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                    await resp.read()
+                    if 200 <= resp.status < 300:
+                        break
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+        r.state = "ready"
+        r.ready = True
+        self.logs[lv.id].append([f"[floyd] r{r.index}: ready ({path} answered)"])
+
+    def _health_path(self, version_id: int) -> str:
+        with self.sessions() as s:
+            v = s.get(EndpointVersion, version_id)
+            return (v.health_path if v else "") or "/_floyd/ready"
+
+    async def _stream_logs(self, lv: LiveVersion, run: ReplicaRun, skip: int) -> None:
+        assert self.loop is not None
+        loop, logs, prefix = self.loop, self.logs.get(lv.id), f"[r{run.replica.index}] "
+        if logs is None:
+            return
+
+        def emit(lines: list[str]) -> None:
+            loop.call_soon_threadsafe(self._append, logs, [prefix + line for line in lines])
+
+        try:
+            await self.run(self.executor.stream_logs, run.replica.handle, run.workdir, skip, emit,
+                           lambda: self._closing)
+        except Exception as exc:  # a vanished container ends its log, nothing more
+            log.debug("Log stream of %s ended: %s", run.replica.handle, exc)
+
+    @staticmethod
+    def _append(logs: LogStore, lines: list[str]) -> None:
+        if not logs.complete:
+            logs.append(lines)
+
+    async def _supervise(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
+        """Restart a replica that ends on its own; it takes traffic again once it is ready."""
+        while not self._closing:
+            run = self.runs.get((lv.id, r.index))
+            if run is None:
+                return
+            try:
+                code = await run.exit
+            except Exception:
+                code = -1
+            if self._closing or r.state == "stopped" or lv.state != READY:
+                return
+            r.ready = False
+            r.state = "restarting"
+            r.restarts += 1
+            delay = min(self.limits.max_restart_delay, 2 ** min(r.restarts - 1, 10))
+            self._append(self.logs[lv.id], [f"[floyd] r{r.index}: exited with code {code}; restarting in {delay:g} s"])
+            await self.run(self.executor.cleanup, r.handle)
+            await asyncio.sleep(delay)
+            if self._closing or r.state == "stopped" or lv.state != READY:
+                return
+            try:
+                new_run = await self._start_replica(ep, lv, r)
+                r.state = "restarting"
+                await asyncio.wait_for(self._wait_ready(ep, lv, new_run), self.limits.ready_timeout)
+            except (DeployFailed, ExecutorError, FloydError, asyncio.TimeoutError) as exc:
+                self._append(self.logs[lv.id], [f"[floyd] r{r.index}: restart failed: "
+                                                f"{getattr(exc, 'message', '') or 'not ready in time'}"])
+                continue
+
+    async def _fail(self, ep: LiveEndpoint, lv: LiveVersion, message: str) -> None:
+        lv.state = FAILED
+        await self._stop_replicas(ep, lv)
+        logs = self.logs.get(lv.id)
+        tail = [line for line in logs.read()[-LOG_TAIL:]] if logs else []
+        reason = f"{message}; the previous version (if any) keeps serving"
+        await self.run(self._set_state, lv.id, FAILED, reason + ("\n" + "\n".join(tail) if tail else ""),
+                       "stopped_at")
+        if logs is not None:
+            logs.append([f"[floyd] v{lv.number} failed: {reason}"])
+            logs.finish()
+
+    async def _retire(self, ep: LiveEndpoint, lv: LiveVersion, reason: str, drain: bool) -> None:
+        """Take no new requests, let the in-flight ones finish, then stop the replicas."""
+        if lv.state in (STOPPED, FAILED):
+            return
+        was = lv.state
+        lv.state = DRAINING
+        await self.run(self._set_state, lv.id, DRAINING, reason, None)
+        if was == DEPLOYING:
+            for r in lv.replicas:
+                r.state = "stopped"
+        if drain and lv.stats.in_flight:
+            try:
+                await asyncio.wait_for(lv.drained.wait(), self.limits.drain_timeout)
+            except asyncio.TimeoutError:
+                log.warning("%s/%s v%s: %d request(s) still in flight after %g s; stopping anyway", ep.owner,
+                            ep.name, lv.number, lv.stats.in_flight, self.limits.drain_timeout)
+        await self._stop_replicas(ep, lv)
+        lv.state = STOPPED
+        await self.run(self._set_state, lv.id, STOPPED, reason, "stopped_at")
+        logs = self.logs.pop(lv.id, None)
+        if logs is not None and not logs.complete:
+            logs.append([f"[floyd] v{lv.number} stopped: {reason}"])
+            logs.finish()
+
+    async def _stop_replicas(self, ep: LiveEndpoint, lv: LiveVersion) -> None:
+        async def stop(r: Replica) -> None:
+            r.ready = False
+            r.state = "stopped"
+            run = self.runs.pop((lv.id, r.index), None)
+            if r.handle:
+                workdir = run.workdir if run else str(self.version_dir(ep.owner, ep.name, lv.number) / f"r{r.index}")
+                await self.run(self.executor.stop, r.handle, workdir, self.limits.stop_grace)
+                await self.run(self.executor.cleanup, r.handle)
+            await self.run(self.gpus.release, f"endpoint:{ep.owner}/{ep.name}/v{lv.number}/r{r.index}")
+
+        await asyncio.gather(*(stop(r) for r in lv.replicas))
+
+    def _set_state(self, version_id: int, state: str, reason: str, stamp: str | None) -> None:
+        with self.sessions.begin() as s:
+            v = s.get(EndpointVersion, version_id)
+            if v is None:
+                return
+            v.state, v.reason = state, reason
+            if stamp:
+                setattr(v, stamp, utcnow())
+            live = self.router.by_version.get(version_id)
+            if live is not None:
+                v.stats = live.stats.to_json()
+
+    # -- keys ----------------------------------------------------------------------------
+    def create_key(self, caller: Caller, owner: str, name: str, body: dict) -> dict:
+        unknown = set(body) - {"name", "expires_in_days"}
+        if unknown:
+            raise BadRequest(f"Unknown field(s) {', '.join(sorted(unknown))}; allowed: name, expires_in_days.")
+        with self.sessions.begin() as s:
+            ep = self._find(s, caller, owner, name)
+            key, secret = self.keys.create(s, ep.id, body.get("name"), caller.name, body.get("expires_in_days"))
+            result = key_json(key) | {"key": secret}
+        self.keys.reload()
+        return result
+
+    def list_keys(self, caller: Caller, owner: str, name: str) -> list[dict]:
+        with self.sessions() as s:
+            ep = self._find(s, caller, owner, name)
+            return [key_json(k) for k in s.scalars(select(EndpointKey).where(EndpointKey.endpoint_id == ep.id)
+                                                   .order_by(EndpointKey.id))]
+
+    def revoke_key(self, caller: Caller, owner: str, name: str, key_id: str) -> dict:
+        with self.sessions.begin() as s:
+            ep = self._find(s, caller, owner, name)
+            result = key_json(self.keys.revoke(s, ep.id, key_id))
+        self.keys.reload()
+        return result
+
+    # -- metrics -------------------------------------------------------------------------
+    def metrics(self, caller: Caller, owner: str, name: str, since: float) -> dict:
+        with self.sessions() as s:
+            ep = self._find(s, caller, owner, name)
+            versions = list(s.scalars(select(EndpointVersion).where(EndpointVersion.endpoint_id == ep.id)
+                                      .order_by(EndpointVersion.number.desc()).limit(20)))
+            out = []
+            for v in versions:
+                live = self.router.by_version.get(v.id)
+                stats = live.stats if live else VersionStats(v.id, v.stats)
+                series = [{"ts": m.ts, "requests": m.requests, "errors_4xx": m.errors_4xx, "errors_5xx": m.errors_5xx,
+                           "p50_ms": m.p50_ms, "p95_ms": m.p95_ms, "p99_ms": m.p99_ms}
+                          for m in s.scalars(select(EndpointMetric).where(EndpointMetric.version_id == v.id,
+                                                                          EndpointMetric.ts >= since)
+                                             .order_by(EndpointMetric.ts))]
+                if live and live.stats.bucket.hist.total:
+                    series.append({k: val for k, val in live.stats.bucket.row(v.id).items() if k != "version_id"})
+                out.append({"number": v.number, "state": live.state if live else v.state, **stats.summary(),
+                            "series": series})
+            return {"endpoint": f"{ep.owner}/{ep.name}", "versions": out}
+
+    async def flush_metrics(self) -> None:
+        now = time.time()
+        rows, dirty = [], []
+        for lv in list(self.router.by_version.values()):
+            rows.extend(lv.stats.take_rows(now))
+            if lv.stats.dirty:
+                lv.stats.dirty = False
+                dirty.append((lv.id, lv.stats.to_json()))
+        if rows or dirty:
+            await self.run(self._write_metrics, rows, dirty)
+        await self.run(self.keys.flush_usage)
+
+    def _write_metrics(self, rows: list[dict], dirty: list[tuple[int, str]]) -> None:
+        with self.sessions.begin() as s:
+            if rows:
+                s.execute(insert(EndpointMetric), rows)
+            for version_id, stats in dirty:
+                v = s.get(EndpointVersion, version_id)
+                if v is not None:
+                    v.stats = stats
+
+    async def _flush_loop(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(2)
+            try:
+                await self.flush_metrics()
+            except Exception:
+                log.exception("Writing endpoint metrics failed")
+
+    # -- start-up and shutdown -----------------------------------------------------------
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.root.mkdir(parents=True, exist_ok=True)
+        await self.recover()
+        self._spawn(self._flush_loop())
+
+    async def recover(self) -> None:
+        """Route to the replicas a previous bridge left running; restart the missing ones;
+        fail deploys that were cut short; stop what should no longer run."""
+        found = {(f.version_id, f.index): f for f in await self.run(lambda: list(self.executor.find_replicas()))}
+        plan = await self.run(self._load)
+        wanted: set[tuple[int, int]] = set()
+        for ep, versions in plan:
+            live = self.router.add_endpoint(ep)
+            for lv, rows, state in versions:
+                self.router.add_version(live, lv)
+                if state == READY:
+                    self.logs[lv.id] = LogStore(self.log_path(live.owner, live.name, lv.number))
+                    for row in rows:
+                        wanted.add((lv.id, row.index))
+                        self._spawn(self._readopt(live, lv, row, found.get((lv.id, row.index))))
+                elif state == DEPLOYING:  # cut short: it never took traffic
+                    lv.replicas = [Replica(index=row.index, port=row.port, handle=row.handle) for row in rows]
+                    lv.state = FAILED
+                    await self._stop_replicas(live, lv)
+                    await self.run(self._set_state, lv.id, FAILED,
+                                   "the bridge restarted during the deploy; deploy again", "stopped_at")
+                elif state == DRAINING:  # its in-flight requests died with the old bridge's connections
+                    lv.replicas = [Replica(index=row.index, port=row.port, handle=row.handle) for row in rows]
+                    lv.state = READY
+                    await self._retire(live, lv, "replaced by a newer version", drain=False)
+        for key, f in found.items():  # containers of versions that should no longer run
+            if key not in wanted:
+                await self.run(self.executor.stop, f.handle, "", 1)
+                await self.run(self.executor.cleanup, f.handle)
+
+    def _load(self) -> list[tuple[LiveEndpoint, list[tuple[LiveVersion, list[EndpointReplica], str]]]]:
+        out = []
+        with self.sessions() as s:
+            for ep in s.scalars(select(Endpoint)):
+                versions = []
+                for v in s.scalars(select(EndpointVersion).where(EndpointVersion.endpoint_id == ep.id)):
+                    rows = list(s.scalars(select(EndpointReplica).where(EndpointReplica.version_id == v.id)))
+                    versions.append((LiveVersion(v.id, v.number, v.state, VersionStats(v.id, v.stats)),
+                                     rows, v.state))
+                out.append((LiveEndpoint(ep.id, ep.owner, ep.name, ep.public), versions))
+            s.expunge_all()
+        return out
+
+    async def _readopt(self, ep: LiveEndpoint, lv: LiveVersion, row: EndpointReplica, found: Any) -> None:
+        assert self.loop is not None
+        r = Replica(index=row.index, port=row.port, handle=row.handle, restarts=row.restarts)
+        lv.replicas.append(r)
+        lv.replicas.sort(key=lambda x: x.index)
+        workdir = str(self.version_dir(ep.owner, ep.name, lv.number) / f"r{r.index}")
+        if found is not None and found.running and found.handle == row.handle:
+            run = ReplicaRun(r, workdir, self.loop.run_in_executor(self.pool, self.executor.wait, r.handle, workdir))
+            self.runs[(lv.id, r.index)] = run
+            logs = self.logs[lv.id]
+            skip = await self.run(self._lines_of_attempt, logs, r.index)
+            self._spawn(self._stream_logs(lv, run, skip))
+            try:
+                await asyncio.wait_for(self._wait_ready(ep, lv, run), self.limits.ready_timeout)
+                log.info("Re-attached %s/%s v%s r%s", ep.owner, ep.name, lv.number, r.index)
+            except (DeployFailed, asyncio.TimeoutError):
+                pass  # the supervisor restarts it
+        else:
+            if found is not None:
+                await self.run(self.executor.cleanup, found.handle)
+            loop = self.loop
+            self.runs[(lv.id, r.index)] = ReplicaRun(r, workdir, loop.create_future())
+            self.runs[(lv.id, r.index)].exit.set_result(-1)
+        self._spawn(self._supervise(ep, lv, r))
+
+    @staticmethod
+    def _lines_of_attempt(logs: LogStore, index: int) -> int:
+        """Lines this replica's current container already logged (they are in the file)."""
+        marker, prefix, count = f"[floyd] r{index}: starting", f"[r{index}] ", 0
+        for line in logs.read():
+            if line.startswith(marker):
+                count = 0
+            elif line.startswith(prefix):
+                count += 1
+        return count
+
+    async def close(self) -> None:
+        self._closing = True
+        try:
+            await self.flush_metrics()
+        except Exception:
+            log.exception("Writing endpoint metrics at shutdown failed")
+        for logs in self.logs.values():
+            if not logs.complete:
+                logs._file.close()
+        await self.router.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+

@@ -1,0 +1,131 @@
+"""The routing table of live endpoints and the pooled upstream client.
+
+Everything here runs on the event loop and is read on every request, so it is plain memory:
+which versions of an endpoint are up, which replicas of each are ready, how many requests each
+has in flight. The DeploymentManager changes it; the proxy handler reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from jobs_bridge.serving.metrics import VersionStats
+
+DEPLOYING, READY, FAILED, DRAINING, STOPPED = "deploying", "ready", "failed", "draining", "stopped"
+VERSION_STATES = (DEPLOYING, READY, FAILED, DRAINING, STOPPED)
+
+
+@dataclass(eq=False)
+class Replica:
+    index: int
+    port: int
+    host: str = "127.0.0.1"
+    handle: str = ""
+    ready: bool = False  # passes its readiness check and takes traffic
+    in_flight: int = 0
+    restarts: int = 0
+    state: str = "starting"  # starting ready restarting stopped
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(eq=False)
+class LiveVersion:
+    id: int
+    number: int
+    state: str
+    stats: VersionStats
+    replicas: list[Replica] = field(default_factory=list)
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+    _turn: itertools.count = field(default_factory=itertools.count)
+
+    def ready_replicas(self) -> list[Replica]:
+        return [r for r in self.replicas if r.ready]
+
+    def pick(self, exclude: Replica | None = None) -> Replica | None:
+        """The ready replica with the fewest requests in flight; ties go round robin."""
+        ready = [r for r in self.replicas if r.ready and r is not exclude]
+        if not ready:
+            return None
+        turn = next(self._turn)
+        return min(ready, key=lambda r: (r.in_flight, (r.index - turn) % len(self.replicas)))
+
+    def begin(self, replica: Replica) -> None:
+        replica.in_flight += 1
+        self.stats.in_flight += 1
+        self.drained.clear()
+
+    def end(self, replica: Replica) -> None:
+        replica.in_flight -= 1
+        self.stats.in_flight -= 1
+        if self.stats.in_flight == 0:
+            self.drained.set()
+
+
+@dataclass(eq=False)
+class LiveEndpoint:
+    id: int
+    owner: str
+    name: str
+    public: bool
+    versions: dict[int, LiveVersion] = field(default_factory=dict)
+
+    def latest(self) -> LiveVersion | None:
+        """The newest version that is ready and has a ready replica."""
+        for number in sorted(self.versions, reverse=True):
+            v = self.versions[number]
+            if v.state == READY and any(r.ready for r in v.replicas):
+                return v
+        return None
+
+
+class Router:
+    def __init__(self, connect_timeout: float, request_timeout: float) -> None:
+        self.endpoints: dict[tuple[str, str], LiveEndpoint] = {}
+        self.by_version: dict[int, LiveVersion] = {}
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """One pooled keep-alive client for all replicas: no new TCP connection per request."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30,
+                                             enable_cleanup_closed=False)
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=self.request_timeout or None, sock_connect=self.connect_timeout),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def endpoint(self, owner: str, name: str) -> LiveEndpoint | None:
+        return self.endpoints.get((owner, name))
+
+    def add_endpoint(self, ep: LiveEndpoint) -> LiveEndpoint:
+        return self.endpoints.setdefault((ep.owner, ep.name), ep)
+
+    def remove_endpoint(self, owner: str, name: str) -> None:
+        ep = self.endpoints.pop((owner, name), None)
+        if ep is not None:
+            for v in ep.versions.values():
+                self.by_version.pop(v.id, None)
+
+    def add_version(self, ep: LiveEndpoint, version: LiveVersion) -> None:
+        ep.versions[version.number] = version
+        self.by_version[version.id] = version
+
+    def drop_version(self, ep: LiveEndpoint, version: LiveVersion) -> None:
+        ep.versions.pop(version.number, None)
+        self.by_version.pop(version.id, None)
