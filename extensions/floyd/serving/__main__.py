@@ -1,7 +1,8 @@
 """``python -m floyd.serving --entry ENTRY --port PORT [--host 127.0.0.1] [--threads N]``
 
-Exit status: 0 after a clean shutdown, 1 when ENTRY cannot be loaded (traceback on stderr),
-2 for bad arguments, 3 when the server could not start (e.g. the port is taken).
+Exit status: 1 when ENTRY cannot be loaded (traceback on stderr), 2 for bad arguments, 3 when
+the server could not start (e.g. the port is taken). On SIGTERM or SIGINT in-flight requests
+finish first; then, as uvicorn does, the process ends by that signal (143 / -15 for SIGTERM).
 """
 
 from __future__ import annotations
