@@ -139,7 +139,9 @@ def test_flask_openapi_from_url_map(flask_rt: RuntimeProcess) -> None:
     assert doc["openapi"].startswith("3.")
     assert set(doc["paths"]) == {"/hello", "/items/{item_id}", "/slow"}
     post = doc["paths"]["/items/{item_id}"]["post"]
-    assert post["parameters"] == [{"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    assert post["parameters"] == [
+        {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    ]
     assert set(doc["paths"]["/hello"]) == {"get"}
 
 
@@ -177,7 +179,9 @@ def test_predict_script(predict_rt: RuntimeProcess) -> None:
 
 
 def test_predict_errors_are_json(predict_rt: RuntimeProcess) -> None:
-    bad = requests.post(predict_rt.url + "/predict", data="{not json", headers={"Content-Type": "application/json"})
+    bad = requests.post(
+        predict_rt.url + "/predict", data="{not json", headers={"Content-Type": "application/json"}
+    )
     assert bad.status_code == 400
     assert bad.json()["status"] == 400
     boom = requests.post(predict_rt.url + "/predict", json={"x": [1], "fail": True})
@@ -222,21 +226,25 @@ def test_nothing_to_serve_says_what_to_define(tmp_path: Path) -> None:
 def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path) -> None:
     write(tmp_path, "app.py", FLASK_APP)
     marker = tmp_path / "started"
-    for runtime in start(tmp_path, "app.py"):
-        result: dict[str, requests.Response] = {}
+    runtime = RuntimeProcess(tmp_path, "app.py")
+    result: dict[str, requests.Response] = {}
 
-        def call() -> None:
-            result["r"] = requests.get(runtime.url + "/slow", params={"s": "1.5", "marker": str(marker)})
+    def call() -> None:
+        result["r"] = requests.get(runtime.url + "/slow", params={"s": "1.5", "marker": str(marker)})
 
+    try:
+        runtime.wait_ready()
         thread = threading.Thread(target=call)
         thread.start()
         deadline = time.monotonic() + 10
         while not marker.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert marker.exists(), "the slow request never started"
-        runtime.proc.terminate()  # SIGTERM, as the bridge stops an old version
+        runtime.proc.terminate()  # SIGTERM, as the bridge stops an old version after draining
         thread.join(20)
         assert result["r"].status_code == 200
         assert "finished" in result["r"].json()
         # uvicorn re-raises the signal once drained: the exit status says "stopped by SIGTERM".
         assert runtime.wait_exit() in (0, -15)
+    finally:
+        runtime.terminate()
