@@ -363,16 +363,35 @@ def print_submitted(s: Session, result: dict, as_json: bool, extra: dict, follow
 
 
 # -- floyd run ------------------------------------------------------------------------------
+def upload_project(s: Session, root: Path, project: str, quiet: bool = False) -> transfer.UploadResult:
+    """Snapshot the project directory (.floydignore applied; only what the server lacks is sent)."""
+    owner, name = project.split("/", 1)
+    rules = IgnoreRules.for_directory(root)
+    cache = StatCache()
+    try:
+        with RichProgress(enabled=not quiet) as progress:
+            return transfer.upload_code(s.client, owner, name, root, rules.keep, progress, cache)
+    finally:
+        cache.close()
+
+
+def sent_summary(up: transfer.UploadResult) -> str:
+    return ("0 files sent: unchanged" if up.duplicate or not up.sent_files
+            else f"{up.sent_files} file(s) sent, {human_bytes(up.sent_bytes)}")
+
+
 @click.command("run", cls=GpuArgs)
 @click.argument("command", nargs=-1)
 @job_options
 @click.option("--task", help="Use the keys of this task of floyd.yml.")
 @click.option("--sweep", help="A grid of parameters, one job each: 'lr=0.1,0.01 layers=2,3'.")
 @click.option("--concurrency", type=click.IntRange(0), help="Most jobs of the sweep running at once.")
+@click.option("--mode", type=click.Choice(["job", "serve"]), default="job", show_default=True,
+              help="serve: deploy this project as endpoint COMMAND (default: the project's name), as floyd deploy.")
 def run(command: tuple[str, ...], environment: str | None, cpu: bool, gpu: int | None, cpus: float | None,
         memory: str | None, data: tuple[str, ...], params: tuple[str, ...], max_runtime: int | None,
         message: str | None, follow: bool, as_json: bool, task: str | None, sweep: str | None,
-        concurrency: int | None) -> None:
+        concurrency: int | None, mode: str) -> None:
     """Run COMMAND (or a notebook, NAME.ipynb) as a job on a snapshot of this project's code.
 
     Settings come from floyd.yml, then from these flags. Examples:
@@ -381,8 +400,27 @@ def run(command: tuple[str, ...], environment: str | None, cpu: bool, gpu: int |
       floyd run "python train.py" --param lr=0.01 --data mnist:3:digits -f
       floyd run --gpu --env cuda train.ipynb
       floyd run --sweep 'lr=0.1,0.01' --concurrency 2 "python train.py"
+      floyd run --mode serve iris            # = floyd deploy iris
     """
     s = Session()
+    if mode == "serve":
+        job_only = {"--param": params, "--max-runtime": max_runtime is not None, "-f/--follow": follow,
+                    "--sweep": sweep is not None, "--concurrency": concurrency is not None}
+        used = [flag for flag, value in job_only.items() if value]
+        if used:
+            raise ConfigError(f"{', '.join(used)} {'is' if len(used) == 1 else 'are'} for jobs, not for --mode serve "
+                              "(an endpoint runs until it is stopped; see floyd deploy --help).")
+        if len(command) > 1:
+            raise ConfigError(f"--mode serve takes one endpoint NAME, not a command ({' '.join(command)!r}); "
+                              "the entry is app.py, or floyd deploy NAME --entry FILE.")
+        from floyd.cli.endpoints import DeployOptions, deploy_project  # endpoints imports this module
+
+        found = linked_project()
+        name = command[0] if command else (found[1].split("/", 1)[1] if found else "")
+        deploy_project(s, name or ".", None, DeployOptions(task=task, environment=environment, cpu=cpu, gpu=gpu,
+                                                           cpus=cpus, memory=memory, data=data, message=message,
+                                                           as_json=as_json))
+        return
     found = linked_project()
     if found is None:
         raise FloydClientError(f"No project is linked to {Path.cwd()} (no .floydexpt here or above): "
@@ -402,19 +440,11 @@ def run(command: tuple[str, ...], environment: str | None, cpu: bool, gpu: int |
     if not what:
         raise click.UsageError('What should the job run? floyd run "python train.py" '
                                "(or set command: in floyd.yml).")
-    owner, name = project.split("/", 1)
-    rules = IgnoreRules.for_directory(root)
-    cache = StatCache()
-    try:
-        with RichProgress(enabled=not as_json) as progress:
-            up = transfer.upload_code(s.client, owner, name, root, rules.keep, progress, cache)
-    finally:
-        cache.close()
+    up = upload_project(s, root, project, quiet=as_json)
     snapshot = up.version["id"]
     body = {"project": project, "snapshot": snapshot, **what, **settings.request()}
     result = s.client.submit_job(body)
-    sent = ("0 files sent: unchanged" if up.duplicate or not up.sent_files
-            else f"{up.sent_files} file(s) sent, {human_bytes(up.sent_bytes)}")
+    sent = sent_summary(up)
     extra = {"snapshot": snapshot, "duplicate": up.duplicate, "sent_bytes": up.sent_bytes,
              "sent_files": up.sent_files, "files": up.files, "total_bytes": up.total_bytes}
     if result.get("group") and not as_json:
