@@ -157,3 +157,14 @@ def test_syntax_error_in_endpoint_cell_fails_the_start(tmp_path: Path) -> None:
         assert "typo.ipynb GET /x: SyntaxError" in runtime.log()
     finally:
         runtime.terminate()
+
+
+def test_non_python_notebook_is_refused(tmp_path: Path) -> None:
+    path = write_notebook(tmp_path, "api.ipynb", ["# GET /x\nprint(1)"])
+    path.write_text(path.read_text().replace('"language": "python"', '"language": "R"'))
+    runtime = RuntimeProcess(tmp_path, "api.ipynb")
+    try:
+        assert runtime.wait_exit() == 1
+        assert "api.ipynb is a R notebook; only Python notebooks can be served" in runtime.log()
+    finally:
+        runtime.terminate()

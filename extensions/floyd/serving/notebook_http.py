@@ -118,6 +118,11 @@ def _code_cells(path: Path) -> list[str]:
         import nbformat
 
         raw = nbformat.reads(json.dumps(raw), as_version=4)
+    metadata = raw.get("metadata", {})
+    language_info, kernelspec = metadata.get("language_info") or {}, metadata.get("kernelspec") or {}
+    language = language_info.get("name") or kernelspec.get("language")
+    if language and language.lower() not in ("python", "ipython", "python3"):
+        raise NotebookError(f"{path.name} is a {language} notebook; only Python notebooks can be served")
     sources = []
     for cell in raw.get("cells", []):
         if cell.get("cell_type") == "code":
