@@ -32,7 +32,7 @@ import traceback
 import types
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -90,7 +90,6 @@ class CellResult:
     stdout: str = ""
     data: dict[str, Any] | None = None
     error: BaseException | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def error_text(self) -> str:

@@ -32,7 +32,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
-from floyd.serving.asgi import Receive, Scope, Send, read_body, reason, send_json, send_response
+from floyd.serving.asgi import (
+    Receive,
+    Scope,
+    Send,
+    lifespan_noop,
+    read_body,
+    reason,
+    send_json,
+    send_response,
+)
 from floyd.serving.kernel import CellResult, CompiledCell, InProcessKernel, compile_cell
 from floyd.serving.loader import EntryError
 
@@ -241,8 +250,6 @@ class NotebookHTTP:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            from floyd.serving.asgi import lifespan_noop
-
             await lifespan_noop(receive, send)
             return
         if scope["type"] != "http":
