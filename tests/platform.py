@@ -26,6 +26,7 @@ VENV_BIN = Path(sys.executable).parent
 # check what reaches the Docker API (device ids) and the error when no GPU runtime exists.
 TEST_BRIDGE_CONFIG = """
 c.BridgeApp.gpus = ["0", "1"]
+c.BridgeApp.endpoint_ready_timeout = 30
 c.BridgeApp.environments = [
     {"name": "cpu", "image": "floyd/cpu:latest", "description": "CPU", "gpu": False, "cpus": 1, "memory": "2G"},
     {"name": "cuda", "image": "floyd/cpu:latest", "description": "GPU test environment", "gpu": True,

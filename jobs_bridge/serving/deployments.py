@@ -520,13 +520,13 @@ class DeploymentManager:
                 continue
 
     async def _fail(self, ep: LiveEndpoint, lv: LiveVersion, message: str) -> None:
-        lv.state = FAILED
-        await self._stop_replicas(ep, lv)
         logs = self.logs.get(lv.id)
-        tail = [line for line in logs.read()[-LOG_TAIL:]] if logs else []
+        tail = logs.read()[-LOG_TAIL:] if logs else []
         reason = f"{message}; the previous version (if any) keeps serving"
         await self.run(self._set_state, lv.id, FAILED, reason + ("\n" + "\n".join(tail) if tail else ""),
                        "stopped_at")
+        lv.state = FAILED
+        await self._stop_replicas(ep, lv)
         if logs is not None:
             logs.append([f"[floyd] v{lv.number} failed: {reason}"])
             logs.finish()

@@ -58,8 +58,8 @@ def endpoint_url(user: User, name: str) -> str:
 
 
 def call(user: User, name: str, path: str, method: str = "GET", key: str | None = None,
-         **kwargs: object) -> requests.Response:
+         headers: dict[str, str] | None = None, **kwargs: object) -> requests.Response:
     """A request to the endpoint as its owner (Hub token), or with an API key."""
-    headers = {"Authorization": f"Bearer {key}"} if key else dict(user.headers)
-    return requests.request(method, endpoint_url(user, name) + path.lstrip("/"), headers=headers,
+    auth = {"Authorization": f"Bearer {key}"} if key else dict(user.headers)
+    return requests.request(method, endpoint_url(user, name) + path.lstrip("/"), headers={**auth, **(headers or {})},
                             timeout=60, **kwargs)  # type: ignore[arg-type]
