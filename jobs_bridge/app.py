@@ -297,7 +297,7 @@ class BridgeApp(Application):
         return DeploymentManager(self.sessions, self.layout,
                                  VersionResolver(self.job_manager.resolver, self.max_endpoint_replicas),
                                  self.gpu_allocator, self.job_manager.executor, self.router, self.keys, serving,
-                                 self.public_url, self.service_prefix)
+                                 self.public_url, self.service_prefix, self.cookie_secret())
 
     def init_db(self) -> None:
         self.engine = db.make_engine(self.db_url)

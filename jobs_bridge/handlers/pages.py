@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tornado import web
@@ -56,6 +57,22 @@ def fmt_metrics(latest: dict[str, float]) -> str:
     return ", ".join(fmt_metric(n, latest[n]) for n in names) or "—"
 
 
+def fmt_ms(ms: float | None) -> str:
+    """A latency like static/common.js's fmtMs: 4 significant digits, no exponent."""
+    return "—" if ms is None else f"{float(f'{ms:.4g}'):g} ms"
+
+
+def endpoint_row(ep: dict) -> dict:
+    """What the endpoints table shows of one endpoint: the serving version and its counters, and
+    the newest version when that one is not (yet) serving (deploying, failed)."""
+    by_number = {v["number"]: v for v in ep["versions"]}
+    serving = by_number.get(ep["serving_version"])
+    newest = ep["versions"][0] if ep["versions"] else None
+    pending = newest if newest and newest is not serving and newest["state"] in ("deploying", "failed") else None
+    return {"serving": serving, "pending": pending, "newest": newest,
+            "stats": serving["stats"] if serving else None}
+
+
 class PageHandler(BaseHandler):
     api = False
 
@@ -67,7 +84,7 @@ class PageHandler(BaseHandler):
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
         namespace.update(fmt_duration=fmt_duration, fmt_when=fmt_when, fmt_bytes=fmt_bytes,
-                         fmt_resources=fmt_resources, fmt_metrics=fmt_metrics)
+                         fmt_resources=fmt_resources, fmt_metrics=fmt_metrics, fmt_ms=fmt_ms)
         return namespace
 
     def page_xsrf_token(self) -> str:
@@ -126,9 +143,40 @@ class JobPage(PageHandler):
         self.render_page("job.html", job=job, xsrf_token=self.page_xsrf_token())
 
 
+class EndpointsPage(PageHandler):
+    """The caller's endpoints (an admin's: everyone's) with the serving version and its counters."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        endpoints = await self.call(self.bridge.deployments.list, self.caller)
+        self.render_page("endpoints.html", endpoints=[(ep, endpoint_row(ep)) for ep in endpoints])
+
+
+class EndpointPage(PageHandler):
+    """One endpoint: URLs, versions, request stats, the traffic chart, the live log, API keys.
+
+    endpoint.js refreshes the stats, the chart and the version states from the API."""
+
+    @web.authenticated
+    async def get(self, owner: str, name: str) -> None:
+        manager = self.bridge.deployments
+        endpoint = await self.call(manager.get, self.caller, owner, name)
+        # metrics() has the counters of stopped versions too (get() only of running ones).
+        metrics = await self.call(manager.metrics, self.caller, owner, name, time.time() - 3600)
+        keys = await self.call(manager.list_keys, self.caller, owner, name)
+        versions = endpoint["versions"]
+        serving = endpoint["serving_version"]
+        log_version = serving if serving is not None else (versions[0]["number"] if versions else None)
+        self.render_page("endpoint.html", endpoint=endpoint, versions=versions,
+                         stats=[v for v in metrics["versions"] if v["requests"] or v["state"] == "ready"],
+                         keys=keys, log_version=log_version, xsrf_token=self.page_xsrf_token())
+
+
 default_handlers = [
     ("/", HomePage),
     ("/datasets/{owner}/{name}", DatasetPage),
     ("/jobs", JobsPage),
     ("/jobs/{owner}/{project}/{number}", JobPage),
+    ("/endpoints", EndpointsPage),
+    ("/endpoints/{owner}/{name}", EndpointPage),
 ]

@@ -25,7 +25,7 @@ from jobs_bridge.serving.router import READY, LiveEndpoint, LiveVersion, Replica
 PIN_RE = re.compile(r"^/v(\d{1,9})(/.*)?$")
 # Hop-by-hop headers (RFC 9110 §7.6.1) and what the proxy sets itself.
 HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                 "transfer-encoding", "upgrade", "host", "content-length"})
+                 "transfer-encoding", "upgrade", "host", "content-length", "x-floyd-proxy-token"})
 SKIP_AUTO = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 INLINE_LIMIT = 1 << 20  # answers up to this size are relayed in one write, bigger ones streamed
@@ -160,6 +160,7 @@ class EndpointProxyHandler(web.RequestHandler):
         router = self.settings["bridge"].router
         req = self.request
         headers = self._upstream_headers(ep, strip)
+        headers["X-Floyd-Proxy-Token"] = version.token
         body = req.body or None
         started = time.perf_counter()
         status = 502

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -96,7 +97,7 @@ class ReplicaRun:
 class DeploymentManager:
     def __init__(self, sessions: sessionmaker[Session], layout: StorageLayout, resolver: VersionResolver,
                  gpus: GpuAllocator, executor: Executor, router: Router, keys: KeyStore, limits: ServingLimits,
-                 public_url: str, service_prefix: str) -> None:
+                 public_url: str, service_prefix: str, secret: bytes) -> None:
         self.sessions = sessions
         self.layout = layout
         self.resolver = resolver
@@ -107,6 +108,7 @@ class DeploymentManager:
         self.limits = limits
         self.public_url = public_url
         self.service_prefix = service_prefix
+        self.secret = secret
         self.root = layout.root / "endpoints"
         self.pool = ThreadPoolExecutor(64, thread_name_prefix="serving")
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -124,6 +126,14 @@ class DeploymentManager:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def proxy_token(self, version_id: int) -> str:
+        """The version's replicas answer only requests carrying this (derived, so a restarted
+        bridge knows it without storing it)."""
+        return hmac.new(self.secret, f"endpoint-version:{version_id}".encode(), hashlib.sha256).hexdigest()
+
+    def live_version(self, version_id: int, number: int, state: str, stats: str = "{}") -> LiveVersion:
+        return LiveVersion(version_id, number, state, VersionStats(version_id, stats), token=self.proxy_token(version_id))
 
     def url(self, owner: str, name: str) -> str:
         return f"{self.public_url.rstrip('/')}{self.service_prefix.rstrip('/')}/endpoints/{owner}/{name}/"
@@ -266,7 +276,7 @@ class DeploymentManager:
         version_id, number, result = await self.run(self._new_version, caller, owner, name, body)
         live = self.router.endpoint(owner, name)
         assert live is not None
-        lv = LiveVersion(version_id, number, DEPLOYING, VersionStats(version_id))
+        lv = self.live_version(version_id, number, DEPLOYING)
         self.router.add_version(live, lv)
         self.logs[version_id] = LogStore(self.log_path(owner, name, number))
         self._spawn(self._rollout(live, lv))
@@ -415,7 +425,7 @@ class DeploymentManager:
         env = {"FLOYD_ENDPOINT": f"{ep.owner}/{ep.name}", "FLOYD_ENDPOINT_VERSION": str(lv.number),
                "FLOYD_REPLICA": str(r.index), "FLOYD_CODE": "/floyd/code", "FLOYD_INPUT": "/floyd/input",
                "FLOYD_OUTPUT": "/floyd/output", "FLOYD_PIP_CACHE": "/floyd/cache/pip", "FLOYD_URL": self.public_url,
-               "FLOYD_HEALTH_PATH": health, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+               "FLOYD_HEALTH_PATH": health, "FLOYD_PROXY_TOKEN": lv.token, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         return RunSpec(job_id=lv.id, name=f"{ep.owner}/{ep.name}/v{lv.number}/r{r.index}/{r.restarts}",
                        image=image, argv=argv, env=env, mounts=mounts, workdir=str(work), cpus=cpus, memory=memory,
                        gpu_devices=devices, labels={"org.floyd.owner": ep.owner}, kind="replica",
@@ -452,7 +462,8 @@ class DeploymentManager:
             if r.state == "stopped":
                 raise DeployFailed(f"replica {r.index} was stopped before it was ready")
             try:
-                async with self.router.session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                async with self.router.session.get(url, timeout=aiohttp.ClientTimeout(total=5),
+                                                   headers={"X-Floyd-Proxy-Token": lv.token}) as resp:
                     await resp.read()
                     if 200 <= resp.status < 300:
                         break
@@ -699,8 +710,7 @@ class DeploymentManager:
                 versions = []
                 for v in s.scalars(select(EndpointVersion).where(EndpointVersion.endpoint_id == ep.id)):
                     rows = list(s.scalars(select(EndpointReplica).where(EndpointReplica.version_id == v.id)))
-                    versions.append((LiveVersion(v.id, v.number, v.state, VersionStats(v.id, v.stats)),
-                                     rows, v.state))
+                    versions.append((self.live_version(v.id, v.number, v.state, v.stats), rows, v.state))
                 out.append((LiveEndpoint(ep.id, ep.owner, ep.name, ep.public), versions))
             s.expunge_all()
         return out

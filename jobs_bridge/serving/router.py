@@ -41,6 +41,7 @@ class LiveVersion:
     number: int
     state: str
     stats: VersionStats
+    token: str = ""  # sent as X-Floyd-Proxy-Token: the replicas answer nobody else
     replicas: list[Replica] = field(default_factory=list)
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     _turn: itertools.count = field(default_factory=itertools.count)

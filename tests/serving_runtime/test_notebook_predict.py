@@ -10,8 +10,6 @@ import requests
 
 from tests.serving_runtime.conftest import RuntimeProcess, start
 
-pytest.importorskip("numpy", reason="the endpoint images ship numpy; this venv may not")
-
 
 @pytest.fixture(scope="module")
 def model(notebooks_dir: Path) -> Iterator[RuntimeProcess]:

@@ -8,7 +8,9 @@ everything else to the app untouched, so an app's own routes, errors and ``/open
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from http import HTTPStatus
 from typing import Any
@@ -22,6 +24,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 READY_PATH = "/_floyd/ready"
 RESERVED_PREFIX = "/_floyd/"
 OPENAPI_PATH = "/openapi.json"
+PROXY_TOKEN_HEADER = b"x-floyd-proxy-token"
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -83,13 +86,34 @@ class FloydASGI:
     """Wraps a loaded app: readiness, the reserved prefix, and ``/openapi.json`` only where
     the app itself answers 404 (so FastAPI's own document passes through untouched)."""
 
-    def __init__(self, app: ASGIApp, kind: str, openapi: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, app: ASGIApp, kind: str, openapi: Callable[[], dict[str, Any]],
+                 proxy_token: str | None = None) -> None:
         self.app = app
         self.kind = kind
         self.openapi = openapi
+        # Replicas listen on the host's loopback (host networking), where any process of the
+        # machine could reach them: with a token set, only the Floyd proxy (which checked the
+        # caller's API key) gets an answer.
+        token = os.environ.get("FLOYD_PROXY_TOKEN", "") if proxy_token is None else proxy_token
+        self.token = token.encode()
+
+    def _from_proxy(self, scope: Scope) -> bool:
+        given = b""
+        kept = []
+        for name, value in scope["headers"]:
+            if name == PROXY_TOKEN_HEADER:
+                given = value
+            else:
+                kept.append((name, value))
+        scope["headers"] = kept  # the app never sees the token
+        return hmac.compare_digest(given, self.token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if self.token and not self._from_proxy(scope):
+                await send_error(send, 403, "This replica answers only through the Floyd proxy: call the endpoint's "
+                                            "URL (/services/floyd/endpoints/<owner>/<name>/) with an API key.")
+                return
             path = scope["path"]
             if path == READY_PATH:
                 await send_json(send, 200, {"status": "ready", "kind": self.kind})
