@@ -10,7 +10,7 @@
   function niceCeil(v) {
     if (!(v > 0)) return v;
     const p = Math.pow(10, Math.floor(Math.log10(v)));
-    return [1, 2, 2.5, 5, 10].map((m) => m * p).find((n) => n >= v) || v;
+    return [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * p).find((n) => n >= v) || v;
   }
 
   function svgEl(tag, attrs, text) {
@@ -23,7 +23,7 @@
   // opts: {name, series: [{name, color, dash, points: [[x, y], …]}], xFmt, yFmt, x0, x1, y0, nice}
   // A point whose y is null is a gap: each run of points between gaps is one polyline, tagged
   // with its series' name (data-series). x0/x1/y0 fix the range's ends; else the data sets them;
-  // nice rounds the top up to 1, 2, 2.5 or 5 times a power of ten, leaving room above the line.
+  // nice rounds the top up to a round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten).
   function plot(opts) {
     const series = opts.series.map((s) => ({ ...s, points: s.points.filter((p) => p[0] !== undefined) }));
     const xs = series.flatMap((s) => s.points.map((p) => p[0]));

@@ -17,7 +17,7 @@ from tests.platform import Platform, User
 from tests.routes import route_methods
 
 PUBLIC_API = {"/api/v1/info", "/api/v1/openapi.json"}
-PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}"}
+PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}", "/endpoints", "/endpoints/{owner}/{name}"}
 
 
 @pytest.fixture(scope="module")
