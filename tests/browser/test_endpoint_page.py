@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.browser.test_pages import login
 from tests.platform import REPO, Platform
-from tests.serving.conftest import call, deploy_ready
+from tests.serving.conftest import call, deploy, deploy_ready, wait_version
 from tests.workspaces.conftest import workspace_image  # noqa: F401
 
 DOCS_SHOT = REPO / "docs" / "img" / "endpoint-page.png"
@@ -108,6 +108,25 @@ def test_endpoint_page_versions_stats_chart_log_keys(page, platform: Platform, w
     assert key["key"] not in page.content()
     assert f"floyd endpoint keys create {name}" in page.locator("body").inner_text()
 
+    # A broken v2: the open page says so; after a reload its row shows why, with the log's tail.
+    deploy(admin, name, {"app.py": b"raise RuntimeError('the model file is missing')\n"}, tmp_path,
+           project=f"{name}-code", message="broken on purpose")
+    assert wait_version(admin, name, 2)["state"] == "failed"
+    page.wait_for_function("!document.getElementById('notice').hidden && "
+                           "document.getElementById('notice').textContent.includes('v2 (failed)')", timeout=30_000)
+    page.locator("#notice a", has_text="Reload").click()
+    row2 = page.locator('#versions tr[data-version="2"]')
+    row2.wait_for()
+    assert row2.locator(".badge").inner_text() == "failed"
+    summary = row2.locator("details.reason summary")
+    assert "exited with code" in summary.inner_text(), summary.inner_text()
+    summary.click()
+    assert "the model file is missing" in row2.locator("details.reason pre").inner_text()
+    summary.click()
+    assert page.locator("#serving").inner_text() == "serving v1"
+    page.wait_for_function("document.getElementById('log').textContent.includes('[floyd] v1 is ready')")
+    page.locator('#traffic svg[data-series="requests"] polyline[data-series="requests v1"]').wait_for()
+
     DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS_SHOT), full_page=True)
 
@@ -116,7 +135,7 @@ def test_endpoint_page_versions_stats_chart_log_keys(page, platform: Platform, w
     page.wait_for_selector("#endpoints")
     listed = page.locator(f'#endpoints tr[data-endpoint="admin/{name}"]')
     text = listed.inner_text()
-    assert "v1" in text and "ready" in text and "10" in text and url in text, text
+    assert "v1" in text and "ready" in text and "v2 failed" in text and "10" in text and url in text, text
     listed.locator("a", has_text=f"admin/{name}").click()
     page.wait_for_url(f"**/endpoints/admin/{name}")
     page.wait_for_selector("#versions")
