@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -202,6 +203,11 @@ def test_run_mode_serve_public_and_delete(carol: User, tmp_path: Path) -> None:
     posted = as_json(carol.cli("deploy", "served", "--no-wait", "--json", "--replicas", "2", cwd=root))
     assert posted["number"] == 2 and posted["state"] == "deploying" and posted["replicas"]["desired"] == 2
     assert posted["upload"]["sent_files"] == 0  # the same snapshot: nothing sent again
+    deadline = time.monotonic() + 120
+    while (ep := as_json(carol.cli("endpoint", "status", "served", "--json")))["serving_version"] != 2:
+        assert ep["versions"][0]["state"] == "deploying" and time.monotonic() < deadline, ep["versions"][0]
+        time.sleep(0.3)
+    assert ep["versions"][0]["replicas"]["ready"] == 2 and ep["versions"][1]["state"] in ("draining", "stopped")
 
     refused = carol.cli("endpoint", "delete", "served", input="n\n", check=False)
     assert refused.returncode == 1 and "Aborted" in refused.stderr
