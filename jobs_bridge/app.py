@@ -19,6 +19,7 @@ import yaml
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from sqlalchemy import Engine
 from tornado import httpserver, web
+from tornado.routing import AnyMatches, PathMatches, Rule, RuleRouter
 from traitlets import Bool, Dict, Float, Integer, List, Type, Unicode, default
 from traitlets.config import Application
 
@@ -31,8 +32,6 @@ from jobs_bridge.executors.docker import DockerExecutor, docker_available
 from jobs_bridge.executors.local import LocalExecutor
 from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
 from jobs_bridge.handlers.base import NotFoundHandler
-from jobs_bridge.handlers.serve import ROUTE as PROXY_ROUTE
-from jobs_bridge.handlers.serve import EndpointProxyHandler
 from jobs_bridge.jobs.manager import JobLimits, JobManager
 from jobs_bridge.jobs.spec import SpecResolver
 from jobs_bridge.projects import ProjectManager
@@ -40,6 +39,8 @@ from jobs_bridge.resources.environments import DEFAULT_ENVIRONMENTS, Environment
 from jobs_bridge.resources.gpus import GpuAllocator, discover_gpus
 from jobs_bridge.serving.deployments import DeploymentManager, ServingLimits
 from jobs_bridge.serving.keys import KeyStore
+from jobs_bridge.serving.proxy import EndpointProxy
+from jobs_bridge.serving.proxy import route as proxy_route
 from jobs_bridge.serving.router import Router
 from jobs_bridge.serving.spec import VersionResolver
 from jobs_bridge.storage.blobs import BlobStore
@@ -53,21 +54,6 @@ GiB = 1 << 30
 def template_to_regex(template: str) -> str:
     """``/api/v1/datasets/{owner}/{name}`` → a tornado pattern with named groups."""
     return re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-
-
-access_log = logging.getLogger("tornado.access")
-
-
-def log_request(handler: web.RequestHandler) -> None:
-    """Tornado's access log, except that requests proxied to endpoints are logged only when
-    they fail in the proxy (they are counted in the endpoint's metrics instead)."""
-    status = handler.get_status()
-    if isinstance(handler, EndpointProxyHandler):
-        if status in (502, 503, 504):
-            access_log.warning("%d %s %.2fms", status, handler._request_summary(), 1000 * handler.request.request_time())
-        return
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), 1000 * handler.request.request_time())
 
 
 class OptionalType(Type):
@@ -345,7 +331,6 @@ class BridgeApp(Application):
         hub_auth = HubOAuth.instance(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=60)
         handlers: list[Any] = [(prefix + template_to_regex(t), h) for t, h in self.route_table()]
         handlers.append((prefix + "/oauth_callback", HubOAuthCallbackHandler))
-        handlers.append((prefix + PROXY_ROUTE, EndpointProxyHandler))
         handlers.append((prefix + "/api/.*", NotFoundHandler))
         return web.Application(
             handlers,
@@ -358,7 +343,6 @@ class BridgeApp(Application):
             default_handler_class=NotFoundHandler,
             login_url=hub_auth.login_url,
             xsrf_cookies=True,
-            log_function=log_request,
         )
 
     def start(self) -> None:
@@ -377,10 +361,16 @@ class BridgeApp(Application):
         path.write_text(self.generate_config_file())
         print(f"Wrote {path}")
 
-    async def serve(self) -> None:
+    def make_router(self) -> RuleRouter:
+        """Requests to endpoints go straight to the proxy (no tornado.web on their path); the
+        rest to the web application."""
         app = self.make_app()
+        proxy = EndpointProxy(self.router, self.keys, app.settings["hub_auth"], self.service_prefix)
+        return RuleRouter([Rule(PathMatches(proxy_route(self.service_prefix)), proxy), Rule(AnyMatches(), app)])
+
+    async def serve(self) -> None:
         server = httpserver.HTTPServer(
-            app, xheaders=True, max_body_size=self.max_json_bytes, chunk_size=1 << 20,
+            self.make_router(), xheaders=True, max_body_size=self.max_json_bytes, chunk_size=1 << 20,
             max_buffer_size=self.max_json_bytes,
         )
         server.listen(self.port, self.ip)

@@ -120,6 +120,9 @@ class DockerExecutor(Executor):
             self._container(handle).remove(force=True)
         except NotFound:
             pass
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: a removal already in progress (two stops raced)
+                raise
 
     def find(self) -> Iterator[Found]:
         for c in self.client.containers.list(all=True, filters={"label": [f"{INSTANCE_LABEL}={self.instance}",

@@ -177,6 +177,6 @@ default_handlers = [
     ("/datasets/{owner}/{name}", DatasetPage),
     ("/jobs", JobsPage),
     ("/jobs/{owner}/{project}/{number}", JobPage),
-    ("/endpoints", EndpointsPage),
-    ("/endpoints/{owner}/{name}", EndpointPage),
+    ("/serving", EndpointsPage),
+    ("/serving/{owner}/{name}", EndpointPage),
 ]

@@ -27,7 +27,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,6 +52,7 @@ from jobs_bridge.serving.router import (
     Router,
 )
 from jobs_bridge.serving.spec import VersionResolver, VersionSpec
+from jobs_bridge.serving.upstream import UpstreamError
 from jobs_bridge.storage.paths import StorageLayout
 
 log = logging.getLogger("jobs_bridge.serving")
@@ -166,7 +166,7 @@ class DeploymentManager:
 
     def _version_json(self, s: Session, ep: Endpoint, v: EndpointVersion) -> dict:
         replicas = list(s.scalars(select(EndpointReplica).where(EndpointReplica.version_id == v.id)))
-        return version_json(v, replicas, self.router.by_version.get(v.id), self.url(ep.owner, ep.name))
+        return version_json(v, ep.owner, replicas, self.router.by_version.get(v.id), self.url(ep.owner, ep.name))
 
     def _endpoint_json(self, s: Session, ep: Endpoint, limit: int = 20) -> dict:
         versions = list(s.scalars(select(EndpointVersion).where(EndpointVersion.endpoint_id == ep.id)
@@ -383,6 +383,8 @@ class DeploymentManager:
         assert self.loop is not None
         r.state = "starting"
         r.ready = False
+        if r.port:
+            self.router.pool.drop(r.host, r.port)
         r.port = free_port()
         spec = await self.run(self._replica_spec, ep, lv, r)
         self.logs[lv.id].append([f"[floyd] r{r.index}: starting (attempt {r.restarts + 1}, port {r.port})"])
@@ -452,7 +454,6 @@ class DeploymentManager:
         """Poll the readiness path until it answers 2xx; raise DeployFailed if the process ends."""
         r = run.replica
         path = await self.run(self._health_path, lv.id)
-        url = r.base_url + path
         delay = 0.05
         while True:
             if run.exit.done():
@@ -462,12 +463,14 @@ class DeploymentManager:
             if r.state == "stopped":
                 raise DeployFailed(f"replica {r.index} was stopped before it was ready")
             try:
-                async with self.router.session.get(url, timeout=aiohttp.ClientTimeout(total=5),
-                                                   headers={"X-Floyd-Proxy-Token": lv.token}) as resp:
-                    await resp.read()
-                    if 200 <= resp.status < 300:
-                        break
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+                resp = await self.router.pool.request(r.host, r.port, "GET", path,
+                                                      [("X-Floyd-Proxy-Token", lv.token)], None, timeout=5)
+                if resp.streaming:
+                    async for _ in resp.chunks():
+                        pass
+                if 200 <= resp.status < 300:
+                    break
+            except UpstreamError:
                 pass
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.5)
@@ -570,6 +573,7 @@ class DeploymentManager:
         async def stop(r: Replica) -> None:
             r.ready = False
             r.state = "stopped"
+            self.router.pool.drop(r.host, r.port)
             run = self.runs.pop((lv.id, r.index), None)
             if r.handle:
                 workdir = run.workdir if run else str(self.version_dir(ep.owner, ep.name, lv.number) / f"r{r.index}")

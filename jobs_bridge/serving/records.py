@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timezone
 
 from jobs_bridge.orm import Endpoint, EndpointReplica, EndpointVersion
+from jobs_bridge.serving.metrics import VersionStats
 from jobs_bridge.serving.router import LiveVersion
 
 
@@ -15,7 +16,8 @@ def iso(when: datetime | None) -> str | None:
     return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).isoformat()
 
 
-def version_json(v: EndpointVersion, replicas: list[EndpointReplica], live: LiveVersion | None, url: str) -> dict:
+def version_json(v: EndpointVersion, owner: str, replicas: list[EndpointReplica], live: LiveVersion | None,
+                 url: str) -> dict:
     live_replicas = {r.index: r for r in live.replicas} if live else {}
     items = []
     for row in sorted(replicas, key=lambda r: r.index):
@@ -23,16 +25,18 @@ def version_json(v: EndpointVersion, replicas: list[EndpointReplica], live: Live
         items.append({"index": row.index, "state": lr.state if lr else "stopped", "ready": bool(lr and lr.ready),
                       "restarts": row.restarts, "in_flight": lr.in_flight if lr else 0,
                       "gpu_devices": json.loads(row.gpu_devices)})
+    reason, _, tail = v.reason.partition("\n")  # a failed version's reason is followed by its log's tail
+    stats = live.stats if live else VersionStats(v.id, v.stats)
     return {
-        "number": v.number, "state": live.state if live else v.state, "reason": v.reason, "entry": v.entry,
-        "project": v.project, "snapshot": v.snapshot, "environment": v.environment, "image": v.image,
+        "number": v.number, "state": live.state if live else v.state, "reason": reason,
+        "log_tail": tail.split("\n") if tail else [], "entry": v.entry, "project": f"{owner}/{v.project}", "snapshot": v.snapshot, "environment": v.environment, "image": v.image,
         "image_id": v.image_id, "resources": {"cpus": v.cpus, "memory": v.memory, "gpus": v.gpus},
         "replicas": {"desired": v.replicas, "ready": sum(1 for i in items if i["ready"]), "items": items},
         "inputs": [{k: i[k] for k in ("source", "mount", "kind", "version_id")} for i in json.loads(v.inputs)],
         "health_path": v.health_path or "/_floyd/ready", "message": v.message, "created_by": v.created_by,
         "created_at": iso(v.created_at), "ready_at": iso(v.ready_at), "stopped_at": iso(v.stopped_at),
         "url": f"{url}v{v.number}/",
-        "stats": live.stats.summary() if live else None,
+        "stats": stats.summary(),
     }
 
 

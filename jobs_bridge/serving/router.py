@@ -11,9 +11,8 @@ import asyncio
 import itertools
 from dataclasses import dataclass, field
 
-import aiohttp
-
 from jobs_bridge.serving.metrics import VersionStats
+from jobs_bridge.serving.upstream import Pool
 
 DEPLOYING, READY, FAILED, DRAINING, STOPPED = "deploying", "ready", "failed", "draining", "stopped"
 VERSION_STATES = (DEPLOYING, READY, FAILED, DRAINING, STOPPED)
@@ -90,26 +89,12 @@ class Router:
     def __init__(self, connect_timeout: float, request_timeout: float) -> None:
         self.endpoints: dict[tuple[str, str], LiveEndpoint] = {}
         self.by_version: dict[int, LiveVersion] = {}
-        self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """One pooled keep-alive client for all replicas: no new TCP connection per request."""
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30,
-                                             enable_cleanup_closed=False)
-            self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
-                timeout=aiohttp.ClientTimeout(total=self.request_timeout or None, sock_connect=self.connect_timeout),
-            )
-        return self._session
+        # One pool of kept-alive connections for all replicas: no new TCP connection per request.
+        self.pool = Pool(connect_timeout=connect_timeout)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self.pool.close()
 
     def endpoint(self, owner: str, name: str) -> LiveEndpoint | None:
         return self.endpoints.get((owner, name))

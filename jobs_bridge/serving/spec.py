@@ -88,7 +88,7 @@ class VersionResolver:
         if not isinstance(project, str) or "/" not in project:
             raise BadRequest("'project' must be OWNER/NAME, e.g. 'alice/iris': the project whose code is served.")
         p_owner, _, pname = project.partition("/")
-        if check_owner(p_owner) != owner and not caller.admin:
+        if check_owner(p_owner) != owner:
             raise Unprocessable(f"An endpoint of {owner} serves code of {owner}'s projects, not {project}.")
         ProjectManager.find(s, caller, p_owner, check_name(pname, "project name"), write=True)
         snapshot = body.get("snapshot")

@@ -1,4 +1,4 @@
-// One endpoint's page (/endpoints/OWNER/NAME): the traffic charts and per-version request stats,
+// One endpoint's page (/serving/OWNER/NAME): the traffic charts and per-version request stats,
 // refreshed every few seconds from the metrics API; version states and replicas from the
 // endpoint's record; the live log of the serving version. common.js and chart.js come first.
 "use strict";
@@ -89,18 +89,18 @@
     const badge = cell.querySelector(".badge");
     if (badge.textContent === v.state) {
       const reason = cell.querySelector("div.reason");
-      if (reason && v.state !== "failed") reason.textContent = (v.reason || "").split("\n")[0];
+      if (reason && v.state !== "failed") reason.textContent = v.reason || "";
     } else {
       setBadge(badge, v.state);
       for (const old of cell.querySelectorAll(".reason")) old.remove();
-      const [first, ...tail] = (v.reason || "").split("\n");
+      const tail = v.log_tail || [];
       if (v.state === "failed" && v.reason) {
         const details = el("details", { class: "reason" });
-        details.appendChild(el("summary", {}, first));
+        details.appendChild(el("summary", {}, v.reason));
         if (tail.length) details.appendChild(el("pre", { class: "log tail" }, tail.join("\n")));
         cell.appendChild(details);
       } else if (v.reason) {
-        cell.appendChild(el("div", { class: "reason muted small" }, first));
+        cell.appendChild(el("div", { class: "reason muted small" }, v.reason));
       }
     }
     const restarts = v.replicas.items.reduce((n, r) => n + r.restarts, 0);

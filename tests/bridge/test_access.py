@@ -15,9 +15,10 @@ import requests
 from tests.jobs.conftest import submit, wait_state
 from tests.platform import Platform, User
 from tests.routes import route_methods
+from tests.serving.conftest import deploy_ready
 
 PUBLIC_API = {"/api/v1/info", "/api/v1/openapi.json"}
-PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}", "/endpoints", "/endpoints/{owner}/{name}"}
+PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}", "/serving", "/serving/{owner}/{name}"}
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +39,17 @@ def world(platform: Platform, workspace_image: str, tmp_path_factory: pytest.Tem
     job = submit(owner, "secret-proj", {"run.py": b"print('secret output')"}, tmp_path_factory.mktemp("walk"),
                  command="python run.py")["job"]
     wait_state(owner, job["id"], {"succeeded"})
+    # An endpoint with a running version and a key, for the endpoint routes and pages.
+    deploy_ready(owner, "secret-ep", {"app.py": b"from flask import Flask\napp = Flask(__name__)\n"},
+                 tmp_path_factory.mktemp("walk-ep"))
+    key = owner.api("POST", "endpoints/walk-owner/secret-ep/keys", json={"name": "k"}).json()
     return {"owner": "walk-owner", "upload_id": up2["id"], "hash": m2[0]["hash"], "version": "1",
-            "project": "secret-proj", "number": "1", "snapshot": job["snapshot"]}
+            "project": "secret-proj", "number": "1", "snapshot": job["snapshot"], "key_id": str(key["id"])}
 
 
 def concrete(template: str, world: dict[str, str]) -> str:
-    name = "secret-proj" if template.startswith(("/api/v1/projects", "/api/v1/jobs")) else "secret-data"
+    name = "secret-proj" if template.startswith(("/api/v1/projects", "/api/v1/jobs")) else \
+        "secret-ep" if template.startswith(("/api/v1/endpoints", "/serving")) else "secret-data"
     values = {**world, "name": name}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 

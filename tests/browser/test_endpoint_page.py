@@ -57,7 +57,7 @@ def test_endpoint_page_versions_stats_chart_log_keys(page, platform: Platform, w
 
     login(page, platform, "admin", (platform.root / "admin-password").read_text().strip())
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(platform.url + f"services/floyd/endpoints/admin/{name}")  # HubOAuth: authorize and back
+    page.goto(platform.url + f"services/floyd/serving/admin/{name}")  # HubOAuth: authorize and back
     page.wait_for_selector("#versions")
     assert f"admin/{name}" in page.locator("h2").inner_text()
     assert page.locator("#serving").inner_text() == "serving v1"
@@ -137,5 +137,5 @@ def test_endpoint_page_versions_stats_chart_log_keys(page, platform: Platform, w
     text = listed.inner_text()
     assert "v1" in text and "ready" in text and "v2 failed" in text and "10" in text and url in text, text
     listed.locator("a", has_text=f"admin/{name}").click()
-    page.wait_for_url(f"**/endpoints/admin/{name}")
+    page.wait_for_url(f"**/serving/admin/{name}")
     page.wait_for_selector("#versions")

@@ -147,7 +147,7 @@ def test_broken_version_never_takes_traffic(owner: User, tmp_path: Path) -> None
     assert during.status_code == 200 and during.json()["version"] == "1"
     failed = wait_version(owner, "fragile", v2["number"])
     assert failed["state"] == "failed"
-    assert "exited with code" in failed["reason"] and "the model file is missing" in failed["reason"]
+    assert "exited with code" in failed["reason"] and "the model file is missing" in "\n".join(failed["log_tail"])
     assert call(owner, "fragile", "/hello").json()["version"] == "1"
     pinned = call(owner, "fragile", "/v2/hello")
     assert pinned.status_code == 503 and "failed" in pinned.json()["message"]

@@ -374,11 +374,11 @@ def report_ready(ref: EndpointRef, v: dict, endpoint: dict, me: str) -> None:
 
 
 def report_failure(ref: EndpointRef, v: dict, me: str, quiet: bool) -> None:
-    reason = v.get("reason") or "no reason was recorded"
-    head, _, tail = reason.partition("\n")
+    head = v.get("reason") or "no reason was recorded"
+    tail = v.get("log_tail") or []
     if tail and not quiet:
         err_console.print(f"Last lines of v{v['number']}'s log:", style="dim", highlight=False)
-        for line in tail.splitlines():
+        for line in tail:
             err_console.print(escape(line), highlight=False, soft_wrap=True)
     state = v["state"] if v["state"] == "failed" else f"{v['state']} before it was ready"
     raise DeployError(f"{ref} v{v['number']} {state}: {head}. Whole log: floyd endpoint logs "
