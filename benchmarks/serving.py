@@ -55,6 +55,15 @@ APP = b'''async def app(scope, receive, send):
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"ok"})
 '''
+FLASK_APP = b'''from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def ok():
+    return "ok"
+'''
 LENGTH_RE = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 
 
@@ -165,17 +174,17 @@ class Bench:
         self.platform: Platform | None = None
         self.user = f"servebench{os.getpid()}"
 
-    def deploy(self, client: FloydClient, version: str) -> dict:
-        root = self.base / f"code-{version}"
+    def deploy(self, client: FloydClient, version: str, name: str = "trivial", app: bytes = APP) -> dict:
+        root = self.base / f"code-{name}-{version}"
         root.mkdir(parents=True, exist_ok=True)
-        (root / "app.py").write_bytes(APP)
+        (root / "app.py").write_bytes(app)
         (root / "version.txt").write_text(version)
-        snap = upload_code(client, self.user, "trivial", root, IgnoreRules.for_directory(root).keep)
-        v = client.request("POST", f"endpoints/{self.user}/trivial/versions",
-                           json={"project": f"{self.user}/trivial", "snapshot": snap.version["id"]}).json()
+        snap = upload_code(client, self.user, name, root, IgnoreRules.for_directory(root).keep)
+        v = client.request("POST", f"endpoints/{self.user}/{name}/versions",
+                           json={"project": f"{self.user}/{name}", "snapshot": snap.version["id"]}).json()
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            v = client.request("GET", f"endpoints/{self.user}/trivial/versions/{v['number']}").json()
+            v = client.request("GET", f"endpoints/{self.user}/{name}/versions/{v['number']}").json()
             if v["state"] in ("ready", "failed"):
                 break
             time.sleep(0.1)
@@ -191,59 +200,14 @@ class Bench:
         p = self.platform
         u = p.user(self.user)
         client = FloydClient(p.url, u.token)
-        client.request("POST", "projects", json={"name": "trivial"})
-        client.request("POST", "endpoints", json={"name": "trivial"})
+        for name in ("trivial", "trivial-flask"):
+            client.request("POST", "projects", json={"name": name})
+            client.request("POST", "endpoints", json={"name": name})
         self.deploy(client, "1")
-        key = client.request("POST", f"endpoints/{self.user}/trivial/keys", json={"name": "bench"}).json()["key"]
-        container = self.dc.containers.list(filters={"label": f"org.floyd.endpoint={self.user}/trivial/v1/r0/0"})[0]
-        env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
-        cmd = container.attrs["Config"]["Cmd"]
-        replica_port = int(cmd[cmd.index("--port") + 1])
-        path = f"/services/floyd/endpoints/{self.user}/trivial/"
-        auth = {"Authorization": f"Bearer {key}"}
-        direct = Target("direct", replica_port, "/", {"X-Floyd-Proxy-Token": env["FLOYD_PROXY_TOKEN"]})
-        bridge = Target("bridge", p.bridge_port, path, auth)
-        public = Target("public", p.hub_port, path, auth)
-        assert requests.get(f"http://127.0.0.1:{p.bridge_port}{path}", headers=auth, timeout=10).text == "ok"
-        common = {"mode": "quick" if quick else "full", "executor": "docker", "handler": "ASGI app.py answering 'ok'"}
-
-        # (a) latency at concurrency 1, alternating blocks.
-        rounds, per_block = (3, 300) if quick else (10, 1000)
-        lat: dict[str, list[float]] = {"direct": [], "bridge": [], "public": []}
-        for t in (direct, bridge, public):  # warm-up: connections, pools, caches
-            asyncio.run(sequential(t, 200))
-        for i in range(rounds):
-            order = [direct, bridge, public] if i % 2 == 0 else [public, bridge, direct]
-            for t in order:
-                lat[t.label].extend(asyncio.run(sequential(t, per_block)))
-        ms = {k: [x * 1000 for x in v] for k, v in lat.items()}
-        d50, b50, p50 = (median(ms[k]) for k in ("direct", "bridge", "public"))
-        d99, b99, p99 = (pct(ms[k], 99) for k in ("direct", "bridge", "public"))
-        log(f"c=1 p50 ms: direct {d50:.3f} bridge {b50:.3f} public {p50:.3f}; p99: {d99:.3f} {b99:.3f} {p99:.3f}")
-        emit_record("serving_added_latency_p50", b50 - d50, "direct to the replica (its loopback port, keep-alive)",
-                    d50, unit="ms", meets_goal=(b50 - d50) <= 0.5, goal_added_ms=0.5, through_bridge_ms=round(b50, 4),
-                    through_public_url_ms=round(p50, 4), public_added_ms=round(p50 - d50, 4),
-                    requests_per_side=len(ms["direct"]), **common)
-        emit_record("serving_added_latency_p99", b99 - d99, "direct to the replica (its loopback port, keep-alive)",
-                    d99, unit="ms", through_bridge_ms=round(b99, 4), through_public_url_ms=round(p99, 4),
-                    public_added_ms=round(p99 - d99, 4), **common)
-
-        # (b) throughput with 32 connections, alternating.
-        seconds, trounds = (3.0, 1) if quick else (8.0, 3)
-        tput: dict[str, list[dict]] = {"direct": [], "bridge": [], "public": []}
-        for i in range(trounds):
-            for t in ([direct, bridge, public] if i % 2 == 0 else [public, bridge, direct]):
-                r = asyncio.run(closed_loop(t, 32, seconds))
-                tput[t.label].append(r)
-                log(f"c=32 {t.label}: {r}")
-        rps = {k: median(r["rps"] for r in v) for k, v in tput.items()}
-        errors = sum(r["errors"] for v in tput.values() for r in v)
-        ratio = rps["bridge"] / rps["direct"]
-        emit_record("serving_throughput_c32", rps["bridge"], "direct to the replica, 32 keep-alive connections",
-                    rps["direct"], unit="requests/s", meets_goal=ratio >= 0.5, goal_min_ratio=0.5,
-                    through_public_url_rps=round(rps["public"], 1),
-                    public_ratio=round(rps["public"] / rps["direct"], 4), errors=errors, seconds=seconds,
-                    rounds=trounds, **common)
+        self.deploy(client, "1", "trivial-flask", FLASK_APP)
+        common = {"mode": "quick" if quick else "full", "executor": "docker"}
+        public = self.measure(client, "trivial", "", {**common, "handler": "raw ASGI app.py answering 'ok'"})
+        self.measure(client, "trivial-flask", "_flask", {**common, "handler": "Flask app.py answering 'ok'"})
 
         # (c) rolling deploys under ~200 requests/s through the public URL.
         async def rolling() -> dict[str, Any]:
@@ -267,6 +231,60 @@ class Bench:
                     rate_rps=round(roll["rps"], 1), deploys_s=roll["deploys_s"], failures=roll["failures"],
                     version_states=states, **common)
 
+    def measure(self, client: FloydClient, name: str, suffix: str, common: dict[str, Any]) -> Target:
+        """(a) latency at concurrency 1 and (b) throughput at 32, direct vs through the bridge
+        (and through the public URL); returns the public target for (c)."""
+        p = self.platform
+        assert p is not None
+        quick = self.quick
+        key = client.request("POST", f"endpoints/{self.user}/{name}/keys", json={"name": "bench"}).json()["key"]
+        container = self.dc.containers.list(filters={"label": f"org.floyd.endpoint={self.user}/{name}/v1/r0/0"})[0]
+        env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+        cmd = container.attrs["Config"]["Cmd"]
+        replica_port = int(cmd[cmd.index("--port") + 1])
+        path = f"/services/floyd/endpoints/{self.user}/{name}/"
+        auth = {"Authorization": f"Bearer {key}"}
+        direct = Target("direct", replica_port, "/", {"X-Floyd-Proxy-Token": env["FLOYD_PROXY_TOKEN"]})
+        bridge = Target("bridge", p.bridge_port, path, auth)
+        public = Target("public", p.hub_port, path, auth)
+        assert requests.get(f"http://127.0.0.1:{p.bridge_port}{path}", headers=auth, timeout=10).text == "ok"
+
+        rounds, per_block = (2, 300) if quick else (10, 1000)
+        lat: dict[str, list[float]] = {"direct": [], "bridge": [], "public": []}
+        for t in (direct, bridge, public):  # warm-up: connections, pools, caches
+            asyncio.run(sequential(t, 200))
+        for i in range(rounds):
+            for t in [direct, bridge, public] if i % 2 == 0 else [public, bridge, direct]:
+                lat[t.label].extend(asyncio.run(sequential(t, per_block)))
+        ms = {k: [x * 1000 for x in v] for k, v in lat.items()}
+        d50, b50, p50 = (median(ms[k]) for k in ("direct", "bridge", "public"))
+        d99, b99, p99 = (pct(ms[k], 99) for k in ("direct", "bridge", "public"))
+        log(f"{name} c=1 p50 ms: direct {d50:.3f} bridge {b50:.3f} public {p50:.3f}; "
+            f"p99: {d99:.3f} {b99:.3f} {p99:.3f}")
+        emit_record(f"serving_added_latency_p50{suffix}", b50 - d50, "direct to the replica (its loopback port, "
+                    "keep-alive)", d50, unit="ms", meets_goal=(b50 - d50) <= 0.5, goal_added_ms=0.5,
+                    through_bridge_ms=round(b50, 4), through_public_url_ms=round(p50, 4),
+                    public_added_ms=round(p50 - d50, 4), requests_per_side=len(ms["direct"]), **common)
+        emit_record(f"serving_added_latency_p99{suffix}", b99 - d99, "direct to the replica (its loopback port, "
+                    "keep-alive)", d99, unit="ms", through_bridge_ms=round(b99, 4), through_public_url_ms=round(p99, 4),
+                    public_added_ms=round(p99 - d99, 4), **common)
+
+        seconds, trounds = (2.0, 1) if quick else (8.0, 3)
+        tput: dict[str, list[dict]] = {"direct": [], "bridge": [], "public": []}
+        for i in range(trounds):
+            for t in [direct, bridge, public] if i % 2 == 0 else [public, bridge, direct]:
+                r = asyncio.run(closed_loop(t, 32, seconds))
+                tput[t.label].append(r)
+                log(f"{name} c=32 {t.label}: {r}")
+        rps = {k: median(r["rps"] for r in v) for k, v in tput.items()}
+        errors = sum(r["errors"] for v in tput.values() for r in v)
+        ratio = rps["bridge"] / rps["direct"]
+        emit_record(f"serving_throughput_c32{suffix}", rps["bridge"], "direct to the replica, 32 keep-alive "
+                    "connections", rps["direct"], unit="requests/s", meets_goal=ratio >= 0.5, goal_min_ratio=0.5,
+                    through_public_url_rps=round(rps["public"], 1), public_ratio=round(rps["public"] / rps["direct"], 4),
+                    errors=errors, seconds=seconds, rounds=trounds, **common)
+        return public
+
     def cleanup(self) -> None:
         if self.platform is not None:
             log(f"stopping the platform at {self.platform.url}")
@@ -283,7 +301,7 @@ def bench(base: Path, quick: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli(bench, __doc__, quick_help="3×300 sequential requests a side, 3 s of load a side: under a minute",
+    return cli(bench, __doc__, quick_help="2×300 sequential requests a side, 2 s of load a side, two handlers: about a minute",
                keep_help="put the platform under DIR and leave it there", prefix="floyd-bench-serving-", argv=argv)
 
 

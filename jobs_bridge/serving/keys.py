@@ -60,6 +60,7 @@ class KeyStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
         self._grants: dict[str, KeyGrant] = {}
+        self._seen: dict[str, KeyGrant] = {}  # keys checked since the last change: no hashing again
         self._used: set[int] = set()  # key ids used since the last flush of last_used_at
         self._lock = threading.Lock()
         self.reload()
@@ -69,6 +70,7 @@ class KeyStore:
             rows = s.scalars(select(EndpointKey).where(EndpointKey.revoked_at.is_(None)))
             grants = {k.secret_hash: KeyGrant(k.id, k.endpoint_id, aware(k.expires_at)) for k in rows}
         self._grants = grants
+        self._seen = {}
 
     def create(self, s: Session, endpoint_id: int, name: object, created_by: str,
                expires_in_days: object) -> tuple[EndpointKey, str]:
@@ -100,8 +102,15 @@ class KeyStore:
 
     def check(self, secret: str, endpoint_id: int) -> bool:
         """True when ``secret`` is a live key of the endpoint (constant work: one hash, one lookup)."""
-        grant = self._grants.get(digest(secret))
-        if grant is None or grant.endpoint_id != endpoint_id:
+        grant = self._seen.get(secret)
+        if grant is None:
+            grant = self._grants.get(digest(secret))
+            if grant is None:
+                return False
+            if len(self._seen) > 10_000:
+                self._seen = {}
+            self._seen[secret] = grant
+        if grant.endpoint_id != endpoint_id:
             return False
         if grant.expires_at is not None and grant.expires_at <= utcnow():
             return False

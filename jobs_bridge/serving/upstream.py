@@ -97,6 +97,9 @@ class Pool:
         self.connect_timeout = connect_timeout
         self.idle_timeout = idle_timeout  # below the replicas' keep-alive (75 s), so they never close first
         self.idle: dict[tuple[str, int], list[Connection]] = {}
+        self.deadlines: dict[asyncio.Task, float] = {}
+        self.expired: set[asyncio.Task] = set()
+        self._sweeper: asyncio.Future | None = None
 
     def _take(self, key: tuple[str, int]) -> Connection | None:
         conns = self.idle.get(key)
@@ -148,21 +151,29 @@ class Pool:
             return await self._request(host, port, method, target, headers, body, inline_limit)
         task = asyncio.current_task()
         assert task is not None
-        fired = []
-
-        def expire() -> None:
-            fired.append(True)
-            task.cancel()
-
-        timer = asyncio.get_running_loop().call_later(timeout, expire)
+        # One sweeper for all requests instead of a timer each (a timer per request costs
+        # more than the rest of the bookkeeping together).
+        self.deadlines[task] = time.monotonic() + timeout
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.ensure_future(self._sweep())
         try:
             return await self._request(host, port, method, target, headers, body, inline_limit)
         except asyncio.CancelledError:
-            if fired:
+            if task in self.expired:
+                self.expired.discard(task)
                 raise UpstreamTimeout(f"no answer within {timeout:g} s", True) from None
             raise
         finally:
-            timer.cancel()
+            self.deadlines.pop(task, None)
+
+    async def _sweep(self) -> None:
+        while self.deadlines:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            for task, deadline in list(self.deadlines.items()):
+                if now > deadline and task not in self.expired:
+                    self.expired.add(task)
+                    task.cancel()
 
     async def _request(self, host: str, port: int, method: str, target: str, headers: list[tuple[str, str]],
                        body: bytes | None, inline_limit: int) -> Response:
