@@ -37,6 +37,9 @@ class DockerExecutor(Executor):
     def __init__(self, root: Path, instance: str, user: str = "1000:100") -> None:
         super().__init__(root, instance)  # instance: one platform's containers, when several share an engine
         self.client = docker.from_env(timeout=120)
+        # Log streams and waits may be silent for hours (an idle endpoint, a quiet training
+        # loop): their client has no read timeout, or docker-py would cut them after 120 s.
+        self.stream_client = docker.from_env(timeout=None)
         self.user = user
 
     def start(self, spec: RunSpec) -> str:
@@ -89,7 +92,8 @@ class DockerExecutor(Executor):
     def stream_logs(self, handle: str, spec_workdir: str, skip_lines: int, emit: Callable[[list[str]], None],
                     stopped: Callable[[], bool]) -> None:
         try:
-            stream = self._container(handle).logs(stream=True, follow=True, stdout=True, stderr=True)
+            stream = self.stream_client.containers.get(handle).logs(stream=True, follow=True, stdout=True,
+                                                                    stderr=True)
         except NotFound:
             return
         lines = LineSplitter(skip_lines)
@@ -105,7 +109,7 @@ class DockerExecutor(Executor):
 
     def wait(self, handle: str, spec_workdir: str) -> int:
         try:
-            return int(self._container(handle).wait()["StatusCode"])
+            return int(self.stream_client.containers.get(handle).wait()["StatusCode"])
         except NotFound:
             return -1
 

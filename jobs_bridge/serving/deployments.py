@@ -389,6 +389,10 @@ class DeploymentManager:
         spec = await self.run(self._replica_spec, ep, lv, r)
         self.logs[lv.id].append([f"[floyd] r{r.index}: starting (attempt {r.restarts + 1}, port {r.port})"])
         r.handle = await self.run(self.executor.start, spec)
+        if r.state == "stopped":  # the version was stopped or deleted while this one started
+            await self.run(self.executor.stop, r.handle, spec.workdir, 1)
+            await self.run(self.executor.cleanup, r.handle)
+            raise DeployFailed(f"replica {r.index} was stopped before it was ready")
         await self.run(self._record_replica, lv.id, r)
         run = ReplicaRun(r, spec.workdir, self.loop.run_in_executor(self.pool, self.executor.wait, r.handle,
                                                                      spec.workdir))
