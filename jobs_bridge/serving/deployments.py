@@ -343,6 +343,8 @@ class DeploymentManager:
         logs = self.logs[lv.id]
         try:
             count = await self.run(self._replica_count, lv.id)
+            if lv.state != DEPLOYING:  # stopped or deleted before it began
+                return
             logs.append([f"[floyd] deploying {ep.owner}/{ep.name} v{lv.number}: {count} replica(s)"])
             lv.replicas = [Replica(index=i, port=0) for i in range(count)]
             await asyncio.wait_for(asyncio.gather(*(self._start_and_wait(ep, lv, r) for r in lv.replicas)),
@@ -389,7 +391,7 @@ class DeploymentManager:
         spec = await self.run(self._replica_spec, ep, lv, r)
         self.logs[lv.id].append([f"[floyd] r{r.index}: starting (attempt {r.restarts + 1}, port {r.port})"])
         r.handle = await self.run(self.executor.start, spec)
-        if r.state == "stopped":  # the version was stopped or deleted while this one started
+        if r.state == "stopped" or lv.state not in (DEPLOYING, READY):  # stopped or deleted meanwhile
             await self.run(self.executor.stop, r.handle, spec.workdir, 1)
             await self.run(self.executor.cleanup, r.handle)
             raise DeployFailed(f"replica {r.index} was stopped before it was ready")
