@@ -374,3 +374,17 @@ def test_bridge_restart_keeps_serving(owner: User, platform: Platform, tmp_path:
     after = docker_client.containers.list(filters={"label": "org.floyd.endpoint=server/durable/v1/r0/0"})
     assert [c.id for c in after] == [c.id for c in before]  # the same container, re-adopted
     assert owner.api("GET", "endpoints/server/durable").json()["serving_version"] == 1
+
+
+def test_kernel_gateway_notebook_serves_unchanged_through_the_proxy(owner: User, tmp_path: Path) -> None:
+    """A notebook written for Kernel Gateway's notebook-http mode (its documentation's examples,
+    tests/serving_runtime/notebooks/kg_docs.ipynb), deployed as it is, through keys and the proxy."""
+    nb = (Path(__file__).parents[1] / "serving_runtime" / "notebooks" / "kg_docs.ipynb").read_bytes()
+    deploy_ready(owner, "kg-docs", {"kg_docs.ipynb": nb}, tmp_path, entry="kg_docs.ipynb")
+    key = owner.api("POST", "endpoints/server/kg-docs/keys", json={}).json()["key"]
+    assert call(owner, "kg-docs", "/hello/world", key=key).text == "I'm cell #1\nI'm cell #2\n"
+    assert call(owner, "kg-docs", "/hello/Jane/Doe", key=key).text == "hello Jane Doe\n"
+    r = call(owner, "kg-docs", "/people", key=key, params=[("person", "governor"), ("person", "rick")])
+    assert r.text == "hello governor, rick\n"
+    swagger = call(owner, "kg-docs", "/_api/spec/swagger.json", key=key).json()
+    assert "/hello/world" in swagger["paths"]
