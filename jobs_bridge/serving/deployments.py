@@ -542,7 +542,9 @@ class DeploymentManager:
     async def _fail(self, ep: LiveEndpoint, lv: LiveVersion, message: str) -> None:
         logs = self.logs.get(lv.id)
         tail = logs.read()[-LOG_TAIL:] if logs else []
-        reason = f"{message}; the previous version (if any) keeps serving"
+        serving = ep.latest()
+        reason = f"{message}; " + (f"v{serving.number} keeps serving" if serving and serving is not lv
+                                   else "no version was serving, so the endpoint still answers 503")
         await self.run(self._set_state, lv.id, FAILED, reason + ("\n" + "\n".join(tail) if tail else ""),
                        "stopped_at")
         lv.state = FAILED
