@@ -1,8 +1,17 @@
-"""Checks of numbers in requests, with messages that say what is allowed."""
+"""Checks of request bodies and numbers, with messages that say what is allowed."""
 
 from __future__ import annotations
 
-from jobs_bridge.errors import Unprocessable
+from collections.abc import Iterable
+
+from jobs_bridge.errors import BadRequest, Unprocessable
+
+
+def only_keys(body: dict, allowed: Iterable[str]) -> None:
+    """A 400 naming unknown fields (a typo must not be silently ignored)."""
+    unknown = set(body) - set(allowed)
+    if unknown:
+        raise BadRequest(f"Unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}.")
 
 
 def whole_number(value: object, what: str, low: int, high: int | None = None) -> int:

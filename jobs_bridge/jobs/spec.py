@@ -24,7 +24,7 @@ from jobs_bridge.orm import DatasetVersion, VersionFile
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.resources.environments import Environment, EnvironmentList, parse_memory
 from jobs_bridge.storage.paths import StorageLayout, clean_relpath
-from jobs_bridge.validate import positive_number, whole_number
+from jobs_bridge.validate import only_keys, positive_number, whole_number
 
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 KNOWN_KEYS = {"project", "snapshot", "command", "notebook", "environment", "gpus", "cpus", "memory", "inputs",
@@ -110,9 +110,7 @@ class SpecResolver:
         self.inputs = InputResolver(layout, datasets)
 
     def resolve(self, s: Session, caller: Caller, body: dict) -> JobSpec:
-        unknown = set(body) - KNOWN_KEYS
-        if unknown:
-            raise BadRequest(f"Unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(KNOWN_KEYS))}.")
+        only_keys(body, KNOWN_KEYS)
         project = body.get("project")
         if not isinstance(project, str) or "/" not in project:
             raise BadRequest("'project' must be OWNER/NAME, e.g. 'alice/mnist-cnn'.")

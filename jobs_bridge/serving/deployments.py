@@ -54,6 +54,7 @@ from jobs_bridge.serving.router import (
 from jobs_bridge.serving.spec import VersionResolver, VersionSpec
 from jobs_bridge.serving.upstream import UpstreamError
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.validate import only_keys
 
 log = logging.getLogger("jobs_bridge.serving")
 T = TypeVar("T")
@@ -181,9 +182,7 @@ class DeploymentManager:
     # -- endpoints -----------------------------------------------------------------------
     async def create(self, caller: Caller, body: dict) -> dict:
         def insert_row() -> tuple[dict, LiveEndpoint]:
-            unknown = set(body) - {"name", "owner", "public", "description"}
-            if unknown:
-                raise BadRequest(f"Unknown field(s) {', '.join(sorted(unknown))}; allowed: name, public, description.")
+            only_keys(body, {"name", "owner", "public", "description"})
             name = check_name(body.get("name"), "endpoint name")
             owner = check_owner(body.get("owner") or caller.name)
             if owner != caller.name and not caller.admin:
@@ -216,9 +215,7 @@ class DeploymentManager:
 
     async def update(self, caller: Caller, owner: str, name: str, body: dict) -> dict:
         def change() -> tuple[dict, bool]:
-            unknown = set(body) - {"public", "description"}
-            if unknown:
-                raise BadRequest(f"Unknown field(s) {', '.join(sorted(unknown))}; allowed: public, description.")
+            only_keys(body, {"public", "description"})
             with self.sessions.begin() as s:
                 ep = self._find(s, caller, owner, name)
                 if "public" in body:
@@ -605,9 +602,7 @@ class DeploymentManager:
 
     # -- keys ----------------------------------------------------------------------------
     def create_key(self, caller: Caller, owner: str, name: str, body: dict) -> dict:
-        unknown = set(body) - {"name", "expires_in_days"}
-        if unknown:
-            raise BadRequest(f"Unknown field(s) {', '.join(sorted(unknown))}; allowed: name, expires_in_days.")
+        only_keys(body, {"name", "expires_in_days"})
         with self.sessions.begin() as s:
             ep = self._find(s, caller, owner, name)
             key, secret = self.keys.create(s, ep.id, body.get("name"), caller.name, body.get("expires_in_days"))

@@ -17,7 +17,7 @@ from jobs_bridge.orm import DatasetVersion, VersionFile
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.resources.environments import Environment, parse_memory
 from jobs_bridge.storage.paths import clean_relpath
-from jobs_bridge.validate import positive_number, whole_number
+from jobs_bridge.validate import only_keys, positive_number, whole_number
 
 KNOWN_KEYS = {"project", "snapshot", "entry", "environment", "cpus", "memory", "gpus", "replicas", "inputs",
               "health_path", "message"}
@@ -81,9 +81,7 @@ class VersionResolver:
         self.max_replicas = max_replicas
 
     def resolve(self, s: Session, caller: Caller, owner: str, body: dict) -> VersionSpec:
-        unknown = set(body) - KNOWN_KEYS
-        if unknown:
-            raise BadRequest(f"Unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(KNOWN_KEYS))}.")
+        only_keys(body, KNOWN_KEYS)
         project = body.get("project")
         if not isinstance(project, str) or "/" not in project:
             raise BadRequest("'project' must be OWNER/NAME, e.g. 'alice/iris': the project whose code is served.")
