@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from floyd.cli.endpoints import EndpointRef, endpoint_ref, find_code
+from floyd.cli.deploy import find_code
+from floyd.cli.endpoints import EndpointRef, endpoint_ref
 from floyd.client.errors import FloydClientError
 from floyd.project_config import write_expt
 from tests.platform import Platform, User, as_json, write_tree

@@ -413,7 +413,7 @@ def run(command: tuple[str, ...], environment: str | None, cpu: bool, gpu: int |
         if len(command) > 1:
             raise ConfigError(f"--mode serve takes one endpoint NAME, not a command ({' '.join(command)!r}); "
                               "the entry is app.py, or floyd deploy NAME --entry FILE.")
-        from floyd.cli.endpoints import DeployOptions, deploy_project  # endpoints imports this module
+        from floyd.cli.deploy import DeployOptions, deploy_project  # deploy imports this module
 
         found = linked_project()
         name = command[0] if command else (found[1].split("/", 1)[1] if found else "")

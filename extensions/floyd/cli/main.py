@@ -8,7 +8,7 @@ import sys
 import click
 
 from floyd import __version__
-from floyd.cli import auth, data, endpoints, jobs, projects
+from floyd.cli import auth, data, deploy, endpoints, jobs, projects
 from floyd.cli.output import err_console
 from floyd.client.errors import FloydAPIError, FloydClientError
 
@@ -51,7 +51,7 @@ cli.add_command(projects.project)
 cli.add_command(data.data)
 for command in jobs.COMMANDS:
     cli.add_command(command)
-for command in endpoints.COMMANDS:
+for command in deploy.COMMANDS + endpoints.COMMANDS:
     cli.add_command(command)
 
 

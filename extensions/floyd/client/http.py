@@ -17,6 +17,14 @@ def _q(value: str) -> str:
     return quote(str(value), safe="")
 
 
+def _endpoint(owner: str, name: str) -> str:
+    return f"endpoints/{_q(owner)}/{_q(name)}"
+
+
+def _version(owner: str, name: str, number: int) -> str:
+    return f"{_endpoint(owner, name)}/versions/{int(number)}"
+
+
 class FloydClient:
     def __init__(self, url: str, token: str, timeout: float = 120) -> None:
         if not url:
@@ -196,22 +204,7 @@ class FloydClient:
     def follow_job_log(self, owner: str, project: str, number: int | str) -> Iterator[tuple[str, str]]:
         """(event, data) pairs from the live log: ('line', text) for every line from the start,
         then ('end', '{"state": ...}') when the job has ended."""
-        resp = self.request("GET", f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}/logs",
-                            params={"follow": "1"}, stream=True, timeout=(30, None))  # type: ignore[arg-type]
-        event, data = "line", []
-        for raw in resp.iter_lines(decode_unicode=True, chunk_size=1):
-            if raw is None:
-                continue
-            if raw == "":
-                if data:
-                    yield event, "\n".join(data)
-                    if event == "end":
-                        return
-                event, data = "line", []
-            elif raw.startswith("data: ") or raw == "data:":
-                data.append(raw[6:])
-            elif raw.startswith("event: "):
-                event = raw[7:]
+        return self._follow(f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}/logs")
 
     def job_output_files(self, owner: str, project: str, number: int | str, path: str = "",
                          recursive: bool = False) -> list[dict]:
@@ -224,6 +217,85 @@ class FloydClient:
 
     def dataset_from_job(self, owner: str, name: str, job: str, message: str = "") -> dict:
         return self.send_json("POST", f"datasets/{_q(owner)}/{_q(name)}/from-job", {"job": job, "message": message})
+
+
+    # -- endpoints ---------------------------------------------------------------------
+    def endpoints(self) -> list[dict]:
+        return self.get_json("endpoints")["items"]
+
+    def create_endpoint(self, name: str, public: bool = False, owner: str | None = None) -> dict:
+        """Endpoint NAME of the caller, or of OWNER (admins)."""
+        body: dict[str, Any] = {"name": name, "public": public}
+        if owner is not None:
+            body["owner"] = owner
+        return self.send_json("POST", "endpoints", body)
+
+    def get_endpoint(self, owner: str, name: str) -> dict:
+        return self.get_json(_endpoint(owner, name))
+
+    def update_endpoint(self, owner: str, name: str, **changes: Any) -> dict:
+        return self.send_json("PATCH", _endpoint(owner, name), changes)
+
+    def delete_endpoint(self, owner: str, name: str) -> None:
+        self.request("DELETE", _endpoint(owner, name))
+
+    def endpoint_metrics(self, owner: str, name: str, minutes: float = 60) -> dict:
+        return self.get_json(f"{_endpoint(owner, name)}/metrics", minutes=minutes)
+
+    def list_versions(self, owner: str, name: str) -> list[dict]:
+        return self.get_json(f"{_endpoint(owner, name)}/versions")["items"]
+
+    def deploy_version(self, owner: str, name: str, body: dict) -> dict:
+        return self.send_json("POST", f"{_endpoint(owner, name)}/versions", body)
+
+    def get_version(self, owner: str, name: str, number: int) -> dict:
+        return self.get_json(_version(owner, name, number))
+
+    def stop_version(self, owner: str, name: str, number: int) -> dict:
+        return self.send_json("POST", f"{_version(owner, name, number)}/stop")
+
+    def version_log(self, owner: str, name: str, number: int) -> str:
+        return self.request("GET", f"{_version(owner, name, number)}/logs").text
+
+    def follow_version_log(self, owner: str, name: str, number: int) -> Iterator[tuple[str, str]]:
+        """(event, data) pairs of a version's live log, as follow_job_log gives a job's."""
+        return self._follow(f"{_version(owner, name, number)}/logs")
+
+    def list_keys(self, owner: str, name: str) -> list[dict]:
+        return self.get_json(f"{_endpoint(owner, name)}/keys")["items"]
+
+    def create_key(self, owner: str, name: str, key_name: str | None = None,
+                   expires_in_days: float | None = None) -> dict:
+        body = {k: v for k, v in (("name", key_name), ("expires_in_days", expires_in_days)) if v is not None}
+        return self.send_json("POST", f"{_endpoint(owner, name)}/keys", body)
+
+    def revoke_key(self, owner: str, name: str, key_id: str) -> dict:
+        return self.send_json("DELETE", f"{_endpoint(owner, name)}/keys/{_q(key_id)}")
+
+    # -- live logs ---------------------------------------------------------------------
+    def _follow(self, path: str) -> Iterator[tuple[str, str]]:
+        """A generator, so the request goes out when the first pair is asked for."""
+        resp = self.request("GET", path, params={"follow": "1"}, stream=True,
+                            timeout=(30, None))  # type: ignore[arg-type]
+        yield from read_events(resp)
+
+
+def read_events(resp: requests.Response) -> Iterator[tuple[str, str]]:
+    """The (event, data) pairs of a server-sent-events response, up to and including 'end'."""
+    event, data = "line", []
+    for raw in resp.iter_lines(decode_unicode=True, chunk_size=1):
+        if raw is None:
+            continue
+        if raw == "":
+            if data:
+                yield event, "\n".join(data)
+                if event == "end":
+                    return
+            event, data = "line", []
+        elif raw.startswith("data: ") or raw == "data:":
+            data.append(raw[6:])
+        elif raw.startswith("event: "):
+            event = raw[7:]
 
 
 class SizedBody:

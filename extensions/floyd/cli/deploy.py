@@ -1,0 +1,308 @@
+"""``floyd deploy``: serve a project's code as a new version of an HTTP endpoint.
+
+``floyd deploy NAME`` snapshots the linked project exactly as ``floyd run`` does (floyd.yml,
+.floydignore, only what the server lacks is sent), creates endpoint NAME when it is missing,
+posts a new immutable version and waits until its replicas pass their readiness check. The
+version that was serving keeps serving until then, and keeps serving if the new one fails.
+NAME is the logged-in user's endpoint, or OWNER/NAME (admins). ``floyd run --mode serve``
+calls :func:`deploy_project` too.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from floyd.cli.context import Session
+from floyd.cli.endpoints import EndpointRef, endpoint_ref, name_arg, replicas_text
+from floyd.cli.jobs import GpuArgs, data_source, linked_project, say, sent_summary, upload_project
+from floyd.cli.output import err_console, print_json
+from floyd.client.errors import FloydAPIError, FloydClientError
+from floyd.project_config import (
+    ConfigError,
+    JobSettings,
+    check_cpus,
+    check_memory,
+    find_project_dir,
+    load_settings,
+    merge,
+    parse_input,
+)
+
+ENDED = ("ready", "failed", "stopped", "draining")
+ENTRY_SUFFIXES = (".py", ".ipynb")
+# Keys of floyd.yml (and flags) that mean something for a version; command, params, sweep… are for jobs.
+VERSION_KEYS = ("environment", "gpus", "cpus", "memory", "inputs", "message")
+
+
+class DeployError(click.ClickException):
+    """A version that did not get ready: exit 1, as a failed job's ``floyd run -f`` does."""
+
+    exit_code = 1
+
+
+@dataclass
+class DeployOptions:
+    entry: str | None = None
+    task: str | None = None
+    environment: str | None = None
+    cpu: bool = False
+    gpu: int | None = None
+    cpus: float | None = None
+    memory: str | None = None
+    replicas: int | None = None
+    data: tuple[str, ...] = ()
+    health_path: str | None = None
+    public: bool = False
+    message: str | None = None
+    wait: bool = True
+    as_json: bool = False
+
+
+def find_code(path: str | None, entry: str | None) -> tuple[Path, str, str | None]:
+    """The project directory, its OWNER/PROJECT and the entry: PATH may be a directory in a
+    linked project (default: here) or a file in one (app.py, model.ipynb), which is then the entry."""
+    if not path:
+        found = linked_project()
+        if found is None:
+            raise FloydClientError(f"No project is linked to {Path.cwd()} (no .floydexpt here or above): "
+                                   "run floyd init PROJECT first, or give the project's directory as PATH.")
+        return found[0], found[1], entry
+    target = Path(path)
+    if not target.exists():
+        raise ConfigError(f"{path}: no such file or directory; PATH is the project directory or its entry file "
+                          "(app.py, model.ipynb).")
+    is_file = target.is_file()
+    found = find_project_dir(target.parent if is_file else target)
+    if found is None:
+        raise FloydClientError(f"No project is linked to {target.resolve()} (no .floydexpt there or above): "
+                               "run floyd init PROJECT in the project's directory first.")
+    root, project = found
+    if not is_file:
+        return root, project, entry
+    if entry:
+        raise ConfigError(f"Give the entry once: as PATH ({path}) or as --entry ({entry}), not both.")
+    if not target.name.endswith(ENTRY_SUFFIXES):
+        raise ConfigError(f"{path} cannot be served: the entry is a .py file (app.py, serve.py) or a notebook "
+                          "(.ipynb), or use --entry module:attribute.")
+    return root, project, target.resolve().relative_to(root).as_posix()
+
+
+def version_body(root: Path, project: str, snapshot: str, entry: str | None, opts: DeployOptions) -> dict:
+    """floyd.yml's env, resources, input and description, then the flags, as a version request."""
+    flags = JobSettings(environment=opts.environment, message=opts.message, gpus=0 if opts.cpu else opts.gpu)
+    if opts.cpus is not None:
+        flags.cpus = check_cpus(opts.cpus)
+    if opts.memory is not None:
+        flags.memory = check_memory(opts.memory)
+    if opts.data:
+        flags.inputs = [parse_input(item) for item in opts.data]
+    settings = merge(load_settings(root, opts.task), flags)
+    if settings.inputs:
+        settings.inputs = [{**i, "source": data_source(i["source"], project)} for i in settings.inputs]
+    request = settings.request()
+    body: dict[str, Any] = {"project": project, "snapshot": snapshot,
+                            **{k: request[k] for k in VERSION_KEYS if k in request}}
+    if entry:
+        body["entry"] = entry
+    if opts.replicas is not None:
+        body["replicas"] = opts.replicas
+    if opts.health_path:
+        body["health_path"] = opts.health_path
+    return body
+
+
+def check_options(opts: DeployOptions) -> None:
+    """What can be refused before anything is uploaded."""
+    if opts.replicas is not None and opts.replicas < 1:
+        raise ConfigError(f"--replicas must be a whole number of at least 1, not {opts.replicas}.")
+    if opts.health_path is not None and not opts.health_path.startswith("/"):
+        raise ConfigError(f"--health-path must be a path such as /health (answering 2xx when ready), "
+                          f"not {opts.health_path!r}.")
+    if opts.cpu and opts.gpu is not None:
+        raise ConfigError("Use --cpu or --gpu, not both.")
+    if opts.cpus is not None:
+        check_cpus(opts.cpus)
+    if opts.memory is not None:
+        check_memory(opts.memory)
+
+
+def find_endpoint(s: Session, ref: EndpointRef) -> dict | None:
+    """The endpoint, or None where there is none yet."""
+    try:
+        return s.client.get_endpoint(ref.owner, ref.name)
+    except FloydAPIError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def deploy_project(s: Session, name: str, path: str | None, opts: DeployOptions) -> None:
+    """What ``floyd deploy`` and ``floyd run --mode serve`` do; exits non-zero if the version fails."""
+    ref = endpoint_ref(s, name)
+    check_options(opts)
+    root, project, entry = find_code(path, opts.entry)
+    c = s.client
+    existing = find_endpoint(s, ref)  # also checks NAME with the bridge before anything is uploaded
+    up = upload_project(s, root, project, quiet=opts.as_json)
+    snapshot = up.version["id"]
+    body = version_body(root, project, snapshot, entry, opts)
+    created = existing is None
+    owner = None if ref.owner == s.me else ref.owner
+    endpoint = c.create_endpoint(ref.name, opts.public, owner) if created else existing
+    assert endpoint is not None
+    if created and not opts.as_json:
+        say(f"Created endpoint [bold]{escape(str(ref))}[/]{' (public)' if opts.public else ''}.")
+    try:
+        version = c.deploy_version(ref.owner, ref.name, body)
+    except FloydAPIError:
+        if created:  # an endpoint that never had a version is not worth keeping
+            try:
+                c.delete_endpoint(ref.owner, ref.name)
+            except FloydClientError:
+                pass
+        raise
+    if opts.public and not endpoint.get("public"):
+        endpoint = c.update_endpoint(ref.owner, ref.name, public=True)
+        if not opts.as_json:
+            say(f"Endpoint {escape(str(ref))} is now public: anyone who can reach the platform may call it.")
+    number = version["number"]
+    upload = {"files": up.files, "sent_files": up.sent_files, "sent_bytes": up.sent_bytes,
+              "duplicate": up.duplicate}
+    if not opts.as_json:
+        say(f"Version [bold]{number}[/] of {escape(str(ref))} deploying (snapshot {escape(snapshot[:19])}…, "
+            f"{sent_summary(up)}).")
+    if not opts.wait:
+        if opts.as_json:
+            print_json({**version, "endpoint": str(ref), "endpoint_url": endpoint["url"], "upload": upload})
+        else:
+            say(f"Watch it: floyd endpoint status {escape(name_arg(ref, s.me))}   "
+                f"(floyd endpoint logs {escape(name_arg(ref, s.me))} -v {number} -f)")
+        return
+    final = wait_version(s, ref, number, quiet=opts.as_json)
+    if opts.as_json:
+        print_json({**final, "endpoint": str(ref), "endpoint_url": endpoint["url"], "upload": upload})
+    if final["state"] != "ready":
+        report_failure(ref, final, s.me, quiet=opts.as_json)
+    if not opts.as_json:
+        report_ready(ref, final, endpoint, s.me)
+
+
+def wait_version(s: Session, ref: EndpointRef, number: int, quiet: bool) -> dict:
+    """Poll the version until it is ready or failed, with a live status line on a terminal."""
+    live = not quiet and err_console.is_terminal
+    last = ""
+    delay = 0.2
+    try:
+        with err_console.status(f"Deploying {ref} v{number}…") if live else nullcontext() as status:
+            while True:
+                v = s.client.get_version(ref.owner, ref.name, number)
+                line = progress_line(ref, v)
+                if status is not None:
+                    status.update(escape(line))
+                elif not quiet and line != last:
+                    err_console.print(escape(line), highlight=False)
+                last = line
+                if v["state"] in ENDED:
+                    return v
+                time.sleep(delay)
+                delay = min(delay * 1.5, 1.0)
+    except KeyboardInterrupt:
+        err_console.print(f"Stopped waiting; v{number} of {escape(str(ref))} goes on deploying "
+                          f"(floyd endpoint status {escape(str(ref))}).", highlight=False)
+        sys.exit(130)
+
+
+def progress_line(ref: EndpointRef, v: dict) -> str:
+    state = v["state"]
+    text = f"{ref} v{v['number']}: {state}, replicas ready {replicas_text(v)}"
+    if state == "deploying":
+        starting = [r for r in (v.get("replicas") or {}).get("items", []) if not r.get("ready")]
+        if starting and starting[0].get("restarts"):
+            text += f" (r{starting[0]['index']} restarted {starting[0]['restarts']}×)"
+    return text
+
+
+def report_ready(ref: EndpointRef, v: dict, endpoint: dict, me: str) -> None:
+    url = endpoint["url"]
+    say(f"[green]Ready[/]: {escape(str(ref))} v{v['number']} ({replicas_text(v)} replicas) takes the endpoint's "
+        "traffic.")
+    say(f"  URL:          {escape(url)}")
+    say(f"  This version: {escape(v['url'])}")
+    say(f"  Try it:       {escape(curl_example(url, bool(endpoint.get('public')), ref, me))}")
+
+
+def report_failure(ref: EndpointRef, v: dict, me: str, quiet: bool) -> None:
+    head = v.get("reason") or "no reason was recorded"
+    tail = v.get("log_tail") or []
+    if tail and not quiet:
+        err_console.print(f"Last lines of v{v['number']}'s log:", style="dim", highlight=False)
+        for line in tail:
+            err_console.print(escape(line), highlight=False, soft_wrap=True)
+    state = v["state"] if v["state"] == "failed" else f"{v['state']} before it was ready"
+    raise DeployError(f"{ref} v{v['number']} {state}: {head}. Whole log: floyd endpoint logs "
+                      f"{name_arg(ref, me)} -v {v['number']}")
+
+
+def curl_example(url: str, public: bool, ref: EndpointRef, me: str) -> str:
+    if public:
+        return f"curl {url}"
+    short_name = ref.name if ref.owner == me else str(ref)
+    return (f'curl -H "Authorization: Bearer $FLOYD_API_KEY" {url}   '
+            f"(a key: floyd endpoint keys create {short_name})")
+
+
+def deploy_options(fn: Any) -> Any:
+    options = [
+        click.option("--entry", help="What to serve: app.py (WSGI/ASGI app or predict()), module:attr, "
+                                     "model.ipynb (default: app.py, or PATH when it is a file)."),
+        click.option("--task", help="Use the keys of this task of floyd.yml (env, resources, input)."),
+        click.option("--env", "environment", help="Environment to serve in (the platform's list)."),
+        click.option("--cpu", "cpu", is_flag=True, help="Serve without a GPU."),
+        click.option("--gpu", "--gpus", "gpu", type=click.IntRange(0), metavar="[N]",
+                     help="GPUs per replica (--gpu alone: 1)."),
+        click.option("--cpus", type=float, help="CPUs per replica (e.g. 0.5, 2)."),
+        click.option("--memory", help="Memory limit per replica, e.g. 2G."),
+        click.option("--replicas", type=int, help="Replicas of this version (default 1)."),
+        click.option("--data", "data", multiple=True, metavar="SRC[:MOUNT]",
+                     help="Mount a dataset version (mnist:3) or a job's output (alice/iris/12/output:model) at "
+                          "/floyd/input/MOUNT. Repeatable."),
+        click.option("--health-path", help="Path that answers 2xx once the app is ready (default /_floyd/ready)."),
+        click.option("--public", is_flag=True, help="Make the endpoint public: callers need no key."),
+        click.option("-m", "--message", help="Describe this version."),
+        click.option("--no-wait", is_flag=True, help="Return once the version is posted (state deploying)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the version as JSON."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@click.command("deploy", cls=GpuArgs)
+@click.argument("name")
+@click.argument("path", required=False)
+@deploy_options
+def deploy(name: str, path: str | None, no_wait: bool, **kwargs: Any) -> None:
+    """Deploy the project here (or PATH: its directory, or its entry file) as endpoint NAME.
+
+    Uploads a snapshot of the code, starts a new version and waits until it is ready; the
+    version serving before keeps serving until then, and if the new one fails. Examples:
+
+    \b
+      floyd deploy iris                      # app.py of the project linked here
+      floyd deploy iris serve.py --replicas 2 --data alice/iris/12/output:model
+      floyd deploy digits model.ipynb --public
+    """
+    deploy_project(Session(), name, path, DeployOptions(wait=not no_wait, **kwargs))
+
+
+COMMANDS = [deploy]
+
+__all__ = ["COMMANDS", "DeployOptions", "deploy_project", "find_code"]
