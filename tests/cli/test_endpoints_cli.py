@@ -173,7 +173,7 @@ def test_broken_version_fails_and_the_previous_one_serves(carol: User, tmp_path:
     failed_json = carol.cli("deploy", "broken", "--json", cwd=root, check=False)
     assert failed_json.returncode == 1
     record = json.loads(failed_json.stdout)
-    assert record["state"] == "failed" and record["number"] == 3 and MISSING in record["reason"]
+    assert record["state"] == "failed" and record["number"] == 3 and MISSING in "\n".join(record["log_tail"])
 
     # Following the serving version's log ends when the version stops.
     carol.cli("endpoint", "stop", "broken", "-v", "1")
