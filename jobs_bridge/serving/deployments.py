@@ -93,6 +93,7 @@ class ReplicaRun:
         self.replica = replica
         self.workdir = workdir
         self.exit = exit_future
+        self.started = time.monotonic()
 
 
 class DeploymentManager:
@@ -364,6 +365,10 @@ class DeploymentManager:
         logs.append([f"[floyd] v{lv.number} is ready and takes the endpoint's traffic"])
         for r in lv.replicas:
             self._spawn(self._supervise(ep, lv, r))
+        newer = [v.number for v in ep.versions.values() if v.number > lv.number and v.state == READY]
+        if newer:  # a later deploy got ready first: it serves, this one is not needed
+            self._spawn(self._retire(ep, lv, f"replaced by v{max(newer)}", drain=True))
+            return
         for old in list(ep.versions.values()):
             if old is not lv and old.number < lv.number and old.state == READY:
                 self._spawn(self._retire(ep, old, f"replaced by v{lv.number}", drain=True))
@@ -410,12 +415,13 @@ class DeploymentManager:
             assert row is not None
             row.gpu_devices = json.dumps(devices)
             code = self.resolver.jobs.layout.version_dir(ep.owner, v.project, self._snapshot_number(s, ep, v), "code")
-            entry, image, requirements = v.entry, v.image, v.requirements_hash
+            entry, image, image_id, requirements = v.entry, v.image, v.image_id, v.requirements_hash
             inputs, cpus, memory, health = json.loads(v.inputs), v.cpus, v.memory, v.health_path
         work = self.version_dir(ep.owner, ep.name, lv.number) / f"r{r.index}"
         scratch = work / "output"
         scratch.mkdir(parents=True, exist_ok=True)
-        pip_cache = self.layout.root / "cache" / "pip" / ep.owner / hashlib.sha256(image.encode()).hexdigest()[:16]
+        # Per user and image id, as for jobs: one user's packages never reach another's endpoint.
+        pip_cache = self.layout.root / "cache" / "pip" / ep.owner / hashlib.sha256(image_id.encode()).hexdigest()[:16]
         pip_cache.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             for path in (scratch, pip_cache):
@@ -521,7 +527,10 @@ class DeploymentManager:
             r.ready = False
             r.state = "restarting"
             r.restarts += 1
-            delay = min(self.limits.max_restart_delay, 2 ** min(r.restarts - 1, 10))
+            # Back off while it keeps crashing; after a good long run, start again at 1 s.
+            ran = time.monotonic() - run.started
+            r.crashes = 1 if ran > 60 else r.crashes + 1
+            delay = min(self.limits.max_restart_delay, 2 ** min(r.crashes - 1, 10))
             self._append(self.logs[lv.id], [f"[floyd] r{r.index}: exited with code {code}; restarting in {delay:g} s"])
             await self.run(self.executor.cleanup, r.handle)
             await asyncio.sleep(delay)
@@ -678,6 +687,7 @@ class DeploymentManager:
         self.loop = asyncio.get_running_loop()
         self.root.mkdir(parents=True, exist_ok=True)
         await self.recover()
+        self.router.loaded = True
         self._spawn(self._flush_loop())
 
     async def recover(self) -> None:

@@ -76,7 +76,7 @@ class VersionStats:
         data = json.loads(saved or "{}")
         self.version_id = version_id
         self.classes: dict[str, int] = {c: int(data.get("classes", {}).get(c, 0)) for c in CLASSES}
-        self.failed = int(data.get("failed", 0))  # no answer at all from a replica (the proxy's 502/503)
+        self.failed = int(data.get("failed", 0))  # no answer from a replica: the proxy's own 502/503/504
         self.hist = Histogram.from_json(data.get("hist", {}))
         self.in_flight = 0
         self.bucket = Bucket(self._bucket_start(time.time()))
@@ -123,4 +123,5 @@ class VersionStats:
             "errors": self.classes["4xx"] + self.classes["5xx"],
             "latency_ms": {f"p{q}": self.hist.percentile_ms(q) for q in (50, 95, 99)},
             "in_flight": self.in_flight,
+            "unanswered": self.failed,
         }

@@ -71,6 +71,8 @@ class EndpointProxy:
         try:
             ep = self.router.endpoint(owner, name)
             if ep is None:
+                if not self.router.loaded:  # the bridge has just started and is still reading its endpoints
+                    raise Denied(503, "The Floyd bridge is starting; try again in a few seconds.", {"Retry-After": "2"})
                 raise Denied(404, f"No endpoint {owner}/{name}.")
             strip = await self.authorize(request, ep)
             version, path = self.choose(ep, rest or "/")
@@ -121,8 +123,8 @@ class EndpointProxy:
                 return strip
             raise Denied(401, f"This API key is not valid for {ep.owner}/{ep.name}: it was revoked, has expired, "
                               "or belongs to another endpoint.", challenge)
-        if ep.public:
-            return strip
+        if ep.public:  # a Hub token sent along anyway is not the app's business either
+            return strip + (("authorization",) if auth[:6].lower() == "token " else ())
         scheme, _, token = auth.partition(" ")
         if token and scheme.lower() in ("token", "bearer"):
             # The owner (or an admin) with a Hub API token (HubAuth caches the answer).
@@ -160,7 +162,9 @@ class EndpointProxy:
             elif lk == "x-forwarded-host":
                 host = v
             out.append((k, v))
-        out.append(("X-Forwarded-For", f"{forwarded}, {request.remote_ip}" if forwarded else str(request.remote_ip)))
+        # Behind configurable-http-proxy the header already names the client (and the bridge's
+        # xheaders made it remote_ip): pass it on as it is rather than naming the client twice.
+        out.append(("X-Forwarded-For", forwarded or str(request.remote_ip)))
         if not proto:
             out.append(("X-Forwarded-Proto", request.protocol))
         if not host:
@@ -196,9 +200,11 @@ class EndpointProxy:
             await self.answer(request, resp)
         except UpstreamTimeout:
             status = 504
+            version.stats.failed += 1
             self.send_error(request, 504, f"{ep.owner}/{ep.name} did not answer within {timeout:g} s.")
         except UpstreamError as exc:
             status = 502 if exc.sent else 503
+            version.stats.failed += 1
             self.send_error(request, status, f"{ep.owner}/{ep.name} v{version.number} "
                             + ("broke off without a complete answer." if exc.sent
                                else "could not be reached; try again in a few seconds."),

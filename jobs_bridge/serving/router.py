@@ -27,6 +27,7 @@ class Replica:
     ready: bool = False  # passes its readiness check and takes traffic
     in_flight: int = 0
     restarts: int = 0
+    crashes: int = 0  # in a row, for the restart back-off
     state: str = "starting"  # starting ready restarting stopped
 
     @property
@@ -90,6 +91,7 @@ class Router:
         self.endpoints: dict[tuple[str, str], LiveEndpoint] = {}
         self.by_version: dict[int, LiveVersion] = {}
         self.request_timeout = request_timeout
+        self.loaded = False  # True once the endpoints of the database are in the table
         # One pool of kept-alive connections for all replicas: no new TCP connection per request.
         self.pool = Pool(connect_timeout=connect_timeout)
 
