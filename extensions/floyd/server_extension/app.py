@@ -10,6 +10,8 @@
 ``POST /floyd/api/jobs/<n>/stop``           stop it
 ``GET  /floyd/api/defaults``                environment, environments, mounted datasets,
                                             a notebook's ``parameters`` (``?path=x.ipynb``)
+``POST /floyd/api/deploy``                  "Deploy as endpoint" (handlers in ``deploy.py``)
+``GET  /floyd/api/endpoints/<name>/...``    ``versions/<n>``: a version's state, for polling
 ==========================================  =====================================================
 
 Every handler is a Jupyter ``APIHandler`` (the server's token or cookie, XSRF for the browser).
@@ -306,6 +308,8 @@ class FloydExtensionApp(ExtensionApp):
     load_other_extensions = True
 
     def initialize_handlers(self) -> None:
+        from floyd.server_extension.deploy import HANDLERS as DEPLOY_HANDLERS  # it imports this module
+
         n = r"(\d+)"
         self.handlers.extend([
             (r"/floyd/api/run", RunHandler),
@@ -316,4 +320,5 @@ class FloydExtensionApp(ExtensionApp):
             (rf"/floyd/api/jobs/{n}/output", JobOutputHandler),
             (rf"/floyd/api/jobs/{n}/stop", JobStopHandler),
             (r"/floyd/api/defaults", DefaultsHandler),
+            *DEPLOY_HANDLERS,
         ])
