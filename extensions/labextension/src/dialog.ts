@@ -15,7 +15,7 @@ import {
 } from './format';
 import { IDefaults, IJob, IRunRequest } from './types';
 
-function el<K extends keyof HTMLElementTagNameMap>(
+export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   attrs: { [name: string]: string } = {},
   text?: string

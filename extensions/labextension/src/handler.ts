@@ -2,7 +2,15 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { IDefaults, IJob, IMetrics, IRunRequest } from './types';
+import {
+  IDefaults,
+  IDeployRequest,
+  IDeployResult,
+  IEndpointVersion,
+  IJob,
+  IMetrics,
+  IRunRequest
+} from './types';
 
 export const API_NAMESPACE = 'floyd/api';
 
@@ -116,6 +124,20 @@ export class FloydAPI {
       this.settings
     );
     return (reply.job ?? reply) as IJob;
+  }
+
+  /** Snapshot the code and deploy a new version of endpoint `request.name` (state deploying). */
+  deploy(request: IDeployRequest): Promise<IDeployResult> {
+    return requestAPI<IDeployResult>('deploy', jsonInit('POST', request), this.settings);
+  }
+
+  /** One version of one of the project owner's endpoints: poll it until ready or failed. */
+  version(name: string, n: number): Promise<IEndpointVersion> {
+    return requestAPI<IEndpointVersion>(
+      `endpoints/${encodeURIComponent(name)}/versions/${n}`,
+      {},
+      this.settings
+    );
   }
 
   defaults(path: string): Promise<IDefaults> {

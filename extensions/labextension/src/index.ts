@@ -8,6 +8,7 @@ import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
+import { showDeployDialog } from './deployDialog';
 import { showRunJobDialog } from './dialog';
 import { FloydAPI } from './handler';
 import { JobsPanel } from './panel';
@@ -18,6 +19,8 @@ export namespace CommandIDs {
   export const runAsJob = 'floyd:run-as-job';
   export const runFileAsJob = 'floyd:run-file-as-job';
   export const showJobs = 'floyd:show-jobs';
+  export const deployAsEndpoint = 'floyd:deploy-as-endpoint';
+  export const deployFileAsEndpoint = 'floyd:deploy-file-as-endpoint';
 }
 
 const JOBS_SVG =
@@ -29,14 +32,19 @@ const RUN_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
   '<path class="jp-icon3" fill="#616161" d="M3 5h11v2H3zm0 4h11v2H3zm0 4h7v2H3zm11 0v8l6-4z"/></svg>';
 
+const DEPLOY_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
+  '<path class="jp-icon3" fill="#616161" d="M12 3l-5 5h3.5v6h3V8H17zM4 15h2v4h12v-4h2v6H4z"/></svg>';
+
 export const jobsIcon = new LabIcon({ name: 'floyd:jobs', svgstr: JOBS_SVG });
 export const runJobIcon = new LabIcon({ name: 'floyd:run-job', svgstr: RUN_SVG });
+export const deployIcon = new LabIcon({ name: 'floyd:deploy', svgstr: DEPLOY_SVG });
 
 const RUNNABLE = /\.(ipynb|py)$/;
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Run notebooks and scripts as Floyd jobs, and follow them in a Jobs panel.',
+  description: 'Run notebooks and scripts as Floyd jobs, follow them in a Jobs panel, and deploy them as endpoints.',
   autoStart: true,
   requires: [],
   optional: [INotebookTracker, IDefaultFileBrowser, ILayoutRestorer, ICommandPalette],
@@ -111,6 +119,50 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    app.commands.addCommand(CommandIDs.deployAsEndpoint, {
+      label: 'Deploy as endpoint',
+      caption: 'Serve this notebook as a REST endpoint (saves it first)',
+      icon: deployIcon,
+      isEnabled: () => !!notebooks?.currentWidget,
+      execute: async args => {
+        const widget = notebooks?.currentWidget;
+        const path = (args.path as string) || widget?.context.path;
+        if (!path) {
+          return;
+        }
+        try {
+          // the version serves the files on disk: save what is being edited first
+          if (widget && widget.context.path === path && widget.context.model.dirty) {
+            await widget.context.save();
+          }
+          await showDeployDialog(api, path);
+        } catch (error) {
+          await showErrorMessage('Deploy as endpoint', error as Error);
+        }
+      }
+    });
+
+    app.commands.addCommand(CommandIDs.deployFileAsEndpoint, {
+      label: 'Deploy as endpoint',
+      caption: 'Serve the selected notebook or app.py as a REST endpoint',
+      icon: deployIcon,
+      isVisible: () => {
+        const item = browser?.selectedItems().next();
+        return !!item && !item.done && RUNNABLE.test(item.value.path);
+      },
+      execute: async () => {
+        const item = browser?.selectedItems().next();
+        if (!item || item.done) {
+          return;
+        }
+        try {
+          await showDeployDialog(api, item.value.path);
+        } catch (error) {
+          await showErrorMessage('Deploy as endpoint', error as Error);
+        }
+      }
+    });
+
     app.commands.addCommand(CommandIDs.showJobs, {
       label: 'Show Floyd jobs',
       execute: () => app.shell.activateById(panel.id)
@@ -123,10 +175,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
         selector: `.jp-DirListing-item[data-file-type="${fileType}"]`,
         rank: 3
       });
+      app.contextMenu.addItem({
+        command: CommandIDs.deployFileAsEndpoint,
+        selector: `.jp-DirListing-item[data-file-type="${fileType}"]`,
+        rank: 3.1
+      });
     }
 
     if (palette) {
       palette.addItem({ command: CommandIDs.runAsJob, category: 'Floyd' });
+      palette.addItem({ command: CommandIDs.deployAsEndpoint, category: 'Floyd' });
       palette.addItem({ command: CommandIDs.showJobs, category: 'Floyd' });
     }
   }

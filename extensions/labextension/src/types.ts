@@ -76,3 +76,50 @@ export interface IMetricPoint {
 export interface IMetrics {
   series: { [name: string]: IMetricPoint[] };
 }
+
+/** `POST deploy`: a new version of endpoint `name` from the workspace's code. */
+export interface IDeployRequest {
+  /** The clicked file (relative to the Lab's root); the entry unless `entry` is given. */
+  path: string;
+  name: string;
+  entry?: string;
+  replicas?: number;
+  public?: boolean;
+  environment?: string;
+  cpus?: number;
+  memory?: string;
+  gpus?: number;
+  data?: { source: string; mount?: string }[];
+  message?: string;
+}
+
+export type VersionState = 'deploying' | 'ready' | 'failed' | 'draining' | 'stopped' | string;
+
+/** An endpoint version as the bridge records it (`GET endpoints/<name>/versions/<n>`). */
+export interface IEndpointVersion {
+  number: number;
+  state: VersionState;
+  reason?: string | null;
+  /** The last lines of a failed version's log. */
+  log_tail?: string[] | null;
+  entry?: string | null;
+  project?: string | null;
+  snapshot?: string | null;
+  environment?: string | null;
+  replicas?: { desired: number; ready: number; items?: { index: number; ready: boolean; restarts?: number }[] };
+  message?: string | null;
+  /** This version's pinned URL (`…/v<N>/`). */
+  url?: string | null;
+}
+
+/** The answer of `POST deploy`: the version (state deploying) plus the endpoint. */
+export interface IDeployResult extends IEndpointVersion {
+  /** `OWNER/NAME`. */
+  endpoint: string;
+  name: string;
+  /** The endpoint's URL (newest healthy version). */
+  endpoint_url: string;
+  public: boolean;
+  created?: boolean;
+  upload?: { files: number; sent_files: number; sent_bytes: number; duplicate?: boolean };
+}
