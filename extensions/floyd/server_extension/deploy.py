@@ -32,7 +32,7 @@ DEPLOY_KEYS = {"path", "name", "entry", "replicas", "public", "environment", "cp
 
 
 def deploy_options(body: dict, server_root: Path, root: Path) -> tuple[str, str | None, DeployOptions, list | None]:
-    """The Lab's body → (endpoint name, entry, options, data); raises BadInput naming the field."""
+    """The Lab's body → (endpoint name, entry, options, inputs); raises BadInput naming the field."""
     unknown = sorted(set(body) - DEPLOY_KEYS)
     if unknown:
         raise BadInput(f"Unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(DEPLOY_KEYS))}).")
@@ -81,11 +81,11 @@ def deploy_options(body: dict, server_root: Path, root: Path) -> tuple[str, str 
     if opts.memory is not None:
         check_memory(opts.memory, "'memory'")
     check_options(opts)
-    return name, entry, opts, data
+    return name, entry, opts, job_inputs(data)  # refused here, before anything is uploaded
 
 
 def deploy(client: FloydClient, project: str, root: Path, name: str, entry: str | None, opts: DeployOptions,
-           data: list | None) -> dict:
+           inputs: list[dict] | None) -> dict:
     """What ``floyd deploy NAME`` does up to the posted version (state ``deploying``)."""
     owner = project.split("/", 1)[0]
     try:
@@ -96,7 +96,6 @@ def deploy(client: FloydClient, project: str, root: Path, name: str, entry: str 
         existing = None
     up = snapshot(client, project, root)  # the helper /floyd/api/run uses
     body = version_body(root, project, up.version["id"], entry, opts)
-    inputs = job_inputs(data)
     if inputs:
         body["inputs"] = [{**i, "source": data_source(i["source"], project)} for i in inputs]
     endpoint = existing or client.create_endpoint(name, opts.public, owner)
@@ -122,11 +121,11 @@ class DeployHandler(FloydHandler):
     async def post(self) -> None:
         root = code_dir()
         try:
-            name, entry, opts, data = deploy_options(self.body(), self.server_root, root)
+            name, entry, opts, inputs = deploy_options(self.body(), self.server_root, root)
             project = workspace_project(root)
         except FloydClientError as exc:
             return self.write_problem(400, exc.message)
-        await self.guarded(lambda: deploy(make_client(), project, root, name, entry, opts, data), 202)
+        await self.guarded(lambda: deploy(make_client(), project, root, name, entry, opts, inputs), 202)
 
 
 class VersionHandler(FloydHandler):
