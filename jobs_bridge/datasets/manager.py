@@ -185,6 +185,15 @@ class DatasetManager:
             self.layout.dataset_dir(owner, project, "code").mkdir(parents=True, exist_ok=True)
         return ds
 
+    def snapshot_number(self, s: Session, owner: str, project: str, snapshot: str, what: str) -> int:
+        """The version number of a code snapshot (its directory), or a 404 saying whose it was."""
+        ds = self.code_dataset(s, owner, project)
+        number = s.scalar(select(DatasetVersion.number).where(DatasetVersion.dataset_id == ds.id,
+                                                              DatasetVersion.version_id == snapshot).limit(1))
+        if number is None:
+            raise NotFound(f"The code snapshot {snapshot[:19]}… of {what} no longer exists.")
+        return number
+
     # -- versions --------------------------------------------------------------------
     def versions(self, caller: Caller, owner: str, name: str) -> list[dict]:
         with self.sessions() as s:

@@ -26,7 +26,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs_bridge.access import Caller
-from jobs_bridge.errors import BadRequest, Conflict, FloydError, NotFound, Unprocessable
+from jobs_bridge.errors import BadRequest, Conflict, FloydError, Unprocessable
 from jobs_bridge.executors.base import Executor, ExecutorError, Mount, RunSpec
 from jobs_bridge.inputs import find_job
 from jobs_bridge.jobs import states
@@ -400,12 +400,7 @@ class JobManager:
                        labels={"org.floyd.owner": job.owner, "org.floyd.project": f"{job.owner}/{job.project}"})
 
     def _snapshot_number(self, s: Session, job: Job) -> int:
-        ds = self.resolver.datasets.code_dataset(s, job.owner, job.project)
-        number = s.scalar(select(DatasetVersion.number).where(DatasetVersion.dataset_id == ds.id,
-                                                              DatasetVersion.version_id == job.snapshot).limit(1))
-        if number is None:
-            raise NotFound(f"The code snapshot {job.snapshot[:19]}… of this job no longer exists.")
-        return number
+        return self.resolver.datasets.snapshot_number(s, job.owner, job.project, job.snapshot, "this job")
 
     def _capture_packages(self, image: str, image_id: str) -> None:
         with self.sessions() as s:

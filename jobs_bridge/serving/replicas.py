@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobs_bridge.errors import FloydError, NotFound
+from jobs_bridge.errors import FloydError
 from jobs_bridge.executors.base import ExecutorError, Mount, RunSpec
 from jobs_bridge.jobs.logs import LogStore
-from jobs_bridge.orm import DatasetVersion, EndpointReplica, EndpointVersion
+from jobs_bridge.orm import EndpointReplica, EndpointVersion
 from jobs_bridge.serving.router import DEPLOYING, READY, LiveEndpoint, LiveVersion, Replica
 from jobs_bridge.serving.upstream import UpstreamError
 
@@ -151,12 +151,7 @@ class ReplicaLifecycle:
                        read_only_code=True)
 
     def _snapshot_number(self, s: Session, ep: LiveEndpoint, v: EndpointVersion) -> int:
-        ds = self.resolver.jobs.datasets.code_dataset(s, ep.owner, v.project)
-        number = s.scalar(select(DatasetVersion.number).where(DatasetVersion.dataset_id == ds.id,
-                                                              DatasetVersion.version_id == v.snapshot).limit(1))
-        if number is None:
-            raise NotFound(f"The code snapshot {v.snapshot[:19]}… of this version no longer exists.")
-        return number
+        return self.resolver.jobs.datasets.snapshot_number(s, ep.owner, v.project, v.snapshot, "this version")
 
     def _record_replica(self, version_id: int, r: Replica) -> None:
         with self.sessions.begin() as s:

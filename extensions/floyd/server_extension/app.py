@@ -58,6 +58,12 @@ class BadInput(FloydClientError):
     pass
 
 
+def only_keys(body: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BadInput(f"Unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))}).")
+
+
 class FloydHandler(APIHandler):
     """Runs client calls in a thread and turns client errors into JSON answers."""
 
@@ -119,9 +125,7 @@ class RunHandler(FloydHandler):
 
 def run_request(body: dict, server_root: Path, root: Path) -> RunRequest:
     """The Lab's ``{path, environment?, gpus?, datasets?, params?, max_runtime?, message?}`` → a request."""
-    unknown = sorted(set(body) - RUN_KEYS)
-    if unknown:
-        raise BadInput(f"Unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(RUN_KEYS))}).")
+    only_keys(body, RUN_KEYS)
     path = body.get("path")
     if not isinstance(path, str) or not path.strip():
         raise BadInput("Say what to run: 'path' of a .py script or .ipynb notebook.")

@@ -25,7 +25,7 @@ from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.http import FloydClient
 from floyd.job import code_dir, job_inputs, make_client, relative_to_code, snapshot, workspace_project
 from floyd.project_config import check_cpus, check_memory
-from floyd.server_extension.app import BadInput, FloydHandler
+from floyd.server_extension.app import BadInput, FloydHandler, only_keys
 
 DEPLOY_KEYS = {"path", "name", "entry", "replicas", "public", "environment", "cpus", "memory", "gpus", "data",
                "message"}
@@ -33,9 +33,7 @@ DEPLOY_KEYS = {"path", "name", "entry", "replicas", "public", "environment", "cp
 
 def deploy_options(body: dict, server_root: Path, root: Path) -> tuple[str, str | None, DeployOptions, list | None]:
     """The Lab's body → (endpoint name, entry, options, inputs); raises BadInput naming the field."""
-    unknown = sorted(set(body) - DEPLOY_KEYS)
-    if unknown:
-        raise BadInput(f"Unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(DEPLOY_KEYS))}).")
+    only_keys(body, DEPLOY_KEYS)
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise BadInput("Name the endpoint: 'name', e.g. iris (lower-case letters, digits and dashes).")

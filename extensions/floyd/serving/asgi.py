@@ -71,6 +71,17 @@ def reason(status: int) -> str:
         return "Unknown"
 
 
+async def answered_non_http(scope: Scope, receive: Receive, send: Send) -> bool:
+    """Lifespan and websocket scopes for runtimes that serve plain HTTP only: True when handled."""
+    if scope["type"] == "lifespan":
+        await lifespan_noop(receive, send)
+        return True
+    if scope["type"] != "http":
+        await send({"type": "websocket.close", "code": 1000})
+        return True
+    return False
+
+
 async def lifespan_noop(receive: Receive, send: Send) -> None:
     """Lifespan for runtimes whose start-up already happened before the port opened."""
     while True:

@@ -36,7 +36,7 @@ from floyd.serving.asgi import (
     Receive,
     Scope,
     Send,
-    lifespan_noop,
+    answered_non_http,
     read_body,
     reason,
     send_json,
@@ -249,11 +249,7 @@ class NotebookHTTP:
         self.predict = predict
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan_noop(receive, send)
-            return
-        if scope["type"] != "http":
-            await send({"type": "websocket.close", "code": 1000})
+        if await answered_non_http(scope, receive, send):
             return
         raw_path = scope.get("raw_path") or quote(scope["path"]).encode()
         path = raw_path.decode("latin-1")

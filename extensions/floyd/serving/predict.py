@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from floyd.serving.asgi import Receive, Scope, Send, lifespan_noop, read_body, send_error, send_response
+from floyd.serving.asgi import Receive, Scope, Send, answered_non_http, read_body, send_error, send_response
 
 PREDICT_PATH = "/predict"
 
@@ -55,11 +55,7 @@ class PredictApp:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan_noop(receive, send)
-            return
-        if scope["type"] != "http":
-            await send({"type": "websocket.close", "code": 1000})
+        if await answered_non_http(scope, receive, send):
             return
         if scope["path"] != PREDICT_PATH:
             await send_error(
