@@ -8,14 +8,13 @@ import { Clipboard, Notification } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import { IDeployStatus, endpointSlug, deployRequest, pollVersion } from './deploy';
-import { el } from './dialog';
+import { FloydForm, IFormDialog, el, showFormDialog } from './formDialog';
 import { FloydAPI } from './handler';
 import { IDefaults, IDeployRequest, IDeployResult } from './types';
 
 /** The form: prefilled from the name of the file and `GET floyd/api/defaults`. */
-export class DeployForm extends Widget {
+export class DeployForm extends FloydForm<IDeployRequest> {
   readonly name = el('input', { name: 'name', type: 'text', spellcheck: 'false' });
-  readonly environment = el('select', { name: 'environment' });
   readonly replicas = el('input', { name: 'replicas', type: 'number', min: '1', max: '8', step: '1', value: '1' });
   readonly isPublic = el('input', { name: 'public', type: 'checkbox' });
   readonly datasets = el('textarea', {
@@ -24,46 +23,27 @@ export class DeployForm extends Widget {
     placeholder: 'one per line: owner/dataset:version[:mount] or 12/output[:mount]'
   });
   readonly message = el('input', { name: 'message', type: 'text', placeholder: 'what this version is' });
-  readonly error = el('div', { class: 'floyd-RunJob-error', role: 'alert' });
 
-  constructor(readonly path: string) {
-    super();
-    this.addClass('floyd-RunJob-form');
+  constructor(path: string) {
+    super(path);
     this.addClass('floyd-Deploy-form');
-    const form = this.node;
-    form.appendChild(el('div', { class: 'floyd-RunJob-path' }, path));
-    const row = (label: string, input: HTMLElement, hint?: string) => {
-      const wrap = el('label', { class: 'floyd-RunJob-row' });
-      wrap.appendChild(el('span', { class: 'floyd-RunJob-label' }, label));
-      wrap.appendChild(input);
-      if (hint) {
-        wrap.appendChild(el('span', { class: 'floyd-RunJob-hint' }, hint));
-      }
-      form.appendChild(wrap);
-    };
     this.name.value = endpointSlug(path);
-    row('Endpoint name', this.name, 'a new version if the endpoint exists');
-    row('Environment', this.environment);
-    row('Replicas', this.replicas);
-    row('Public', this.isPublic, 'callers need no API key');
-    row('Datasets', this.datasets, 'mounted read-only at /floyd/input/MOUNT');
-    row('Message', this.message);
-    form.appendChild(this.error);
+    this.row('Endpoint name', this.name, 'a new version if the endpoint exists');
+    this.row('Environment', this.environment);
+    this.row('Replicas', this.replicas);
+    this.row('Public', this.isPublic, 'callers need no API key');
+    this.row('Datasets', this.datasets, 'mounted read-only at /floyd/input/MOUNT');
+    this.row('Message', this.message);
+    this.node.appendChild(this.error);
   }
 
   setDefaults(defaults: IDefaults): void {
-    this.environment.textContent = '';
-    const envs = (defaults.environments ?? []).filter(env => env && env.name);
-    if (defaults.environment && !envs.some(env => env.name === defaults.environment)) {
-      envs.unshift({ name: defaults.environment, description: '' });
-    }
-    for (const env of envs) {
-      const label = env.description ? `${env.name} — ${env.description}` : env.name;
-      this.environment.appendChild(el('option', { value: env.name }, label));
-    }
-    if (defaults.environment) {
-      this.environment.value = defaults.environment;
-    }
+    this.setEnvironments(defaults);
+  }
+
+  focusField(): void {
+    this.name.focus();
+    this.name.select();
   }
 
   /** The request, or throws an Error whose message says which field is wrong. */
@@ -76,11 +56,6 @@ export class DeployForm extends Widget {
       datasets: this.datasets.value,
       message: this.message.value
     });
-  }
-
-  setError(message: string): void {
-    this.error.textContent = message;
-    this.error.style.display = message ? 'block' : 'none';
   }
 }
 
@@ -130,112 +105,53 @@ function notify(status: IDeployStatus): void {
  * nothing was deployed). A refused deploy keeps the form open with the server's message.
  */
 export function showDeployDialog(api: FloydAPI, path: string): Promise<IDeployResult | null> {
-  return new Promise<IDeployResult | null>(resolve => {
-    const form = new DeployForm(path);
-    const overlay = el('div', { class: 'floyd-RunJob-overlay' });
-    const box = el('div', { class: 'floyd-RunJob-dialog floyd-Deploy-dialog', role: 'dialog', 'aria-modal': 'true' });
-    const title = el('div', { class: 'floyd-RunJob-title' }, 'Deploy as endpoint');
-    const status = el('div', { class: 'floyd-Deploy-status', 'aria-live': 'polite' });
-    const buttons = el('div', { class: 'floyd-RunJob-buttons' });
-    const cancel = el('button', { class: 'jp-Dialog-button jp-mod-reject jp-mod-styled', type: 'button' }, 'Cancel');
-    const submit = el('button', { class: 'jp-Dialog-button jp-mod-accept jp-mod-styled', type: 'button' }, 'Deploy');
-    buttons.append(cancel, submit);
-    box.append(title);
-    overlay.appendChild(box);
-    document.body.appendChild(overlay);
-    Widget.attach(form, box);
-    box.appendChild(buttons);
-    form.setError('');
+  const form = new DeployForm(path);
+  const status = el('div', { class: 'floyd-Deploy-status', 'aria-live': 'polite' });
 
-    let result: IDeployResult | null = null;
-    let closed = false;
-    const close = () => {
-      if (closed) {
-        return;
+  /** The form gives way to the version's live status, in the same modal. */
+  const follow = (deployed: IDeployResult, dialog: IFormDialog) => {
+    Widget.detach(form);
+    form.dispose();
+    dialog.submit.remove();
+    dialog.cancel.textContent = 'Close';
+    dialog.box.insertBefore(status, dialog.buttons);
+    pollVersion(api, deployed, s => {
+      if (!dialog.closed) {
+        renderStatus(status, s);
       }
-      closed = true;
-      document.removeEventListener('keydown', onKey, true);
-      if (!form.isDisposed) {
-        Widget.detach(form);
-        form.dispose();
-      }
-      overlay.remove();
-      resolve(result);
-    };
-    const onKey = (event: KeyboardEvent) => {
-      if (event.key === 'Escape') {
-        event.preventDefault();
-        event.stopPropagation();
-        close();
-      }
-    };
-    document.addEventListener('keydown', onKey, true);
-    cancel.addEventListener('click', close);
-
-    submit.disabled = true;
-    api
-      .defaults(path)
-      .then(defaults => form.setDefaults(defaults))
-      .catch((error: Error) => form.setError(`Could not load defaults: ${error.message}`))
-      .finally(() => {
-        submit.disabled = false;
-        form.name.focus();
-        form.name.select();
-      });
-
-    const follow = (deployed: IDeployResult) => {
-      Widget.detach(form);
-      form.dispose();
-      submit.remove();
-      cancel.textContent = 'Close';
-      box.insertBefore(status, buttons);
-      pollVersion(api, deployed, s => {
-        if (!closed) {
-          renderStatus(status, s);
+    })
+      .then(final => {
+        if (dialog.closed) {
+          notify(final); // the dialog went away while it deployed
         }
       })
-        .then(final => {
-          if (closed) {
-            notify(final); // the dialog went away while it deployed
-          }
-        })
-        .catch((error: Error) => {
-          const message = `Lost track of ${deployed.endpoint} v${deployed.number}: ${error.message}`;
-          if (closed) {
-            Notification.error(message, { autoClose: false });
-          } else {
-            status.appendChild(el('div', { class: 'floyd-RunJob-error', role: 'alert' }, message));
-          }
-        });
-    };
+      .catch((error: Error) => {
+        const message = `Lost track of ${deployed.endpoint} v${deployed.number}: ${error.message}`;
+        if (dialog.closed) {
+          Notification.error(message, { autoClose: false });
+        } else {
+          status.appendChild(el('div', { class: 'floyd-RunJob-error', role: 'alert' }, message));
+        }
+      });
+  };
 
-    submit.addEventListener('click', async () => {
-      let request: IDeployRequest;
-      try {
-        request = form.getRequest();
-      } catch (error) {
-        form.setError((error as Error).message);
-        return;
-      }
-      form.setError('');
-      submit.disabled = true;
-      submit.textContent = 'Uploading…';
-      try {
-        result = await api.deploy(request);
-      } catch (error) {
-        form.setError((error as Error).message);
-        submit.disabled = false;
-        submit.textContent = 'Deploy';
-        return;
-      }
-      if (closed) {
-        Notification.info(`Deploying ${result.endpoint} v${result.number}…`, { autoClose: 5000 });
-        pollVersion(api, result, () => undefined)
+  return showFormDialog({
+    api,
+    form,
+    title: 'Deploy as endpoint',
+    dialogClass: 'floyd-Deploy-dialog',
+    submitLabel: 'Deploy',
+    busyLabel: 'Uploading…',
+    send: request => api.deploy(request),
+    sent: (deployed, dialog) => {
+      if (dialog.closed) {
+        Notification.info(`Deploying ${deployed.endpoint} v${deployed.number}…`, { autoClose: 5000 });
+        pollVersion(api, deployed, () => undefined)
           .then(notify)
           .catch(() => undefined);
         return;
       }
-      follow(result);
-    });
+      follow(deployed, dialog);
+    }
   });
 }

@@ -2,8 +2,6 @@
  * The "Run as job" dialog. A small modal of our own rather than apputils' Dialog, because a
  * failed submit must keep the dialog open with the bridge's message shown inline.
  */
-import { Widget } from '@lumino/widgets';
-
 import { FloydAPI } from './handler';
 import {
   formatDatasets,
@@ -13,26 +11,13 @@ import {
   parseParams,
   toRunDatasets
 } from './format';
+import { FloydForm, el, showFormDialog } from './formDialog';
 import { IDefaults, IJob, IRunRequest } from './types';
 
-export function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: { [name: string]: string } = {},
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    node.setAttribute(k, v);
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
+export { el };
 
 /** The form: fields prefilled from `GET floyd/api/defaults?path=`. */
-export class RunJobForm extends Widget {
-  readonly environment = el('select', { name: 'environment' });
+export class RunJobForm extends FloydForm<IRunRequest> {
   readonly gpus = el('input', { name: 'gpus', type: 'number', min: '0', max: '16', step: '1', value: '0' });
   readonly datasets = el('textarea', {
     name: 'datasets',
@@ -42,51 +27,32 @@ export class RunJobForm extends Widget {
   readonly params = el('textarea', { name: 'params', rows: '4', placeholder: 'one per line: name = value' });
   readonly maxRuntime = el('input', { name: 'max_runtime', type: 'text', placeholder: 'minutes, or like 2h30m (empty: no limit)' });
   readonly message = el('input', { name: 'message', type: 'text', placeholder: 'what this run is for' });
-  readonly error = el('div', { class: 'floyd-RunJob-error', role: 'alert' });
 
-  constructor(readonly path: string) {
-    super();
-    this.addClass('floyd-RunJob-form');
-    const form = this.node;
-    form.appendChild(el('div', { class: 'floyd-RunJob-path' }, path));
-    const row = (label: string, input: HTMLElement, hint?: string) => {
-      const wrap = el('label', { class: 'floyd-RunJob-row' });
-      wrap.appendChild(el('span', { class: 'floyd-RunJob-label' }, label));
-      wrap.appendChild(input);
-      if (hint) {
-        wrap.appendChild(el('span', { class: 'floyd-RunJob-hint' }, hint));
-      }
-      form.appendChild(wrap);
-    };
-    row('Environment', this.environment);
-    row('GPUs', this.gpus, '0 runs on CPU');
-    row('Datasets', this.datasets);
-    row('Parameters', this.params, 'from the notebook\'s "parameters" cell');
-    row('Max runtime', this.maxRuntime);
-    row('Message', this.message);
-    form.appendChild(this.error);
+  constructor(path: string) {
+    super(path);
+    this.row('Environment', this.environment);
+    this.row('GPUs', this.gpus, '0 runs on CPU');
+    this.row('Datasets', this.datasets);
+    this.row('Parameters', this.params, 'from the notebook\'s "parameters" cell');
+    this.row('Max runtime', this.maxRuntime);
+    this.row('Message', this.message);
+    this.node.appendChild(this.error);
     this.environment.addEventListener('change', () => this.syncGpu());
   }
 
   private gpuCapable = new Map<string, boolean | undefined>();
 
   setDefaults(defaults: IDefaults): void {
-    this.environment.textContent = '';
-    const envs = (defaults.environments ?? []).filter(env => env && env.name);
-    if (defaults.environment && !envs.some(env => env.name === defaults.environment)) {
-      envs.unshift({ name: defaults.environment, description: '' });
-    }
-    for (const env of envs) {
-      const option = el('option', { value: env.name }, env.description ? `${env.name} — ${env.description}` : env.name);
-      this.environment.appendChild(option);
+    for (const env of this.setEnvironments(defaults)) {
       this.gpuCapable.set(env.name, env.gpu);
-    }
-    if (defaults.environment) {
-      this.environment.value = defaults.environment;
     }
     this.datasets.value = formatDatasets(defaults.datasets);
     this.params.value = formatParams(defaults.params);
     this.syncGpu();
+  }
+
+  focusField(): void {
+    this.environment.focus();
   }
 
   /** An environment that says it has no GPU build runs on CPU only. */
@@ -122,11 +88,6 @@ export class RunJobForm extends Widget {
     }
     return request;
   }
-
-  setError(message: string): void {
-    this.error.textContent = message;
-    this.error.style.display = message ? 'block' : 'none';
-  }
 }
 
 /**
@@ -134,73 +95,12 @@ export class RunJobForm extends Widget {
  * A failed submit keeps the dialog open with the server's message.
  */
 export function showRunJobDialog(api: FloydAPI, path: string): Promise<IJob | null> {
-  return new Promise<IJob | null>(resolve => {
-    const form = new RunJobForm(path);
-    const overlay = el('div', { class: 'floyd-RunJob-overlay' });
-    const box = el('div', { class: 'floyd-RunJob-dialog', role: 'dialog', 'aria-modal': 'true' });
-    const title = el('div', { class: 'floyd-RunJob-title' }, 'Run as job');
-    const buttons = el('div', { class: 'floyd-RunJob-buttons' });
-    const cancel = el('button', { class: 'jp-Dialog-button jp-mod-reject jp-mod-styled', type: 'button' }, 'Cancel');
-    const submit = el('button', { class: 'jp-Dialog-button jp-mod-accept jp-mod-styled', type: 'button' }, 'Run');
-    buttons.append(cancel, submit);
-    box.append(title);
-    overlay.appendChild(box);
-    document.body.appendChild(overlay);
-    Widget.attach(form, box);
-    box.appendChild(buttons);
-    form.setError('');
-
-    let done = false;
-    const finish = (job: IJob | null) => {
-      if (done) {
-        return;
-      }
-      done = true;
-      document.removeEventListener('keydown', onKey, true);
-      Widget.detach(form);
-      form.dispose();
-      overlay.remove();
-      resolve(job);
-    };
-    const onKey = (event: KeyboardEvent) => {
-      if (event.key === 'Escape') {
-        event.preventDefault();
-        event.stopPropagation();
-        finish(null);
-      }
-    };
-    document.addEventListener('keydown', onKey, true);
-    cancel.addEventListener('click', () => finish(null));
-
-    submit.disabled = true;
-    api
-      .defaults(path)
-      .then(defaults => form.setDefaults(defaults))
-      .catch((error: Error) => form.setError(`Could not load defaults: ${error.message}`))
-      .finally(() => {
-        submit.disabled = false;
-        form.environment.focus();
-      });
-
-    submit.addEventListener('click', async () => {
-      let request: IRunRequest;
-      try {
-        request = form.getRequest();
-      } catch (error) {
-        form.setError((error as Error).message);
-        return;
-      }
-      form.setError('');
-      submit.disabled = true;
-      submit.textContent = 'Submitting…';
-      try {
-        finish(await api.run(request));
-      } catch (error) {
-        form.setError((error as Error).message);
-      } finally {
-        submit.disabled = false;
-        submit.textContent = 'Run';
-      }
-    });
+  return showFormDialog({
+    api,
+    form: new RunJobForm(path),
+    title: 'Run as job',
+    submitLabel: 'Run',
+    busyLabel: 'Submitting…',
+    send: request => api.run(request)
   });
 }

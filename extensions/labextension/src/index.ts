@@ -42,6 +42,94 @@ export const deployIcon = new LabIcon({ name: 'floyd:deploy', svgstr: DEPLOY_SVG
 
 const RUNNABLE = /\.(ipynb|py)$/;
 
+/** An action on a notebook or script: "Run as job", "Deploy as endpoint". */
+interface IFileAction {
+  /** The command on the current notebook (toolbar, palette). */
+  notebookCommand: string;
+  notebookCaption: string;
+  /** The command on the file browser's selection (context menu). */
+  fileCommand: string;
+  fileCaption: string;
+  label: string;
+  icon: LabIcon;
+  /** The context menu item's rank. */
+  rank: number;
+  /** Acts on the file at `path`, as it is on disk. */
+  execute(path: string): Promise<unknown>;
+}
+
+/**
+ * Registers the action's pair of commands, its file-browser context-menu items and its palette
+ * item. Both commands show a failure in an error dialog titled with the label.
+ */
+function addFileCommands(
+  app: JupyterFrontEnd,
+  notebooks: INotebookTracker | null,
+  browser: IDefaultFileBrowser | null,
+  palette: ICommandPalette | null,
+  action: IFileAction
+): void {
+  const act = async (path: string, prepare?: () => Promise<void>) => {
+    try {
+      await prepare?.();
+      await action.execute(path);
+    } catch (error) {
+      await showErrorMessage(action.label, error as Error);
+    }
+  };
+  const selected = () => {
+    const item = browser?.selectedItems().next();
+    return !item || item.done ? undefined : item.value.path;
+  };
+
+  app.commands.addCommand(action.notebookCommand, {
+    label: action.label,
+    caption: action.notebookCaption,
+    icon: action.icon,
+    isEnabled: () => !!notebooks?.currentWidget,
+    execute: async args => {
+      const widget = notebooks?.currentWidget;
+      const path = (args.path as string) || widget?.context.path;
+      if (!path) {
+        return;
+      }
+      await act(path, async () => {
+        // the action takes the files on disk: save what is being edited first
+        if (widget && widget.context.path === path && widget.context.model.dirty) {
+          await widget.context.save();
+        }
+      });
+    }
+  });
+  app.commands.addCommand(action.fileCommand, {
+    label: action.label,
+    caption: action.fileCaption,
+    icon: action.icon,
+    isVisible: () => {
+      const path = selected();
+      return !!path && RUNNABLE.test(path);
+    },
+    execute: async () => {
+      const path = selected();
+      if (path) {
+        await act(path);
+      }
+    }
+  });
+
+  // Lumino context-menu selectors take no comma lists: one item per file type
+  for (const fileType of ['python', 'notebook']) {
+    app.contextMenu.addItem({
+      command: action.fileCommand,
+      selector: `.jp-DirListing-item[data-file-type="${fileType}"]`,
+      rank: action.rank
+    });
+  }
+  if (palette) {
+    palette.addItem({ command: action.notebookCommand, category: 'Floyd' });
+  }
+}
+
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Run notebooks and scripts as Floyd jobs, follow them in a Jobs panel, and deploy them as endpoints.',
@@ -67,100 +155,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
       restorer.add(panel, 'floyd-jobs-panel');
     }
 
-    const run = async (path: string) => {
-      const job = await showRunJobDialog(api, path);
-      if (job) {
-        app.shell.activateById(panel.id);
-        await panel.select(job.number);
-      }
-    };
-
-    app.commands.addCommand(CommandIDs.runAsJob, {
+    addFileCommands(app, notebooks, browser, palette, {
+      notebookCommand: CommandIDs.runAsJob,
+      notebookCaption: 'Run this notebook as a background job (saves it first)',
+      fileCommand: CommandIDs.runFileAsJob,
+      fileCaption: 'Run the selected notebook or script as a background job',
       label: 'Run as job',
-      caption: 'Run this notebook as a background job (saves it first)',
       icon: runJobIcon,
-      isEnabled: () => !!notebooks?.currentWidget,
-      execute: async args => {
-        const widget = notebooks?.currentWidget;
-        const path = (args.path as string) || widget?.context.path;
-        if (!path) {
-          return;
-        }
-        try {
-          // the job takes the files on disk: save what is being edited first
-          if (widget && widget.context.path === path && widget.context.model.dirty) {
-            await widget.context.save();
-          }
-          await run(path);
-        } catch (error) {
-          await showErrorMessage('Run as job', error as Error);
+      rank: 3,
+      execute: async path => {
+        const job = await showRunJobDialog(api, path);
+        if (job) {
+          app.shell.activateById(panel.id);
+          await panel.select(job.number);
         }
       }
     });
-
-    app.commands.addCommand(CommandIDs.runFileAsJob, {
-      label: 'Run as job',
-      caption: 'Run the selected notebook or script as a background job',
-      icon: runJobIcon,
-      isVisible: () => {
-        const item = browser?.selectedItems().next();
-        return !!item && !item.done && RUNNABLE.test(item.value.path);
-      },
-      execute: async () => {
-        const item = browser?.selectedItems().next();
-        if (!item || item.done) {
-          return;
-        }
-        try {
-          await run(item.value.path);
-        } catch (error) {
-          await showErrorMessage('Run as job', error as Error);
-        }
-      }
-    });
-
-    app.commands.addCommand(CommandIDs.deployAsEndpoint, {
+    addFileCommands(app, notebooks, browser, palette, {
+      notebookCommand: CommandIDs.deployAsEndpoint,
+      notebookCaption: 'Serve this notebook as a REST endpoint (saves it first)',
+      fileCommand: CommandIDs.deployFileAsEndpoint,
+      fileCaption: 'Serve the selected notebook or app.py as a REST endpoint',
       label: 'Deploy as endpoint',
-      caption: 'Serve this notebook as a REST endpoint (saves it first)',
       icon: deployIcon,
-      isEnabled: () => !!notebooks?.currentWidget,
-      execute: async args => {
-        const widget = notebooks?.currentWidget;
-        const path = (args.path as string) || widget?.context.path;
-        if (!path) {
-          return;
-        }
-        try {
-          // the version serves the files on disk: save what is being edited first
-          if (widget && widget.context.path === path && widget.context.model.dirty) {
-            await widget.context.save();
-          }
-          await showDeployDialog(api, path);
-        } catch (error) {
-          await showErrorMessage('Deploy as endpoint', error as Error);
-        }
-      }
-    });
-
-    app.commands.addCommand(CommandIDs.deployFileAsEndpoint, {
-      label: 'Deploy as endpoint',
-      caption: 'Serve the selected notebook or app.py as a REST endpoint',
-      icon: deployIcon,
-      isVisible: () => {
-        const item = browser?.selectedItems().next();
-        return !!item && !item.done && RUNNABLE.test(item.value.path);
-      },
-      execute: async () => {
-        const item = browser?.selectedItems().next();
-        if (!item || item.done) {
-          return;
-        }
-        try {
-          await showDeployDialog(api, item.value.path);
-        } catch (error) {
-          await showErrorMessage('Deploy as endpoint', error as Error);
-        }
-      }
+      rank: 3.1,
+      execute: path => showDeployDialog(api, path)
     });
 
     app.commands.addCommand(CommandIDs.showJobs, {
@@ -168,23 +187,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: () => app.shell.activateById(panel.id)
     });
 
-    // Lumino context-menu selectors take no comma lists: one item per file type
-    for (const fileType of ['python', 'notebook']) {
-      app.contextMenu.addItem({
-        command: CommandIDs.runFileAsJob,
-        selector: `.jp-DirListing-item[data-file-type="${fileType}"]`,
-        rank: 3
-      });
-      app.contextMenu.addItem({
-        command: CommandIDs.deployFileAsEndpoint,
-        selector: `.jp-DirListing-item[data-file-type="${fileType}"]`,
-        rank: 3.1
-      });
-    }
-
     if (palette) {
-      palette.addItem({ command: CommandIDs.runAsJob, category: 'Floyd' });
-      palette.addItem({ command: CommandIDs.deployAsEndpoint, category: 'Floyd' });
       palette.addItem({ command: CommandIDs.showJobs, category: 'Floyd' });
     }
   }

@@ -1,4 +1,3 @@
-import { ServerConnection } from '@jupyterlab/services';
 import { describe, expect, it, vi } from 'vitest';
 
 import {
@@ -11,7 +10,8 @@ import {
   pollVersion
 } from '../src/deploy';
 import { FloydAPI, FloydAPIError } from '../src/handler';
-import { IDeployResult, IEndpointVersion } from '../src/types';
+import { IEndpointVersion } from '../src/types';
+import { ENDPOINT_URL as URL_, deployResult as result, json, settingsWith, version } from './fixtures';
 
 const values = (over: Partial<IDeployFormValues> = {}): IDeployFormValues => ({
   name: 'iris',
@@ -81,34 +81,6 @@ describe('deployRequest', () => {
     expect(() => deployRequest('app.py', values({ replicas: '1.5' }))).toThrow('Replicas');
     expect(() => deployRequest('app.py', values({ datasets: ':x' }))).toThrow('no dataset');
   });
-});
-
-const URL_ = 'http://hub:8000/services/floyd/endpoints/alice/iris/';
-
-function result(over: Partial<IDeployResult> = {}): IDeployResult {
-  return {
-    number: 3,
-    state: 'deploying',
-    reason: '',
-    log_tail: [],
-    replicas: { desired: 2, ready: 0, items: [] },
-    url: `${URL_}v3/`,
-    endpoint: 'alice/iris',
-    name: 'iris',
-    endpoint_url: URL_,
-    public: false,
-    ...over
-  };
-}
-
-const version = (over: Partial<IEndpointVersion>): IEndpointVersion => ({
-  number: 3,
-  state: 'deploying',
-  reason: '',
-  log_tail: [],
-  replicas: { desired: 2, ready: 0, items: [] },
-  url: `${URL_}v3/`,
-  ...over
 });
 
 describe('deployStatus', () => {
@@ -243,28 +215,6 @@ describe('pollVersion', () => {
 });
 
 describe('FloydAPI deploy and version', () => {
-  function settingsWith(reply: (url: string, body: string | undefined) => Response) {
-    const calls: { url: string; method: string; body?: string }[] = [];
-    const fetch = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
-      const request = input instanceof Request ? input : new Request(String(input), init);
-      const url = request.url.replace(/[?&]\d{10,}$/, '');
-      const body = request.method === 'GET' ? undefined : await request.text();
-      calls.push({ url, method: request.method, body });
-      return reply(url, body);
-    });
-    const settings = ServerConnection.makeSettings({
-      baseUrl: 'http://localhost:8888/user/alice/',
-      wsUrl: 'ws://localhost:8888/user/alice/',
-      token: '',
-      fetch: fetch as unknown as typeof globalThis.fetch,
-      Request,
-      Headers
-    });
-    return { settings, calls };
-  }
-  const json = (status: number, body: unknown) =>
-    new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
-
   it('POSTs the dialog request to floyd/api/deploy and reads the version', async () => {
     const { settings, calls } = settingsWith(url =>
       url.endsWith('/deploy') ? json(202, result()) : json(200, version({ state: 'ready' }))
@@ -272,12 +222,12 @@ describe('FloydAPI deploy and version', () => {
     const api = new FloydAPI(settings);
     const request = deployRequest('code/app.py', values({ public: true }));
     await expect(api.deploy(request)).resolves.toMatchObject({ endpoint: 'alice/iris', number: 3 });
-    expect(calls[0]).toMatchObject({ url: 'http://localhost:8888/user/alice/floyd/api/deploy', method: 'POST' });
-    expect(JSON.parse(calls[0].body as string)).toEqual(request);
+    expect(calls[0]).toMatchObject({ url: 'http://localhost:8888/user/alice/floyd/api/deploy', init: { method: 'POST' } });
+    expect(JSON.parse(calls[0].init.body as string)).toEqual(request);
     await expect(api.version('iris', 3)).resolves.toMatchObject({ state: 'ready' });
     expect(calls[1]).toMatchObject({
       url: 'http://localhost:8888/user/alice/floyd/api/endpoints/iris/versions/3',
-      method: 'GET'
+      init: { method: 'GET' }
     });
   });
 

@@ -1,35 +1,8 @@
 import { ServerConnection } from '@jupyterlab/services';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { FloydAPI, FloydAPIError, requestAPI } from '../src/handler';
-
-type Call = { url: string; init: RequestInit };
-
-/** Settings whose fetch answers from `reply` and records each request. */
-function settingsWith(reply: (url: string, init: RequestInit) => Response | Promise<Response>) {
-  const calls: Call[] = [];
-  const fetch = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
-    const request = input instanceof Request ? input : new Request(String(input), init);
-    // makeRequest appends a cache-busting timestamp to GETs (settings.init.cache 'no-store')
-    const url = request.url.replace(/[?&]\d{10,}$/, '');
-    const body = request.method === 'GET' ? undefined : await request.text();
-    const seen = { method: request.method, body, headers: request.headers } as RequestInit;
-    calls.push({ url, init: seen });
-    return reply(url, seen);
-  });
-  const settings = ServerConnection.makeSettings({
-    baseUrl: 'http://localhost:8888/user/alice/',
-    wsUrl: 'ws://localhost:8888/user/alice/',
-    token: '',
-    fetch: fetch as unknown as typeof globalThis.fetch,
-    Request,
-    Headers
-  });
-  return { settings, calls };
-}
-
-const json = (status: number, body: unknown, statusText = '') =>
-  new Response(JSON.stringify(body), { status, statusText, headers: { 'Content-Type': 'application/json' } });
+import { json, settingsWith } from './fixtures';
 
 describe('requestAPI', () => {
   it('calls floyd/api under the server base URL and parses JSON', async () => {
