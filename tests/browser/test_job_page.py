@@ -12,8 +12,8 @@ from pathlib import Path
 
 import requests
 
-from tests.browser.conftest import OUTPUT
 from tests.browser.test_pages import login
+from tests.browser_fixtures import OUTPUT
 from tests.jobs.conftest import submit, wait_state
 from tests.platform import REPO, Platform
 from tests.workspaces.conftest import workspace_image  # noqa: F401

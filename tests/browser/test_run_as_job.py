@@ -26,8 +26,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import OUTPUT
 from tests.browser.test_workspace import dismiss_news, stop_workspace
+from tests.browser_fixtures import OUTPUT
 from tests.platform import REPO, Platform
 from tests.workspaces.conftest import docker_client, spawn, workspace_image  # noqa: F401
 

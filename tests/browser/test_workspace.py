@@ -18,8 +18,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from floyd.client import FloydClient
 from floyd.client.transfer import upload
-from tests.browser.conftest import OUTPUT
 from tests.browser.test_pages import login
+from tests.browser_fixtures import OUTPUT
 from tests.platform import REPO, Platform, write_tree
 from tests.workspaces.conftest import docker_client, workspace_image  # noqa: F401
 

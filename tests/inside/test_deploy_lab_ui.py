@@ -9,13 +9,13 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import OUTPUT, browser, page  # noqa: F401  (fixtures)
+from tests.browser_fixtures import OUTPUT
 from tests.inside.test_deploy_from_lab import APP
 
 pytestmark = pytest.mark.browser
 
 
-def test_deploy_dialog_from_the_file_browser(jupyter_server, workspace_image: str, page) -> None:  # noqa: F811
+def test_deploy_dialog_from_the_file_browser(jupyter_server, workspace_image: str, page) -> None:
     server, ws = jupyter_server
     (ws.code / "app.py").write_bytes(APP)
     page.goto(f"{server.url}lab/tree/code?token={server.token}")
