@@ -126,6 +126,11 @@ class Executor:
         """Jobs this executor is running or ran, found by their labels / pid files."""
         raise NotImplementedError
 
+    def replica_address(self, name: str) -> tuple[str, str, int]:
+        """Where an endpoint replica called ``name`` (owner/endpoint/vN/rI/attempt) listens and
+        how the bridge reaches it: (listen host, connect host, port; 0 = any free port)."""
+        return "127.0.0.1", "127.0.0.1", 0
+
     def find_replicas(self) -> Iterator[FoundReplica]:
         """Endpoint replicas this executor started (running or not)."""
         raise NotImplementedError

@@ -57,7 +57,7 @@ class DockerExecutor(Executor):
                 spec.image, spec.argv, detach=True, name=self.container_name(spec.name, spec.kind),
                 labels={**labels, INSTANCE_LABEL: self.instance, **spec.labels},
                 environment=spec.env, volumes=volumes, working_dir="/floyd/code", user=self.user,
-                network_mode=os.environ.get("FLOYD_DOCKER_NETWORK", "host"),
+                network_mode=self.network,
                 # init: a real PID 1, so SIGTERM reaches the command (floyd stop is quick) and zombies are reaped
                 init=True, nano_cpus=int(spec.cpus * 1e9), mem_limit=spec.memory, **kwargs,
             )
@@ -81,6 +81,16 @@ class DockerExecutor(Executor):
                 ) from None
             raise ExecutorError(f"Docker could not start the job: {exc.explanation or text}") from None
         return container.id
+
+    @property
+    def network(self) -> str:
+        return os.environ.get("FLOYD_DOCKER_NETWORK", "host")
+
+    def replica_address(self, name: str) -> tuple[str, str, int]:
+        if self.network == "host":
+            return super().replica_address(name)
+        # On a user network (docker-compose) each replica has its own address, found by name.
+        return "0.0.0.0", self.container_name(name, "replica"), 8000
 
     def container_name(self, name: str, kind: str = "job") -> str:
         prefix = "job" if kind == "job" else "ep"

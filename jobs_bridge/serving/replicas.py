@@ -87,6 +87,17 @@ class ReplicaLifecycle:
     _spawn: Callable[[Any], None]
     version_dir: Callable[[str, str, int], Path]
 
+    def attempt_name(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> str:
+        return f"{ep.owner}/{ep.name}/v{lv.number}/r{r.index}/{r.restarts}"
+
+    def locate(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica, free: bool) -> None:
+        """Set where the replica's current attempt listens (``free``: pick a port for a new one)."""
+        r.listen, r.host, port = self.executor.replica_address(self.attempt_name(ep, lv, r))
+        if port:
+            r.port = port
+        elif free:
+            r.port = free_port()
+
     async def _start_and_wait(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
         run = await self._start_replica(ep, lv, r)
         await self._wait_ready(ep, lv, run)
@@ -97,7 +108,7 @@ class ReplicaLifecycle:
         r.ready = False
         if r.port:
             self.router.pool.drop(r.host, r.port)
-        r.port = free_port()
+        self.locate(ep, lv, r, free=True)
         spec = await self.run(self._replica_spec, ep, lv, r)
         self.logs[lv.id].append([f"[floyd] r{r.index}: starting (attempt {r.restarts + 1}, port {r.port})"])
         r.handle = await self.run(self.executor.start, spec)
@@ -138,14 +149,14 @@ class ReplicaLifecycle:
         mounts = [Mount(str(code), "/floyd/code", True), Mount(str(scratch), "/floyd/output", False),
                   Mount(str(pip_cache), "/floyd/cache/pip", False)]
         mounts += [Mount(i["path"], f"/floyd/input/{i['mount']}", True) for i in inputs]
-        argv = ["python", "-m", "floyd.serving", "--entry", entry, "--port", str(r.port), "--host", "127.0.0.1"]
+        argv = ["python", "-m", "floyd.serving", "--entry", entry, "--port", str(r.port), "--host", r.listen]
         if requirements:  # floyd_requirements.txt: installed (cached by hash) before the server starts
             argv = ["python", "-m", "floyd.job_entry", "--command", shlex.join(argv)]
         env = {"FLOYD_ENDPOINT": f"{ep.owner}/{ep.name}", "FLOYD_ENDPOINT_VERSION": str(lv.number),
                "FLOYD_REPLICA": str(r.index), "FLOYD_CODE": "/floyd/code", "FLOYD_INPUT": "/floyd/input",
                "FLOYD_OUTPUT": "/floyd/output", "FLOYD_PIP_CACHE": "/floyd/cache/pip", "FLOYD_URL": self.public_url,
                "FLOYD_HEALTH_PATH": health, "FLOYD_PROXY_TOKEN": lv.token, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        return RunSpec(job_id=lv.id, name=f"{ep.owner}/{ep.name}/v{lv.number}/r{r.index}/{r.restarts}",
+        return RunSpec(job_id=lv.id, name=self.attempt_name(ep, lv, r),
                        image=image, argv=argv, env=env, mounts=mounts, workdir=str(work), cpus=cpus, memory=memory,
                        gpu_devices=devices, labels={"org.floyd.owner": ep.owner}, kind="replica",
                        read_only_code=True)
@@ -263,6 +274,7 @@ class ReplicaLifecycle:
     async def _readopt(self, ep: LiveEndpoint, lv: LiveVersion, row: EndpointReplica, found: Any) -> None:
         assert self.loop is not None
         r = Replica(index=row.index, port=row.port, handle=row.handle, restarts=row.restarts)
+        self.locate(ep, lv, r, free=False)
         lv.replicas.append(r)
         lv.replicas.sort(key=lambda x: x.index)
         workdir = str(self.version_dir(ep.owner, ep.name, lv.number) / f"r{r.index}")

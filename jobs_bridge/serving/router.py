@@ -22,7 +22,8 @@ VERSION_STATES = (DEPLOYING, READY, FAILED, DRAINING, STOPPED)
 class Replica:
     index: int
     port: int
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # where the bridge connects
+    listen: str = "127.0.0.1"  # where the replica binds
     handle: str = ""
     ready: bool = False  # passes its readiness check and takes traffic
     in_flight: int = 0
