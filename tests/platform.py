@@ -6,6 +6,7 @@ FLOYD_ROOT, so the tests exercise the same wiring users run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -110,6 +111,7 @@ class Platform:
     def start(self, timeout: float = 90) -> None:
         self.log_path = self.workdir / "platform.log"
         log = open(self.log_path, "ab")
+        offset = log.tell()  # a restart on the same base appends: only this start's lines count
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "floyd-up"), "--root", str(self.root), "--port", str(self.hub_port)],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -118,7 +120,7 @@ class Platform:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"floyd-up exited early:\n{self.log_tail()}")
-            if b"is up at" in self.log_path.read_bytes():
+            if b"is up at" in self.log_path.read_bytes()[offset:]:
                 break
             time.sleep(0.3)
         else:
@@ -126,7 +128,10 @@ class Platform:
         password = (self.root / "admin-password").read_text().strip()
         self.admin = User("admin", self.token_for_password("admin", password), self)
 
-    def stop(self) -> None:
+    def stop(self, remove_endpoints: bool = True) -> float:
+        """Ctrl-C, as a user would; returns how long it took. Endpoint replicas outlive the
+        platform by design (the next start takes them back): a test run removes its own."""
+        t0 = time.monotonic()
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGINT)
             try:
@@ -134,6 +139,26 @@ class Platform:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
+        took = time.monotonic() - t0
+        if remove_endpoints:
+            self.remove_replicas()
+        return took
+
+    @property
+    def instance(self) -> str:
+        """The bridge's instance id (labels of its containers): from its storage root."""
+        return hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:8]
+
+    def remove_replicas(self) -> None:
+        try:
+            import docker
+
+            client = docker.from_env(timeout=30)
+            for c in client.containers.list(all=True, filters={"label": [f"org.floyd.instance={self.instance}",
+                                                                         "org.floyd.replica"]}):
+                c.remove(force=True)
+        except Exception:  # no engine (local executor): replicas were processes of the platform
+            pass
 
     def log_tail(self, lines: int = 80) -> str:
         if not self.log_path or not self.log_path.exists():

@@ -36,6 +36,7 @@ from jobs_bridge.jobs.spec import JobSpec, SpecResolver
 from jobs_bridge.orm import DatasetVersion, GpuLease, ImagePackages, Job, JobGroup, JobMetric
 from jobs_bridge.resources.gpus import GpuAllocator, gpu_utilization
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.watchers import watch
 
 log = logging.getLogger("jobs_bridge.jobs")
 T = TypeVar("T")
@@ -440,9 +441,9 @@ class JobManager:
                     self.metrics.add(job_id, *parsed)
             loop.call_soon_threadsafe(rj.logs.append, lines)
 
-        log_task = loop.run_in_executor(self.pool, self.executor.stream_logs, rj.handle, workdir, skip_lines, emit,
+        log_task = watch(loop, self.executor.stream_logs, rj.handle, workdir, skip_lines, emit,
                                         lambda: self._closing)
-        wait_task = loop.run_in_executor(self.pool, self.executor.wait, rj.handle, workdir)
+        wait_task = watch(loop, self.executor.wait, rj.handle, workdir)
         timer = None
         if max_runtime:
             elapsed = (utcnow() - (started if started.tzinfo else started.replace(tzinfo=timezone.utc))).total_seconds() \

@@ -26,6 +26,7 @@ from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.orm import EndpointReplica, EndpointVersion
 from jobs_bridge.serving.router import DEPLOYING, READY, LiveEndpoint, LiveVersion, Replica
 from jobs_bridge.serving.upstream import UpstreamError
+from jobs_bridge.watchers import watch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -117,8 +118,7 @@ class ReplicaLifecycle:
             await self.run(self.executor.cleanup, r.handle)
             raise DeployFailed(f"replica {r.index} was stopped before it was ready")
         await self.run(self._record_replica, lv.id, r)
-        run = ReplicaRun(r, spec.workdir, self.loop.run_in_executor(self.pool, self.executor.wait, r.handle,
-                                                                     spec.workdir))
+        run = ReplicaRun(r, spec.workdir, watch(self.loop, self.executor.wait, r.handle, spec.workdir))
         self.runs[(lv.id, r.index)] = run
         self._spawn(self._stream_logs(lv, run, 0))
         return run
@@ -214,8 +214,8 @@ class ReplicaLifecycle:
             loop.call_soon_threadsafe(self._append, logs, [prefix + line for line in lines])
 
         try:
-            await self.run(self.executor.stream_logs, run.replica.handle, run.workdir, skip, emit,
-                           lambda: self._closing)
+            await watch(loop, self.executor.stream_logs, run.replica.handle, run.workdir, skip, emit,
+                        lambda: self._closing)
         except Exception as exc:  # a vanished container ends its log, nothing more
             log.debug("Log stream of %s ended: %s", run.replica.handle, exc)
 
@@ -279,7 +279,7 @@ class ReplicaLifecycle:
         lv.replicas.sort(key=lambda x: x.index)
         workdir = str(self.version_dir(ep.owner, ep.name, lv.number) / f"r{r.index}")
         if found is not None and found.running and found.handle == row.handle:
-            run = ReplicaRun(r, workdir, self.loop.run_in_executor(self.pool, self.executor.wait, r.handle, workdir))
+            run = ReplicaRun(r, workdir, watch(self.loop, self.executor.wait, r.handle, workdir))
             self.runs[(lv.id, r.index)] = run
             logs = self.logs[lv.id]
             skip = await self.run(self._lines_of_attempt, logs, r.index)

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.jobs.conftest import submit, wait_state
-from tests.platform import Platform, User
+from tests.platform import TEST_BRIDGE_CONFIG, Platform, User
 from tests.serving.conftest import call, deploy, deploy_ready, endpoint_url, ensure_endpoint, wait_version
 
 pytestmark = pytest.mark.usefixtures("workspace_image")
@@ -388,3 +388,34 @@ def test_kernel_gateway_notebook_serves_unchanged_through_the_proxy(owner: User,
     assert r.text == "hello governor, rick\n"
     swagger = call(owner, "kg-docs", "/_api/spec/swagger.json", key=key).json()
     assert "/hello/world" in swagger["paths"]
+
+
+def test_ctrl_c_leaves_endpoints_serving_and_the_next_start_takes_them_back(
+        tmp_path: Path, docker_client: docker.DockerClient) -> None:
+    """`make up`, deploy, Ctrl-C: the platform stops, the replica keeps running, and the next
+    start on the same ./var routes to that very container again (no redeploy)."""
+    base = tmp_path / "up"
+    first = Platform.create(base, bridge_config=TEST_BRIDGE_CONFIG)
+    first.start()
+    try:
+        user = first.user("keeper")
+        deploy_ready(user, "kept", flask_files("1"), tmp_path)
+        assert call(user, "kept", "/hello").status_code == 200
+        label = {"label": ["org.floyd.endpoint=keeper/kept/v1/r0/0", f"org.floyd.instance={first.instance}"]}
+        before = [c.id for c in docker_client.containers.list(filters=label)]
+    finally:
+        first.stop(remove_endpoints=False)
+    assert first.proc is not None and first.proc.returncode != -signal.SIGKILL, "floyd-up had to be killed"
+    assert [c.id for c in docker_client.containers.list(filters=label)] == before
+    second = Platform.create(base, bridge_config=TEST_BRIDGE_CONFIG)
+    second.start()
+    try:
+        user = second.user("keeper")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and call(user, "kept", "/hello").status_code != 200:
+            time.sleep(0.3)
+        assert call(user, "kept", "/hello").json()["version"] == "1"
+        assert [c.id for c in docker_client.containers.list(filters=label)] == before
+    finally:
+        second.stop()
+    assert docker_client.containers.list(all=True, filters=label) == []
