@@ -1,4 +1,4 @@
-"""``make up``'s launcher: first start prints the login, Ctrl-C stops everything, a restart keeps ./var."""
+"""``make up``'s launcher: first start prints the login, Ctrl-C stops the platform's processes, a restart keeps ./var."""
 
 from __future__ import annotations
 

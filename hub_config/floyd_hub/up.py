@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  Log in as '{admin}' (password in {root / 'admin-password'})",
             f"  Others sign up at {url}hub/signup; approve them at {url}hub/authorize",
             f"  CLI: floyd login {url}",
-            "  Ctrl-C stops everything.",
+            "  Ctrl-C stops the platform; running jobs and endpoints go on and the next start takes them back.",
             "",
         ]
         print("\n".join(lines), flush=True)
