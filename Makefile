@@ -2,7 +2,7 @@
 #
 #   make up       run the platform locally (JupyterHub + jobs bridge), Ctrl-C stops it
 #   make test     lint + the whole test suite (what CI runs: .ci/run)
-#   make lint     ruff only
+#   make lint     ruff and mypy (jobs_bridge, hub_config/floyd_hub, extensions/floyd)
 #   make bench    every benchmarks/*.py   (make bench BENCH_ARGS=--quick)
 #   make images   build the environment images: base floyd/base:bookworm, then floyd/cpu:latest (IMAGE_VARIANTS="pytorch tensorflow" adds more)
 #   make venv     create .venv / reinstall it when pyproject.toml changed
@@ -96,11 +96,13 @@ test: venv labextension
 		echo "make test: no Docker engine (see above); NO_DOCKER=1 runs the tests without it" >&2; exit 1; \
 	fi; \
 	$(VENV)/bin/ruff check . ; \
+	$(VENV)/bin/mypy ; \
 	(cd $(LABEXT) && npm test --silent) ; \
 	$(VENV)/bin/python -m pytest -q tests
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: venv
 	@shopt -s nullglob; files=(); for f in benchmarks/*.py; do [ "$$(basename $$f)" = common.py ] || files+=("$$f"); done; \

@@ -8,8 +8,12 @@ runs or *when*: the JobManager does. Methods may block; the manager calls them i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from jobs_bridge.executors.contract import Mount, RunSpec
+
+__all__ = ["Executor", "ExecutorError", "Found", "FoundReplica", "LineSplitter", "Mount", "RunSpec"]
 
 
 class ExecutorError(Exception):
@@ -18,32 +22,6 @@ class ExecutorError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-@dataclass
-class Mount:
-    source: str  # host path
-    target: str  # path inside the job (/floyd/...)
-    read_only: bool = True
-
-
-@dataclass
-class RunSpec:
-    job_id: int
-    name: str  # owner/project/number
-    image: str
-    argv: list[str]  # what to run inside, e.g. ["python", "-m", "floyd.job_entry", ...]
-    env: dict[str, str]
-    mounts: list[Mount]
-    workdir: str  # host path of the job directory (jobs/<owner>/<project>/<n>)
-    cpus: float
-    memory: int
-    gpu_devices: list[str] = field(default_factory=list)
-    labels: dict[str, str] = field(default_factory=dict)
-    # "job", or "replica" for an endpoint's long-running server (job_id is then the version id and
-    # ``name`` is "owner/endpoint/vN/rI/attempt"); replicas are found by ``find_replicas``.
-    kind: str = "job"
-    read_only_code: bool = False
 
 
 @dataclass

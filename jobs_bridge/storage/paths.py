@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 from pathlib import Path
@@ -53,11 +54,17 @@ def contained(root: Path, relpath: str) -> Path:
 
 
 class StorageLayout:
-    """Where everything lives under FLOYD_ROOT (see docs/architecture.md)."""
+    """Where everything lives under FLOYD_ROOT (see docs/architecture.md, "Storage").
+
+    The one owner of storage paths: no other module joins path segments under the root.
+    Owner and dataset/project/endpoint names are checked on the way in, so a path built
+    here never leaves its tree.
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
 
+    # -- top-level trees ------------------------------------------------------------------
     @property
     def blobs(self) -> Path:
         return self.root / "blobs" / "sha256"
@@ -78,15 +85,30 @@ class StorageLayout:
     def projects(self) -> Path:
         return self.root / "projects"
 
-    def ensure(self) -> None:
-        for path in (self.blobs, self.tmp, self.uploads, self.datasets, self.projects,
-                     self.root / "snapshots", self.root / "jobs"):
-            path.mkdir(parents=True, exist_ok=True)
-
     @property
     def snapshots(self) -> Path:
         return self.root / "snapshots"
 
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+    @property
+    def endpoints(self) -> Path:
+        return self.root / "endpoints"
+
+    def ensure(self) -> None:
+        for path in (self.blobs, self.tmp, self.uploads, self.datasets, self.projects, self.snapshots, self.jobs):
+            path.mkdir(parents=True, exist_ok=True)
+
+    # -- secrets and tokens kept in the root ----------------------------------------------
+    def secret_file(self, name: str) -> Path:
+        """A secret the platform keeps at the top of the root (bridge_cookie_secret, spawner-token, …)."""
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"Invalid secret file name {name!r}.")
+        return self.root / name
+
+    # -- datasets, snapshots, projects, uploads -------------------------------------------
     def dataset_dir(self, owner: str, name: str, kind: str = "data") -> Path:
         """Versions of a dataset live under datasets/; a project's code snapshots under snapshots/."""
         base = self.snapshots if kind == "code" else self.datasets
@@ -102,6 +124,50 @@ class StorageLayout:
         if not upload_id.isalnum():
             raise BadRequest("Invalid upload id.")
         return self.uploads / upload_id
+
+    # -- jobs -----------------------------------------------------------------------------
+    def project_jobs_dir(self, owner: str, project: str) -> Path:
+        """All jobs of one project (mounted read-only at /floyd/jobs in its workspaces)."""
+        return self.jobs / check_owner(owner) / check_name(project, "project name")
+
+    def job_dir(self, owner: str, project: str, number: int) -> Path:
+        return self.project_jobs_dir(owner, project) / str(int(number))
+
+    def job_code(self, owner: str, project: str, number: int) -> Path:
+        return self.job_dir(owner, project, number) / "code"
+
+    def job_output(self, owner: str, project: str, number: int) -> Path:
+        return self.job_dir(owner, project, number) / "output"
+
+    def job_log(self, owner: str, project: str, number: int) -> Path:
+        return self.job_dir(owner, project, number) / "logs" / "output.log"
+
+    # -- endpoints ------------------------------------------------------------------------
+    def endpoint_dir(self, owner: str, name: str) -> Path:
+        return self.endpoints / check_owner(owner) / check_name(name, "endpoint name")
+
+    def endpoint_version_dir(self, owner: str, name: str, number: int) -> Path:
+        return self.endpoint_dir(owner, name) / f"v{int(number)}"
+
+    def endpoint_log(self, owner: str, name: str, number: int) -> Path:
+        return self.endpoint_version_dir(owner, name, number) / "logs" / "output.log"
+
+    def replica_dir(self, owner: str, name: str, number: int, index: int) -> Path:
+        return self.endpoint_version_dir(owner, name, number) / f"r{int(index)}"
+
+    # -- what runtimes keep ---------------------------------------------------------------
+    def pip_cache(self, owner: str, image_id: str) -> Path:
+        """Per user and image id: one user's cached packages never reach another user's container,
+        and packages built for one image never meet another's Python."""
+        return self.root / "cache" / "pip" / check_owner(owner) / hashlib.sha256(image_id.encode()).hexdigest()[:16]
+
+    def workspace_links(self, user: str, server_name: str) -> Path:
+        """A local workspace's /floyd, as a directory of links (no container to mount into)."""
+        return self.tmp / "workspaces" / check_owner(user) / (server_name or "default")
+
+    def home(self, user: str) -> Path:
+        """HOME of a local workspace process (containers keep theirs in the image)."""
+        return self.root / "home" / check_owner(user)
 
 
 def join_posix(*parts: str) -> str:
