@@ -345,10 +345,10 @@ class Bench:
 
     def docker_first_line(self, entry: bool = False) -> FirstLine:
         """The baseline; ``entry`` (diagnostic) runs the command through the job's own entry
-        point, ``python -m floyd.job_entry --command …``, as the bridge's containers do."""
+        point, ``python -m floyd.container.job_entry --command …``, as the bridge's containers do."""
         assert self.events is not None
         name = self.container_name()
-        argv = ["-e", "FLOYD_CODE=/tmp", IMAGE, "python", "-m", "floyd.job_entry", "--command", HELLO_COMMAND] \
+        argv = ["-e", "FLOYD_CODE=/tmp", IMAGE, "python", "-m", "floyd.container.job_entry", "--command", HELLO_COMMAND] \
             if entry else [IMAGE, "python", "-c", HELLO]
         wall0 = time.time()
         t0 = time.perf_counter()
@@ -633,7 +633,7 @@ class Bench:
             order: list[tuple[Callable[[], FirstLine], list[FirstLine], str]] = [
                 (lambda: self.job_first_line("hello", snapshot), ours, "job"),
                 (self.docker_first_line, plain, "docker run"),
-                (lambda: self.docker_first_line(entry=True), entry, "docker run via floyd.job_entry")]
+                (lambda: self.docker_first_line(entry=True), entry, "docker run via floyd.container.job_entry")]
             for fn, side, label in order if i % 2 == 0 else reversed(order):
                 s = fn()
                 side.append(s)

@@ -1,13 +1,17 @@
-"""The Floyd client: one HTTP client (``floyd.client``) behind the CLI, magics, widgets
-and server extension, so every entry point talks to the platform the same way."""
+"""The ``floyd`` package, in parts named after where they run.
+
+``floyd.client`` (HTTP client, job request, code uploader, floyd.yml) is shared by
+``floyd.cli`` (a laptop or a terminal) and ``floyd.lab`` (JupyterLab: server extension, magics,
+widgets, ``floyd.Job``); ``floyd.container`` runs inside jobs and endpoint replicas. The top level
+keeps the public names: ``floyd.Job``, ``floyd.log_metric``, ``%load_ext floyd`` and the Jupyter
+server extension's entry point."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
-from floyd.metrics import log_metric
+from floyd._version import __version__
+from floyd.container.metrics import log_metric
 
 __all__ = ["Job", "__version__", "log_metric"]
 
@@ -15,7 +19,7 @@ __all__ = ["Job", "__version__", "log_metric"]
 def __getattr__(name: str) -> Any:
     """``floyd.Job`` is imported on first use, so ``import floyd`` in a job stays light."""
     if name == "Job":
-        from floyd.job import Job
+        from floyd.lab.job import Job
 
         return Job
     raise AttributeError(f"module 'floyd' has no attribute {name!r}")
@@ -23,13 +27,13 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext floyd``: the ``%floyd_run`` / ``%%floyd_run`` magics."""
-    from floyd.magics import load_ipython_extension as load
+    from floyd.lab.magics import load_ipython_extension as load
 
     load(ipython)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     """The ``floyd`` Jupyter server extension (handlers under ``/floyd/api/``)."""
-    from floyd.server_extension import FloydExtensionApp
+    from floyd.lab.server_extension import FloydExtensionApp
 
-    return [{"module": "floyd.server_extension", "app": FloydExtensionApp}]
+    return [{"module": "floyd.lab.server_extension", "app": FloydExtensionApp}]

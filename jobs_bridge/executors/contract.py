@@ -35,9 +35,9 @@ CONTAINER_GID = 100
 CONTAINER_USER = f"{CONTAINER_UID}:{CONTAINER_GID}"
 
 # -- what runs inside (modules of the `floyd` package installed in every image) ----------------
-JOB_ENTRY = "floyd.runtime.job_entry"
-NOTEBOOK_RUNNER = "floyd.runtime.notebook_runner"
-SERVING = "floyd.runtime.serving"
+JOB_ENTRY = "floyd.container.job_entry"
+NOTEBOOK_RUNNER = "floyd.container.notebook_runner"
+SERVING = "floyd.container.serving"
 
 # -- labels that let a restarted bridge (or the hub) find its containers -----------------------
 INSTANCE_LABEL = "org.floyd.instance"
@@ -66,7 +66,7 @@ class RunSpec:
     job_id: int  # the job's id; for a replica its version id; 0 for a workspace
     name: str  # owner/project/number, owner/endpoint/vN/rI/attempt, or user/server
     image: str
-    argv: list[str]  # what to run inside, e.g. ["python", "-m", "floyd.runtime.job_entry", ...]
+    argv: list[str]  # what to run inside, e.g. ["python", "-m", "floyd.container.job_entry", ...]
     env: dict[str, str]
     mounts: list[Mount]
     workdir: str  # host path of this run's directory (jobs/<owner>/<project>/<n>, …/vN/rI)

@@ -14,7 +14,7 @@ import requests
 from floyd.cli.deploy import find_code
 from floyd.cli.endpoints import EndpointRef, endpoint_ref
 from floyd.client.errors import FloydClientError
-from floyd.project_config import write_expt
+from floyd.client.project_config import write_expt
 from tests.platform import Platform, User, as_json, write_tree
 
 pytestmark = pytest.mark.usefixtures("workspace_image")

@@ -13,7 +13,7 @@ import pytest
 from floyd.cli.jobs import data_source, split_job_ref, what_to_run
 from floyd.client.errors import FloydClientError
 from floyd.client.ignore import DEFAULT_FLOYDIGNORE
-from floyd.project_config import (
+from floyd.client.project_config import (
     ConfigError,
     parse_input,
     parse_param_flags,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from floyd.client.errors import FloydClientError
-from floyd.job import (
+from floyd.lab.job import (
     RunRequest,
     assignments,
     cell_script,
@@ -17,8 +17,8 @@ from floyd.job import (
     notebook_parameters,
     parse_job_name,
 )
-from floyd.magics import MagicUsageError, parse_options, prepare_cell, prepare_line
-from floyd.server_extension.app import run_request
+from floyd.lab.magics import MagicUsageError, parse_options, prepare_cell, prepare_line
+from floyd.lab.server_extension.app import run_request
 
 
 @pytest.fixture

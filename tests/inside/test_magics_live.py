@@ -10,7 +10,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import floyd
-from floyd.widgets import JobMonitor, metrics_svg
+from floyd.lab.widgets import JobMonitor, metrics_svg
 from tests.inside.conftest import make_workspace
 from tests.platform import Platform
 

@@ -1,4 +1,4 @@
-"""floyd.notebook_runner on real notebooks and a real ipykernel (no platform): parameters land after
+"""floyd.container.notebook_runner on real notebooks and a real ipykernel (no platform): parameters land after
 the `parameters` cell, output reaches the log while the notebook runs, and failures, stops and bad
 input give the documented exit codes with the executed notebook saved."""
 
@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from floyd.notebook_runner import coerce_value, inject_parameters, main, parse_params, to_source
+from floyd.container.notebook_runner import coerce_value, inject_parameters, main, parse_params, to_source
 
 RUN_TIMEOUT = 120  # seconds; a kernel starts in about one
 
@@ -31,7 +31,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def runner(*args: str) -> list[str]:
-    return [sys.executable, "-m", "floyd.notebook_runner", *args]
+    return [sys.executable, "-m", "floyd.container.notebook_runner", *args]
 
 
 def env_for(workdir: Path) -> dict[str, str]:

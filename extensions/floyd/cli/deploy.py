@@ -25,7 +25,7 @@ from floyd.cli.endpoints import EndpointRef, endpoint_ref, name_arg, replicas_te
 from floyd.cli.jobs import GpuArgs, data_source, linked_project, say, sent_summary, upload_project
 from floyd.cli.output import err_console, print_json
 from floyd.client.errors import FloydAPIError, FloydClientError
-from floyd.project_config import (
+from floyd.client.project_config import (
     ConfigError,
     JobSettings,
     check_cpus,

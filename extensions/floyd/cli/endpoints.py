@@ -15,7 +15,7 @@ from floyd.cli.context import Session
 from floyd.cli.jobs import cells, fmt_resources, say, short, stdout_line
 from floyd.cli.output import err_console, print_json, print_table, when
 from floyd.client.errors import FloydClientError
-from floyd.project_config import ConfigError
+from floyd.client.project_config import ConfigError
 
 
 # -- names ----------------------------------------------------------------------------------

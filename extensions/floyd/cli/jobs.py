@@ -27,7 +27,7 @@ from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.hashing import CHUNK, StatCache
 from floyd.client.ignore import DEFAULT_FLOYDIGNORE, IgnoreRules
 from floyd.client.progress import ProgressObserver
-from floyd.project_config import (
+from floyd.client.project_config import (
     EXAMPLE_FLOYD_YML,
     YML_FILE,
     ConfigError,

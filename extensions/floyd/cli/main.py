@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from floyd import __version__
+from floyd._version import __version__
 from floyd.cli import auth, data, deploy, endpoints, jobs, projects
 from floyd.cli.output import err_console
 from floyd.client.errors import FloydAPIError, FloydClientError

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import requests
 
-from floyd import __version__
+from floyd._version import __version__
 from floyd.client.config import ClientConfig, load_config
 from floyd.client.errors import ConnectionFailed, FloydAPIError, NotLoggedIn
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from floyd.job import ENDED, elapsed, fmt_seconds
+from floyd.lab.job import ENDED, elapsed, fmt_seconds
 
 if TYPE_CHECKING:
-    from floyd.job import Job
+    from floyd.lab.job import Job
 
 STATE_COLORS = {"queued": "#888", "starting": "#b58900", "running": "#268bd2", "succeeded": "#2e7d32",
                 "failed": "#c62828", "stopped": "#6d4c41", "timed_out": "#ef6c00", "lost": "#6a1b9a"}

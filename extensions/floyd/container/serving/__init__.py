@@ -1,6 +1,6 @@
 """The endpoint runtime: what runs inside an endpoint container.
 
-The bridge starts each replica as ``python -m floyd.serving --entry ENTRY --port PORT`` in the
+The bridge starts each replica as ``python -m floyd.container.serving --entry ENTRY --port PORT`` in the
 project's code directory. ENTRY is an ``app.py`` (WSGI or ASGI ``app``; Flask and FastAPI
 both work), a script or notebook defining ``predict(payload)`` (served at ``POST /predict``),
 or a notebook annotated in Kernel Gateway's notebook-http style. Every runtime answers
@@ -17,6 +17,7 @@ or a notebook annotated in Kernel Gateway's notebook-http style. Every runtime a
 
 from __future__ import annotations
 
-from floyd.serving.loader import EntryError, Runtime, load
+from floyd.container.serving.errors import EntryError
+from floyd.container.serving.loader import Runtime, load
 
 __all__ = ["EntryError", "Runtime", "load"]

@@ -19,7 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from floyd.serving.asgi import Receive, Scope, Send, answered_non_http, read_body, send_error, send_response
+from floyd.container.serving.asgi import (
+    Receive,
+    Scope,
+    Send,
+    answered_non_http,
+    read_body,
+    send_error,
+    send_response,
+)
 
 PREDICT_PATH = "/predict"
 

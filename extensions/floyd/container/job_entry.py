@@ -1,8 +1,8 @@
 """What a job's container runs: install floyd_requirements.txt (cached by its hash, so the
 next job with the same file installs nothing), then the command or the notebook.
 
-``python -m floyd.job_entry --command "python train.py"``
-``python -m floyd.job_entry --notebook train.ipynb --params-json '{"lr": "0.01"}'``
+``python -m floyd.container.job_entry --command "python train.py"``
+``python -m floyd.container.job_entry --notebook train.ipynb --params-json '{"lr": "0.01"}'``
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def install_requirements(code: Path, cache_root: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="floyd.job_entry")
+    parser = argparse.ArgumentParser(prog="floyd.container.job_entry")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--command")
     what.add_argument("--notebook")
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     if args.command:
         os.execvpe("sh", ["sh", "-c", args.command], env)
-    os.execvpe(sys.executable, [sys.executable, "-m", "floyd.notebook_runner", args.notebook,
+    os.execvpe(sys.executable, [sys.executable, "-m", "floyd.container.notebook_runner", args.notebook,
                                 "--params-json", args.params_json], env)
     return 0  # not reached
 

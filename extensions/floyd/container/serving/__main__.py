@@ -1,4 +1,4 @@
-"""``python -m floyd.serving --entry ENTRY --port PORT [--host 127.0.0.1] [--threads N]``
+"""``python -m floyd.container.serving --entry ENTRY --port PORT [--host 127.0.0.1] [--threads N]``
 
 Exit status: 1 when ENTRY cannot be loaded (traceback on stderr), 2 for bad arguments, 3 when
 the server could not start (e.g. the port is taken). On SIGTERM or SIGINT in-flight requests
@@ -12,13 +12,14 @@ import sys
 import traceback
 from pathlib import Path
 
-from floyd.serving.loader import EntryError, load
-from floyd.serving.server import serve
+from floyd.container.serving.errors import EntryError
+from floyd.container.serving.loader import load
+from floyd.container.serving.server import serve
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m floyd.serving",
+        prog="python -m floyd.container.serving",
         description="Serve a project's app.py (WSGI/ASGI app), predict(payload), or annotated notebook.",
     )
     parser.add_argument(

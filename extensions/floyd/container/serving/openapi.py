@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from floyd.serving.predict import PREDICT_PATH
+from floyd.container.serving.predict import PREDICT_PATH
+from floyd.container.serving.routes import openapi_path, path_params
 
 if TYPE_CHECKING:
-    from floyd.serving.notebook_http import ParsedNotebook
+    from floyd.container.serving.notebook_http import ParsedNotebook
 
 OPENAPI_VERSION = "3.0.3"
 _ERROR = {
@@ -51,7 +52,6 @@ def predict_openapi(title: str) -> dict[str, Any]:
 
 def notebook_openapi(notebook: ParsedNotebook, has_predict: bool = False) -> dict[str, Any]:
     """One operation per annotated verb and path; ``:name`` segments become path parameters."""
-    from floyd.serving.notebook_http import openapi_path, path_params
 
     paths: dict[str, Any] = {}
     for endpoint in notebook.endpoints:

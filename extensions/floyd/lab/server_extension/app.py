@@ -37,7 +37,7 @@ from tornado.ioloop import IOLoop
 
 from floyd.client.errors import ConnectionFailed, FloydAPIError, FloydClientError, NotLoggedIn
 from floyd.client.http import FloydClient
-from floyd.job import (
+from floyd.lab.job import (
     RunRequest,
     code_dir,
     jobs_dir,
@@ -312,7 +312,7 @@ class FloydExtensionApp(ExtensionApp):
     load_other_extensions = True
 
     def initialize_handlers(self) -> None:
-        from floyd.server_extension.deploy import HANDLERS as DEPLOY_HANDLERS  # it imports this module
+        from floyd.lab.server_extension.deploy import HANDLERS as DEPLOY_HANDLERS  # it imports this module
 
         n = r"(\d+)"
         self.handlers.extend([

@@ -1,4 +1,4 @@
-"""Run a notebook headless inside a job container: ``python -m floyd.notebook_runner NOTEBOOK``.
+"""Run a notebook headless inside a job container: ``python -m floyd.container.notebook_runner NOTEBOOK``.
 
 Parameters go in papermill-style (a new cell tagged ``injected-parameters`` right after the cell
 tagged ``parameters``), cell output is echoed to the job log while it runs (so ``{"metric": ...}``
@@ -298,7 +298,7 @@ def _report_failure(client: StreamingClient, exc: CellExecutionError) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the notebook; returns the exit code (see the module docstring)."""
     parser = argparse.ArgumentParser(
-        prog="python -m floyd.notebook_runner",
+        prog="python -m floyd.container.notebook_runner",
         description="Run a notebook headless and save the executed copy.",
     )
     parser.add_argument("notebook", type=Path)

@@ -26,13 +26,12 @@ import email.parser
 import email.policy
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
-from floyd.serving.asgi import (
+from floyd.container.serving.asgi import (
     Receive,
     Scope,
     Send,
@@ -42,52 +41,15 @@ from floyd.serving.asgi import (
     send_json,
     send_response,
 )
-from floyd.serving.kernel import CellResult, CompiledCell, InProcessKernel, compile_cell
-from floyd.serving.loader import EntryError
+from floyd.container.serving.errors import NotebookError
+from floyd.container.serving.kernel import CellResult, CompiledCell, InProcessKernel, compile_cell
+from floyd.container.serving.routes import first_path_param_index, path_regex
 
 VERBS = ("GET", "PUT", "POST", "DELETE", "PATCH")
 _VERB_RE = "|".join(VERBS)
 API_CELL = re.compile(rf"#\s+({_VERB_RE})\s+(/.*)")
 RESPONSE_CELL = re.compile(rf"#\s+ResponseInfo\s+({_VERB_RE})\s+(/.*)")
-_PARAM = re.compile(r":([^/\s]*)")
 SWAGGER_PATH = "/_api/spec/swagger.json"
-
-
-class NotebookError(EntryError):
-    """A notebook that cannot be served; the message says which cell and why."""
-
-
-def first_path_param_index(path: str) -> int:
-    """Depth of the first ``:param`` segment; constant paths sort first (Kernel Gateway's rule)."""
-    if ":" not in path:
-        return sys.maxsize
-    return path.count("/", 0, path.find(":")) - 1
-
-
-def path_regex(path: str) -> re.Pattern[str]:
-    """``/people/:id`` → a regex matched against the raw (still %-encoded) request path."""
-    parts: list[str] = []
-    pos = 0
-    for match in _PARAM.finditer(path):
-        name = match.group(1)
-        if not name.isidentifier():
-            raise NotebookError(
-                f"path parameter ':{name}' in '{path}' must be a Python identifier, e.g. ':item_id'"
-            )
-        parts.append(re.escape(path[pos : match.start()]))
-        parts.append(f"(?P<{name}>[^/]+)")
-        pos = match.end()
-    parts.append(re.escape(path[pos:]))
-    return re.compile("".join(parts) + r"\Z")
-
-
-def openapi_path(path: str) -> str:
-    """``/people/:id`` → ``/people/{id}``."""
-    return _PARAM.sub(lambda m: "{" + m.group(1) + "}", path)
-
-
-def path_params(path: str) -> list[str]:
-    return _PARAM.findall(path)
 
 
 @dataclass
@@ -260,7 +222,7 @@ class NotebookHTTP:
                 await self._endpoint(endpoint, params, scope, receive, send)
                 return
         if scope["path"] == SWAGGER_PATH and scope["method"] == "GET":
-            from floyd.serving.openapi import kg_swagger
+            from floyd.container.serving.openapi import kg_swagger
 
             await send_json(send, 200, kg_swagger(self.notebook))
             return

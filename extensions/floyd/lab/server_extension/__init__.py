@@ -5,6 +5,6 @@ Enabled by ``jupyter_server_config.d/floyd.json`` (``{"ServerApp": {"jpserver_ex
 server, behind Jupyter's own authentication, and call the bridge with the workspace's token.
 """
 
-from floyd.server_extension.app import FloydExtensionApp
+from floyd.lab.server_extension.app import FloydExtensionApp
 
 __all__ = ["FloydExtensionApp"]

@@ -23,9 +23,9 @@ from floyd.cli.deploy import ENTRY_SUFFIXES, DeployOptions, check_options, versi
 from floyd.cli.jobs import data_source
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.http import FloydClient
-from floyd.job import code_dir, job_inputs, make_client, relative_to_code, snapshot, workspace_project
-from floyd.project_config import check_cpus, check_memory
-from floyd.server_extension.app import BadInput, FloydHandler, only_keys
+from floyd.client.project_config import check_cpus, check_memory
+from floyd.lab.job import code_dir, job_inputs, make_client, relative_to_code, snapshot, workspace_project
+from floyd.lab.server_extension.app import BadInput, FloydHandler, only_keys
 
 DEPLOY_KEYS = {"path", "name", "entry", "replicas", "public", "environment", "cpus", "memory", "gpus", "data",
                "message"}

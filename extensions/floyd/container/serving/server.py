@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
-from floyd.serving.asgi import ASGIApp
+from floyd.container.serving.asgi import ASGIApp
 
 # The bridge keeps pooled connections open between requests; uvicorn's default of 5 s would
 # close them under it and cost a reconnect (or a failed request on a race) per idle gap.

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from floyd.client.errors import FloydAPIError, FloydClientError
-from floyd.job import (
+from floyd.client.project_config import ConfigError, check_cpus, check_memory, parse_param_flags
+from floyd.lab.job import (
     Job,
     RunRequest,
     cell_script,
@@ -33,7 +34,6 @@ from floyd.job import (
     what_to_run,
     workspace_project,
 )
-from floyd.project_config import ConfigError, check_cpus, check_memory, parse_param_flags
 
 USAGE = ("%floyd_run SCRIPT.py|NOTEBOOK.ipynb [--env NAME] [--gpu [N] | --cpu] [--data SRC[:MOUNT]]… "
          "[--param K=V]… [--max-runtime S] [-m MESSAGE] [--no-monitor] [-- SCRIPT ARGS]")

@@ -16,11 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from floyd.serving.asgi import ASGIApp, FloydASGI
-
-
-class EntryError(Exception):
-    """ENTRY cannot be served; the message says what to change."""
+from floyd.container.serving.asgi import ASGIApp, FloydASGI
+from floyd.container.serving.errors import EntryError, NotebookError
 
 
 @dataclass
@@ -76,7 +73,7 @@ def as_asgi(obj: Any, threads: int) -> ASGIApp:
 
 
 def app_runtime(entry: str, obj: Any, title: str, threads: int) -> Runtime:
-    from floyd.serving.openapi import empty_openapi, flask_openapi
+    from floyd.container.serving.openapi import empty_openapi, flask_openapi
 
     if _is_factory(obj):
         obj = obj()
@@ -93,8 +90,8 @@ def app_runtime(entry: str, obj: Any, title: str, threads: int) -> Runtime:
 
 
 def predict_runtime(entry: str, predict: Any, title: str, threads: int) -> Runtime:
-    from floyd.serving.openapi import predict_openapi
-    from floyd.serving.predict import PREDICT_PATH, PredictApp
+    from floyd.container.serving.openapi import predict_openapi
+    from floyd.container.serving.predict import PREDICT_PATH, PredictApp
 
     app = FloydASGI(PredictApp(predict, threads), "predict", lambda: predict_openapi(title))
     return Runtime(entry, "predict", app, [f"POST {PREDICT_PATH}"])
@@ -143,10 +140,10 @@ def load_notebook(entry: str, cwd: Path, threads: int) -> Runtime:
     The kernel's working directory is the notebook's folder, as in Jupyter, so relative
     paths the author used keep working; ``KERNEL_GATEWAY=1`` as Kernel Gateway sets it.
     """
-    from floyd.serving.kernel import InProcessKernel
-    from floyd.serving.notebook_http import NotebookError, NotebookHTTP, parse_notebook
-    from floyd.serving.openapi import notebook_openapi
-    from floyd.serving.predict import PREDICT_PATH, PredictApp
+    from floyd.container.serving.kernel import InProcessKernel
+    from floyd.container.serving.notebook_http import NotebookHTTP, parse_notebook
+    from floyd.container.serving.openapi import notebook_openapi
+    from floyd.container.serving.predict import PREDICT_PATH, PredictApp
 
     path = (cwd / entry).resolve()
     if not path.is_file():

@@ -26,8 +26,8 @@ from floyd.client.errors import FloydClientError
 from floyd.client.hashing import LocalFile, StatCache, hash_files, scan
 from floyd.client.ignore import IgnoreRules
 from floyd.client.progress import ProgressObserver
+from floyd.client.project_config import find_project_dir, param_value, parse_input
 from floyd.client.transfer import UploadResult, send_missing
-from floyd.project_config import find_project_dir, param_value, parse_input
 
 ENDED = frozenset({"succeeded", "failed", "stopped", "timed_out", "lost"})
 
@@ -376,7 +376,7 @@ class Job:
 
     def monitor(self, **kwargs: Any) -> Any:
         """A live ipywidgets monitor (returned; a notebook displays it)."""
-        from floyd.widgets import JobMonitor
+        from floyd.lab.widgets import JobMonitor
 
         return JobMonitor(self, **kwargs)
 
