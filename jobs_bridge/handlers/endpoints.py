@@ -77,16 +77,13 @@ class VersionLogsHandler(LogStreamMixin, BaseHandler):
     async def get(self, owner: str, name: str, number: str) -> None:
         manager = self.bridge.deployments
         record = await self.call(manager.version, self.caller, owner, name, number)
-        path = manager.log_path(owner, name, record["number"])
-        await self.stream_log(path, lambda: manager.live_log(owner, name, record["number"]),
-                              self._state(owner, name, record["number"]))
+        n = int(record["number"])
 
-
-    def _state(self, owner: str, name: str, number: int):  # type: ignore[no-untyped-def]
         async def state() -> str:
-            return self.bridge.deployments.version_state(owner, name, number)
+            return manager.version_state(owner, name, n)
 
-        return state
+        await self.stream_log(self.bridge.layout.endpoint_log(owner, name, n), lambda: manager.live_log(owner, name, n),
+                              state)
 
 
 class KeyListHandler(BaseHandler):

@@ -19,12 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs_bridge.errors import BadRequest, NotFound
 from jobs_bridge.names import check_name
 from jobs_bridge.orm import EndpointKey
+from jobs_bridge.timeutil import utcnow
 
 KEY_PREFIX = "fk_"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def aware(when: datetime | None) -> datetime | None:

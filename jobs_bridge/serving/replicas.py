@@ -1,55 +1,38 @@
 """The life of endpoint replicas: start (a container or process on a free port), readiness,
 logs, supervision with restarts, stop, and taking running ones back after a bridge restart.
 
-A mixin of DeploymentManager (which decides *when* versions start and stop); it uses the
-manager's sessions, executor, router, GPU allocator, limits and per-version log stores.
+It decides nothing about *when* versions start and stop: the rollout (and the recovery at
+start-up) call it; it never calls them back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import os
-import shlex
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.errors import FloydError
-from jobs_bridge.executors.base import ExecutorError, Mount, RunSpec
+from jobs_bridge.executors.base import Executor, ExecutorError, FoundReplica, RunSpec
+from jobs_bridge.executors.contract import ReplicaRun, replica_spec
 from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.orm import EndpointReplica, EndpointVersion
+from jobs_bridge.resources.gpus import GpuAllocator
+from jobs_bridge.serving.common import DeployFailed, ReplicaAttempt, ServingLimits, VersionLogs, gpu_holder
 from jobs_bridge.serving.router import DEPLOYING, READY, LiveEndpoint, LiveVersion, Replica
-from jobs_bridge.serving.upstream import UpstreamError
+from jobs_bridge.serving.tasks import TaskRunner
+from jobs_bridge.serving.upstream import Pool, UpstreamError
+from jobs_bridge.storage.paths import StorageLayout
 from jobs_bridge.watchers import watch
 
-if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
-    from concurrent.futures import ThreadPoolExecutor
-    from pathlib import Path
-
-    from sqlalchemy.orm import sessionmaker
-
-    from jobs_bridge.executors.base import Executor
-    from jobs_bridge.resources.gpus import GpuAllocator
-    from jobs_bridge.serving.deployments import ServingLimits
-    from jobs_bridge.serving.router import Router
-    from jobs_bridge.serving.spec import VersionResolver
-    from jobs_bridge.storage.paths import StorageLayout
-
 log = logging.getLogger("jobs_bridge.serving")
-REPLICA_UID, REPLICA_GID = 1000, 100
-
-
-class DeployFailed(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+DEFAULT_HEALTH_PATH = "/_floyd/ready"
 
 
 def free_port() -> int:
@@ -58,38 +41,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class ReplicaRun:
-    """One attempt of one replica: its container (or process) and the future of its exit."""
-
-    def __init__(self, replica: Replica, workdir: str, exit_future: asyncio.Future) -> None:
-        self.replica = replica
-        self.workdir = workdir
-        self.exit = exit_future
-        self.started = time.monotonic()
-
-
 class ReplicaLifecycle:
-    """What the manager provides (set in DeploymentManager.__init__)."""
+    """Starts, watches, restarts and stops the replicas of live versions.
 
-    sessions: sessionmaker[Session]
-    layout: StorageLayout
-    resolver: VersionResolver
-    gpus: GpuAllocator
-    executor: Executor
-    router: Router
-    limits: ServingLimits
-    public_url: str
-    pool: ThreadPoolExecutor
-    loop: asyncio.AbstractEventLoop | None
-    logs: dict[int, LogStore]
-    runs: dict[tuple[int, int], ReplicaRun]
-    _closing: bool
-    run: Callable[..., Coroutine[Any, Any, Any]]
-    _spawn: Callable[[Any], None]
-    version_dir: Callable[[str, str, int], Path]
+    Contract:
+    - ``start_and_wait(ep, lv, r)`` starts one attempt of ``r`` and returns once it passes its
+      readiness check; it raises DeployFailed (the replica exited or was stopped first),
+      ExecutorError or FloydError. It sets ``r.ready``, which is what puts ``r`` in the proxy's
+      rotation; the caller bounds the wait (``limits.ready_timeout``).
+    - ``supervise(ep, lv, r)`` runs until ``r`` is stopped, ``lv`` is no longer READY or the
+      bridge closes, restarting ``r`` each time it ends on its own (with back-off).
+    - ``stop_all(ep, lv)`` stops every replica of ``lv`` and releases their GPUs.
+    - ``readopt(ep, lv, row, found)`` takes back a replica a previous bridge left running (or
+      marks it gone, so its supervisor starts it again).
+    It writes replica rows (handle, port, restarts, GPUs) and appends to ``logs[lv.id]``; it
+    never changes a version's state.
+    """
 
-    def attempt_name(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> str:
+    def __init__(self, sessions: sessionmaker[Session], layout: StorageLayout, datasets: DatasetManager,
+                 executor: Executor, pool: Pool, gpus: GpuAllocator, limits: ServingLimits, logs: VersionLogs,
+                 tasks: TaskRunner, public_url: str) -> None:
+        self.sessions = sessions
+        self.layout = layout
+        self.datasets = datasets
+        self.executor = executor
+        self.pool = pool
+        self.gpus = gpus
+        self.limits = limits
+        self.logs = logs
+        self.tasks = tasks
+        self.public_url = public_url
+        self.attempts: dict[tuple[int, int], ReplicaAttempt] = {}
+
+    # -- starting --------------------------------------------------------------------------
+    @staticmethod
+    def attempt_name(ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> str:
         return f"{ep.owner}/{ep.name}/v{lv.number}/r{r.index}/{r.restarts}"
+
+    def workdir(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> str:
+        return str(self.layout.replica_dir(ep.owner, ep.name, lv.number, r.index))
 
     def locate(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica, free: bool) -> None:
         """Set where the replica's current attempt listens (``free``: pick a port for a new one)."""
@@ -99,70 +89,51 @@ class ReplicaLifecycle:
         elif free:
             r.port = free_port()
 
-    async def _start_and_wait(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
-        run = await self._start_replica(ep, lv, r)
-        await self._wait_ready(ep, lv, run)
+    async def start_and_wait(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
+        attempt = await self.start(ep, lv, r)
+        await self.wait_ready(lv, attempt)
 
-    async def _start_replica(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> ReplicaRun:
-        assert self.loop is not None
+    async def start(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> ReplicaAttempt:
+        """Start a new attempt of ``r`` on a new port, record it, and stream its log."""
         r.state = "starting"
         r.ready = False
         if r.port:
-            self.router.pool.drop(r.host, r.port)
+            self.pool.drop(r.host, r.port)
         self.locate(ep, lv, r, free=True)
-        spec = await self.run(self._replica_spec, ep, lv, r)
+        spec = await self.tasks.run(self.spec, ep, lv, r)
         self.logs[lv.id].append([f"[floyd] r{r.index}: starting (attempt {r.restarts + 1}, port {r.port})"])
-        r.handle = await self.run(self.executor.start, spec)
+        r.handle = await self.tasks.run(self.executor.start, spec)
         if r.state == "stopped" or lv.state not in (DEPLOYING, READY):  # stopped or deleted meanwhile
-            await self.run(self.executor.stop, r.handle, spec.workdir, 1)
-            await self.run(self.executor.cleanup, r.handle)
+            await self.tasks.run(self.executor.stop, r.handle, spec.workdir, 1)
+            await self.tasks.run(self.executor.cleanup, r.handle)
             raise DeployFailed(f"replica {r.index} was stopped before it was ready")
-        await self.run(self._record_replica, lv.id, r)
-        run = ReplicaRun(r, spec.workdir, watch(self.loop, self.executor.wait, r.handle, spec.workdir))
-        self.runs[(lv.id, r.index)] = run
-        self._spawn(self._stream_logs(lv, run, 0))
-        return run
+        await self.tasks.run(self._record_replica, lv.id, r)
+        attempt = ReplicaAttempt(r, spec.workdir, watch(self.tasks.loop, self.executor.wait, r.handle, spec.workdir))
+        self.attempts[(lv.id, r.index)] = attempt
+        self.tasks.spawn(self._stream_logs(lv, attempt, 0))
+        return attempt
 
-    def _replica_spec(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> RunSpec:
+    def spec(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> RunSpec:
+        """The attempt's RunSpec, from the contract; reserves the replica's GPUs (blocking)."""
         with self.sessions.begin() as s:
             v = s.get(EndpointVersion, lv.id)
             assert v is not None
-            holder = f"endpoint:{ep.owner}/{ep.name}/v{lv.number}/r{r.index}"
+            holder = gpu_holder(ep.owner, ep.name, lv.number, r.index)
             devices = self.gpus.reserve(holder, ep.owner, v.gpus) if v.gpus else []
             row = s.scalar(select(EndpointReplica).where(EndpointReplica.version_id == v.id,
                                                          EndpointReplica.index == r.index))
             assert row is not None
             row.gpu_devices = json.dumps(devices)
-            code = self.resolver.jobs.layout.version_dir(ep.owner, v.project, self._snapshot_number(s, ep, v), "code")
-            entry, image, image_id, requirements = v.entry, v.image, v.image_id, v.requirements_hash
-            inputs, cpus, memory, health = json.loads(v.inputs), v.cpus, v.memory, v.health_path
-        work = self.version_dir(ep.owner, ep.name, lv.number) / f"r{r.index}"
-        scratch = work / "output"
-        scratch.mkdir(parents=True, exist_ok=True)
-        # Per user and image id, as for jobs: one user's packages never reach another's endpoint.
-        pip_cache = self.layout.root / "cache" / "pip" / ep.owner / hashlib.sha256(image_id.encode()).hexdigest()[:16]
-        pip_cache.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            for path in (scratch, pip_cache):
-                os.chown(path, REPLICA_UID, REPLICA_GID)
-        # The code snapshot is immutable (read-only hardlinks): it is mounted as it is, no copy.
-        mounts = [Mount(str(code), "/floyd/code", True), Mount(str(scratch), "/floyd/output", False),
-                  Mount(str(pip_cache), "/floyd/cache/pip", False)]
-        mounts += [Mount(i["path"], f"/floyd/input/{i['mount']}", True) for i in inputs]
-        argv = ["python", "-m", "floyd.serving", "--entry", entry, "--port", str(r.port), "--host", r.listen]
-        if requirements:  # floyd_requirements.txt: installed (cached by hash) before the server starts
-            argv = ["python", "-m", "floyd.job_entry", "--command", shlex.join(argv)]
-        env = {"FLOYD_ENDPOINT": f"{ep.owner}/{ep.name}", "FLOYD_ENDPOINT_VERSION": str(lv.number),
-               "FLOYD_REPLICA": str(r.index), "FLOYD_CODE": "/floyd/code", "FLOYD_INPUT": "/floyd/input",
-               "FLOYD_OUTPUT": "/floyd/output", "FLOYD_PIP_CACHE": "/floyd/cache/pip", "FLOYD_URL": self.public_url,
-               "FLOYD_HEALTH_PATH": health, "FLOYD_PROXY_TOKEN": lv.token, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        return RunSpec(job_id=lv.id, name=self.attempt_name(ep, lv, r),
-                       image=image, argv=argv, env=env, mounts=mounts, workdir=str(work), cpus=cpus, memory=memory,
-                       gpu_devices=devices, labels={"org.floyd.owner": ep.owner}, kind="replica",
-                       read_only_code=True)
-
-    def _snapshot_number(self, s: Session, ep: LiveEndpoint, v: EndpointVersion) -> int:
-        return self.resolver.jobs.datasets.snapshot_number(s, ep.owner, v.project, v.snapshot, "this version")
+            number = self.datasets.snapshot_number(s, ep.owner, v.project, v.snapshot, "this version")
+            # The code snapshot is immutable (read-only hardlinks): it is mounted as it is, no copy.
+            run = ReplicaRun(
+                version_id=lv.id, owner=ep.owner, endpoint=ep.name, version=lv.number, index=r.index,
+                attempt=r.restarts, project=v.project,
+                code_dir=str(self.layout.version_dir(ep.owner, v.project, number, "code")), image=v.image,
+                image_id=v.image_id, entry=v.entry, listen=r.listen, port=r.port,
+                requirements=bool(v.requirements_hash), inputs=json.loads(v.inputs), health_path=v.health_path,
+                proxy_token=lv.token, cpus=v.cpus, memory=v.memory, gpu_devices=devices)
+        return replica_spec(self.layout, run, self.public_url)
 
     def _record_replica(self, version_id: int, r: Replica) -> None:
         with self.sessions.begin() as s:
@@ -171,42 +142,46 @@ class ReplicaLifecycle:
             if row is not None:
                 row.handle, row.port, row.restarts = r.handle, r.port, r.restarts
 
-    async def _wait_ready(self, ep: LiveEndpoint, lv: LiveVersion, run: ReplicaRun) -> None:
+    # -- readiness and logs ----------------------------------------------------------------
+    async def wait_ready(self, lv: LiveVersion, attempt: ReplicaAttempt) -> None:
         """Poll the readiness path until it answers 2xx; raise DeployFailed if the process ends."""
-        r = run.replica
-        path = await self.run(self._health_path, lv.id)
+        r = attempt.replica
+        path = await self.tasks.run(self._health_path, lv.id)
         delay = 0.05
         while True:
-            if run.exit.done():
-                code = run.exit.result() if not run.exit.exception() else -1
+            if attempt.exit.done():
+                code = attempt.exit.result() if not attempt.exit.exception() else -1
                 await asyncio.sleep(0.3)  # let the last lines of its log arrive
                 raise DeployFailed(f"replica {r.index} exited with code {code} before it was ready")
             if r.state == "stopped":
                 raise DeployFailed(f"replica {r.index} was stopped before it was ready")
-            try:
-                resp = await self.router.pool.request(r.host, r.port, "GET", path,
-                                                      [("X-Floyd-Proxy-Token", lv.token)], None, timeout=5)
-                if resp.streaming:
-                    async for _ in resp.chunks():
-                        pass
-                if 200 <= resp.status < 300:
-                    break
-            except UpstreamError:
-                pass
+            if await self._answers(lv, r, path):
+                break
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.5)
         r.state = "ready"
         r.ready = True
         self.logs[lv.id].append([f"[floyd] r{r.index}: ready ({path} answered)"])
 
+    async def _answers(self, lv: LiveVersion, r: Replica, path: str) -> bool:
+        """One readiness probe: does ``path`` answer 2xx (with the version's token) right now?"""
+        try:
+            resp = await self.pool.request(r.host, r.port, "GET", path, [("X-Floyd-Proxy-Token", lv.token)],
+                                           None, timeout=5)
+            if resp.streaming:
+                async for _ in resp.chunks():
+                    pass
+            return 200 <= resp.status < 300
+        except UpstreamError:
+            return False
+
     def _health_path(self, version_id: int) -> str:
         with self.sessions() as s:
             v = s.get(EndpointVersion, version_id)
-            return (v.health_path if v else "") or "/_floyd/ready"
+            return (v.health_path if v else "") or DEFAULT_HEALTH_PATH
 
-    async def _stream_logs(self, lv: LiveVersion, run: ReplicaRun, skip: int) -> None:
-        assert self.loop is not None
-        loop, logs, prefix = self.loop, self.logs.get(lv.id), f"[r{run.replica.index}] "
+    async def _stream_logs(self, lv: LiveVersion, attempt: ReplicaAttempt, skip: int) -> None:
+        loop, logs, prefix = self.tasks.loop, self.logs.get(lv.id), f"[r{attempt.replica.index}] "
         if logs is None:
             return
 
@@ -214,88 +189,100 @@ class ReplicaLifecycle:
             loop.call_soon_threadsafe(self._append, logs, [prefix + line for line in lines])
 
         try:
-            await watch(loop, self.executor.stream_logs, run.replica.handle, run.workdir, skip, emit,
-                        lambda: self._closing)
+            await watch(loop, self.executor.stream_logs, attempt.replica.handle, attempt.workdir, skip, emit,
+                        lambda: self.tasks.closing)
         except Exception as exc:  # a vanished container ends its log, nothing more
-            log.debug("Log stream of %s ended: %s", run.replica.handle, exc)
+            log.debug("Log stream of %s ended: %s", attempt.replica.handle, exc)
 
     @staticmethod
     def _append(logs: LogStore, lines: list[str]) -> None:
         if not logs.complete:
             logs.append(lines)
 
-    async def _supervise(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
+    # -- supervision -----------------------------------------------------------------------
+    def _goes_on(self, lv: LiveVersion, r: Replica) -> bool:
+        return not (self.tasks.closing or r.state == "stopped" or lv.state != READY)
+
+    async def supervise(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
         """Restart a replica that ends on its own; it takes traffic again once it is ready."""
-        while not self._closing:
-            run = self.runs.get((lv.id, r.index))
-            if run is None:
+        while not self.tasks.closing:
+            attempt = self.attempts.get((lv.id, r.index))
+            if attempt is None:
                 return
             try:
-                code = await run.exit
+                code = await attempt.exit
             except Exception:
                 code = -1
-            if self._closing or r.state == "stopped" or lv.state != READY:
+            if not self._goes_on(lv, r):
                 return
             r.ready = False
             r.state = "restarting"
             r.restarts += 1
             # Back off while it keeps crashing; after a good long run, start again at 1 s.
-            ran = time.monotonic() - run.started
+            ran = time.monotonic() - attempt.started
             r.crashes = 1 if ran > 60 else r.crashes + 1
             delay = min(self.limits.max_restart_delay, 2 ** min(r.crashes - 1, 10))
             self._append(self.logs[lv.id], [f"[floyd] r{r.index}: exited with code {code}; restarting in {delay:g} s"])
-            await self.run(self.executor.cleanup, r.handle)
+            await self.tasks.run(self.executor.cleanup, r.handle)
             await asyncio.sleep(delay)
-            if self._closing or r.state == "stopped" or lv.state != READY:
+            if not self._goes_on(lv, r):
                 return
-            try:
-                new_run = await self._start_replica(ep, lv, r)
-                r.state = "restarting"
-                await asyncio.wait_for(self._wait_ready(ep, lv, new_run), self.limits.ready_timeout)
-            except (DeployFailed, ExecutorError, FloydError, asyncio.TimeoutError) as exc:
-                self._append(self.logs[lv.id], [f"[floyd] r{r.index}: restart failed: "
-                                                f"{getattr(exc, 'message', '') or 'not ready in time'}"])
-                continue
+            await self._restart(ep, lv, r)
 
-    async def _stop_replicas(self, ep: LiveEndpoint, lv: LiveVersion) -> None:
-        async def stop(r: Replica) -> None:
-            r.ready = False
-            r.state = "stopped"
-            self.router.pool.drop(r.host, r.port)
-            run = self.runs.pop((lv.id, r.index), None)
-            if r.handle:
-                workdir = run.workdir if run else str(self.version_dir(ep.owner, ep.name, lv.number) / f"r{r.index}")
-                await self.run(self.executor.stop, r.handle, workdir, self.limits.stop_grace)
-                await self.run(self.executor.cleanup, r.handle)
-            await self.run(self.gpus.release, f"endpoint:{ep.owner}/{ep.name}/v{lv.number}/r{r.index}")
+    async def _restart(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
+        try:
+            attempt = await self.start(ep, lv, r)
+            r.state = "restarting"
+            await asyncio.wait_for(self.wait_ready(lv, attempt), self.limits.ready_timeout)
+        except (DeployFailed, ExecutorError, FloydError, asyncio.TimeoutError) as exc:
+            self._append(self.logs[lv.id], [f"[floyd] r{r.index}: restart failed: "
+                                            f"{getattr(exc, 'message', '') or 'not ready in time'}"])
 
-        await asyncio.gather(*(stop(r) for r in lv.replicas))
+    # -- stopping --------------------------------------------------------------------------
+    async def stop_all(self, ep: LiveEndpoint, lv: LiveVersion) -> None:
+        """Stop every replica of ``lv`` (SIGTERM, ``stop_grace``, SIGKILL) and release its GPUs."""
+        await asyncio.gather(*(self._stop(ep, lv, r) for r in lv.replicas))
 
-    async def _readopt(self, ep: LiveEndpoint, lv: LiveVersion, row: EndpointReplica, found: Any) -> None:
-        assert self.loop is not None
+    async def _stop(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
+        r.ready = False
+        r.state = "stopped"
+        self.pool.drop(r.host, r.port)
+        attempt = self.attempts.pop((lv.id, r.index), None)
+        if r.handle:
+            workdir = attempt.workdir if attempt else self.workdir(ep, lv, r)
+            await self.tasks.run(self.executor.stop, r.handle, workdir, self.limits.stop_grace)
+            await self.tasks.run(self.executor.cleanup, r.handle)
+        await self.tasks.run(self.gpus.release, gpu_holder(ep.owner, ep.name, lv.number, r.index))
+
+    # -- after a bridge restart ------------------------------------------------------------
+    async def readopt(self, ep: LiveEndpoint, lv: LiveVersion, row: EndpointReplica,
+                      found: FoundReplica | None) -> None:
+        """Take back the replica of ``row`` if ``found`` still runs it; then supervise it."""
         r = Replica(index=row.index, port=row.port, handle=row.handle, restarts=row.restarts)
         self.locate(ep, lv, r, free=False)
         lv.replicas.append(r)
         lv.replicas.sort(key=lambda x: x.index)
-        workdir = str(self.version_dir(ep.owner, ep.name, lv.number) / f"r{r.index}")
+        workdir = self.workdir(ep, lv, r)
         if found is not None and found.running and found.handle == row.handle:
-            run = ReplicaRun(r, workdir, watch(self.loop, self.executor.wait, r.handle, workdir))
-            self.runs[(lv.id, r.index)] = run
-            logs = self.logs[lv.id]
-            skip = await self.run(self._lines_of_attempt, logs, r.index)
-            self._spawn(self._stream_logs(lv, run, skip))
-            try:
-                await asyncio.wait_for(self._wait_ready(ep, lv, run), self.limits.ready_timeout)
-                log.info("Re-attached %s/%s v%s r%s", ep.owner, ep.name, lv.number, r.index)
-            except (DeployFailed, asyncio.TimeoutError):
-                pass  # the supervisor restarts it
+            await self._reattach(ep, lv, r, workdir)
         else:
             if found is not None:
-                await self.run(self.executor.cleanup, found.handle)
-            loop = self.loop
-            self.runs[(lv.id, r.index)] = ReplicaRun(r, workdir, loop.create_future())
-            self.runs[(lv.id, r.index)].exit.set_result(-1)
-        self._spawn(self._supervise(ep, lv, r))
+                await self.tasks.run(self.executor.cleanup, found.handle)
+            gone: asyncio.Future[Any] = self.tasks.loop.create_future()
+            gone.set_result(-1)
+            self.attempts[(lv.id, r.index)] = ReplicaAttempt(r, workdir, gone)
+        self.tasks.spawn(self.supervise(ep, lv, r))
+
+    async def _reattach(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica, workdir: str) -> None:
+        attempt = ReplicaAttempt(r, workdir, watch(self.tasks.loop, self.executor.wait, r.handle, workdir))
+        self.attempts[(lv.id, r.index)] = attempt
+        skip = await self.tasks.run(self._lines_of_attempt, self.logs[lv.id], r.index)
+        self.tasks.spawn(self._stream_logs(lv, attempt, skip))
+        try:
+            await asyncio.wait_for(self.wait_ready(lv, attempt), self.limits.ready_timeout)
+            log.info("Re-attached %s/%s v%s r%s", ep.owner, ep.name, lv.number, r.index)
+        except (DeployFailed, asyncio.TimeoutError):
+            pass  # the supervisor restarts it
 
     @staticmethod
     def _lines_of_attempt(logs: LogStore, index: int) -> int:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
+
+from traitlets import Float
+from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.serving.metrics import VersionStats
 from jobs_bridge.serving.upstream import Pool
@@ -87,14 +91,23 @@ class LiveEndpoint:
         return None
 
 
-class Router:
-    def __init__(self, connect_timeout: float, request_timeout: float) -> None:
+class Router(LoggingConfigurable):
+    """Live endpoints by name and versions by id, and the one upstream pool the proxy uses."""
+
+    request_timeout = Float(
+        300.0, help="Seconds a request to an endpoint may take (until the app's answer starts) before the proxy "
+        "answers 504 (0 = no limit).",
+    ).tag(config=True)
+    connect_timeout = Float(
+        5.0, help="Seconds the proxy (and a readiness check) may take to connect to a replica.").tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.endpoints: dict[tuple[str, str], LiveEndpoint] = {}
         self.by_version: dict[int, LiveVersion] = {}
-        self.request_timeout = request_timeout
         self.loaded = False  # True once the endpoints of the database are in the table
         # One pool of kept-alive connections for all replicas: no new TCP connection per request.
-        self.pool = Pool(connect_timeout=connect_timeout)
+        self.pool = Pool(connect_timeout=self.connect_timeout)
 
     async def close(self) -> None:
         self.pool.close()

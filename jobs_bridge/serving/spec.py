@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from traitlets import Integer
+from traitlets.config import LoggingConfigurable
 
-from jobs_bridge.access import Caller
+from jobs_bridge.auth.identity import Caller
 from jobs_bridge.errors import BadRequest, NotFound, Unprocessable
 from jobs_bridge.inputs import ResolvedInput
 from jobs_bridge.jobs.spec import SpecResolver
@@ -72,13 +75,15 @@ def check_entry(raw: object, files: set[str]) -> str:
     return entry
 
 
-class VersionResolver:
+class VersionResolver(LoggingConfigurable):
     """Shares the job resolver's limits, environments and input rules, so an endpoint can use
     exactly what a job may (and mount a job's output, e.g. the model it trained)."""
 
-    def __init__(self, jobs: SpecResolver, max_replicas: int) -> None:
+    max_replicas = Integer(8, help="Most replicas one endpoint version may have.").tag(config=True)
+
+    def __init__(self, jobs: SpecResolver, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.jobs = jobs
-        self.max_replicas = max_replicas
 
     def resolve(self, s: Session, caller: Caller, owner: str, body: dict) -> VersionSpec:
         only_keys(body, KNOWN_KEYS)
