@@ -4,4 +4,5 @@
 #   c.FloydAuthenticator.open_signup = True
 from floyd_hub.settings import configure
 
-configure(c)  # noqa: F821  (c is provided by JupyterHub)
+c = get_config()  # type: ignore[name-defined]  # noqa: F821  (get_config is provided by JupyterHub's loader)
+configure(c)

@@ -18,13 +18,14 @@ from urllib.parse import urlparse
 import yaml
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 from tornado import httpserver, web
 from tornado.routing import AnyMatches, PathMatches, Rule, RuleRouter
-from traitlets import Bool, Dict, Float, Integer, List, Type, Unicode, default
+from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 from traitlets.config import Application
 
 from jobs_bridge import __version__, db
-from jobs_bridge.datasets.manager import DatasetManager, QuotaPolicy
+from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.errors import FloydError
 from jobs_bridge.executors.base import Executor
@@ -32,12 +33,14 @@ from jobs_bridge.executors.docker import DockerExecutor, docker_available
 from jobs_bridge.executors.local import LocalExecutor
 from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
 from jobs_bridge.handlers.base import NotFoundHandler
-from jobs_bridge.jobs.manager import JobLimits, JobManager
+from jobs_bridge.jobs.manager import JobManager
 from jobs_bridge.jobs.spec import SpecResolver
 from jobs_bridge.projects import ProjectManager
-from jobs_bridge.resources.environments import DEFAULT_ENVIRONMENTS, EnvironmentList, parse_memory
-from jobs_bridge.resources.gpus import GpuAllocator, discover_gpus
-from jobs_bridge.serving.deployments import DeploymentManager, ServingLimits
+from jobs_bridge.resources.environments import DEFAULT_ENVIRONMENTS, EnvironmentList
+from jobs_bridge.resources.gpus import GpuAllocator
+from jobs_bridge.resources.limits import Limits, ResourceLimits
+from jobs_bridge.services import BridgeServices
+from jobs_bridge.serving.deployments import DeploymentManager
 from jobs_bridge.serving.keys import KeyStore
 from jobs_bridge.serving.proxy import EndpointProxy
 from jobs_bridge.serving.proxy import route as proxy_route
@@ -45,10 +48,9 @@ from jobs_bridge.serving.router import Router
 from jobs_bridge.serving.spec import VersionResolver
 from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.paths import StorageLayout
-from jobs_bridge.workspaces import Limits, WorkspaceManager
+from jobs_bridge.workspaces import WorkspaceManager
 
 HERE = Path(__file__).parent
-GiB = 1 << 30
 
 
 def template_to_regex(template: str) -> str:
@@ -79,6 +81,9 @@ class BridgeApp(Application):
         "generate-config": ({"BridgeApp": {"generate_config": True}}, "Write a config file documenting every option."),
         "upgrade-db": ({"BridgeApp": {"upgrade_db_and_exit": True}}, "Upgrade the database schema, then exit."),
     }
+
+    # Configured through this app (``c.DatasetManager.user_quota_bytes = …``; --help-all lists them).
+    classes = [DatasetManager, UploadManager, ProjectManager, GpuAllocator, ResourceLimits, WorkspaceManager]
 
     @default("log_level")
     def _default_log_level(self) -> int:
@@ -135,17 +140,6 @@ class BridgeApp(Application):
     def _default_hub_prefix(self) -> str:
         return os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/"
 
-    user_quota_bytes = Integer(
-        100 * GiB, help="Default dataset storage quota per user, in bytes (sum of the sizes of their versions)."
-    ).tag(config=True)
-    user_quotas = Dict(
-        help="Per-user quota overrides in bytes, e.g. {'alice': 500 * 2**30}."
-    ).tag(config=True)
-    max_files_per_version = Integer(1_000_000, help="Most files one dataset version may hold.").tag(config=True)
-    max_file_size = Integer(1 << 40, help="Largest single file accepted, in bytes (default 1 TiB).").tag(config=True)
-    max_request_bytes = Integer(
-        64 * GiB, help="Largest streamed request body (a pack of blobs or one blob upload), in bytes."
-    ).tag(config=True)
     max_json_bytes = Integer(
         512 << 20, help="Largest JSON request body (manifests of very large versions), in bytes."
     ).tag(config=True)
@@ -155,14 +149,6 @@ class BridgeApp(Application):
         "{'name', 'image', 'description', 'gpu' (GPUs allowed), 'cpus', 'memory'} with the default resources. "
         "The first is the default.",
     ).tag(config=True)
-    gpus = List(
-        Unicode(), default_value=None, allow_none=True,
-        help="GPU device ids the allocator hands out (e.g. ['0', '1']). Default: what `nvidia-smi` reports, "
-        "or none.",
-    ).tag(config=True)
-    max_cpus = Float(8.0, help="Most CPUs a workspace or a job may ask for.").tag(config=True)
-    max_memory = Unicode("32G", help="Most memory a workspace or a job may ask for (bytes, or '32G').").tag(config=True)
-    max_gpus = Integer(4, help="Most GPUs one workspace or one job may hold.").tag(config=True)
     job_executor_class = OptionalType(
         default_value=None, klass=Executor, allow_none=True,
         help="Where jobs run: an Executor subclass (jobs_bridge.executors.base states the contract), e.g. "
@@ -170,14 +156,9 @@ class BridgeApp(Application):
         "(processes of the bridge's user, no isolation). Default: Docker when an engine answers, else local; "
         "FLOYD_JOB_EXECUTOR=docker|local overrides.",
     ).tag(config=True)
-    max_running_jobs = Integer(4, help="Jobs running at once on the whole platform (0 = no limit).").tag(config=True)
-    max_running_jobs_per_user = Integer(
-        2, help="Jobs one user may have running at once (0 = no limit); the rest wait in the queue."
-    ).tag(config=True)
-    max_sweep_jobs = Integer(200, help="Most jobs one sweep may create.").tag(config=True)
-    job_stats_interval = Float(
-        10.0, help="Seconds between samples of a job's CPU and memory use (0 turns sampling off)."
-    ).tag(config=True)
+    # The queue's and the runner's settings live on their classes: c.JobQueue.max_running,
+    # c.JobQueue.max_running_per_user, c.SpecResolver.max_sweep_jobs, c.JobRunner.stats_interval,
+    # c.DockerExecutor.network.
     public_url = Unicode(
         help="The platform's URL as jobs reach it (FLOYD_URL inside them). Default: $FLOYD_PUBLIC_URL or "
         "http://127.0.0.1:$FLOYD_HUB_PORT/."
@@ -192,33 +173,26 @@ class BridgeApp(Application):
         help="Hub services that act with admin rights on the bridge (the workspace spawner asks, on a "
         "user's behalf, which mounts and GPUs they may have). Other services are ordinary callers.",
     ).tag(config=True)
-    upload_expiry_days = Float(
-        7.0, help="Days an unfinished upload may be resumed; older ones are forgotten at start-up."
-    ).tag(config=True)
-    max_endpoint_replicas = Integer(8, help="Most replicas one endpoint version may have.").tag(config=True)
-    endpoint_ready_timeout = Float(
-        300.0, help="Seconds a new endpoint version's replicas may take to pass their readiness check (the first "
-        "install of floyd_requirements.txt counts); after that the deploy fails and the previous version serves on.",
-    ).tag(config=True)
-    endpoint_drain_timeout = Float(
-        60.0, help="Seconds a replaced endpoint version may take to finish its in-flight requests before it stops.",
-    ).tag(config=True)
-    endpoint_stop_grace = Float(
-        10.0, help="Seconds between SIGTERM and SIGKILL when an endpoint replica stops.").tag(config=True)
-    endpoint_request_timeout = Float(
-        300.0, help="Seconds a request to an endpoint may take before the proxy answers 504 (0 = no limit).",
-    ).tag(config=True)
-    endpoint_max_restart_delay = Float(
-        30.0, help="Longest wait, in seconds, before restarting a crashed endpoint replica (the wait doubles "
-        "from 1 s with each crash).",
-    ).tag(config=True)
     executor_threads = Integer(
         8, help="Threads for blocking work: database, hashing, file copies. Keep the event loop free."
     ).tag(config=True)
 
     # -- wiring ------------------------------------------------------------------------
     engine: Engine
+    sessions: sessionmaker[Session]
     executor: ThreadPoolExecutor
+    layout: StorageLayout
+    store: BlobStore
+    environments_list: EnvironmentList
+    limits: Limits
+    dataset_manager: DatasetManager
+    upload_manager: UploadManager
+    project_manager: ProjectManager
+    gpu_allocator: GpuAllocator
+    workspace_manager: WorkspaceManager
+    job_manager: JobManager
+    deployments: DeploymentManager
+    services: BridgeServices
 
     def initialize(self, argv: list[str] | None = None) -> None:
         super().initialize(argv)
@@ -226,35 +200,66 @@ class BridgeApp(Application):
             return
         if os.path.exists(self.config_file):
             self.load_config_file(self.config_file)
-        self.layout = StorageLayout(self.floyd_root)
-        self.layout.ensure()
+        self.init_storage()
         self.init_db()
         if self.upgrade_db_and_exit:
             return
-        self.executor = ThreadPoolExecutor(self.executor_threads, thread_name_prefix="bridge")
+        self.init_executor()
+        self.init_resources()
+        self.init_managers()
+        self.job_manager = self.make_job_manager(self.limits, len(self.gpu_allocator.devices))
+        self.deployments = self.make_deployments()
+        self.init_services()
+        self.recover()
+
+    def init_storage(self) -> None:
+        self.layout = StorageLayout(self.floyd_root)
+        self.layout.ensure()
         self.store = BlobStore(self.layout.blobs, self.layout.tmp)
-        quota = QuotaPolicy(self.user_quota_bytes, dict(self.user_quotas))
-        self.dataset_manager = DatasetManager(self.sessions, self.layout, self.store, quota)
-        self.upload_manager = UploadManager(self.dataset_manager, self.max_files_per_version, self.max_file_size)
-        self.project_manager = ProjectManager(self.sessions, self.layout)
+
+    def init_executor(self) -> None:
+        self.executor = ThreadPoolExecutor(self.executor_threads, thread_name_prefix="bridge")
+
+    def init_resources(self) -> None:
+        """The environments and limits, checked now: a mistake stops the start with a message."""
         try:
             self.environments_list = EnvironmentList(list(self.environments))
-            limits = Limits(self.max_cpus, parse_memory(self.max_memory, "c.BridgeApp.max_memory"), self.max_gpus)
+            self.limits = ResourceLimits(parent=self).values()
         except (ValueError, FloydError) as exc:
             self.log.critical("Configuration error: %s", exc)
             sys.exit(1)
-        devices = list(self.gpus) if self.gpus is not None else discover_gpus()
-        self.gpu_allocator = GpuAllocator(self.sessions, devices)
-        self.workspace_manager = WorkspaceManager(self.sessions, self.layout, self.dataset_manager,
-                                                  self.project_manager, self.environments_list,
-                                                  self.gpu_allocator, limits)
-        self.log.info("GPUs: %s", ", ".join(devices) or "none")
-        self.job_manager = self.make_job_manager(limits, len(devices))
-        self.deployments = self.make_deployments()
-        for action in self.dataset_manager.recover() + self.upload_manager.cleanup(self.upload_expiry_days):
+
+    def init_managers(self) -> None:
+        """Datasets, uploads, projects, GPUs and workspaces; each reads its own settings."""
+        self.dataset_manager = DatasetManager(parent=self, sessions=self.sessions, layout=self.layout,
+                                              store=self.store)
+        self.upload_manager = UploadManager(parent=self, datasets=self.dataset_manager)
+        self.project_manager = ProjectManager(parent=self, sessions=self.sessions, layout=self.layout)
+        self.gpu_allocator = GpuAllocator(parent=self, sessions=self.sessions)
+        self.log.info("GPUs: %s", ", ".join(self.gpu_allocator.devices) or "none")
+        self.workspace_manager = WorkspaceManager(
+            parent=self, sessions=self.sessions, layout=self.layout, datasets=self.dataset_manager,
+            projects=self.project_manager, environments=self.environments_list, gpus=self.gpu_allocator,
+            limits=self.limits)
+
+    def init_services(self) -> None:
+        """What handlers may reach (tornado's settings["bridge"])."""
+        self.services = BridgeServices(
+            sessions=self.sessions, layout=self.layout, store=self.store, executor=self.executor,
+            dataset_manager=self.dataset_manager, upload_manager=self.upload_manager,
+            project_manager=self.project_manager, workspace_manager=self.workspace_manager,
+            gpu_allocator=self.gpu_allocator, environments_list=self.environments_list,
+            job_manager=self.job_manager, deployments=self.deployments, admin_services=frozenset(self.admin_services),
+            service_prefix=self.service_prefix, hub_prefix=self.hub_prefix, openapi_document=self.openapi_document)
+
+    def recover(self) -> None:
+        """Finish or undo what a crash left half done; forget expired uploads."""
+        for action in self.dataset_manager.recover() + self.upload_manager.cleanup():
             self.log.warning("Recovery: %s", action)
 
     def make_job_manager(self, limits: Limits, gpu_count: int) -> JobManager:
+        """The executor (FLOYD_JOB_EXECUTOR, else job_executor_class, else Docker when an engine
+        answers) and the job components; each reads its own settings from this app's config."""
         cls: type[Executor]
         choice = os.environ.get("FLOYD_JOB_EXECUTOR", "")
         if choice not in ("", "docker", "local"):
@@ -267,23 +272,30 @@ class BridgeApp(Application):
         else:
             cls = DockerExecutor if docker_available() else LocalExecutor
         instance = hashlib.sha256(str(self.layout.root).encode()).hexdigest()[:8]
-        executor = cls(self.layout.root, instance)
+        executor = cls(self.layout.root, instance, parent=self, **self.executor_env_defaults(cls))
         self.log.info("Jobs run with the %s executor", executor.name)
         resolver = SpecResolver(self.layout, self.dataset_manager, self.environments_list, limits.max_cpus,
-                                limits.max_memory, limits.max_gpus, gpu_count, self.max_sweep_jobs)
-        job_limits = JobLimits(self.max_running_jobs, self.max_running_jobs_per_user, self.job_stats_interval)
-        return JobManager(self.sessions, self.layout, resolver, self.gpu_allocator, executor, job_limits,
-                          self.public_url)
+                                limits.max_memory, limits.max_gpus, gpu_count, parent=self)
+        return JobManager(self.sessions, self.layout, resolver, self.gpu_allocator, executor, self.public_url,
+                          parent=self)
+
+    def executor_env_defaults(self, cls: type[Executor]) -> dict[str, str]:
+        """FLOYD_DOCKER_NETWORK (docker-compose sets it) is DockerExecutor.network unless the config names one:
+        the environment is read here, never below the app."""
+        network = os.environ.get("FLOYD_DOCKER_NETWORK")
+        sections = [k.__name__ for k in cls.mro()]
+        if not network or not issubclass(cls, DockerExecutor) or any(
+                "network" in self.config.get(name, {}) for name in sections):
+            return {}
+        return {"network": network}
 
     def make_deployments(self) -> DeploymentManager:
-        self.router = Router(connect_timeout=5.0, request_timeout=self.endpoint_request_timeout)
+        """Serving's settings live on its classes: c.DeploymentManager, c.Router, c.VersionResolver."""
+        self.router = Router(parent=self)
         self.keys = KeyStore(self.sessions)
-        serving = ServingLimits(self.endpoint_ready_timeout, self.endpoint_drain_timeout, self.endpoint_stop_grace,
-                                self.endpoint_max_restart_delay)
-        return DeploymentManager(self.sessions, self.layout,
-                                 VersionResolver(self.job_manager.resolver, self.max_endpoint_replicas),
-                                 self.gpu_allocator, self.job_manager.executor, self.router, self.keys, serving,
-                                 self.public_url, self.service_prefix, self.cookie_secret())
+        return DeploymentManager(self.sessions, self.layout, VersionResolver(self.job_manager.resolver, parent=self),
+                                 self.gpu_allocator, self.job_manager.executor, self.router, self.keys,
+                                 self.public_url, self.service_prefix, self.cookie_secret(), parent=self)
 
     def init_db(self) -> None:
         self.engine = db.make_engine(self.db_url)
@@ -299,10 +311,6 @@ class BridgeApp(Application):
         self.log.info("Database %s (%s)", self.engine.url.render_as_string(True), state)
         self.sessions = db.session_factory(self.engine)
 
-    def usage(self, owner: str) -> int:
-        with self.sessions() as s:
-            return self.dataset_manager.usage(s, owner)
-
     def openapi_document(self) -> dict[str, Any]:
         doc = yaml.safe_load((HERE / "openapi.yaml").read_text())
         doc["info"]["version"] = __version__
@@ -317,7 +325,7 @@ class BridgeApp(Application):
         return routes
 
     def cookie_secret(self) -> bytes:
-        path = self.layout.root / "bridge_cookie_secret"
+        path = self.layout.secret_file("bridge_cookie_secret")
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
@@ -334,7 +342,7 @@ class BridgeApp(Application):
         handlers.append((prefix + "/api/.*", NotFoundHandler))
         return web.Application(
             handlers,
-            bridge=self,
+            bridge=self.services,
             hub_auth=hub_auth,
             cookie_secret=self.cookie_secret(),
             template_path=str(HERE / "templates"),

@@ -9,7 +9,8 @@
      ├── NotFound          404  unknown, or private to someone else (never revealed)
      ├── Conflict          409  state does not allow it (version exists, offset mismatch)
      ├── TooLarge          413  quota or size limit exceeded
-     └── Unprocessable     422  well-formed but impossible
+     ├── Unprocessable     422  well-formed but impossible
+     └── Unavailable       503  something the bridge depends on (JupyterHub) did not answer
 """
 
 from __future__ import annotations
@@ -50,3 +51,7 @@ class TooLarge(FloydError):
 
 class Unprocessable(FloydError):
     status = 422
+
+
+class Unavailable(FloydError):
+    status = 503

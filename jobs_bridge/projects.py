@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from traitlets.config import LoggingConfigurable
 
-from jobs_bridge.access import Caller, check_access
+from jobs_bridge.auth.identity import Caller
+from jobs_bridge.auth.rules import check_access
 from jobs_bridge.datasets.records import iso
 from jobs_bridge.errors import BadRequest, Conflict, NotFound
 from jobs_bridge.names import check_name, check_owner
@@ -24,8 +28,11 @@ def project_json(p: Project) -> dict:
     }
 
 
-class ProjectManager:
-    def __init__(self, sessions: sessionmaker[Session], layout: StorageLayout) -> None:
+class ProjectManager(LoggingConfigurable):
+    """Projects of each owner; their files live in StorageLayout.project_dir."""
+
+    def __init__(self, *, sessions: sessionmaker[Session], layout: StorageLayout, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.sessions = sessions
         self.layout = layout
 

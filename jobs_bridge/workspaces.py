@@ -4,43 +4,39 @@ database or the store itself)."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from traitlets.config import LoggingConfigurable
 
-from jobs_bridge.access import Caller
+from jobs_bridge.auth.identity import Caller, acting_as
 from jobs_bridge.datasets.manager import DatasetManager
-from jobs_bridge.errors import BadRequest, Forbidden, Unprocessable
+from jobs_bridge.errors import BadRequest, Unprocessable
+from jobs_bridge.executors.contract import CONTAINER_UID, WorkspaceRun, give_to_container_user, workspace_spec
 from jobs_bridge.inputs import InputResolver
-from jobs_bridge.names import NAME_RE, check_name, check_owner
+from jobs_bridge.names import NAME_RE, check_name
 from jobs_bridge.orm import Dataset, DatasetVersion, Project
 from jobs_bridge.projects import ProjectManager
-from jobs_bridge.resources.environments import EnvironmentList, parse_memory
+from jobs_bridge.resources.environments import Environment, EnvironmentList, parse_memory
 from jobs_bridge.resources.gpus import GpuAllocator
+from jobs_bridge.resources.limits import Limits
 from jobs_bridge.storage.paths import StorageLayout
 from jobs_bridge.validate import positive_number, whole_number
-
-WORKSPACE_UID = 1000
-WORKSPACE_GID = 100
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_cpus: float
-    max_memory: int
-    max_gpus: int
 
 
 def holder_for(user: str, server_name: str) -> str:
     return f"workspace:{user}/{server_name}"
 
 
-class WorkspaceManager:
-    def __init__(self, sessions: sessionmaker[Session], layout: StorageLayout, datasets: DatasetManager,
-                 projects: ProjectManager, environments: EnvironmentList, gpus: GpuAllocator, limits: Limits) -> None:
+class WorkspaceManager(LoggingConfigurable):
+    """Decides each workspace (checked as its user) and hands the spawner a container spec."""
+
+    def __init__(self, *, sessions: sessionmaker[Session], layout: StorageLayout, datasets: DatasetManager,
+                 projects: ProjectManager, environments: EnvironmentList, gpus: GpuAllocator, limits: Limits,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.sessions = sessions
         self.layout = layout
         self.datasets = datasets
@@ -48,20 +44,6 @@ class WorkspaceManager:
         self.environments = environments
         self.gpus = gpus
         self.limits = limits
-
-    @staticmethod
-    def acting_as(caller: Caller, user: object) -> Caller:
-        """Services (the spawner) act for a user; a user may only act as themselves."""
-        if user is None:
-            return caller
-        if not isinstance(user, dict) or not isinstance(user.get("name"), str):
-            raise BadRequest("'user' must be {'name': ..., 'admin': ...}.")
-        name = check_owner(user["name"])
-        if caller.admin:
-            return Caller(name=name, admin=bool(user.get("admin", False)))
-        if name != caller.name:
-            raise Forbidden("You can only prepare your own workspaces.")
-        return caller
 
     def options(self, caller: Caller) -> dict:
         """Everything the spawn form offers this user."""
@@ -86,27 +68,16 @@ class WorkspaceManager:
         }
 
     def prepare(self, caller: Caller, body: dict) -> dict:
-        user = self.acting_as(caller, body.get("user"))
+        """The workspace ``body`` asks for, as ``spec`` (a contract RunSpec as JSON) and the
+        choices the form shows; GPUs are leased unless it is a ``dry_run``."""
+        user = acting_as(caller, body.get("user"))
         server_name = body.get("server_name", "") or ""
         if not isinstance(server_name, str) or (server_name and not NAME_RE.match(server_name)):
             raise BadRequest(f"Invalid server name {server_name!r}.")
         env = self.environments.get(body["environment"]) if body.get("environment") else self.environments.default()
-        gpus = whole_number(body.get("gpus", 0), "gpus", 0, self.limits.max_gpus)
-        if gpus and not env.gpu:
-            gpu_envs = [e.name for e in self.environments.items.values() if e.gpu]
-            raise Unprocessable(f"Environment {env.name} does not allow GPUs; choose CPU"
-                                + (f", or one of: {', '.join(gpu_envs)}." if gpu_envs else "."))
-        cpus = positive_number(body.get("cpus", env.cpus), "cpus", self.limits.max_cpus)
-        memory = parse_memory(body.get("memory", env.memory))
-        if memory > self.limits.max_memory:
-            raise Unprocessable(f"{memory} bytes of memory asked for; the most allowed is {self.limits.max_memory}.")
+        gpus, cpus, memory = self._resources(env, body)
         project = self._project(user, body.get("project") or "workspace")
-        mounts = [{"source": str(project), "target": "/floyd/code", "mode": "rw"}]
-        jobs_dir = self.layout.root / "jobs" / user.name / project.name
-        jobs_dir.mkdir(parents=True, exist_ok=True)
-        mounts.append({"source": str(jobs_dir), "target": "/floyd/jobs", "mode": "ro"})
         inputs = self._datasets(user, body.get("datasets") or [])
-        mounts += [{"source": i["source"], "target": f"/floyd/input/{i['mount']}", "mode": "ro"} for i in inputs]
         holder = holder_for(user.name, server_name)
         if body.get("dry_run"):
             devices = self.gpus.check_available(holder, gpus)
@@ -114,6 +85,9 @@ class WorkspaceManager:
             devices = self.gpus.reserve(holder, user.name, gpus) if gpus else []
             if not gpus:
                 self.gpus.release(holder)
+        run = WorkspaceRun(user=user.name, server_name=server_name, project=project.name, environment=env.name,
+                           image=env.image, inputs=[{"path": i["source"], "mount": i["mount"]} for i in inputs],
+                           cpus=cpus, memory=memory, gpu_devices=devices, holder=holder)
         return {
             "user": user.name,
             "holder": holder,
@@ -123,21 +97,25 @@ class WorkspaceManager:
             "memory": memory,
             "gpu_devices": devices,
             "project": f"{user.name}/{project.name}",
-            "mounts": mounts,
             "inputs": inputs,
-            "uid": WORKSPACE_UID,
-            "gid": WORKSPACE_GID,
-            "env": {
-                "FLOYD_PROJECT": f"{user.name}/{project.name}",
-                "FLOYD_ENVIRONMENT": env.name,
-                "FLOYD_CODE": "/floyd/code",
-                "FLOYD_INPUT": "/floyd/input",
-                "FLOYD_JOBS": "/floyd/jobs",
-            },
+            "spec": workspace_spec(self.layout, run).to_json(),
         }
 
+    def _resources(self, env: Environment, body: dict) -> tuple[int, float, int]:
+        """(GPUs, CPUs, memory in bytes) asked for, within the environment and the limits."""
+        gpus = whole_number(body.get("gpus", 0), "gpus", 0, self.limits.max_gpus)
+        if gpus and not env.gpu:
+            gpu_envs = [e.name for e in self.environments.items.values() if e.gpu]
+            raise Unprocessable(f"Environment {env.name} does not allow GPUs; choose CPU"
+                                + (f", or one of: {', '.join(gpu_envs)}." if gpu_envs else "."))
+        cpus = positive_number(body.get("cpus", env.cpus), "cpus", self.limits.max_cpus)
+        memory = parse_memory(body.get("memory", env.memory))
+        if memory > self.limits.max_memory:
+            raise Unprocessable(f"{memory} bytes of memory asked for; the most allowed is {self.limits.max_memory}.")
+        return gpus, cpus, memory
+
     def release(self, caller: Caller, body: dict) -> dict:
-        user = self.acting_as(caller, body.get("user"))
+        user = acting_as(caller, body.get("user"))
         holder = holder_for(user.name, body.get("server_name", "") or "")
         return {"holder": holder, "released": self.gpus.release(holder)}
 
@@ -151,13 +129,10 @@ class WorkspaceManager:
             self.projects.create(user, name, "Created for a workspace")
         path = self.layout.project_dir(user.name, name)
         path.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0 and path.stat().st_uid != WORKSPACE_UID:
-            # The workspace runs as uid 1000: its files on the host belong to that uid, and
-            # jobs (same image, same uid) can read and write them.
-            for dirpath, _dirnames, filenames in os.walk(path):
-                os.chown(dirpath, WORKSPACE_UID, WORKSPACE_GID)
-                for f in filenames:
-                    os.chown(os.path.join(dirpath, f), WORKSPACE_UID, WORKSPACE_GID, follow_symlinks=False)
+        if path.stat().st_uid != CONTAINER_UID:
+            # The workspace runs as the container user: its files on the host belong to that
+            # user, and jobs (same image, same user) can read and write them.
+            give_to_container_user(path, recursive=True)
         return path
 
     def _datasets(self, user: Caller, raw: object) -> list[dict]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
@@ -52,11 +53,11 @@ class FloydAuthenticator(NativeAuthenticator):
         "The admin account is created with it if it does not exist yet; change the password at /hub/change-password."
     ).tag(config=True)
 
-    def get_handlers(self, app):  # type: ignore[no-untyped-def]
+    def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         return [(path, FloydLoginHandler if path == r"/login" else handler)
                 for path, handler in super().get_handlers(app)]
 
-    def add_user(self, user):  # type: ignore[no-untyped-def]
+    def add_user(self, user: Any) -> Any:
         if user.name in self.admin_users and self.admin_password_file and not self.user_exists(user.name):
             password = ensure_password_file(Path(self.admin_password_file))
             info = self.create_user(user.name, password)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs_bridge.executors.docker import docker_available
+from jobs_bridge.storage.paths import StorageLayout
 
 BRIDGE_SCOPES = ["read:users", "list:users", "read:users:name"]
 
@@ -49,14 +50,25 @@ def choose_spawner(choice: str) -> str:
 
 
 def configure(c: Any) -> None:
+    """Every setting, in the order JupyterHub needs them; FLOYD_ROOT/jupyterhub_config_local.py
+    runs before the scopes every user needs, which it may not take away."""
     root = Path(env("FLOYD_ROOT", "var")).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    hub_ip = env("FLOYD_HUB_IP", "127.0.0.1")
     hub_port = int(env("FLOYD_HUB_PORT", "8000"))
     bridge_port = int(env("FLOYD_BRIDGE_PORT", "8001"))
-    admin = env("FLOYD_ADMIN_USER", "admin")
+    configure_addresses(c, hub_port)
+    configure_databases(c, root)
+    configure_authenticator(c, root)
+    configure_spawner(c, root, hub_port, bridge_port)
+    configure_services(c, root, bridge_port)
+    configure_roles(c)
+    apply_local_overrides(c, root)
+    configure_user_scopes(c)
 
-    c.JupyterHub.ip = hub_ip
+
+def configure_addresses(c: Any, hub_port: int) -> None:
+    """Where the hub, its API and the proxy's API listen."""
+    c.JupyterHub.ip = env("FLOYD_HUB_IP", "127.0.0.1")
     c.JupyterHub.port = hub_port
     # docker-compose: the hub API listens on the compose network and workspaces reach it by name.
     c.JupyterHub.hub_ip = env("FLOYD_HUB_API_IP", "127.0.0.1")
@@ -65,35 +77,46 @@ def configure(c: Any) -> None:
     c.JupyterHub.hub_port = int(env("FLOYD_HUB_API_PORT", "8081"))
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env('FLOYD_PROXY_API_PORT', '8002')}"
     c.ConfigurableHTTPProxy.command = [find_proxy()]
+
+
+def configure_databases(c: Any, root: Path) -> None:
+    """The hub's database and the files it keeps (secrets, pid files) under FLOYD_ROOT."""
     c.JupyterHub.db_url = env("FLOYD_HUB_DB_URL", f"sqlite:///{root / 'jupyterhub.sqlite'}")
     c.JupyterHub.cookie_secret_file = str(root / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(root / "jupyterhub.pid")
     c.ConfigurableHTTPProxy.pid_file = str(root / "jupyterhub-proxy.pid")
 
+
+def configure_authenticator(c: Any, root: Path) -> None:
+    """Sign-up with admin approval; the first admin's password comes from a file."""
     c.JupyterHub.authenticator_class = "floyd_hub.auth.FloydAuthenticator"
-    c.Authenticator.admin_users = {admin}
+    c.Authenticator.admin_users = {env("FLOYD_ADMIN_USER", "admin")}
     c.FloydAuthenticator.admin_password_file = str(root / "admin-password")
     c.FloydAuthenticator.open_signup = False
     # NativeAuthenticator already refuses users an admin has not approved.
     c.Authenticator.allow_all = True
     c.FloydAuthenticator.minimum_password_length = 8
 
-    # Workspaces: Docker containers when an engine answers, local processes otherwise.
-    spawner = choose_spawner(env("FLOYD_SPAWNER", "auto"))
-    c.JupyterHub.spawner_class = spawner
+
+def configure_spawner(c: Any, root: Path, hub_port: int, bridge_port: int) -> None:
+    """Workspaces: Docker containers when an engine answers, local processes otherwise."""
+    c.JupyterHub.spawner_class = choose_spawner(env("FLOYD_SPAWNER", "auto"))
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.named_server_limit_per_user = int(env("FLOYD_NAMED_SERVER_LIMIT", "5"))
     c.Spawner.default_url = "/lab/tree/code"
     c.Spawner.start_timeout = int(env("FLOYD_SPAWN_TIMEOUT", "120"))
     c.Spawner.http_timeout = int(env("FLOYD_SPAWN_TIMEOUT", "120"))
-    spawner_token = ensure_token(root / "spawner-token")
-    c.FloydSpawnerMixin.bridge_token_file = str(root / "spawner-token")
+    c.FloydSpawnerMixin.floyd_root = str(root)
+    c.FloydSpawnerMixin.bridge_token_file = str(StorageLayout(root).secret_file("spawner-token"))
     c.FloydSpawnerMixin.floyd_url = env("FLOYD_PUBLIC_URL", f"http://127.0.0.1:{hub_port}/")
+    c.FloydSpawnerMixin.bridge_api_url = f"http://127.0.0.1:{bridge_port}/services/floyd/api/v1/"
     # Host networking with a free port per workspace on one machine; a named Docker network
     # (FLOYD_DOCKER_NETWORK) in docker-compose, where the hub reaches workspaces by address.
     c.WorkspaceSpawner.network_name = env("FLOYD_DOCKER_NETWORK", "host")
-    c.FloydSpawnerMixin.bridge_api_url = f"http://127.0.0.1:{bridge_port}/services/floyd/api/v1/"
 
+
+def configure_services(c: Any, root: Path, bridge_port: int) -> None:
+    """The bridge (a managed service), the spawner's identity towards it, and the idle culler."""
     environment = {k: v for k, v in os.environ.items() if k.startswith("FLOYD_") or k.startswith("DOCKER_")}
     environment["FLOYD_ROOT"] = str(root)
     c.JupyterHub.services = [
@@ -108,7 +131,7 @@ def configure(c: Any) -> None:
             "info": {"description": "Projects, datasets, jobs and endpoints"},
         },
         # The spawner's own identity towards the bridge (it never opens the bridge's database).
-        {"name": "floyd-spawner", "api_token": spawner_token},
+        {"name": "floyd-spawner", "api_token": ensure_token(StorageLayout(root).secret_file("spawner-token"))},
         # Stops idle workspaces (and so frees their GPUs); never touches jobs.
         {"name": "idle-culler", "command": [
             sys.executable, "-m", "jupyterhub_idle_culler",
@@ -118,18 +141,27 @@ def configure(c: Any) -> None:
     ]
     # Restart the bridge within seconds if it dies (JupyterHub's default poll is 30 s).
     c["_ServiceSpawner"] = {"poll_interval": int(env("FLOYD_SERVICE_POLL_SECONDS", "3"))}
+
+
+def configure_roles(c: Any) -> None:
+    """The least each service needs from the hub."""
     c.JupyterHub.load_roles = [
         {"name": "floyd-bridge", "scopes": BRIDGE_SCOPES, "services": ["floyd"]},
         {"name": "floyd-spawner", "scopes": ["access:services!service=floyd"], "services": ["floyd-spawner"]},
         {"name": "idle-culler", "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
          "services": ["idle-culler"]},
     ]
-    # Site overrides that survive upgrades of this repository: FLOYD_ROOT/jupyterhub_config_local.py.
+
+
+def apply_local_overrides(c: Any, root: Path) -> None:
+    """Site overrides that survive upgrades of this repository: FLOYD_ROOT/jupyterhub_config_local.py."""
     local = root / "jupyterhub_config_local.py"
     if local.exists():
         exec(compile(local.read_text(), str(local), "exec"), {"c": c})
 
-    # Every user (and the tokens of their workspaces) may call the bridge.
+
+def configure_user_scopes(c: Any) -> None:
+    """Every user (and the tokens of their workspaces) may call the bridge."""
     c.JupyterHub.extra_user_scopes = {"access:services!service=floyd"}
     c.Spawner.server_token_scopes = [
         "users:activity!user",

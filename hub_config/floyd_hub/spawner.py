@@ -1,22 +1,22 @@
-"""Workspace spawners: the profile form, the bridge's checks and mounts, GPUs by device id.
+"""Workspace spawners: the profile form, the bridge's checks, and the container contract.
 
-``WorkspaceSpawner`` runs each workspace as a Docker container (host networking and a
-free port per workspace, the recipe verified in DESIGN.md); ``LocalWorkspaceSpawner`` gives
-the same layout as plain processes where no Docker engine answers.
+The bridge decides each workspace and answers with a contract RunSpec (mounts, environment,
+user, labels, GPUs); the spawners only translate it. ``WorkspaceSpawner`` runs it as a Docker
+container (host networking and a free port per workspace, the recipe verified in DESIGN.md)
+through ``contract.docker_options``; ``LocalWorkspaceSpawner`` as a plain process through
+``contract.link_tree`` + ``contract.local_env``, where no Docker engine answers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docker.errors import APIError, ImageNotFound
-from docker.types import DeviceRequest
 from dockerspawner import DockerSpawner
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub.utils import random_port
@@ -27,43 +27,51 @@ from traitlets.config import LoggingConfigurable
 
 from floyd_hub.bridge_client import BridgeClient, BridgeError
 from floyd_hub.profiles import read_form, render_form
+from jobs_bridge.executors.contract import RunSpec, docker_options, link_tree, local_env
+from jobs_bridge.storage.paths import StorageLayout
 
 NO_GPU_RUNTIME = ("could not select device driver", "nvidia-container-cli", "unknown or invalid runtime name: nvidia")
-
-
-def instance_id() -> str:
-    """A short id of this platform (of its FLOYD_ROOT), used in container names and labels."""
-    root = str(Path(os.environ.get("FLOYD_ROOT", "var")).resolve())
-    return hashlib.sha256(root.encode()).hexdigest()[:8]
 
 
 class FloydSpawnerMixin(LoggingConfigurable):
     """What every Floyd spawner shares: the form, and asking the bridge before starting."""
 
+    floyd_root = Unicode(
+        "var", help="The platform's storage root (FLOYD_ROOT), as the hub sees it: where the spawner's token, "
+        "local workspaces' link trees and homes live, and what names this platform's containers. Default: ./var."
+    ).tag(config=True)
     bridge_api_url = Unicode(
+        "http://127.0.0.1:8001/services/floyd/api/v1/",
         help="The bridge's API URL as the hub reaches it directly (not through the proxy). "
-        "Default: http://127.0.0.1:$FLOYD_BRIDGE_PORT/services/floyd/api/v1/."
+        "Default: http://127.0.0.1:8001/services/floyd/api/v1/ (the bridge's default port).",
     ).tag(config=True)
     bridge_token_file = Unicode(
-        help="File with the API token of the hub service 'floyd-spawner' (created by the hub settings, mode 0600)."
+        help="File with the API token of the hub service 'floyd-spawner' (created by the hub settings, mode 0600). "
+        "Default: <floyd_root>/spawner-token."
     ).tag(config=True)
     floyd_url = Unicode(
-        help="URL of the platform as workspaces reach it (FLOYD_URL inside them), e.g. http://127.0.0.1:8000/."
+        "http://127.0.0.1:8000/",
+        help="URL of the platform as workspaces reach it (FLOYD_URL inside them). Default: http://127.0.0.1:8000/.",
     ).tag(config=True)
-
-    @default("bridge_api_url")
-    def _default_bridge_api_url(self) -> str:
-        return f"http://127.0.0.1:{os.environ.get('FLOYD_BRIDGE_PORT', '8001')}/services/floyd/api/v1/"
 
     @default("bridge_token_file")
     def _default_token_file(self) -> str:
-        return str(Path(os.environ.get("FLOYD_ROOT", "var")).resolve() / "spawner-token")
+        return str(self.layout.secret_file("spawner-token"))
 
-    @default("floyd_url")
-    def _default_floyd_url(self) -> str:
-        return f"http://127.0.0.1:{os.environ.get('FLOYD_HUB_PORT', '8000')}/"
+    @property
+    def layout(self) -> StorageLayout:
+        return StorageLayout(self.floyd_root)
 
-    spec: dict[str, Any] | None = None
+    spec: dict[str, Any] | None = None  # the bridge's last answer to workspaces/prepare
+
+    if TYPE_CHECKING:  # what the JupyterHub Spawner this is mixed into provides
+        user: Any
+        name: str
+        user_options: dict[str, Any]
+        start_timeout: int
+        environment: dict[str, Any]
+        args: list[str]
+        _log_name: str
 
     @property
     def bridge(self) -> BridgeClient:
@@ -71,11 +79,11 @@ class FloydSpawnerMixin(LoggingConfigurable):
 
     @property
     def _user_body(self) -> dict[str, Any]:
-        return {"name": self.user.name, "admin": bool(self.user.admin)}  # type: ignore[attr-defined]
+        return {"name": self.user.name, "admin": bool(self.user.admin)}
 
     async def floyd_options_form(self, spawner: Any = None) -> str:
-        options = await self.bridge.call("GET", "workspaces/options", user=self.user.name,  # type: ignore[attr-defined]
-                                          admin="1" if self.user.admin else "0")  # type: ignore[attr-defined]
+        options = await self.bridge.call("GET", "workspaces/options", user=self.user.name,
+                                          admin="1" if self.user.admin else "0")
         return render_form(options)
 
     async def options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:
@@ -88,11 +96,11 @@ class FloydSpawnerMixin(LoggingConfigurable):
         return options
 
     def _request(self, options: dict[str, Any]) -> dict[str, Any]:
-        return {"user": self._user_body, "server_name": self.name, **options}  # type: ignore[attr-defined]
+        return {"user": self._user_body, "server_name": self.name, **options}
 
     async def prepare_workspace(self) -> dict[str, Any]:
         try:
-            spec = await self.bridge.call("POST", "workspaces/prepare", self._request(dict(self.user_options or {})))  # type: ignore[attr-defined]
+            spec = await self.bridge.call("POST", "workspaces/prepare", self._request(dict(self.user_options or {})))
         except BridgeError as exc:
             raise RuntimeError(exc.message) from None
         self.spec = spec
@@ -101,9 +109,9 @@ class FloydSpawnerMixin(LoggingConfigurable):
     async def release_workspace(self) -> None:
         try:
             await self.bridge.call("POST", "workspaces/release",
-                                   {"user": self._user_body, "server_name": self.name})  # type: ignore[attr-defined]
+                                   {"user": self._user_body, "server_name": self.name})
         except BridgeError as exc:
-            self.log.warning("Could not release GPUs of %s: %s", self._log_name, exc.message)  # type: ignore[attr-defined]
+            self.log.warning("Could not release GPUs of %s: %s", self._log_name, exc.message)
 
     async def wait_listening(self, ip: str, port: int) -> None:
         """Return once the single-user server answers, so JupyterHub's first readiness check
@@ -111,7 +119,7 @@ class FloydSpawnerMixin(LoggingConfigurable):
         base = getattr(getattr(self, "server", None), "base_url", None) or "/"
         url = f"http://{ip}:{port}{base}api"
         client = AsyncHTTPClient()
-        deadline = time.monotonic() + float(self.start_timeout)  # type: ignore[attr-defined]
+        deadline = time.monotonic() + float(self.start_timeout)
         while time.monotonic() < deadline:
             try:
                 await client.fetch(url, request_timeout=2, raise_error=False)
@@ -119,12 +127,19 @@ class FloydSpawnerMixin(LoggingConfigurable):
             except (OSError, HTTPClientError):  # not listening yet, or a request timed out
                 await asyncio.sleep(0.05)
 
-    def floyd_environment(self, spec: dict[str, Any]) -> dict[str, str]:
-        return {**spec["env"], "FLOYD_URL": self.floyd_url}
+    def run_spec(self, prepared: dict[str, Any]) -> RunSpec:
+        """The contract's RunSpec of a prepared workspace, with the platform's URL added."""
+        spec = RunSpec.from_json(prepared["spec"])
+        spec.env["FLOYD_URL"] = self.floyd_url
+        return spec
 
 
 class WorkspaceSpawner(FloydSpawnerMixin, DockerSpawner):
     """DockerSpawner with the Floyd form, mounts and GPUs; host networking on 127.0.0.1."""
+
+    if TYPE_CHECKING:  # DockerSpawner's traits (the package has no type hints)
+        extra_create_kwargs: dict[str, Any]
+        extra_host_config: dict[str, Any]
 
     @default("options_form")
     def _default_form(self) -> Any:
@@ -145,28 +160,30 @@ class WorkspaceSpawner(FloydSpawnerMixin, DockerSpawner):
     @default("name_template")
     def _default_name_template(self) -> str:
         # Two platforms on one Docker engine (a test run beside `make up`) must not collide.
-        return f"floyd-{instance_id()}-{{username}}--{{servername}}"
+        return f"floyd-{self.layout.instance_id}-{{username}}--{{servername}}"
 
     @default("notebook_dir")
     def _default_notebook_dir(self) -> str:
         return "/floyd"  # Lab's file browser shows code/, input/ and jobs/ side by side
 
-    async def start(self) -> Any:
-        spec = await self.prepare_workspace()
-        self.image = spec["image"]
-        self.volumes = {m["source"]: {"bind": m["target"], "mode": m["mode"]} for m in spec["mounts"]}
-        self.mem_limit = spec["memory"]
-        self.cpu_limit = spec["cpus"]
-        self.environment = {**self.environment, **self.floyd_environment(spec)}
-        self.extra_create_kwargs = {**self.extra_create_kwargs, "user": f"{spec['uid']}:{spec['gid']}",
-                                    "working_dir": "/floyd/code",
-                                    "labels": {"org.floyd.workspace": spec["holder"],
-                                               "org.floyd.instance": instance_id(),
-                                               "org.floyd.project": spec["project"]}}
+    def apply_spec(self, spec: RunSpec) -> None:
+        """DockerSpawner's traits from the contract's Docker options (nothing is built here)."""
+        options = docker_options(spec, self.layout.instance_id)
+        self.image = spec.image
+        self.volumes = options["volumes"]
+        self.mem_limit = options["mem_limit"]
+        self.cpu_limit = spec.cpus  # DockerSpawner turns it into a CPU quota (options["nano_cpus"] would clash)
+        self.environment = {**self.environment, **options["environment"]}
+        self.extra_create_kwargs = {**self.extra_create_kwargs, "user": options["user"],
+                                    "working_dir": options["working_dir"], "labels": options["labels"]}
         host_config: dict[str, Any] = {"network_mode": "host"} if self.network_name == "host" else {}
-        if spec["gpu_devices"]:
-            host_config["device_requests"] = [DeviceRequest(device_ids=spec["gpu_devices"], capabilities=[["gpu"]])]
+        if "device_requests" in options:
+            host_config["device_requests"] = options["device_requests"]
         self.extra_host_config = {**self.extra_host_config, **host_config}
+
+    async def start(self) -> Any:
+        prepared = await self.prepare_workspace()
+        self.apply_spec(self.run_spec(prepared))
         if self.network_name == "host":
             self.port = random_port()
         try:
@@ -175,19 +192,18 @@ class WorkspaceSpawner(FloydSpawnerMixin, DockerSpawner):
             return ip, port
         except ImageNotFound:
             await self.release_workspace()
-            raise RuntimeError(f"The image {spec['image']} of environment {spec['environment']} is not built "
-                               "on this host: an admin runs `make images`.") from None
+            raise RuntimeError(f"The image {prepared['image']} of environment {prepared['environment']} is not "
+                               "built on this host: an admin runs `make images`.") from None
         except APIError as exc:
             await self.release_workspace()
-            text = str(exc)
-            if any(marker in text for marker in NO_GPU_RUNTIME):
+            if any(marker in str(exc) for marker in NO_GPU_RUNTIME):
                 raise RuntimeError(
-                    f"{len(spec['gpu_devices'])} GPU(s) asked for, but this host has no NVIDIA container runtime "
+                    f"{len(prepared['gpu_devices'])} GPU(s) asked for, but this host has no NVIDIA container runtime "
                     "(nvidia-container-toolkit); start the workspace with 0 GPUs, or ask an admin to install it."
                 ) from None
             raise
 
-    async def get_ip_and_port(self) -> tuple[str, int]:  # type: ignore[override]
+    async def get_ip_and_port(self) -> tuple[str, int]:
         if self.network_name == "host":
             return "127.0.0.1", self.port
         return await super().get_ip_and_port()
@@ -203,13 +219,16 @@ class LocalWorkspaceSpawner(FloydSpawnerMixin, LocalProcessSpawner):
     """No Docker engine: the workspace is a local process with the same layout through
     FLOYD_CODE / FLOYD_INPUT / FLOYD_JOBS, run as the hub's own user."""
 
+    if TYPE_CHECKING:  # LocalProcessSpawner's trait
+        popen_kwargs: dict[str, Any]
+
     @default("options_form")
     def _default_form(self) -> Any:
         return self.floyd_options_form
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
         env["USER"] = self.user.name
-        home = Path(os.environ.get("FLOYD_ROOT", "var")).resolve() / "home" / self.user.name
+        home = self.layout.home(self.user.name)
         home.mkdir(parents=True, exist_ok=True)
         env["HOME"] = str(home)
         return env
@@ -218,23 +237,12 @@ class LocalWorkspaceSpawner(FloydSpawnerMixin, LocalProcessSpawner):
         return None  # run as the hub's user: there is no system account per platform user
 
     async def start(self) -> Any:
-        spec = await self.prepare_workspace()
-        root = Path(os.environ.get("FLOYD_ROOT", "var")).resolve()
-        # The container layout, as a directory of links: code/, input/<mount>/, jobs/.
-        top = root / "tmp" / "workspaces" / self.user.name / (self.name or "default")
-        shutil.rmtree(top, ignore_errors=True)
-        (top / "input").mkdir(parents=True)
-        paths: dict[str, str] = {}
-        for m in spec["mounts"]:
-            rel = m["target"].removeprefix("/floyd/")
-            (top / rel).symlink_to(m["source"])
-            paths[m["target"]] = str(top / rel)
-        env = self.floyd_environment(spec)
-        env.update({"FLOYD_CODE": paths["/floyd/code"], "FLOYD_INPUT": str(top / "input"),
-                    "FLOYD_JOBS": paths["/floyd/jobs"]})
-        if spec["gpu_devices"]:
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(spec["gpu_devices"])
-        self.environment = {**self.environment, **env}
+        spec = self.run_spec(await self.prepare_workspace())
+        # The container's /floyd, as a directory of links: code/, input/<mount>/, jobs/.
+        top = self.layout.workspace_links(self.user.name, self.name)
+        shutil.rmtree(top, ignore_errors=True)  # links of an earlier start may name other inputs
+        paths = link_tree(spec, top)
+        self.environment = {**self.environment, **local_env(spec, paths, top)}
         self.notebook_dir = str(top)
         self.default_url = "/lab/tree/code"
         self.popen_kwargs = {**self.popen_kwargs, "cwd": paths["/floyd/code"]}

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from traitlets import Dict, Integer
+from traitlets.config import LoggingConfigurable
 
-from jobs_bridge.access import Caller, check_access
+from jobs_bridge.auth.identity import Caller
+from jobs_bridge.auth.rules import check_access
 from jobs_bridge.datasets.records import dataset_json, version_json
 from jobs_bridge.errors import BadRequest, Conflict, NotFound, TooLarge
 from jobs_bridge.names import check_name, check_owner
@@ -28,30 +32,33 @@ log = logging.getLogger("jobs_bridge.datasets")
 VersionUseCheck = Callable[[Session, DatasetVersion], "str | None"]
 
 
-@dataclass
-class QuotaPolicy:
-    default_bytes: int
-    per_user: dict[str, int] = field(default_factory=dict)
-
-    def limit_for(self, user: str) -> int:
-        return int(self.per_user.get(user, self.default_bytes))
+GiB = 1 << 30
 
 
-class DatasetManager:
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        layout: StorageLayout,
-        store: BlobStore,
-        quota: QuotaPolicy,
-    ) -> None:
+class DatasetManager(LoggingConfigurable):
+    """Datasets and their versions, under the per-user storage quota."""
+
+    user_quota_bytes = Integer(
+        100 * GiB, help="Default dataset storage quota per user, in bytes (sum of the sizes of their versions; "
+        "default 100 GiB). Code snapshots of projects are not counted."
+    ).tag(config=True)
+    user_quotas = Dict(
+        value_trait=Integer(), help="Per-user quota overrides in bytes, e.g. {'alice': 500 * 2**30}."
+    ).tag(config=True)
+
+    def __init__(self, *, sessions: sessionmaker[Session], layout: StorageLayout, store: BlobStore,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.sessions = sessions
         self.layout = layout
         self.store = store
-        self.quota = quota
         self.use_checks: list[VersionUseCheck] = []
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+
+    def quota_for(self, user: str) -> int:
+        """Bytes of dataset versions ``user`` may keep."""
+        return int(self.user_quotas.get(user, self.user_quota_bytes))
 
     # -- helpers -----------------------------------------------------------------------
     def lock(self, owner: str, name: str) -> threading.Lock:
@@ -95,13 +102,13 @@ class DatasetManager:
         return int(total or 0)
 
     def check_quota(self, s: Session, owner: str, adding: int) -> None:
-        limit = self.quota.limit_for(owner)
+        limit = self.quota_for(owner)
         used = self.usage(s, owner)
         if used + adding > limit:
             raise TooLarge(
                 f"Storage quota exceeded for {owner}: {fmt_bytes(used)} used of {fmt_bytes(limit)}, "
                 f"this version adds {fmt_bytes(adding)}. Delete old versions (`floyd data delete NAME:N`) "
-                "or ask an admin to raise c.BridgeApp.user_quotas."
+                "or ask an admin to raise c.DatasetManager.user_quotas."
             )
 
     # -- datasets --------------------------------------------------------------------
@@ -195,7 +202,7 @@ class DatasetManager:
         return number
 
     # -- versions --------------------------------------------------------------------
-    def versions(self, caller: Caller, owner: str, name: str) -> list[dict]:
+    def versions(self, caller: Caller, owner: str, name: str) -> builtins.list[dict]:
         with self.sessions() as s:
             ds = self.find(s, caller, owner, name)
             rows = s.scalars(
@@ -208,7 +215,7 @@ class DatasetManager:
             ds = self.find(s, caller, owner, name)
             return version_json(ds, self.find_version(s, ds, number))
 
-    def entries(self, caller: Caller, owner: str, name: str, number: int | str) -> tuple[dict, list[Entry]]:
+    def entries(self, caller: Caller, owner: str, name: str, number: int | str) -> tuple[dict, builtins.list[Entry]]:
         with self.sessions() as s:
             ds = self.find(s, caller, owner, name)
             v = self.find_version(s, ds, number)
@@ -244,7 +251,7 @@ class DatasetManager:
 
     def select_for_download(
         self, caller: Caller, owner: str, name: str, number: int | str, path: str = ""
-    ) -> tuple[dict, list[Entry], bool]:
+    ) -> tuple[dict, builtins.list[Entry], bool]:
         """Entries under ``path`` and whether ``path`` names a single file."""
         info, entries = self.entries(caller, owner, name, number)
         if not path:
@@ -258,7 +265,7 @@ class DatasetManager:
             raise NotFound(f"{info['ref']} has no file or directory {path!r}.")
         return info, inside, False
 
-    def snapshot_entries(self, caller: Caller, owner: str, project: str, snapshot: str) -> list[Entry]:
+    def snapshot_entries(self, caller: Caller, owner: str, project: str, snapshot: str) -> builtins.list[Entry]:
         """The files of a project's code snapshot (for ``floyd clone``)."""
         with self.sessions() as s:
             ds = self.find(s, caller, owner, project, kind="code")
@@ -305,18 +312,18 @@ class DatasetManager:
             return info
 
     # -- start-up recovery -------------------------------------------------------------
-    def recover(self) -> list[str]:
+    def recover(self) -> builtins.list[str]:
         """Make the tree agree with the database after a crash: a version directory exists
         exactly for each committed version; staging leftovers and orphans go away."""
-        actions: list[str] = []
+        actions: builtins.list[str] = []
         for kind, root in (("data", self.layout.datasets), ("code", self.layout.snapshots)):
             actions += self._recover_tree(kind, root)
         for leftover in self.layout.tmp.glob("blob-*"):
             leftover.unlink(missing_ok=True)
         return actions
 
-    def _recover_tree(self, kind: str, root: Path) -> list[str]:
-        actions: list[str] = []
+    def _recover_tree(self, kind: str, root: Path) -> builtins.list[str]:
+        actions: builtins.list[str] = []
         with self.sessions() as s:
             committed = {
                 (o, n, num)

@@ -18,40 +18,52 @@ import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
+from traitlets import Float, Integer
+from traitlets.config import LoggingConfigurable
 
-from jobs_bridge.access import Caller
+from jobs_bridge.auth.identity import Caller
 from jobs_bridge.datasets.manager import DatasetManager
+from jobs_bridge.datasets.receivers import PackReceiver, PartWriter
 from jobs_bridge.datasets.records import version_json
 from jobs_bridge.errors import BadRequest, Conflict, NotFound
 from jobs_bridge.jobs import states
 from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Job, Upload, VersionFile
 from jobs_bridge.projects import ProjectManager
-from jobs_bridge.storage.blobs import BlobWriter, hash_file, parse_hash
+from jobs_bridge.storage.blobs import BlobStore, hash_file, parse_hash
 from jobs_bridge.storage.manifest import Entry, parse_manifest, version_id
 from jobs_bridge.storage.materialize import materialize, remove_tree
-from jobs_bridge.storage.tarstream import TarReader
-
-OWNER_FLUSH_EVERY = 256
+from jobs_bridge.storage.paths import StorageLayout
 
 
-class UploadManager:
-    def __init__(self, datasets: DatasetManager, max_files: int, max_file_size: int) -> None:
+class UploadManager(LoggingConfigurable):
+    """Open uploads of dataset versions and project snapshots, and their limits."""
+
+    max_files_per_version = Integer(1_000_000, help="Most files one dataset version may hold.").tag(config=True)
+    max_file_size = Integer(1 << 40, help="Largest single file accepted, in bytes (default 1 TiB).").tag(config=True)
+    max_request_bytes = Integer(
+        64 << 30, help="Largest streamed request body (a pack of blobs or one blob upload), in bytes (default 64 GiB)."
+    ).tag(config=True)
+    upload_expiry_days = Float(
+        7.0, help="Days an unfinished upload may be resumed; older ones are forgotten at start-up."
+    ).tag(config=True)
+
+    def __init__(self, *, datasets: DatasetManager, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.datasets = datasets
-        self.max_files = max_files
-        self.max_file_size = max_file_size
         self._manifests: dict[str, dict[str, Entry]] = {}
         self._hashers: dict[tuple[str, str], tuple[int, hashlib._Hash]] = {}
         self._guard = threading.Lock()
 
     @property
-    def layout(self):  # type: ignore[no-untyped-def]
+    def layout(self) -> StorageLayout:
         return self.datasets.layout
 
     @property
-    def store(self):  # type: ignore[no-untyped-def]
+    def store(self) -> BlobStore:
         return self.datasets.store
 
     # -- sessions ----------------------------------------------------------------------
@@ -67,7 +79,7 @@ class UploadManager:
                 ds = self.datasets.find(s, caller, owner, name, write=True)
             if not isinstance(message, str) or len(message) > 10_000:
                 raise BadRequest("'message' must be a string of at most 10,000 characters.")
-            entries = parse_manifest(manifest, self.max_files, self.max_file_size)
+            entries = parse_manifest(manifest, self.max_files_per_version, self.max_file_size)
             vid = version_id(entries)
             total = sum(e.size for e in entries)
             same = s.scalar(
@@ -187,12 +199,12 @@ class UploadManager:
         if new:
             s.execute(insert(BlobOwner), new)
 
-    def cleanup(self, max_age_days: float) -> list[str]:
-        """Forget uploads nobody finished within ``max_age_days``, and upload directories that
+    def cleanup(self) -> list[str]:
+        """Forget uploads nobody finished within ``upload_expiry_days``, and upload directories that
         no upload row owns (a deleted dataset's). Their blobs stay until the owner's next
         version needs them, or are collected with unreferenced blobs."""
         actions: list[str] = []
-        cutoff = datetime.now(timezone.utc) - timedelta(days=max_age_days)
+        cutoff = datetime.now(timezone.utc) - timedelta(days=self.upload_expiry_days)
         with self.datasets.sessions.begin() as s:
             for up in list(s.scalars(select(Upload))):
                 created = up.created_at if up.created_at.tzinfo else up.created_at.replace(tzinfo=timezone.utc)
@@ -341,7 +353,7 @@ class UploadManager:
                 raise NotFound(f"Job {job} not found.")
             if row.state not in states.FINISHED:
                 raise Conflict(f"Job {job} is {row.state}; its output becomes a dataset once it has ended.")
-        output = self.layout.root / "jobs" / parts[0] / parts[1] / parts[2] / "output"
+        output = self.layout.job_output(parts[0], parts[1], int(parts[2]))
         entries: list[Entry] = []
         for dirpath, _dirs, files in os.walk(output):
             for fname in sorted(files):
@@ -357,114 +369,3 @@ class UploadManager:
         with self.datasets.sessions.begin() as s:
             self.add_owners(s, caller.name, [e.hexdigest for e in entries])
         return self.commit_entries(caller, owner, name, "data", entries, message or f"output of job {job}", caller.name)
-
-
-class PackReceiver:
-    """Consumes a tar stream of blobs named by their hex hash, verifying each one."""
-
-    def __init__(self, uploads: UploadManager, upload_id: str, owner: str, by_hash: dict[str, Entry]) -> None:
-        self.uploads = uploads
-        self.upload_id = upload_id
-        self.owner = owner
-        self.by_hash = by_hash
-        self.reader = TarReader(self._member, self._data, self._end)
-        self.writer: BlobWriter | None = None
-        self.pending: list[str] = []
-        self.stored = 0
-        self.bytes = 0
-
-    def write(self, chunk: bytes) -> None:
-        self.reader.feed(chunk)
-
-    def close(self) -> dict:
-        try:
-            self.reader.close()
-        finally:
-            self.flush()
-        return {"stored": self.stored, "bytes": self.bytes}
-
-    def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.abort()
-            self.writer = None
-        self.flush()
-
-    def flush(self) -> None:
-        pending, self.pending = self.pending, []
-        self.uploads.record_received(self.owner, pending)
-
-    def _member(self, name: str, size: int) -> None:
-        hexd = name.rsplit("/", 1)[-1]
-        if hexd.startswith("sha256:"):
-            hexd = hexd[7:]
-        entry = self.by_hash.get(hexd)
-        if entry is None:
-            raise BadRequest(f"Pack member {name!r} is not a blob of this upload's manifest.")
-        if size != entry.size:
-            raise BadRequest(f"Pack member sha256:{hexd} is {size} bytes; the manifest says {entry.size}.")
-        self.writer = self.uploads.store.writer(hexd, size)
-
-    def _data(self, data: memoryview) -> None:
-        assert self.writer is not None
-        self.writer.write(data)
-
-    def _end(self) -> None:
-        assert self.writer is not None
-        writer, self.writer = self.writer, None
-        writer.finish()
-        self.pending.append(writer.expected)
-        self.stored += 1
-        self.bytes += writer.received
-        if len(self.pending) >= OWNER_FLUSH_EVERY:
-            self.flush()
-
-
-class PartWriter:
-    """Appends to a large blob's part file; publishes it into the store once complete."""
-
-    def __init__(self, uploads: UploadManager, upload_id: str, owner: str, entry: Entry, part: Path, offset: int) -> None:
-        self.uploads = uploads
-        self.upload_id = upload_id
-        self.owner = owner
-        self.entry = entry
-        self.part = part
-        self.offset = offset
-        self.hasher = uploads.hasher_for(upload_id, entry.hexdigest, offset)
-        self.file = open(part, "ab")
-        self.completed = False
-
-    def write(self, data: bytes) -> None:
-        if self.offset + len(data) > self.entry.size:
-            raise BadRequest(
-                f"sha256:{self.entry.hexdigest} is {self.entry.size} bytes by its manifest entry; more was sent."
-            )
-        self.file.write(data)
-        if self.hasher is not None:
-            self.hasher.update(data)
-        self.offset += len(data)
-
-    def close(self) -> dict:
-        """Finish this request: keep the part for later, or verify and publish the blob."""
-        self.file.close()
-        hexd = self.entry.hexdigest
-        if self.offset < self.entry.size:
-            self.uploads.save_hasher(self.upload_id, hexd, self.offset, self.hasher)
-            return {"offset": self.offset, "size": self.entry.size, "complete": False}
-        self.uploads.save_hasher(self.upload_id, hexd, 0, None)
-        if self.hasher is not None:
-            actual = self.hasher.hexdigest()
-            if actual != hexd:
-                self.part.unlink(missing_ok=True)
-                raise BadRequest(f"Blob sent as sha256:{hexd} hashes to sha256:{actual}; it was not stored.")
-            self.uploads.store.publish(self.part, hexd)
-        else:
-            self.uploads.store.put_file(self.part, hexd)
-        self.uploads.record_received(self.owner, [hexd])
-        self.completed = True
-        return {"offset": self.offset, "size": self.entry.size, "complete": True}
-
-    def abort(self) -> None:
-        """The connection dropped: keep what arrived, so the client can resume from it."""
-        if not self.file.closed:
-            self.file.close()
-        self.uploads.save_hasher(self.upload_id, self.entry.hexdigest, self.offset, self.hasher)

@@ -8,18 +8,15 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
+from jupyterhub.services.auth import HubAuth, HubOAuthenticated
 from tornado import web
 
-from jobs_bridge.access import Caller
+from jobs_bridge.auth.identity import Caller, Identity, identify
 from jobs_bridge.errors import BadRequest, FloydError
+from jobs_bridge.services import BridgeServices
 
 T = TypeVar("T")
 log = logging.getLogger("jobs_bridge.handlers")
-
-LOGIN_HINT = (
-    "Authentication required: run `floyd login URL`, or send 'Authorization: token <JupyterHub API token>'."
-)
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
@@ -27,53 +24,39 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     api = True
     allow_job_token = False  # only routes a job may call with its own token set this
-    job_caller: Any = None
+    identity = Identity()
 
     @property
-    def bridge(self) -> Any:
-        return self.settings["bridge"]
+    def bridge(self) -> BridgeServices:
+        services: BridgeServices = self.settings["bridge"]
+        return services
 
     @property
-    def hub_auth(self) -> Any:  # type: ignore[override]
-        return self.settings["hub_auth"]
+    def hub_auth(self) -> HubAuth:  # one HubOAuth per process, from the settings
+        auth: HubAuth = self.settings["hub_auth"]
+        return auth
+
+    @property
+    def job_caller(self) -> Any:
+        """The job whose own token was sent (routes with ``allow_job_token``), else None."""
+        return self.identity.job
 
     async def prepare(self) -> None:
-        auth = self.request.headers.get("Authorization", "")
-        if auth.startswith("token fjt_"):
-            # A job's own token: it reaches that job's routes and nothing else.
-            if not self.allow_job_token:
-                raise ApiError(403, "A job's token cannot be used for this; it only reports the job's metrics.")
-            self.job_caller = await self.call(self.bridge.job_manager.job_by_token, auth[len("token "):])
-            if self.job_caller is None:
-                raise ApiError(401, "This job token is not valid (the job has ended).")
-            self._hub_auth_user_cache = None
-            return
-        # Resolve the Hub user without blocking the loop (HubAuth caches results).
+        self._hub_auth_user_cache = None  # HubAuthenticated's cache: nobody until proven otherwise
         try:
-            model = await self.hub_auth.get_user(self, sync=False)
-        except Exception:
-            log.exception("Asking JupyterHub who this is failed")
-            raise ApiError(503, "JupyterHub did not answer; try again shortly.") from None
-        if model:
-            try:
-                self._hub_auth_user_cache = self.check_hub_user(model)
-            except UserNotAllowed:
-                self._hub_auth_user_cache = None
-                raise ApiError(403, f"{model.get('name')} may not use the Floyd service.") from None
-        else:
-            self._hub_auth_user_cache = None
+            self.identity = await identify(
+                self, self.request.headers.get("Authorization", ""), allow_job_token=self.allow_job_token,
+                job_by_token=lambda token: self.call(self.bridge.job_manager.job_by_token, token))
+        except FloydError as exc:
+            raise to_http(exc) from None
+        self._hub_auth_user_cache = self.identity.hub_user
 
     @property
     def caller(self) -> Caller:
-        if self.job_caller is not None:
-            return Caller(name=self.job_caller.owner, admin=False)
-        user = self.current_user
-        if not user:
-            raise ApiError(401, LOGIN_HINT)
-        if user.get("kind") == "service":
-            # Only the services an admin named (the workspace spawner) act with admin rights.
-            return Caller(name=f"service-{user['name']}", admin=user["name"] in self.bridge.admin_services)
-        return Caller(name=user["name"], admin=bool(user.get("admin")))
+        try:
+            return self.identity.caller(self.bridge.admin_services)
+        except FloydError as exc:
+            raise to_http(exc) from None
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a (blocking) manager method in the bridge's executor and map its errors."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tornado.iostream import StreamClosedError
 
+from jobs_bridge.handlers.base import BaseHandler
 from jobs_bridge.handlers.datasets import flag
 from jobs_bridge.jobs.logs import END, LogStore
 
@@ -21,35 +22,29 @@ async def never_live() -> LogStore | None:
     return None
 
 
-class LogStreamMixin:
-    """For BaseHandler subclasses: ``await self.stream_log(path, live, state)``."""
+class LogStreamMixin(BaseHandler):
+    """For handlers: ``await self.stream_log(path, live, state)``."""
 
     async def stream_log(self, path: Path, live: Callable[[], LogStore | None], state: Callable[[], Awaitable[str]],
                          wait_live: Callable[[], Awaitable[LogStore | None]] = never_live) -> None:
         """``live()`` is the store being written now (None when nothing runs); ``wait_live()``
         waits for one to start (None if it ended without one); ``state()`` goes in ``end``."""
-        handler = self  # type: ignore[assignment]
-        if not flag(handler.get_argument("follow", None)):  # type: ignore[attr-defined]
-            handler.set_header("Content-Type", "text/plain; charset=utf-8")  # type: ignore[attr-defined]
+        if not flag(self.get_argument("follow", None)):
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
             if path.exists():
-                handler.write(await handler.call(path.read_bytes))  # type: ignore[attr-defined]
-            handler.finish()  # type: ignore[attr-defined]
+                self.write(await self.call(path.read_bytes))
+            self.finish()
             return
-        handler.set_header("Content-Type", "text/event-stream")  # type: ignore[attr-defined]
-        handler.set_header("Cache-Control", "no-cache")  # type: ignore[attr-defined]
-        handler.set_header("X-Accel-Buffering", "no")  # type: ignore[attr-defined]
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
         queue: asyncio.Queue = asyncio.Queue()
         store = live()
         if store is not None:
             store.followers.add(queue)
         try:
-            last = handler.request.headers.get("Last-Event-ID", "")  # type: ignore[attr-defined]
-            resume = int(last) + 1 if last.isdigit() else 0
-            sent = resume
-            if path.exists():
-                lines = await handler.call(read_complete_lines, path)  # type: ignore[attr-defined]
-                await self._send(lines[resume:], resume)
-                sent = max(resume, len(lines))
+            last = self.request.headers.get("Last-Event-ID", "")
+            sent = await self._send_file(path, int(last) + 1 if last.isdigit() else 0)
             if store is None or store.complete:
                 if store is None:
                     # Not started yet: wait until it is, then follow it from where the file is now
@@ -57,30 +52,11 @@ class LogStreamMixin:
                     store = await wait_live()
                     if store is not None:
                         store.followers.add(queue)
-                        if path.exists():
-                            lines = await handler.call(read_complete_lines, path)  # type: ignore[attr-defined]
-                            await self._send(lines[sent:], sent)
-                            sent = max(sent, len(lines))
+                        sent = await self._send_file(path, sent)
                 if store is None or store.complete:
                     await self._end(state)
                     return
-            ended = False
-            while not ended:
-                items = [await queue.get()]
-                while not queue.empty():  # coalesce whatever piled up into one write
-                    items.append(queue.get_nowait())
-                batch: list[str] = []
-                for item in items:
-                    if item is END:
-                        ended = True
-                        break
-                    first, new = item
-                    if first + len(new) <= sent:
-                        continue
-                    fresh = new[max(0, sent - first):]
-                    batch.extend(fresh)
-                    sent = first + len(new)
-                await self._send(batch, sent - len(batch))
+            await self._follow(queue, sent)
             await self._end(state)
         except StreamClosedError:
             pass
@@ -88,16 +64,43 @@ class LogStreamMixin:
             if store is not None:
                 store.followers.discard(queue)
 
+    async def _send_file(self, path: Path, sent: int) -> int:
+        """Send the file's complete lines from line ``sent`` on; return the next line number."""
+        if not path.exists():
+            return sent
+        lines = await self.call(read_complete_lines, path)
+        await self._send(lines[sent:], sent)
+        return max(sent, len(lines))
+
+    async def _follow(self, queue: asyncio.Queue, sent: int) -> None:
+        """Send the live tail (``(first line number, lines)`` items) until END arrives."""
+        ended = False
+        while not ended:
+            items = [await queue.get()]
+            while not queue.empty():  # coalesce whatever piled up into one write
+                items.append(queue.get_nowait())
+            batch: list[str] = []
+            for item in items:
+                if item is END:
+                    ended = True
+                    break
+                first, new = item
+                if first + len(new) <= sent:
+                    continue
+                batch.extend(new[max(0, sent - first):])
+                sent = first + len(new)
+            await self._send(batch, sent - len(batch))
+
     async def _send(self, lines: list[str], first: int) -> None:
         if not lines:
             return
-        self.write("".join(f"id: {first + i}\ndata: {line}\n\n" for i, line in enumerate(lines)))  # type: ignore[attr-defined]
-        await self.flush()  # type: ignore[attr-defined]
+        self.write("".join(f"id: {first + i}\ndata: {line}\n\n" for i, line in enumerate(lines)))
+        await self.flush()
 
     async def _end(self, state: Callable[[], Awaitable[str]]) -> None:
-        self.write(f"event: end\ndata: {json.dumps({'state': await state()})}\n\n")  # type: ignore[attr-defined]
-        await self.flush()  # type: ignore[attr-defined]
-        self.finish()  # type: ignore[attr-defined]
+        self.write(f"event: end\ndata: {json.dumps({'state': await state()})}\n\n")
+        await self.flush()
+        self.finish()
 
 
 def read_complete_lines(path: Path) -> list[str]:

@@ -19,7 +19,7 @@ class UserHandler(BaseHandler):
             "name": caller.name,
             "admin": caller.admin,
             "storage_used": usage,
-            "storage_quota": self.bridge.dataset_manager.quota.limit_for(caller.name),
+            "storage_quota": self.bridge.dataset_manager.quota_for(caller.name),
         })
 
 

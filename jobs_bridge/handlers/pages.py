@@ -110,7 +110,7 @@ class HomePage(PageHandler):
         public = [d for d in await self.call(self.bridge.dataset_manager.list, caller, public=True)
                   if d["owner"] != caller.name]
         usage = await self.call(self.bridge.usage, caller.name)
-        quota = self.bridge.dataset_manager.quota.limit_for(caller.name)
+        quota = self.bridge.dataset_manager.quota_for(caller.name)
         self.render_page("home.html", projects=projects, datasets=datasets, public=public, usage=usage, quota=quota)
 
 

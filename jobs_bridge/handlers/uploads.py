@@ -6,8 +6,9 @@ import asyncio
 from typing import Any
 
 from tornado import web
+from tornado.http1connection import HTTP1Connection
 
-from jobs_bridge.access import Caller
+from jobs_bridge.auth.identity import Caller
 from jobs_bridge.errors import BadRequest, FloydError
 from jobs_bridge.handlers.base import ApiError, BaseHandler, to_http
 
@@ -46,7 +47,7 @@ class StreamingHandler(BaseHandler):
     of the body is drained, so the client gets a proper 4xx instead of a reset connection.
     """
 
-    streaming_methods = ("POST", "PUT")
+    streaming_methods: tuple[str, ...] = ("POST", "PUT")
     receiver: Any = None
     pending: bytearray
     error: FloydError | None = None
@@ -58,7 +59,9 @@ class StreamingHandler(BaseHandler):
         if self.request.method not in self.streaming_methods:
             await super().prepare()
             return
-        self.request.connection.set_max_body_size(self.bridge.max_request_bytes)
+        connection = self.request.connection
+        assert isinstance(connection, HTTP1Connection)  # what tornado's HTTPServer gives every request
+        connection.set_max_body_size(self.bridge.upload_manager.max_request_bytes)
         # A refusal (no token, wrong offset, unknown upload) is answered after the body has
         # been drained: answering first would reset the connection, and the proxy would turn
         # our JSON message into a bare 503.
@@ -68,7 +71,8 @@ class StreamingHandler(BaseHandler):
         except ApiError as exc:
             self.refused = exc
 
-    def open_receiver(self, caller: Caller, **kwargs: str) -> Any:
+    def open_receiver(self, caller: Caller, *args: Any, **kwargs: Any) -> Any:
+        """The receiver for this request's body (subclasses take the route's arguments)."""
         raise NotImplementedError
 
     async def data_received(self, chunk: bytes) -> None:

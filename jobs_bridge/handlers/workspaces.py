@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jobs_bridge.auth.identity import acting_as
 from jobs_bridge.handlers.base import BaseHandler
 
 
@@ -26,7 +27,7 @@ class WorkspaceOptionsHandler(BaseHandler):
     async def get(self) -> None:
         user = self.get_argument("user", None)
         admin = self.get_argument("admin", "0") == "1"
-        caller = self.bridge.workspace_manager.acting_as(self.caller, {"name": user, "admin": admin} if user else None)
+        caller = acting_as(self.caller, {"name": user, "admin": admin} if user else None)
         self.write_json(await self.call(self.bridge.workspace_manager.options, caller))
 
 

@@ -10,9 +10,12 @@ import logging
 import shutil
 import subprocess
 import threading
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
+from traitlets import List, Unicode
+from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.errors import Conflict, Unprocessable
 from jobs_bridge.orm import GpuLease
@@ -63,10 +66,20 @@ def gpu_utilization(devices: list[str], nvidia_smi: str = "nvidia-smi") -> dict[
     return parse_utilization(out, devices)
 
 
-class GpuAllocator:
-    def __init__(self, sessions: sessionmaker[Session], devices: list[str]) -> None:
+class GpuAllocator(LoggingConfigurable):
+    """Leases GPU devices by id to workspaces and jobs (their holders)."""
+
+    devices = List(
+        Unicode(), default_value=None, allow_none=True,
+        help="GPU device ids the allocator hands out (e.g. ['0', '1']). Default (None): what `nvidia-smi` "
+        "reports, or none.",
+    ).tag(config=True)
+
+    def __init__(self, *, sessions: sessionmaker[Session], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.sessions = sessions
-        self.devices = list(devices)
+        if self.devices is None:
+            self.devices = discover_gpus()
         self._lock = threading.Lock()
 
     def leases(self) -> list[dict]:

@@ -64,6 +64,12 @@ class StorageLayout:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
 
+    @property
+    def instance_id(self) -> str:
+        """A short id of this platform (of its root): two platforms on one Docker engine (a test
+        run beside `make up`) tell their containers apart by it, in names and labels."""
+        return hashlib.sha256(str(self.root).encode()).hexdigest()[:8]
+
     # -- top-level trees ------------------------------------------------------------------
     @property
     def blobs(self) -> Path:

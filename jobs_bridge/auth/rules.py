@@ -1,4 +1,4 @@
-"""Who is asking, and the one rule for what they may see and change.
+"""The one rule for what a caller may see and change.
 
 Another user's private thing is *not found* (404), never *forbidden*: its existence is not
 revealed. A public thing that is not yours is readable, and changing it is 403.
@@ -6,15 +6,8 @@ revealed. A public thing that is not yours is readable, and changing it is 403.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from jobs_bridge.auth.identity import Caller
 from jobs_bridge.errors import Forbidden, NotFound
-
-
-@dataclass(frozen=True)
-class Caller:
-    name: str
-    admin: bool = False
 
 
 def check_access(caller: Caller, owner: str, public: bool, what: str, *, write: bool = False) -> None:

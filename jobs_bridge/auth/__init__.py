@@ -1,0 +1,1 @@
+"""Who is asking and what they may do: the one home for identity, the visibility rule and tokens."""

@@ -1,0 +1,128 @@
+"""The two ways blob bytes arrive for an upload: a tar pack of small blobs, or one large blob
+appended to a part file. Each verifies what it receives before anything is recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jobs_bridge.errors import BadRequest
+from jobs_bridge.storage.blobs import BlobWriter
+from jobs_bridge.storage.manifest import Entry
+from jobs_bridge.storage.tarstream import TarReader
+
+if TYPE_CHECKING:
+    from jobs_bridge.datasets.uploads import UploadManager
+
+OWNER_FLUSH_EVERY = 256  # blobs received before their ownership rows are written
+
+
+class PackReceiver:
+    """Consumes a tar stream of blobs named by their hex hash, verifying each one."""
+
+    def __init__(self, uploads: UploadManager, upload_id: str, owner: str, by_hash: dict[str, Entry]) -> None:
+        self.uploads = uploads
+        self.upload_id = upload_id
+        self.owner = owner
+        self.by_hash = by_hash
+        self.reader = TarReader(self._member, self._data, self._end)
+        self.writer: BlobWriter | None = None
+        self.pending: list[str] = []
+        self.stored = 0
+        self.bytes = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.reader.feed(chunk)
+
+    def close(self) -> dict:
+        try:
+            self.reader.close()
+        finally:
+            self.flush()
+        return {"stored": self.stored, "bytes": self.bytes}
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None
+        self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        self.uploads.record_received(self.owner, pending)
+
+    def _member(self, name: str, size: int) -> None:
+        hexd = name.rsplit("/", 1)[-1]
+        if hexd.startswith("sha256:"):
+            hexd = hexd[7:]
+        entry = self.by_hash.get(hexd)
+        if entry is None:
+            raise BadRequest(f"Pack member {name!r} is not a blob of this upload's manifest.")
+        if size != entry.size:
+            raise BadRequest(f"Pack member sha256:{hexd} is {size} bytes; the manifest says {entry.size}.")
+        self.writer = self.uploads.store.writer(hexd, size)
+
+    def _data(self, data: memoryview) -> None:
+        assert self.writer is not None
+        self.writer.write(data)
+
+    def _end(self) -> None:
+        assert self.writer is not None
+        writer, self.writer = self.writer, None
+        writer.finish()
+        self.pending.append(writer.expected)
+        self.stored += 1
+        self.bytes += writer.received
+        if len(self.pending) >= OWNER_FLUSH_EVERY:
+            self.flush()
+
+
+class PartWriter:
+    """Appends to a large blob's part file; publishes it into the store once complete."""
+
+    def __init__(self, uploads: UploadManager, upload_id: str, owner: str, entry: Entry, part: Path, offset: int) -> None:
+        self.uploads = uploads
+        self.upload_id = upload_id
+        self.owner = owner
+        self.entry = entry
+        self.part = part
+        self.offset = offset
+        self.hasher = uploads.hasher_for(upload_id, entry.hexdigest, offset)
+        self.file = open(part, "ab")
+        self.completed = False
+
+    def write(self, data: bytes) -> None:
+        if self.offset + len(data) > self.entry.size:
+            raise BadRequest(
+                f"sha256:{self.entry.hexdigest} is {self.entry.size} bytes by its manifest entry; more was sent."
+            )
+        self.file.write(data)
+        if self.hasher is not None:
+            self.hasher.update(data)
+        self.offset += len(data)
+
+    def close(self) -> dict:
+        """Finish this request: keep the part for later, or verify and publish the blob."""
+        self.file.close()
+        hexd = self.entry.hexdigest
+        if self.offset < self.entry.size:
+            self.uploads.save_hasher(self.upload_id, hexd, self.offset, self.hasher)
+            return {"offset": self.offset, "size": self.entry.size, "complete": False}
+        self.uploads.save_hasher(self.upload_id, hexd, 0, None)
+        if self.hasher is not None:
+            actual = self.hasher.hexdigest()
+            if actual != hexd:
+                self.part.unlink(missing_ok=True)
+                raise BadRequest(f"Blob sent as sha256:{hexd} hashes to sha256:{actual}; it was not stored.")
+            self.uploads.store.publish(self.part, hexd)
+        else:
+            self.uploads.store.put_file(self.part, hexd)
+        self.uploads.record_received(self.owner, [hexd])
+        self.completed = True
+        return {"offset": self.offset, "size": self.entry.size, "complete": True}
+
+    def abort(self) -> None:
+        """The connection dropped: keep what arrived, so the client can resume from it."""
+        if not self.file.closed:
+            self.file.close()
+        self.uploads.save_hasher(self.upload_id, self.entry.hexdigest, self.offset, self.hasher)
