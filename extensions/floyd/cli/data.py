@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 
 from floyd.cli.context import Session
-from floyd.cli.jobs import resolve_job
-from floyd.cli.output import RichProgress, console, human_bytes, print_json, print_table, when
+from floyd.cli.jobrefs import resolve_job
+from floyd.cli.output import RichProgress, console, print_json, print_table, when
 from floyd.client import transfer
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.hashing import StatCache
+from floyd.formatting import fmt_bytes
 
 LINK_FILE = ".floyddata"
 
@@ -83,7 +84,7 @@ def add(job: str, name: str, message: str, as_json: bool) -> None:
         print_json(v)
     else:
         console.print(f"Created [bold]{v['ref']}[/] from {ref}/output: {v['file_count']} files, "
-                      f"{human_bytes(v['size'])}. Mount it with --data {v['ref']}", highlight=False)
+                      f"{fmt_bytes(v['size'])}. Mount it with --data {v['ref']}", highlight=False)
 
 
 @data.command("upload")
@@ -114,8 +115,8 @@ def upload(path: Path, dataset: str | None, message: str, allow_duplicate: bool,
                       "(--allow-duplicate makes one anyway).", highlight=False)
     else:
         rest = "" if result.sent_files == result.files else ", the rest was already stored"
-        console.print(f"Created [bold]{v['ref']}[/]: {v['file_count']} files, {human_bytes(v['size'])}; "
-                      f"sent {result.sent_files} files ({human_bytes(result.sent_bytes)}){rest}. "
+        console.print(f"Created [bold]{v['ref']}[/]: {v['file_count']} files, {fmt_bytes(v['size'])}; "
+                      f"sent {result.sent_files} files ({fmt_bytes(result.sent_bytes)}){rest}. "
                       f"Id {v['id'][:19]}…", highlight=False)
 
 
@@ -132,7 +133,7 @@ def list_(public: bool, owner: str | None, as_json: bool) -> None:
     print_table(
         ["DATASET", "VERSIONS", "LATEST", "SIZE", "FILES", "VISIBILITY"],
         [(d["full_name"], d["version_count"], d["latest"]["ref"] if d["latest"] else "-",
-          human_bytes(d["latest"]["size"]) if d["latest"] else "-",
+          fmt_bytes(d["latest"]["size"]) if d["latest"] else "-",
           d["latest"]["file_count"] if d["latest"] else "-", "public" if d["public"] else "private")
          for d in items],
         empty="No datasets yet: floyd data init NAME",
@@ -155,7 +156,7 @@ def versions(name: str | None, as_json: bool) -> None:
         return
     print_table(
         ["VERSION", "CREATED", "FILES", "SIZE", "BY", "MESSAGE"],
-        [(v["ref"], when(v["created_at"]), v["file_count"], human_bytes(v["size"]), v["created_by"], v["message"])
+        [(v["ref"], when(v["created_at"]), v["file_count"], fmt_bytes(v["size"]), v["created_by"], v["message"])
          for v in items],
         empty=f"{ref.owner}/{ref.name} has no versions yet: floyd data upload",
     )
@@ -175,7 +176,7 @@ def ls(ref: str, path: str, recursive: bool, as_json: bool) -> None:
         print_json(listing)
         return
     print_table(["PATH", "TYPE", "SIZE", "FILES"],
-                [(f["path"], f["type"], human_bytes(f["size"]), f.get("file_count", "")) for f in listing["files"]])
+                [(f["path"], f["type"], fmt_bytes(f["size"]), f.get("file_count", "")) for f in listing["files"]])
 
 
 @data.command("get")

@@ -5,7 +5,8 @@
 posts a new immutable version and waits until its replicas pass their readiness check. The
 version that was serving keeps serving until then, and keeps serving if the new one fails.
 NAME is the logged-in user's endpoint, or OWNER/NAME (admins). ``floyd run --mode serve``
-calls :func:`deploy_project` too.
+calls :func:`deploy_project` too. The request and the deploy itself are the client's
+(:mod:`floyd.client.deploy`), shared with the Lab's "Deploy as endpoint".
 """
 
 from __future__ import annotations
@@ -22,24 +23,20 @@ from rich.markup import escape
 
 from floyd.cli.context import Session
 from floyd.cli.endpoints import EndpointRef, endpoint_ref, name_arg, replicas_text
-from floyd.cli.jobs import GpuArgs, data_source, linked_project, say, sent_summary, upload_project
-from floyd.cli.output import err_console, print_json
-from floyd.client.errors import FloydAPIError, FloydClientError
-from floyd.client.project_config import (
-    ConfigError,
-    JobSettings,
-    check_cpus,
-    check_memory,
-    find_project_dir,
-    load_settings,
-    merge,
-    parse_input,
+from floyd.cli.jobrefs import linked_project
+from floyd.cli.options import GpuArgs
+from floyd.cli.output import RichProgress, err_console, print_json, say, sent_summary
+from floyd.client.deploy import (
+    ENTRY_SUFFIXES,
+    Deployed,
+    DeployOptions,
+    build_version_request,
+    deploy_new_version,
 )
+from floyd.client.errors import FloydClientError
+from floyd.client.project_config import ConfigError, find_project_dir
 
 ENDED = ("ready", "failed", "stopped", "draining")
-ENTRY_SUFFIXES = (".py", ".ipynb")
-# Keys of floyd.yml (and flags) that mean something for a version; command, params, sweep… are for jobs.
-VERSION_KEYS = ("environment", "gpus", "cpus", "memory", "inputs", "message")
 
 
 class DeployError(click.ClickException):
@@ -49,7 +46,9 @@ class DeployError(click.ClickException):
 
 
 @dataclass
-class DeployOptions:
+class DeployFlags:
+    """``floyd deploy``'s flags; :meth:`options` is the front-end-neutral :class:`DeployOptions`."""
+
     entry: str | None = None
     task: str | None = None
     environment: str | None = None
@@ -64,6 +63,16 @@ class DeployOptions:
     message: str | None = None
     wait: bool = True
     as_json: bool = False
+
+    def options(self, entry: str | None) -> DeployOptions:
+        if self.cpu and self.gpu is not None:
+            raise ConfigError("Use --cpu or --gpu, not both.")
+        opts = DeployOptions(entry=entry, task=self.task, environment=self.environment,
+                             gpus=0 if self.cpu else self.gpu, cpus=self.cpus, memory=self.memory,
+                             replicas=self.replicas, data=self.data, health_path=self.health_path,
+                             public=self.public, message=self.message)
+        opts.check()
+        return opts
 
 
 def find_code(path: str | None, entry: str | None) -> tuple[Path, str, str | None]:
@@ -95,104 +104,43 @@ def find_code(path: str | None, entry: str | None) -> tuple[Path, str, str | Non
     return root, project, target.resolve().relative_to(root).as_posix()
 
 
-def version_body(root: Path, project: str, snapshot: str, entry: str | None, opts: DeployOptions) -> dict:
-    """floyd.yml's env, resources, input and description, then the flags, as a version request."""
-    flags = JobSettings(environment=opts.environment, message=opts.message, gpus=0 if opts.cpu else opts.gpu)
-    if opts.cpus is not None:
-        flags.cpus = check_cpus(opts.cpus)
-    if opts.memory is not None:
-        flags.memory = check_memory(opts.memory)
-    if opts.data:
-        flags.inputs = [parse_input(item) for item in opts.data]
-    settings = merge(load_settings(root, opts.task), flags)
-    if settings.inputs:
-        settings.inputs = [{**i, "source": data_source(i["source"], project)} for i in settings.inputs]
-    request = settings.request()
-    body: dict[str, Any] = {"project": project, "snapshot": snapshot,
-                            **{k: request[k] for k in VERSION_KEYS if k in request}}
-    if entry:
-        body["entry"] = entry
-    if opts.replicas is not None:
-        body["replicas"] = opts.replicas
-    if opts.health_path:
-        body["health_path"] = opts.health_path
-    return body
-
-
-def check_options(opts: DeployOptions) -> None:
-    """What can be refused before anything is uploaded."""
-    if opts.replicas is not None and opts.replicas < 1:
-        raise ConfigError(f"--replicas must be a whole number of at least 1, not {opts.replicas}.")
-    if opts.health_path is not None and not opts.health_path.startswith("/"):
-        raise ConfigError(f"--health-path must be a path such as /health (answering 2xx when ready), "
-                          f"not {opts.health_path!r}.")
-    if opts.cpu and opts.gpu is not None:
-        raise ConfigError("Use --cpu or --gpu, not both.")
-    if opts.cpus is not None:
-        check_cpus(opts.cpus)
-    if opts.memory is not None:
-        check_memory(opts.memory)
-
-
-def find_endpoint(s: Session, ref: EndpointRef) -> dict | None:
-    """The endpoint, or None where there is none yet."""
-    try:
-        return s.client.get_endpoint(ref.owner, ref.name)
-    except FloydAPIError as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-def deploy_project(s: Session, name: str, path: str | None, opts: DeployOptions) -> None:
+def deploy_project(s: Session, name: str, path: str | None, flags: DeployFlags) -> None:
     """What ``floyd deploy`` and ``floyd run --mode serve`` do; exits non-zero if the version fails."""
     ref = endpoint_ref(s, name)
-    check_options(opts)
-    root, project, entry = find_code(path, opts.entry)
-    c = s.client
-    existing = find_endpoint(s, ref)  # also checks NAME with the bridge before anything is uploaded
-    up = upload_project(s, root, project, quiet=opts.as_json)
-    snapshot = up.version["id"]
-    body = version_body(root, project, snapshot, entry, opts)
-    created = existing is None
-    owner = None if ref.owner == s.me else ref.owner
-    endpoint = c.create_endpoint(ref.name, opts.public, owner) if created else existing
-    assert endpoint is not None
-    if created and not opts.as_json:
-        say(f"Created endpoint [bold]{escape(str(ref))}[/]{' (public)' if opts.public else ''}.")
-    try:
-        version = c.deploy_version(ref.owner, ref.name, body)
-    except FloydAPIError:
-        if created:  # an endpoint that never had a version is not worth keeping
-            try:
-                c.delete_endpoint(ref.owner, ref.name)
-            except FloydClientError:
-                pass
-        raise
-    if opts.public and not endpoint.get("public"):
-        endpoint = c.update_endpoint(ref.owner, ref.name, public=True)
-        if not opts.as_json:
-            say(f"Endpoint {escape(str(ref))} is now public: anyone who can reach the platform may call it.")
-    number = version["number"]
-    upload = {"files": up.files, "sent_files": up.sent_files, "sent_bytes": up.sent_bytes,
-              "duplicate": up.duplicate}
-    if not opts.as_json:
-        say(f"Version [bold]{number}[/] of {escape(str(ref))} deploying (snapshot {escape(snapshot[:19])}…, "
-            f"{sent_summary(up)}).")
-    if not opts.wait:
-        if opts.as_json:
-            print_json({**version, "endpoint": str(ref), "endpoint_url": endpoint["url"], "upload": upload})
+    flags.options(flags.entry)  # refuse bad flags before looking for the code
+    root, project, entry = find_code(path, flags.entry)
+    opts = flags.options(entry)
+    request = build_version_request(project, root, opts)
+    with RichProgress(enabled=not flags.as_json) as progress:
+        done = deploy_new_version(s.client, ref.owner, ref.name, request, root, opts.public, progress)
+    if not flags.as_json:
+        say_deployed(ref, done, opts.public)
+    number = done.version["number"]
+    facts = {"endpoint": str(ref), "endpoint_url": done.endpoint["url"], "upload": done.upload.facts()}
+    if not flags.wait:
+        if flags.as_json:
+            print_json({**done.version, **facts})
         else:
             say(f"Watch it: floyd endpoint status {escape(name_arg(ref, s.me))}   "
                 f"(floyd endpoint logs {escape(name_arg(ref, s.me))} -v {number} -f)")
         return
-    final = wait_version(s, ref, number, quiet=opts.as_json)
-    if opts.as_json:
-        print_json({**final, "endpoint": str(ref), "endpoint_url": endpoint["url"], "upload": upload})
+    final = wait_version(s, ref, number, quiet=flags.as_json)
+    if flags.as_json:
+        print_json({**final, **facts})
     if final["state"] != "ready":
-        report_failure(ref, final, s.me, quiet=opts.as_json)
-    if not opts.as_json:
-        report_ready(ref, final, endpoint, s.me)
+        report_failure(ref, final, s.me, quiet=flags.as_json)
+    if not flags.as_json:
+        report_ready(ref, final, done.endpoint, s.me)
+
+
+def say_deployed(ref: EndpointRef, done: Deployed, public: bool) -> None:
+    if done.created:
+        say(f"Created endpoint [bold]{escape(str(ref))}[/]{' (public)' if public else ''}.")
+    if public and not done.created:
+        say(f"Endpoint {escape(str(ref))} is public: anyone who can reach the platform may call it.")
+    snapshot = str(done.upload.version["id"])
+    say(f"Version [bold]{done.version['number']}[/] of {escape(str(ref))} deploying (snapshot "
+        f"{escape(snapshot[:19])}…, {sent_summary(done.upload)}).")
 
 
 def wait_version(s: Session, ref: EndpointRef, number: int, quiet: bool) -> dict:
@@ -300,9 +248,9 @@ def deploy(name: str, path: str | None, no_wait: bool, **kwargs: Any) -> None:
       floyd deploy iris serve.py --replicas 2 --data alice/iris/12/output:model
       floyd deploy digits model.ipynb --public
     """
-    deploy_project(Session(), name, path, DeployOptions(wait=not no_wait, **kwargs))
+    deploy_project(Session(), name, path, DeployFlags(wait=not no_wait, **kwargs))
 
 
 COMMANDS = [deploy]
 
-__all__ = ["COMMANDS", "DeployOptions", "deploy_project", "find_code"]
+__all__ = ["COMMANDS", "DeployFlags", "deploy_project", "find_code"]

@@ -12,10 +12,11 @@ import click
 from rich.markup import escape
 
 from floyd.cli.context import Session
-from floyd.cli.jobs import cells, fmt_resources, say, short, stdout_line
-from floyd.cli.output import err_console, print_json, print_table, when
+from floyd.cli.follow import stdout_line
+from floyd.cli.output import cells, err_console, print_json, print_table, say, short, when
 from floyd.client.errors import FloydClientError
 from floyd.client.project_config import ConfigError
+from floyd.formatting import fmt_ms, fmt_resources
 
 
 # -- names ----------------------------------------------------------------------------------
@@ -37,10 +38,6 @@ def endpoint_ref(s: Session, text: str) -> EndpointRef:
 
 
 # -- formatting -----------------------------------------------------------------------------
-def fmt_ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}" if value < 100 else f"{value:.0f}"
-
-
 def replicas_text(v: dict) -> str:
     r = v.get("replicas") or {}
     return f"{r.get('ready', 0)}/{r.get('desired', 0)}"
@@ -112,8 +109,8 @@ def status(name: str, show_all: bool, as_json: bool) -> None:
         st = v.get("stats") or {}
         lat = st.get("latency_ms") or {}
         rows.append(cells([f"v{v['number']}" + (" *" if v["number"] == serving else ""), v["state"],
-                           replicas_text(v), st.get("requests", 0), st.get("errors", 0), fmt_ms(lat.get("p50")),
-                           fmt_ms(lat.get("p95")), fmt_ms(lat.get("p99")), st.get("in_flight", 0),
+                           replicas_text(v), st.get("requests", 0), st.get("errors", 0), fmt_ms(lat.get("p50"), "-"),
+                           fmt_ms(lat.get("p95"), "-"), fmt_ms(lat.get("p99"), "-"), st.get("in_flight", 0),
                            short(first_line(v.get("reason")) or v.get("message"), 50)]))
     say(f"Endpoint [bold]{escape(str(ref))}[/] ({'public' if ep.get('public') else 'needs a key'}, "
         f"{ep.get('active_keys', 0)} active key(s))")

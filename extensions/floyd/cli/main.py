@@ -8,7 +8,7 @@ import sys
 import click
 
 from floyd._version import __version__
-from floyd.cli import auth, data, deploy, endpoints, jobs, projects
+from floyd.cli import auth, data, deploy, downloads, endpoints, jobs, projects, run
 from floyd.cli.output import err_console
 from floyd.client.errors import FloydAPIError, FloydClientError
 
@@ -49,7 +49,7 @@ cli.add_command(auth.logout)
 cli.add_command(auth.whoami)
 cli.add_command(projects.project)
 cli.add_command(data.data)
-for command in jobs.COMMANDS:
+for command in run.COMMANDS + jobs.COMMANDS + downloads.COMMANDS:
     cli.add_command(command)
 for command in deploy.COMMANDS + endpoints.COMMANDS:
     cli.add_command(command)

@@ -23,6 +23,8 @@ from rich.progress import (
 from rich.table import Table
 
 from floyd.client.progress import ProgressObserver
+from floyd.client.transfer import UploadResult
+from floyd.formatting import fmt_bytes, fmt_when
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,16 +45,29 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], empty: st
     console.print(table)
 
 
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
-
-
 def when(iso: str | None) -> str:
-    return (iso or "")[:19].replace("T", " ")
+    """A timestamp in a table; empty when there is none (``when(x) or "never"`` reads well)."""
+    return fmt_when(iso, "")
+
+
+def say(text: str) -> None:
+    """One message to stdout, with rich markup (escape what comes from the platform)."""
+    console.print(text, highlight=False, soft_wrap=True)
+
+
+def short(text: str | None, width: int = 40) -> str:
+    text = (text or "").replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cells(values: Iterable[Any]) -> list[str]:
+    """Table cells as plain text (rich would read '[...]' in a message as markup)."""
+    return [escape("" if v is None else str(v)) for v in values]
+
+
+def sent_summary(up: UploadResult) -> str:
+    return ("0 files sent: unchanged" if up.duplicate or not up.sent_files
+            else f"{up.sent_files} file(s) sent, {fmt_bytes(up.sent_bytes)}")
 
 
 class RichProgress(ProgressObserver):
@@ -96,8 +111,8 @@ class RichProgress(ProgressObserver):
         task = self.progress.tasks[self.tasks[name]]
         unit = self.units[name]
         if unit == "bytes":
-            total = human_bytes(task.total) if task.total else "?"
-            text = f"{human_bytes(task.completed)}/{total}"
+            total = fmt_bytes(task.total) if task.total else "?"
+            text = f"{fmt_bytes(task.completed)}/{total}"
         else:
             text = f"{int(task.completed)}/{int(task.total or 0)} {unit}"
         self.progress.update(self.tasks[name], count=text)

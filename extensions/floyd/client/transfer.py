@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import tarfile
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from floyd.client.errors import FloydClientError
 from floyd.client.hashing import CHUNK, LocalFile, StatCache, hash_files, scan
 from floyd.client.http import FloydClient
+from floyd.client.ignore import IgnoreRules
 from floyd.client.progress import ProgressObserver
 
 LARGE_FILE = 8 << 20  # files from this size go as resumable single-blob uploads
@@ -34,12 +36,22 @@ class UploadResult:
     sent_files: int
     sent_bytes: int
 
+    def facts(self) -> dict:
+        """What the front ends report about an upload (``--json``, the Lab's answers)."""
+        return {"files": self.files, "total_bytes": self.total_bytes, "sent_files": self.sent_files,
+                "sent_bytes": self.sent_bytes, "duplicate": self.duplicate}
+
 
 def build_manifest(root: Path, observer: ProgressObserver, cache: StatCache | None,
                    keep: Callable[[str], bool] | None = None) -> tuple[list[dict], dict[str, LocalFile]]:
     files = scan(root, observer)
     if keep is not None:
         files = [f for f in files if keep(f.path)]
+    return _manifest(files, cache, observer)
+
+
+def _manifest(files: list[LocalFile], cache: StatCache | None,
+              observer: ProgressObserver) -> tuple[list[dict], dict[str, LocalFile]]:
     hashes = hash_files(files, cache, observer)
     manifest = [{"path": f.path, "size": f.size, "hash": f"sha256:{hashes[f.path]}"} for f in files]
     by_hash: dict[str, LocalFile] = {}
@@ -57,13 +69,49 @@ def upload(client: FloydClient, owner: str, name: str, root: Path, message: str 
     return send_missing(client, status, manifest, by_hash, observer)
 
 
-def upload_code(client: FloydClient, owner: str, project: str, root: Path, keep: Callable[[str], bool],
-                observer: ProgressObserver | None = None, cache: StatCache | None = None) -> UploadResult:
-    """A project's code snapshot: the same protocol, so an unchanged project sends no file bytes."""
+def upload_code(client: FloydClient, owner: str, project: str, root: Path, keep: Callable[[str], bool] | None = None,
+                observer: ProgressObserver | None = None, cache: StatCache | None = None,
+                extra: Mapping[str, bytes] | None = None, message: str = "") -> UploadResult:
+    """THE code uploader: ``root`` as a snapshot of ``project`` (``keep``: what to send, by default
+    what ``.floydignore`` leaves), plus ``extra`` files at the top (a ``%%floyd_run`` cell's script).
+
+    The same protocol as datasets, so an unchanged project sends no file bytes. The extra files
+    go into the snapshot only, never into ``root``: they are written to a temporary directory so
+    they are hashed and sent like any other file. Without a ``cache`` the stat cache is opened
+    if it can be (a read-only home only makes hashing slower)."""
     observer = observer or ProgressObserver()
-    manifest, by_hash = build_manifest(Path(root), observer, cache, keep)
-    status = client.start_snapshot(owner, project, manifest)
-    return send_missing(client, status, manifest, by_hash, observer)
+    root = Path(root)
+    if not root.is_dir():
+        raise FloydClientError(f"The code directory {root} does not exist.")
+    keep = keep or IgnoreRules.for_directory(root).keep
+    extra = extra or {}
+    own_cache = cache is None
+    cache = _open_stat_cache() if own_cache else cache
+    try:
+        with tempfile.TemporaryDirectory(prefix="floyd-extra-") as tmp:
+            files = [f for f in scan(root, observer) if keep(f.path) and f.path not in extra]
+            files += [_extra_file(Path(tmp), rel, data) for rel, data in extra.items()]
+            files.sort(key=lambda f: f.path)
+            manifest, by_hash = _manifest(files, cache, observer)
+            status = client.start_snapshot(owner, project, manifest, message)
+            return send_missing(client, status, manifest, by_hash, observer)
+    finally:
+        if own_cache and cache is not None:
+            cache.close()
+
+
+def _open_stat_cache() -> StatCache | None:
+    try:
+        return StatCache()
+    except Exception:  # a read-only home: hash everything, it is only slower
+        return None
+
+
+def _extra_file(tmp: Path, rel: str, data: bytes) -> LocalFile:
+    path = tmp / rel.replace("/", "_")
+    path.write_bytes(data)
+    st = path.stat()
+    return LocalFile(rel, str(path), st.st_size, (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
 
 
 def send_missing(client: FloydClient, status: dict, manifest: list[dict], by_hash: dict[str, LocalFile],

@@ -12,28 +12,25 @@
 
 The job runs on a snapshot of the project's code (``/floyd/code``, minus ``.floydignore``); a
 cell becomes the snapshot's ``floyd_cell_<hash>.py``. Both show a live monitor and return a
-:class:`floyd.Job`.
+:class:`floyd.Job`. What an option leaves out comes from the project's ``floyd.yml``, as for
+``floyd run``: the options become the one :class:`floyd.client.request.JobOptions`.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from floyd.client.errors import FloydAPIError, FloydClientError
-from floyd.client.project_config import ConfigError, check_cpus, check_memory, parse_param_flags
-from floyd.lab.job import (
-    Job,
-    RunRequest,
-    cell_script,
-    code_dir,
-    relative_to_code,
-    submit,
-    what_to_run,
-    workspace_project,
-)
+from floyd.client.project_config import ConfigError, parse_param_flags
+from floyd.client.request import JobOptions
+from floyd.lab.job import Job
+from floyd.lab.submit import submit_from_lab
+from floyd.lab.targets import cell_script, script_or_notebook
+from floyd.lab.workspace import code_dir, relative_to_code
 
 USAGE = ("%floyd_run SCRIPT.py|NOTEBOOK.ipynb [--env NAME] [--gpu [N] | --cpu] [--data SRC[:MOUNT]]… "
          "[--param K=V]… [--max-runtime S] [-m MESSAGE] [--no-monitor] [-- SCRIPT ARGS]")
@@ -100,47 +97,58 @@ def parse_options(line: str, cell: bool = False) -> tuple[argparse.Namespace, li
     return ns, script_args
 
 
-def build_request(ns: argparse.Namespace, what: dict) -> RunRequest:
+@dataclass
+class MagicRun:
+    """What a ``%floyd_run`` line or cell asks for: what to run, the options, and the cell's script."""
+
+    what: dict[str, str]
+    options: JobOptions
+    extra: dict[str, bytes] = field(default_factory=dict)
+
+
+def job_options(ns: argparse.Namespace) -> JobOptions:
     try:
-        return RunRequest(
-            what=what,
-            environment=ns.environment,
-            gpus=0 if ns.cpu else ns.gpu,
-            cpus=check_cpus(ns.cpus) if ns.cpus is not None else None,
-            memory=check_memory(ns.memory) if ns.memory is not None else None,
-            datasets=list(ns.data) or None,
-            params=parse_param_flags(ns.param),
-            max_runtime=ns.max_runtime,
-            message=ns.message,
-        )
+        return JobOptions(environment=ns.environment, gpus=0 if ns.cpu else ns.gpu, cpus=ns.cpus, memory=ns.memory,
+                          data=list(ns.data), params=parse_param_flags(ns.param), max_runtime=ns.max_runtime,
+                          message=ns.message)
     except ConfigError as exc:
         raise MagicUsageError(exc.message) from None
 
 
-def prepare_line(line: str, cwd: Path | None = None, root: Path | None = None) -> RunRequest:
-    """``train.py --gpu 1 …`` → the request (paths taken from the notebook's directory)."""
+def checked(run: MagicRun) -> MagicRun:
+    """Refuse bad values (``--memory lots``) here, as a usage error, before anything is uploaded."""
+    try:
+        run.options.settings()
+    except ConfigError as exc:
+        raise MagicUsageError(exc.message) from None
+    return run
+
+
+def prepare_line(line: str, cwd: Path | None = None, root: Path | None = None) -> MagicRun:
+    """``train.py --gpu 1 …`` → the run (paths taken from the notebook's directory)."""
     ns, script_args = parse_options(line)
     root = root or code_dir()
     rel = relative_to_code(ns.target, root, cwd or Path.cwd())
-    return build_request(ns, what_to_run(rel, script_args))
+    return checked(MagicRun(script_or_notebook(rel, script_args), job_options(ns)))
 
 
-def prepare_cell(line: str, cell: str) -> tuple[RunRequest, dict[str, bytes]]:
-    """The cell's code → the request and the extra snapshot file that holds it."""
+def prepare_cell(line: str, cell: str) -> MagicRun:
+    """The cell's code → the run, with the extra snapshot file that holds it."""
     ns, _ = parse_options(line, cell=True)
     name, data, command = cell_script(cell)
-    return build_request(ns, {"command": command}), {name: data}
+    return checked(MagicRun({"command": command}, job_options(ns), {name: data}))
 
 
 def _options(line: str, cell: bool) -> argparse.Namespace:
     return parse_options(line, cell)[0]
 
 
-def start(request: RunRequest, extra: dict[str, bytes] | None, show_monitor: bool, wait: bool) -> Job:
-    result = submit(request, project=workspace_project(), extra=extra)
-    job = Job(result["job"]["id"], record=result["job"])
-    sent = "unchanged code" if result["duplicate"] or not result["sent_files"] else f"{result['sent_files']} file(s) sent"
-    print(f"Job {job.name} queued (snapshot {result['snapshot'][:19]}…, {sent}).")
+def start(run: MagicRun, show_monitor: bool, wait: bool) -> Job:
+    submitted = submit_from_lab(run.what, run.options, run.extra or None)
+    job = Job(submitted.result["job"]["id"], record=submitted.result["job"])
+    up = submitted.upload
+    sent = "unchanged code" if up.duplicate or not up.sent_files else f"{up.sent_files} file(s) sent"
+    print(f"Job {job.name} queued (snapshot {submitted.snapshot[:19]}…, {sent}).")
     if show_monitor:
         try:
             from IPython.display import display
@@ -155,13 +163,12 @@ def start(request: RunRequest, extra: dict[str, bytes] | None, show_monitor: boo
 
 def run_line(line: str) -> Job:
     ns = _options(line, False)
-    return start(prepare_line(line), None, not ns.no_monitor, ns.wait)
+    return start(prepare_line(line), not ns.no_monitor, ns.wait)
 
 
 def run_cell(line: str, cell: str) -> Job:
     ns = _options(line, True)
-    request, extra = prepare_cell(line, cell)
-    return start(request, extra, not ns.no_monitor, ns.wait)
+    return start(prepare_cell(line, cell), not ns.no_monitor, ns.wait)
 
 
 def _short_errors(fn: Any) -> Any:

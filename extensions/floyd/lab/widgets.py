@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from floyd.lab.job import ENDED, elapsed, fmt_seconds
+from floyd.formatting import fmt_duration, fmt_value
+from floyd.lab.records import ENDED, elapsed
 
 if TYPE_CHECKING:
     from floyd.lab.job import Job
@@ -63,7 +64,7 @@ def metrics_svg(series: dict[str, list[dict]], width: int = 360, height: int = 1
             parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{color}"/>')
         else:
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{" ".join(coords)}"/>')
-        label = f"{name}={_fmt(ys[-1])}"
+        label = f"{name}={fmt_value(ys[-1])}"
         parts.append(f'<text x="{pad + i * (width // len(names))}" y="{pad + 10}" font-size="11" '
                      f'font-family="sans-serif" fill="{color}">{html.escape(label)}</text>')
     parts.append("</svg>")
@@ -72,10 +73,6 @@ def metrics_svg(series: dict[str, list[dict]], width: int = 360, height: int = 1
 
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.4g}"
 
 
 class JobMonitor(w.VBox):
@@ -193,7 +190,7 @@ class JobMonitor(w.VBox):
         what = record.get("notebook") or record.get("command") or ""
         reason = record.get("reason") if state not in ("succeeded", "running") else None
         parts = [f"<b>{html.escape(self.job.name)}</b>", state_badge(state),
-                 f"<span title='elapsed'>⏱ {fmt_seconds(took)}</span>"]
+                 f"<span title='elapsed'>⏱ {fmt_duration(took, '-')}</span>"]
         if record.get("environment"):
             parts.append(f"<span style='color:#666'>{html.escape(record['environment'])}</span>")
         if what:

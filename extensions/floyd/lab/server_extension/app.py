@@ -22,109 +22,50 @@ bridge comes back as ``{"status", "message"}`` with the bridge's status code.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import tornado.iostream
 import tornado.web
-from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.application import ExtensionApp
-from tornado.ioloop import IOLoop
 
-from floyd.client.errors import ConnectionFailed, FloydAPIError, FloydClientError, NotLoggedIn
+from floyd.client.errors import ConnectionFailed, FloydAPIError, FloydClientError
 from floyd.client.http import FloydClient
-from floyd.lab.job import (
-    RunRequest,
+from floyd.client.request import JobOptions
+from floyd.lab.server_extension.deploy import DeployHandler, VersionHandler
+from floyd.lab.server_extension.handler import BadInput, FloydHandler, only_keys
+from floyd.lab.submit import submit_from_lab
+from floyd.lab.targets import script_or_notebook
+from floyd.lab.workspace import (
     code_dir,
     jobs_dir,
     make_client,
     mounted_datasets,
     notebook_parameters,
     relative_to_code,
-    submit,
-    what_to_run,
     workspace_project,
 )
 
-T = TypeVar("T")
 RUN_KEYS = {"path", "environment", "gpus", "cpus", "memory", "datasets", "params", "max_runtime", "message", "args"}
-
-
-class BadInput(FloydClientError):
-    pass
-
-
-def only_keys(body: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise BadInput(f"Unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))}).")
-
-
-class FloydHandler(APIHandler):
-    """Runs client calls in a thread and turns client errors into JSON answers."""
-
-    def write_problem(self, status: int, message: str) -> None:
-        self.set_status(status)
-        self.finish(json.dumps({"status": status, "message": message}))
-
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await IOLoop.current().run_in_executor(None, fn, *args)
-
-    async def guarded(self, fn: Callable[[], Any], status: int = 200) -> None:
-        try:
-            result = await self.call(fn)
-        except FloydAPIError as exc:
-            self.write_problem(exc.status, exc.message)
-        except NotLoggedIn as exc:
-            self.write_problem(503, exc.message)
-        except ConnectionFailed as exc:
-            self.write_problem(502, exc.message)
-        except FloydClientError as exc:
-            self.write_problem(400, exc.message)
-        else:
-            self.set_status(status)
-            self.finish(json.dumps(result))
-
-    def body(self) -> dict:
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise BadInput("The request body is not JSON.") from None
-        if not isinstance(data, dict):
-            raise BadInput("The request body must be a JSON object.")
-        return data
-
-    @property
-    def server_root(self) -> Path:
-        root = self.settings.get("server_root_dir") or os.getcwd()
-        return Path(os.path.expanduser(root))
-
-    def project(self) -> str:
-        return self.get_query_argument("project", None) or workspace_project(code_dir())
-
-    def job_args(self, number: str) -> tuple[str, str, int]:
-        owner, name = self.project().split("/", 1)
-        return owner, name, int(number)
 
 
 class RunHandler(FloydHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
+        root = code_dir()
         try:
-            body = self.body()
-            request = run_request(body, self.server_root, code_dir())
-            project = workspace_project(code_dir())
+            what, options = run_request(self.body(), self.server_root, root)
+            project = workspace_project(root)
         except FloydClientError as exc:
             return self.write_problem(400, exc.message)
-        await self.guarded(lambda: submit(request, project=project, root=code_dir()), 201)
+        await self.guarded(lambda: submit_from_lab(what, options, project=project, root=root).facts(), 201)
 
 
-def run_request(body: dict, server_root: Path, root: Path) -> RunRequest:
-    """The Lab's ``{path, environment?, gpus?, datasets?, params?, max_runtime?, message?}`` → a request."""
+def run_request(body: dict, server_root: Path, root: Path) -> tuple[dict[str, str], JobOptions]:
+    """The Lab's ``{path, args?, environment?, gpus?, cpus?, memory?, datasets?, params?, max_runtime?,
+    message?}`` → what to run and the options (floyd.yml fills in the rest when it is submitted)."""
     only_keys(body, RUN_KEYS)
     path = body.get("path")
     if not isinstance(path, str) or not path.strip():
@@ -152,9 +93,10 @@ def run_request(body: dict, server_root: Path, root: Path) -> RunRequest:
     for key in ("environment", "message", "memory"):
         if body.get(key) is not None and not isinstance(body[key], str):
             raise BadInput(f"'{key}' must be a string.")
-    return RunRequest(what=what_to_run(rel, args), environment=body.get("environment") or None, gpus=gpus,
-                      cpus=body.get("cpus"), memory=body.get("memory") or None, datasets=datasets,
-                      params=params, max_runtime=max_runtime, message=body.get("message") or None)
+    options = JobOptions(environment=body.get("environment") or None, gpus=gpus, cpus=body.get("cpus"),
+                         memory=body.get("memory") or None, data=datasets, params=params, max_runtime=max_runtime,
+                         message=body.get("message") or None)
+    return script_or_notebook(rel, args), options
 
 
 class JobsHandler(FloydHandler):
@@ -312,8 +254,6 @@ class FloydExtensionApp(ExtensionApp):
     load_other_extensions = True
 
     def initialize_handlers(self) -> None:
-        from floyd.lab.server_extension.deploy import HANDLERS as DEPLOY_HANDLERS  # it imports this module
-
         n = r"(\d+)"
         self.handlers.extend([
             (r"/floyd/api/run", RunHandler),
@@ -324,5 +264,6 @@ class FloydExtensionApp(ExtensionApp):
             (rf"/floyd/api/jobs/{n}/output", JobOutputHandler),
             (rf"/floyd/api/jobs/{n}/stop", JobStopHandler),
             (r"/floyd/api/defaults", DefaultsHandler),
-            *DEPLOY_HANDLERS,
+            (r"/floyd/api/deploy", DeployHandler),
+            (r"/floyd/api/endpoints/([^/]+)/versions/(\d+)", VersionHandler),
         ])

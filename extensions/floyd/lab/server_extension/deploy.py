@@ -6,8 +6,8 @@
 ``GET  /floyd/api/endpoints/<name>/versions/<n>``   one version: state, reason, ``log_tail``
 ==================================================  ==============================================
 
-The request is ``floyd deploy``'s: floyd.yml of the code directory is read as the CLI reads it
-(:func:`floyd.cli.deploy.version_body`), the fields of the body win. The endpoint belongs to the
+The request is ``floyd deploy``'s: :func:`floyd.client.deploy.build_version_request` reads
+floyd.yml of the code directory as the CLI does, the fields of the body win. The endpoint belongs to the
 owner of the workspace's project (an endpoint serves its owner's projects only); it is created when
 missing, and deleted again if its first version is refused.
 """
@@ -19,20 +19,19 @@ from typing import Any
 
 import tornado.web
 
-from floyd.cli.deploy import ENTRY_SUFFIXES, DeployOptions, check_options, version_body
-from floyd.cli.jobs import data_source
-from floyd.client.errors import FloydAPIError, FloydClientError
+from floyd.client.deploy import ENTRY_SUFFIXES, DeployOptions, build_version_request, deploy_new_version
+from floyd.client.errors import FloydClientError
 from floyd.client.http import FloydClient
 from floyd.client.project_config import check_cpus, check_memory
-from floyd.lab.job import code_dir, job_inputs, make_client, relative_to_code, snapshot, workspace_project
-from floyd.lab.server_extension.app import BadInput, FloydHandler, only_keys
+from floyd.lab.server_extension.handler import BadInput, FloydHandler, only_keys
+from floyd.lab.workspace import code_dir, make_client, relative_to_code, workspace_project
 
 DEPLOY_KEYS = {"path", "name", "entry", "replicas", "public", "environment", "cpus", "memory", "gpus", "data",
                "message"}
 
 
-def deploy_options(body: dict, server_root: Path, root: Path) -> tuple[str, str | None, DeployOptions, list | None]:
-    """The Lab's body → (endpoint name, entry, options, inputs); raises BadInput naming the field."""
+def deploy_options(body: dict, server_root: Path, root: Path) -> tuple[str, DeployOptions]:
+    """The Lab's body → (endpoint name, options); raises BadInput naming the field."""
     only_keys(body, DEPLOY_KEYS)
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -71,47 +70,25 @@ def deploy_options(body: dict, server_root: Path, root: Path) -> tuple[str, str 
     data = body.get("data") or None
     if data is not None and not isinstance(data, list):
         raise BadInput("'data' must be a list such as [{\"source\": \"12/output\", \"mount\": \"model\"}].")
-    opts = DeployOptions(environment=body.get("environment") or None, gpu=gpus, cpus=cpus,
-                         memory=body.get("memory") or None, replicas=replicas, public=public,
+    opts = DeployOptions(entry=entry, environment=body.get("environment") or None, gpus=gpus, cpus=cpus,
+                         memory=body.get("memory") or None, replicas=replicas, data=data or (), public=public,
                          message=(body.get("message") or "").strip() or None)
     if opts.cpus is not None:
         check_cpus(opts.cpus, "'cpus'")
     if opts.memory is not None:
         check_memory(opts.memory, "'memory'")
-    check_options(opts)
-    return name, entry, opts, job_inputs(data)  # refused here, before anything is uploaded
+    opts.check()
+    return name, opts  # refused here, before anything is uploaded
 
 
-def deploy(client: FloydClient, project: str, root: Path, name: str, entry: str | None, opts: DeployOptions,
-           inputs: list[dict] | None) -> dict:
-    """What ``floyd deploy NAME`` does up to the posted version (state ``deploying``)."""
+def deploy_from_lab(client: FloydClient, project: str, root: Path, name: str, opts: DeployOptions) -> dict:
+    """What ``floyd deploy NAME`` does up to the posted version (state ``deploying``), for the
+    owner of the workspace's project (an endpoint serves its owner's projects only)."""
     owner = project.split("/", 1)[0]
-    try:
-        existing: dict | None = client.get_endpoint(owner, name)  # also checks NAME before uploading
-    except FloydAPIError as exc:
-        if exc.status != 404:
-            raise
-        existing = None
-    up = snapshot(client, project, root)  # the helper /floyd/api/run uses
-    body = version_body(root, project, up.version["id"], entry, opts)
-    if inputs:
-        body["inputs"] = [{**i, "source": data_source(i["source"], project)} for i in inputs]
-    endpoint = existing or client.create_endpoint(name, opts.public, owner)
-    try:
-        version = client.deploy_version(owner, name, body)
-    except FloydAPIError:
-        if existing is None:  # an endpoint that never had a version is not worth keeping
-            try:
-                client.delete_endpoint(owner, name)
-            except FloydClientError:
-                pass
-        raise
-    if opts.public and not endpoint.get("public"):
-        endpoint = client.update_endpoint(owner, name, public=True)
-    return {**version, "endpoint": f"{owner}/{name}", "name": name, "endpoint_url": endpoint["url"],
-            "public": bool(endpoint.get("public")), "created": existing is None,
-            "upload": {"files": up.files, "sent_files": up.sent_files, "sent_bytes": up.sent_bytes,
-                       "duplicate": up.duplicate}}
+    request = build_version_request(project, root, opts)
+    done = deploy_new_version(client, owner, name, request, root, opts.public)
+    return {**done.version, "endpoint": f"{owner}/{name}", "name": name, "endpoint_url": done.endpoint["url"],
+            "public": bool(done.endpoint.get("public")), "created": done.created, "upload": done.upload.facts()}
 
 
 class DeployHandler(FloydHandler):
@@ -119,11 +96,11 @@ class DeployHandler(FloydHandler):
     async def post(self) -> None:
         root = code_dir()
         try:
-            name, entry, opts, inputs = deploy_options(self.body(), self.server_root, root)
+            name, opts = deploy_options(self.body(), self.server_root, root)
             project = workspace_project(root)
         except FloydClientError as exc:
             return self.write_problem(400, exc.message)
-        await self.guarded(lambda: deploy(make_client(), project, root, name, entry, opts, inputs), 202)
+        await self.guarded(lambda: deploy_from_lab(make_client(), project, root, name, opts), 202)
 
 
 class VersionHandler(FloydHandler):
@@ -135,8 +112,3 @@ class VersionHandler(FloydHandler):
 
         await self.guarded(version)
 
-
-HANDLERS = [
-    (r"/floyd/api/deploy", DeployHandler),
-    (r"/floyd/api/endpoints/([^/]+)/versions/(\d+)", VersionHandler),
-]
