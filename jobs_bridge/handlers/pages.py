@@ -7,43 +7,13 @@ from typing import Any
 
 from tornado import web
 
+from floyd.formatting import fmt_bytes, fmt_duration, fmt_ms, fmt_resources, fmt_when
 from jobs_bridge.errors import FloydError
 from jobs_bridge.handlers.base import BaseHandler
 
 
-# Formatting shared by the templates (static/job.js formats the same way when it refreshes a page).
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(seconds)
-    if s < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{s} s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {s % 3600 // 60:02d}m"
-
-
-def fmt_when(iso: str | None) -> str:
-    return iso[:19].replace("T", " ") if iso else "—"
-
-
-def fmt_bytes(n: float | None) -> str:
-    if n is None:
-        return "—"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"  # pragma: no cover
-
-
-def fmt_resources(r: dict) -> str:
-    parts = [f"{r.get('cpus', 0):g} CPU", fmt_bytes(r.get("memory"))]
-    if r.get("gpus"):
-        parts.append(f"{r['gpus']} GPU")
-    return " · ".join(parts)
-
-
+# Formatting shared by the templates is the client's (floyd.formatting: the CLI reads the same);
+# static/common.js formats the same way when it refreshes a page.
 def fmt_metric(name: str, value: float) -> str:
     if name == "system/memory_bytes":
         return f"memory {fmt_bytes(value)}"
@@ -55,11 +25,6 @@ def fmt_metric(name: str, value: float) -> str:
 def fmt_metrics(latest: dict[str, float]) -> str:
     names = sorted(latest, key=lambda n: (n.startswith("system/"), n))
     return ", ".join(fmt_metric(n, latest[n]) for n in names) or "—"
-
-
-def fmt_ms(ms: float | None) -> str:
-    """A latency like static/common.js's fmtMs: 4 significant digits, no exponent."""
-    return "—" if ms is None else f"{float(f'{ms:.4g}'):g} ms"
 
 
 def endpoint_row(ep: dict) -> dict:
