@@ -1,7 +1,7 @@
 """Dataset upload benchmark: how close does `floyd data upload` get to plain tools?
 
 Generates an incompressible tree (many small files in nested directories plus a few
-large ones), starts a real platform the way ``make up`` does (tests.platform), and
+large ones), starts a real platform the way ``make up`` does (tests.support.platform), and
 measures, side by side with a baseline doing comparable work on the same files:
 
   dataset_first_upload        upload+commit of a new dataset  vs  sha256sum + cp -r
@@ -43,7 +43,7 @@ from floyd.client.hashing import StatCache, hash_files, scan  # noqa: E402
 from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.progress import ProgressObserver  # noqa: E402
 from floyd.client.transfer import UploadResult, upload  # noqa: E402
-from tests.platform import Platform  # noqa: E402
+from tests.support.platform import Platform  # noqa: E402
 
 READ_BUF = MiB
 

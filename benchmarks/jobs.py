@@ -1,6 +1,6 @@
 """Jobs benchmark: what does the platform add to running a command in the environment image?
 
-Starts a real platform the way ``make up`` does (tests.platform), limited to two running
+Starts a real platform the way ``make up`` does (tests.support.platform), limited to two running
 jobs at once (``c.BridgeApp.max_running_jobs = 2``, no per-user limit), and measures, side
 by side with plain ``docker`` doing the same work with the same image (floyd/cpu:latest):
 
@@ -65,7 +65,7 @@ from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.ignore import IgnoreRules  # noqa: E402
 from floyd.client.progress import ProgressObserver  # noqa: E402
 from floyd.client.transfer import UploadResult, build_manifest, upload_code  # noqa: E402
-from tests.platform import Platform  # noqa: E402
+from tests.support.platform import Platform  # noqa: E402
 
 HELLO = "print('hello', flush=True)"
 HELLO_COMMAND = f"python -c {shlex.quote(HELLO)}"

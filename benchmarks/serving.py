@@ -1,5 +1,5 @@
 """Serving benchmark: what does the Floyd proxy add in front of an endpoint replica?
-Starts a real platform the way ``make up`` does (tests.platform, Docker executor), deploys a
+Starts a real platform the way ``make up`` does (tests.support.platform, Docker executor), deploys a
 trivial ASGI handler (``app.py`` answering ``ok``) as an endpoint with an API key, and measures,
 side by side in the same run, against the same replica reached directly on its loopback port:
   serving_added_latency_p50 / _p99   concurrency 1, one keep-alive connection each side,
@@ -42,7 +42,7 @@ if str(REPO) not in sys.path:
 from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.ignore import IgnoreRules  # noqa: E402
 from floyd.client.transfer import upload_code  # noqa: E402
-from tests.platform import Platform  # noqa: E402
+from tests.support.platform import Platform  # noqa: E402
 
 APP = b'''async def app(scope, receive, send):
     if scope["type"] == "lifespan":

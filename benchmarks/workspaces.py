@@ -1,6 +1,6 @@
 """Workspace benchmark: what does our spawner add to a workspace's time-to-ready?
 
-Starts two real platforms the way ``make up`` does (tests.platform): one with our
+Starts two real platforms the way ``make up`` does (tests.support.platform): one with our
 WorkspaceSpawner (the product default, host networking), one whose hub_config swaps in
 plain ``dockerspawner.DockerSpawner`` with the same image (default bridge network, port
 published on 127.0.0.1). Both are started once, up front; the spawners then alternate
@@ -56,7 +56,7 @@ if str(REPO) not in sys.path:
 
 from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.transfer import upload  # noqa: E402
-from tests.platform import Platform, User  # noqa: E402
+from tests.support.platform import Platform, User  # noqa: E402
 
 OPTIONS: dict[str, Any] = {"environment": "cpu", "project": "bench"}
 SPAWN_TIMEOUT = 180.0

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_fixtures import browser, page  # noqa: F401  (fixtures for every test)
-from tests.docker_fixtures import docker_client, workspace_image  # noqa: F401  (fixtures for every test)
-from tests.platform import TEST_BRIDGE_CONFIG, Platform
-from tests.postgres import PostgresServer
+from tests.support.browser import browser, page  # noqa: F401  (fixtures for every test)
+from tests.support.docker import docker_client, workspace_image  # noqa: F401  (fixtures for every test)
+from tests.support.platform import TEST_BRIDGE_CONFIG, Platform
+from tests.support.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")

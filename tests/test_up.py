@@ -11,7 +11,7 @@ import requests
 
 from floyd.client import FloydClient
 from floyd.client.transfer import upload
-from tests.platform import Platform, write_tree
+from tests.support.platform import Platform, write_tree
 
 
 def processes_under(root: Path) -> list[str]:

@@ -12,10 +12,10 @@ import re
 import pytest
 import requests
 
-from tests.jobs.conftest import submit, wait_state
-from tests.platform import Platform, User
-from tests.routes import route_methods
-from tests.serving.conftest import deploy_ready
+from tests.support.jobs import submit, wait_state
+from tests.support.platform import Platform, User
+from tests.support.routes import route_methods
+from tests.support.serving import deploy_ready
 
 PUBLIC_API = {"/api/v1/info", "/api/v1/openapi.json"}
 PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}", "/serving", "/serving/{owner}/{name}"}

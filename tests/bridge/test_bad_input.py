@@ -13,7 +13,7 @@ import requests
 
 from floyd.client import FloydClient
 from floyd.client.transfer import upload
-from tests.platform import Platform, User, write_tree
+from tests.support.platform import Platform, User, write_tree
 
 
 def sha(data: bytes) -> str:

@@ -14,7 +14,7 @@ import requests
 from floyd.client import FloydClient
 from floyd.client.progress import ProgressObserver
 from floyd.client.transfer import build_manifest, upload
-from tests.platform import Platform, write_tree
+from tests.support.platform import Platform, write_tree
 
 FILES = 20_000
 

@@ -15,7 +15,7 @@ from floyd.client import FloydClient
 from floyd.client.hashing import StatCache
 from floyd.client.progress import ProgressObserver
 from floyd.client.transfer import upload
-from tests.platform import Platform, User, write_tree
+from tests.support.platform import Platform, User, write_tree
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

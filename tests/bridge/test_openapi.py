@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import requests
 
-from tests.platform import Platform
-from tests.routes import route_methods
+from tests.support.platform import Platform
+from tests.support.routes import route_methods
 
 
 def test_openapi_matches_routes(platform: Platform) -> None:

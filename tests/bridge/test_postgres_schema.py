@@ -9,8 +9,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from jobs_bridge import db
-from tests.platform import Platform
-from tests.postgres import PostgresServer
+from tests.support.platform import Platform
+from tests.support.postgres import PostgresServer
 
 
 def test_bridge_on_postgres_runs_migrations(pg_platform: Platform, postgres: PostgresServer) -> None:

@@ -1,4 +1,4 @@
-"""The browser tests' fixtures (browser, page) live in tests/browser_fixtures.py, shared with
+"""The browser tests' fixtures (browser, page) live in tests/support/browser.py, shared with
 tests/inside; this hook records each phase's report so ``page`` can screenshot a failure."""
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.browser.test_pages import login
-from tests.platform import REPO, Platform
-from tests.serving.conftest import call, deploy, deploy_ready, wait_version
-from tests.workspaces.conftest import workspace_image  # noqa: F401
+from tests.support.browser import login
+from tests.support.docker import workspace_image  # noqa: F401
+from tests.support.platform import REPO, Platform
+from tests.support.serving import call, deploy, deploy_ready, wait_version
 
 DOCS_SHOT = REPO / "docs" / "img" / "endpoint-page.png"
 

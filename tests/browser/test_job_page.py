@@ -12,11 +12,10 @@ from pathlib import Path
 
 import requests
 
-from tests.browser.test_pages import login
-from tests.browser_fixtures import OUTPUT
-from tests.jobs.conftest import submit, wait_state
-from tests.platform import REPO, Platform
-from tests.workspaces.conftest import workspace_image  # noqa: F401
+from tests.support.browser import OUTPUT, login
+from tests.support.docker import workspace_image  # noqa: F401
+from tests.support.jobs import submit, wait_state
+from tests.support.platform import REPO, Platform
 
 DOCS_SHOT = REPO / "docs" / "img" / "job-page.png"
 

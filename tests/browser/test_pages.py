@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from floyd.client import FloydClient
 from floyd.client.transfer import upload
-from tests.platform import Platform, write_tree
-
-
-def login(page, platform: Platform, username: str, password: str) -> None:
-    page.goto(platform.url + "hub/login")
-    page.fill("#username_input", username)
-    page.fill("#password_input", password)
-    page.click("#login_submit")
-    page.wait_for_url("**/hub/**")
+from tests.support.browser import login
+from tests.support.platform import Platform, write_tree
 
 
 def test_admin_sees_datasets_page(page, platform: Platform, tmp_path) -> None:

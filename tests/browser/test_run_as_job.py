@@ -26,10 +26,10 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.test_workspace import dismiss_news, stop_workspace
-from tests.browser_fixtures import OUTPUT
-from tests.platform import REPO, Platform
-from tests.workspaces.conftest import docker_client, spawn, workspace_image  # noqa: F401
+from tests.support.browser import OUTPUT, dismiss_news, stop_workspace
+from tests.support.docker import docker_client, workspace_image  # noqa: F401
+from tests.support.platform import REPO, Platform
+from tests.support.workspaces import spawn
 
 pytestmark = pytest.mark.browser
 

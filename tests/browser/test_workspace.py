@@ -14,27 +14,15 @@ import time
 import docker
 import pytest
 import requests
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from floyd.client import FloydClient
 from floyd.client.transfer import upload
-from tests.browser.test_pages import login
-from tests.browser_fixtures import OUTPUT
-from tests.platform import REPO, Platform, write_tree
-from tests.workspaces.conftest import docker_client, workspace_image  # noqa: F401
+from tests.support.browser import OUTPUT, dismiss_news, login, stop_workspace
+from tests.support.docker import docker_client, workspace_image  # noqa: F401
+from tests.support.platform import REPO, Platform, write_tree
 
 DOCS_SHOT = REPO / "docs" / "img" / "workspace-lab.png"
-LABEL = "org.floyd.workspace=workspace:admin/"
 CELL = "!ls /floyd/input/browser-mnist/digits && touch /floyd/input/browser-mnist/x; echo rc=$?"
-
-
-def dismiss_news(page, timeout: float = 5_000) -> None:
-    """Answer JupyterLab's "get notified about Jupyter news?" toast, which covers part of the page."""
-    no = page.locator(".jp-toastContainer button.jp-toast-button", has_text=re.compile(r"^\s*No\s*$"))
-    try:
-        no.first.click(timeout=timeout)
-    except PlaywrightTimeout:
-        pass
 
 
 def wait_kernel_idle(platform: Platform, timeout: float = 90) -> None:
@@ -48,19 +36,6 @@ def wait_kernel_idle(platform: Platform, timeout: float = 90) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"no idle kernel in {timeout}s: {sessions}")
-
-
-def stop_workspace(platform: Platform, docker_client: docker.DockerClient, timeout: float = 90) -> None:  # noqa: F811
-    """Stop admin's default server through the Hub API and wait until it and its container are gone."""
-    platform.hub_api("DELETE", "users/admin/server")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        model = platform.hub_api("GET", "users/admin").json()
-        if "" not in model.get("servers", {}) and model.get("pending") is None \
-                and not docker_client.containers.list(filters={"label": LABEL}):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"the admin's workspace did not stop in {timeout}s:\n{platform.log_tail(40)}")
 
 
 @pytest.fixture

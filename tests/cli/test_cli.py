@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform import VENV_BIN, Platform, User, as_json, write_tree
+from tests.support.platform import VENV_BIN, Platform, User, as_json, write_tree
 
 
 def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:

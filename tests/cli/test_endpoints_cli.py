@@ -15,7 +15,7 @@ from floyd.cli.deploy import find_code
 from floyd.cli.endpoints import EndpointRef, endpoint_ref
 from floyd.client.errors import FloydClientError
 from floyd.client.project_config import write_expt
-from tests.platform import Platform, User, as_json, write_tree
+from tests.support.platform import Platform, User, as_json, write_tree
 
 pytestmark = pytest.mark.usefixtures("workspace_image")
 

@@ -20,8 +20,8 @@ from floyd.client.project_config import (
     parse_sweep_flag,
     settings_from_yaml,
 )
-from tests.platform import Platform, User, as_json, write_tree
-from tests.workspaces.conftest import docker_client, workspace_image  # noqa: F401  (fixtures)
+from tests.support.docker import docker_client, workspace_image  # noqa: F401  (fixtures)
+from tests.support.platform import Platform, User, as_json, write_tree
 
 TRAIN = b"""
 import json, os

@@ -8,17 +8,7 @@ import time
 
 import requests
 
-from tests.inside.conftest import JupyterServer
-
-APP = b"""from flask import Flask, jsonify, request
-
-app = Flask(__name__)
-
-
-@app.get("/hello")
-def hello():
-    return jsonify(hello=request.args.get("who", "world"), source="lab")
-"""
+from tests.support.lab import APP, JupyterServer
 
 
 def wait_version(server: JupyterServer, name: str, number: int, timeout: float = 180) -> dict:

@@ -9,8 +9,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser_fixtures import OUTPUT
-from tests.inside.test_deploy_from_lab import APP
+from tests.support.browser import OUTPUT
+from tests.support.lab import APP
 
 pytestmark = pytest.mark.browser
 

@@ -11,8 +11,8 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import floyd
 from floyd.lab.widgets import JobMonitor, metrics_svg
-from tests.inside.conftest import make_workspace
-from tests.platform import Platform
+from tests.support.lab import make_workspace
+from tests.support.platform import Platform
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from tests.inside.conftest import JupyterServer, Workspace
-from tests.jobs.conftest import wait_state
-from tests.platform import Platform, as_json
+from tests.support.jobs import wait_state
+from tests.support.lab import JupyterServer, Workspace
+from tests.support.platform import Platform, as_json
 
 SAME = ("snapshot", "image_id", "environment", "params", "resources", "inputs", "package_count", "project",
         "created_by")

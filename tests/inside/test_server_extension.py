@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from tests.inside.conftest import JupyterServer, sse_events
+from tests.support.lab import JupyterServer, sse_events
 
 
 def wait_job(server: JupyterServer, number: int, states: set[str], timeout: float = 180) -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.jobs.conftest import client_for, submit, wait_state
-from tests.platform import Platform
+from tests.support.jobs import client_for, submit, wait_state
+from tests.support.platform import Platform
 
 TRAIN = b"""
 import json, os, sys
@@ -52,7 +52,7 @@ def test_job_container_limits_and_isolation(platform: Platform, workspace_image:
     user = platform.user("limits")
     user.api("POST", "datasets", json={"name": "in"})
     from floyd.client.transfer import upload
-    from tests.platform import write_tree
+    from tests.support.platform import write_tree
 
     upload(client_for(user), "limits", "in", write_tree(tmp_path / "in", {"a.txt": b"a"}))
     job = submit(user, "lim", {"s.py": b"import time\ntime.sleep(30)\n"}, tmp_path, command="python s.py",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.jobs.conftest import client_for, submit, wait_state
-from tests.platform import Platform
+from tests.support.jobs import client_for, submit, wait_state
+from tests.support.platform import Platform
 
 SLEEPER = {"run.py": b"import sys, time\nprint('up', flush=True)\ntime.sleep(float(sys.argv[1]))\nprint('done', flush=True)\n"}
 
@@ -190,7 +190,7 @@ def test_job_token_reports_metrics_only(platform: Platform, workspace_image: str
 
 @pytest.fixture(scope="module")
 def local_jobs_platform(tmp_path_factory: pytest.TempPathFactory):
-    from tests.platform import TEST_BRIDGE_CONFIG
+    from tests.support.platform import TEST_BRIDGE_CONFIG
 
     config = TEST_BRIDGE_CONFIG + ("c.BridgeApp.max_running_jobs = 1\nc.BridgeApp.max_running_jobs_per_user = 0\n"
                                    "c.BridgeApp.job_stats_interval = 0.5\n")
@@ -206,7 +206,7 @@ def test_local_executor_same_layout(local_jobs_platform: Platform, tmp_path: Pat
     user = p.user("localjob")
     user.api("POST", "datasets", json={"name": "d"})
     from floyd.client.transfer import upload
-    from tests.platform import write_tree
+    from tests.support.platform import write_tree
 
     upload(client_for(user), "localjob", "d", write_tree(tmp_path / "d", {"x.txt": b"data!"}))
     code = {"run.py": b"import os\nprint(open(os.path.join(os.environ['FLOYD_INPUT'], 'd', 'x.txt')).read())\n"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import docker
 
-from tests.jobs.conftest import submit, wait_state
-from tests.platform import Platform
+from tests.support.jobs import submit, wait_state
+from tests.support.platform import Platform
 
 COUNTER = {"count.py": b"import sys, time\nfor i in range(int(sys.argv[1])):\n    print(f'line {i}', flush=True)\n"
                        b"    time.sleep(0.1)\n"}

@@ -14,9 +14,9 @@ import docker
 import pytest
 import requests
 
-from tests.jobs.conftest import submit, wait_state
-from tests.platform import TEST_BRIDGE_CONFIG, Platform, User
-from tests.serving.conftest import call, deploy, deploy_ready, endpoint_url, ensure_endpoint, wait_version
+from tests.support.jobs import submit, wait_state
+from tests.support.platform import TEST_BRIDGE_CONFIG, Platform, User
+from tests.support.serving import call, deploy, deploy_ready, endpoint_url, ensure_endpoint, wait_version
 
 pytestmark = pytest.mark.usefixtures("workspace_image")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.serving_runtime.conftest import RuntimeProcess, start, write
+from tests.support.runtime import RuntimeProcess, start, write
 
 FLASK_APP = """
 import time

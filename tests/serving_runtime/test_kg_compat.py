@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.serving_runtime.conftest import RuntimeProcess, start
+from tests.support.runtime import RuntimeProcess, start
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.serving_runtime.conftest import RuntimeProcess, start, write_notebook
+from tests.support.runtime import RuntimeProcess, start, write_notebook
 
 
 @pytest.fixture(scope="module")

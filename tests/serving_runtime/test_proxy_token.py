@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.serving_runtime.conftest import RuntimeProcess
+from tests.support.runtime import RuntimeProcess
 
 APP = b'''from flask import Flask, jsonify, request
 app = Flask(__name__)

@@ -11,8 +11,8 @@ import requests
 
 from floyd.client import FloydClient
 from floyd.client.transfer import upload
-from tests.platform import Platform, User, write_tree
-from tests.workspaces.conftest import spawn, stop, workspace_filter
+from tests.support.platform import Platform, User, write_tree
+from tests.support.workspaces import spawn, stop, workspace_filter
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_bad_choices_are_refused_with_a_message(platform: Platform, ws_user: Use
 def test_new_job_outputs_appear_in_a_running_workspace(platform: Platform, ws_user: User, tmp_path: Path) -> None:
     """/floyd/jobs is the project's job directory, read-only: a job finished after the workspace
     started shows up there without a restart."""
-    from tests.jobs.conftest import submit, wait_state
+    from tests.support.jobs import submit, wait_state
 
     spawn(platform, ws_user, {"environment": "cpu", "project": "shared"})
     try:

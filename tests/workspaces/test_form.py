@@ -6,7 +6,7 @@ import re
 
 import requests
 
-from tests.platform import Platform
+from tests.support.platform import Platform
 
 
 def logged_in_session(platform: Platform) -> requests.Session:

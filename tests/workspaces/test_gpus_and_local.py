@@ -11,8 +11,8 @@ import requests
 
 from floyd.client import FloydClient
 from floyd.client.transfer import upload
-from tests.platform import TEST_BRIDGE_CONFIG, Platform, User, write_tree
-from tests.workspaces.conftest import spawn, stop, workspace_filter
+from tests.support.platform import TEST_BRIDGE_CONFIG, Platform, User, write_tree
+from tests.support.workspaces import spawn, stop, workspace_filter
 
 
 def leases(user: User) -> dict[str, str | None]:

@@ -19,15 +19,15 @@ from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 
 # Two pretend GPUs and an environment that allows them: there is no GPU here, so the tests
 # check what reaches the Docker API (device ids) and the error when no GPU runtime exists.
 TEST_BRIDGE_CONFIG = """
-c.BridgeApp.gpus = ["0", "1"]
-c.BridgeApp.endpoint_ready_timeout = 30
+c.GpuAllocator.devices = ["0", "1"]
+c.DeploymentManager.ready_timeout = 30
 c.BridgeApp.environments = [
     {"name": "cpu", "image": "floyd/cpu:latest", "description": "CPU", "gpu": False, "cpus": 1, "memory": "2G"},
     {"name": "cuda", "image": "floyd/cpu:latest", "description": "GPU test environment", "gpu": True,

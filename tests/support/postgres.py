@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.platform import free_port
+from tests.support.platform import free_port
 
 
 def pg_bin(name: str) -> str:

@@ -1,5 +1,4 @@
-"""Job fixtures: the environment image (jobs run in it too) and a helper that uploads a
-project's code and submits a job."""
+"""Job helpers: upload a project's code and submit a job, then wait for the job to reach a state."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from pathlib import Path
 from floyd.client import FloydClient
 from floyd.client.ignore import IgnoreRules
 from floyd.client.transfer import upload_code
-from tests.platform import User, write_tree
+from tests.support.platform import User, write_tree
 
 
 def client_for(user: User) -> FloydClient:

@@ -1,13 +1,12 @@
-"""Workspace fixtures: the environment image (built by images/build.sh, skipped when current)
-and helpers to spawn through the hub's REST API and wait for readiness."""
+"""Workspace helpers: spawn through the hub's REST API, wait for readiness, stop, and find a
+workspace's container (the environment image fixture is in tests/support/docker.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import time
 
-from tests.docker_fixtures import IMAGE, docker_client, workspace_image  # noqa: F401  (re-exported fixtures)
-from tests.platform import Platform, User
+from tests.support.platform import Platform, User
 
 
 def workspace_filter(platform: Platform, user: User, server: str = "") -> dict:

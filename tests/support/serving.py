@@ -9,8 +9,8 @@ import requests
 
 from floyd.client.ignore import IgnoreRules
 from floyd.client.transfer import upload_code
-from tests.jobs.conftest import client_for
-from tests.platform import User, write_tree
+from tests.support.jobs import client_for
+from tests.support.platform import User, write_tree
 
 READY_STATES = {"ready", "failed", "stopped"}
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from tests.platform import REPO
+from tests.support.platform import REPO
 
 IMAGE = "floyd/cpu:latest"
 

@@ -1,0 +1,18 @@
+"""Helpers shared by the tests (and the benchmarks): import them from here, never from a conftest.
+
+- ``platform``: a real platform (JupyterHub + proxy + bridge) started the way ``make up`` starts it;
+  ``Platform``, ``User``, ``write_tree``, ``free_port``, ``REPO``, ``VENV_BIN``, ``TEST_BRIDGE_CONFIG``.
+- ``docker``: the engine client and the environment image fixtures (``docker_client``, ``workspace_image``).
+- ``postgres``: a throwaway PostgreSQL server (``PostgresServer``).
+- ``routes``: the bridge's route table with each handler's HTTP methods (``route_methods``).
+- ``browser``: Playwright on Debian's chromium (``browser``, ``page`` fixtures; ``login``,
+  ``dismiss_news``, ``stop_workspace``; ``OUTPUT`` for screenshots).
+- ``jobs``: upload code and submit a job, wait for its state (``client_for``, ``submit``, ``wait_state``).
+- ``workspaces``: spawn, wait for, and stop a workspace through the Hub API (``workspace_filter``,
+  ``spawn``, ``wait_ready``, ``stop``).
+- ``serving``: deploy an endpoint version, wait for it, call it (``deploy``, ``deploy_ready``, ``call``…).
+- ``runtime``: real ``python -m floyd.container.serving`` processes (``RuntimeProcess``, ``start``,
+  ``write``, ``write_notebook``, ``NOTEBOOKS``).
+- ``lab``: code inside a workspace: ``Workspace``, ``make_workspace``, a real ``JupyterServer``
+  (``jupyter_server`` fixture), ``sse_events``, and the workspace code ``TRAIN`` and ``APP``.
+"""
