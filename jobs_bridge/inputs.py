@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobs_bridge.access import Caller
+from jobs_bridge.auth.identity import Caller
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.errors import BadRequest, NotFound
 from jobs_bridge.names import NAME_RE
@@ -63,7 +63,7 @@ class InputResolver:
                 o = m.group("owner") or caller.name
                 job = find_job(s, caller, o, m.group("project"), int(m.group("number")))
                 default_mount = f"{job.project}-{job.number}"
-                path = str(self.layout.root / "jobs" / o / job.project / str(job.number) / "output")
+                path = str(self.layout.job_output(o, job.project, job.number))
                 resolved = ResolvedInput(f"{o}/{job.project}/{job.number}/output", "", "job", path)
             else:
                 base, _, version = source.partition(":")

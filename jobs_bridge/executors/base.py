@@ -2,7 +2,9 @@
 
 An executor starts a job's process from a :class:`RunSpec`, streams its output, waits for it,
 stops it, and finds running jobs again after the bridge restarts. It never decides *what*
-runs or *when*: the JobManager does. Methods may block; the manager calls them in threads.
+runs or *when*: the job queue and runner do. What a container gets (mounts, environment, user,
+labels) is the contract's (executors/contract.py); an executor only translates it for its
+runtime. Methods may block; the callers run them in threads.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from traitlets.config import LoggingConfigurable
+
 from jobs_bridge.executors.contract import Mount, RunSpec
+from jobs_bridge.storage.paths import StorageLayout
 
 __all__ = ["Executor", "ExecutorError", "Found", "FoundReplica", "LineSplitter", "Mount", "RunSpec"]
 
@@ -70,14 +75,17 @@ class LineSplitter:
         return out
 
 
-class Executor:
-    """Subclasses are constructed as ``cls(root, instance)``: the storage root (FLOYD_ROOT) and a
-    short id of this platform, for names and labels when several share one engine."""
+class Executor(LoggingConfigurable):
+    """Subclasses are constructed as ``cls(root, instance, parent=app)``: the storage root
+    (FLOYD_ROOT), a short id of this platform (for names and labels when several share one
+    engine), and the app whose config sets their traits (``c.DockerExecutor.network``)."""
 
     name = "base"
 
-    def __init__(self, root: Path, instance: str) -> None:
+    def __init__(self, root: Path, instance: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)
         self.root = root
+        self.layout = StorageLayout(root)
         self.instance = instance
 
     def start(self, spec: RunSpec) -> str:

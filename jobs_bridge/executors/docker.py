@@ -1,23 +1,27 @@
-"""Jobs as Docker containers: the environment image, /floyd mounts, limits, GPUs by device id,
-labels that let a restarted bridge find them. No container gets the Docker socket."""
+"""Jobs and endpoint replicas as Docker containers: the contract's RunSpec (mounts, environment, user,
+limits, GPUs by device id, labels that let a restarted bridge find them) as ``containers.create``
+options. No container gets the Docker socket."""
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
-from docker.types import DeviceRequest
+from docker.models.containers import Container
+from traitlets import Unicode
 
 from jobs_bridge.executors.base import Executor, ExecutorError, Found, FoundReplica, LineSplitter, RunSpec
+from jobs_bridge.executors.contract import (
+    CONTAINER_USER,
+    INSTANCE_LABEL,
+    JOB_LABEL,
+    REPLICA_LABEL,
+    docker_options,
+)
 
-log = logging.getLogger("jobs_bridge.executors.docker")
-JOB_LABEL = "org.floyd.job-id"
-REPLICA_LABEL = "org.floyd.replica"  # "<version id>/<replica index>"
-INSTANCE_LABEL = "org.floyd.instance"
 NO_GPU_RUNTIME = ("could not select device driver", "nvidia-container-cli", "unknown or invalid runtime name: nvidia")
 
 
@@ -34,41 +38,20 @@ def docker_available() -> bool:
 class DockerExecutor(Executor):
     name = "docker"
 
-    def __init__(self, root: Path, instance: str, user: str = "1000:100") -> None:
-        super().__init__(root, instance)  # instance: one platform's containers, when several share an engine
+    network = Unicode(
+        "host", help="Docker network of job and endpoint-replica containers (default 'host'; docker-compose uses "
+        "'floyd'). The app sets it from FLOYD_DOCKER_NETWORK unless the config does.",
+    ).tag(config=True)
+
+    def __init__(self, root: Path, instance: str, **kwargs: object) -> None:
+        super().__init__(root, instance, **kwargs)  # instance: one platform's containers, when several share an engine
         self.client = docker.from_env(timeout=120)
         # Log streams and waits may be silent for hours (an idle endpoint, a quiet training
         # loop): their client has no read timeout, or docker-py would cut them after 120 s.
         self.stream_client = docker.from_env(timeout=None)
-        self.user = user
 
     def start(self, spec: RunSpec) -> str:
-        volumes = {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts}
-        kwargs: dict = {}
-        if spec.kind == "replica":
-            index = spec.name.split("/")[3].lstrip("r")
-            labels = {REPLICA_LABEL: f"{spec.job_id}/{index}", "org.floyd.endpoint": spec.name}
-        else:
-            labels = {JOB_LABEL: str(spec.job_id), "org.floyd.job": spec.name}
-        if spec.gpu_devices:
-            kwargs["device_requests"] = [DeviceRequest(device_ids=spec.gpu_devices, capabilities=[["gpu"]])]
-        try:
-            container = self.client.containers.create(
-                spec.image, spec.argv, detach=True, name=self.container_name(spec.name, spec.kind),
-                labels={**labels, INSTANCE_LABEL: self.instance, **spec.labels},
-                environment=spec.env, volumes=volumes, working_dir="/floyd/code", user=self.user,
-                network_mode=self.network,
-                # init: a real PID 1, so SIGTERM reaches the command (floyd stop is quick) and zombies are reaped
-                init=True, nano_cpus=int(spec.cpus * 1e9), mem_limit=spec.memory, **kwargs,
-            )
-        except ImageNotFound:
-            raise ExecutorError(f"The environment image {spec.image} is not built on this host: an admin runs "
-                                "`make images`.") from None
-        except APIError as exc:
-            if exc.status_code == 409:
-                raise ExecutorError(f"A container for {spec.kind} {spec.name} exists already; remove it "
-                                    f"(docker rm {self.container_name(spec.name, spec.kind)}).") from None
-            raise
+        container = self._create(spec)
         try:
             container.start()
         except APIError as exc:
@@ -80,11 +63,25 @@ class DockerExecutor(Executor):
                     "(nvidia-container-toolkit): run on CPU, or ask an admin to install it."
                 ) from None
             raise ExecutorError(f"Docker could not start the job: {exc.explanation or text}") from None
-        return container.id
+        return str(container.id)
 
-    @property
-    def network(self) -> str:
-        return os.environ.get("FLOYD_DOCKER_NETWORK", "host")
+    def create_options(self, spec: RunSpec) -> dict[str, Any]:
+        """The contract's options plus this executor's own: name, network, a real PID 1."""
+        # init: a real PID 1, so SIGTERM reaches the command (floyd stop is quick) and zombies are reaped
+        return {**docker_options(spec, self.instance), "name": self.container_name(spec.name, spec.kind),
+                "network_mode": self.network, "init": True, "detach": True}
+
+    def _create(self, spec: RunSpec) -> Container:
+        try:
+            return self.client.containers.create(spec.image, spec.argv, **self.create_options(spec))
+        except ImageNotFound:
+            raise ExecutorError(f"The environment image {spec.image} is not built on this host: an admin runs "
+                                "`make images`.") from None
+        except APIError as exc:
+            if exc.status_code == 409:
+                raise ExecutorError(f"A container for {spec.kind} {spec.name} exists already; remove it "
+                                    f"(docker rm {self.container_name(spec.name, spec.kind)}).") from None
+            raise
 
     def replica_address(self, name: str) -> tuple[str, str, int]:
         if self.network == "host":
@@ -96,7 +93,7 @@ class DockerExecutor(Executor):
         prefix = "job" if kind == "job" else "ep"
         return f"floyd-{self.instance}-{prefix}-" + name.replace("/", "-").replace("@", "-")
 
-    def _container(self, handle: str):  # type: ignore[no-untyped-def]
+    def _container(self, handle: str) -> Container:
         return self.client.containers.get(handle)
 
     def stream_logs(self, handle: str, spec_workdir: str, skip_lines: int, emit: Callable[[list[str]], None],
@@ -165,7 +162,7 @@ class DockerExecutor(Executor):
         if label:
             return sorted(p for p in label.split(",") if p)
         out = self.client.containers.run(image, ["python", "-m", "pip", "list", "--format=freeze"], remove=True,
-                                         network_mode="none", user=self.user)
+                                         network_mode="none", user=CONTAINER_USER)
         return sorted(line for line in out.decode().splitlines() if "==" in line)
 
     def system_stats(self, handle: str) -> dict[str, float]:

@@ -1,6 +1,7 @@
-"""Jobs as local processes where no Docker engine answers: same layout through FLOYD_CODE,
-FLOYD_INPUT and FLOYD_OUTPUT, output written to a file the bridge tails, the exit code
-written by a small shell wrapper, so a restarted bridge finds both again."""
+"""Jobs and endpoint replicas as local processes where no Docker engine answers: the contract's
+mounts become a tree of links (``run/code``, ``run/output``, ``run/input/<name>``…) that FLOYD_CODE,
+FLOYD_INPUT and FLOYD_OUTPUT point at (contract.link_tree / local_env); output goes to a file the
+bridge tails and a small shell wrapper writes the exit code, so a restarted bridge finds both again."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from jobs_bridge.executors.base import Executor, ExecutorError, Found, FoundReplica, LineSplitter, RunSpec
+from jobs_bridge.executors.contract import CODE, link_tree, local_env
 
 POLL = 0.05
 SAFE_ENV = {"PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT",
@@ -40,41 +42,33 @@ def _alive(pid: int) -> bool:
 class LocalExecutor(Executor):
     name = "local"
 
-    def __init__(self, root: Path, instance: str = "") -> None:
-        super().__init__(root, instance)
-        self.jobs_root = root / "jobs"
+    def __init__(self, root: Path, instance: str = "", **kwargs: object) -> None:
+        super().__init__(root, instance, **kwargs)
         self._last_ticks: dict[int, tuple[float, int]] = {}
 
     def start(self, spec: RunSpec) -> str:
-        work = Path(spec.workdir)
-        run = work / "run"
+        run = Path(spec.workdir) / "run"
         run.mkdir(parents=True, exist_ok=True)
-        inputs = run / "input"
-        shutil.rmtree(inputs, ignore_errors=True)
-        inputs.mkdir()
+        shutil.rmtree(run / "input", ignore_errors=True)  # no input of an earlier attempt stays linked
+        link_tree(spec, run)  # run/code, run/output, run/cache/pip, run/input/<name>
+        # FLOYD_CODE/OUTPUT/PIP_CACHE name the real directories, not their links: the process runs
+        # in its code directory, and os.getcwd() (which resolves links) must agree with FLOYD_CODE.
+        # FLOYD_INPUT is run/input, the directory of input links.
+        sources = {target: source for target, (source, _read_only) in spec.mount_table().items()}
         # A clean environment: never the bridge's own (its Hub service token must not reach jobs).
         env = {k: v for k, v in os.environ.items() if k in SAFE_ENV}
-        env.update(spec.env)
+        env.update(local_env(spec, sources, run))
         # `python` in a command means the platform's Python (with the data-science stack), as in the image.
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", os.defpath)
-        paths = {}
-        for m in spec.mounts:
-            if m.target.startswith("/floyd/input/"):
-                (inputs / m.target.rsplit("/", 1)[-1]).symlink_to(m.source)
-            else:
-                paths[m.target] = m.source
-        env.update({"FLOYD_CODE": paths["/floyd/code"], "FLOYD_OUTPUT": paths.get("/floyd/output", ""),
-                    "FLOYD_INPUT": str(inputs), "FLOYD_PIP_CACHE": paths.get("/floyd/cache/pip", ""),
-                    "PYTHONUNBUFFERED": "1"})
-        if spec.gpu_devices:
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(spec.gpu_devices)
+        env["PYTHONUNBUFFERED"] = "1"
         argv = [sys.executable if a == "python" else a for a in spec.argv]
         exit_file = run / "exit_code"
         exit_file.unlink(missing_ok=True)
-        script = f"{shlex.join(argv)}; echo $? > {shlex.quote(str(exit_file))}.tmp; mv {shlex.quote(str(exit_file))}.tmp {shlex.quote(str(exit_file))}"
+        done = shlex.quote(str(exit_file))
+        script = f"{shlex.join(argv)}; echo $? > {done}.tmp; mv {done}.tmp {done}"
         with open(run / "output.log", "ab") as out:
-            proc = subprocess.Popen(["sh", "-c", script], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=paths["/floyd/code"], env=env, start_new_session=True)
+            proc = subprocess.Popen(["sh", "-c", script], stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=sources[CODE], env=env, start_new_session=True)
         (run / "job.json").write_text(json.dumps({"job_id": spec.job_id, "pid": proc.pid, "kind": spec.kind,
                                                   "name": spec.name}))
         return str(proc.pid)
@@ -140,7 +134,7 @@ class LocalExecutor(Executor):
                 pass
 
     def find(self) -> Iterator[Found]:
-        for job_json in self.jobs_root.glob("*/*/*/run/job.json"):
+        for job_json in self.layout.jobs.glob("*/*/*/run/job.json"):
             try:
                 info = json.loads(job_json.read_text())
             except (OSError, ValueError):
@@ -156,7 +150,7 @@ class LocalExecutor(Executor):
             yield Found(int(info["job_id"]), str(info["pid"]), running, code)
 
     def find_replicas(self) -> Iterator[FoundReplica]:
-        for job_json in (self.root / "endpoints").glob("*/*/v*/r*/run/job.json"):
+        for job_json in self.layout.endpoints.glob("*/*/v*/r*/run/job.json"):
             try:
                 info = json.loads(job_json.read_text())
             except (OSError, ValueError):

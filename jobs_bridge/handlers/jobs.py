@@ -10,6 +10,7 @@ from jobs_bridge.handlers.base import BaseHandler, to_http
 from jobs_bridge.handlers.datasets import flag
 from jobs_bridge.handlers.logstream import LogStreamMixin
 from jobs_bridge.jobs import states
+from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.storage.paths import clean_relpath, contained
 from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, member_header, padding
 
@@ -74,14 +75,14 @@ class JobLogsHandler(LogStreamMixin, BaseHandler):
     async def get(self, owner: str, project: str, number: str) -> None:
         manager = self.bridge.job_manager
         await self.call(manager.get, self.caller, owner, project, number)
-        path = self.bridge.layout.root / "jobs" / owner / project / str(int(number)) / "logs" / "output.log"
+        path = self.bridge.layout.job_log(owner, project, int(number))
         job_id = await self.call(manager.job_id, self.caller, owner, project, number)
 
-        def live():  # type: ignore[no-untyped-def]
+        def live() -> LogStore | None:
             rj = manager.running.get(job_id)
             return rj.logs if rj is not None else None
 
-        async def wait_live():  # type: ignore[no-untyped-def]
+        async def wait_live() -> LogStore | None:
             while True:  # queued: wait until the scheduler picks it (or it ends without running)
                 rj = manager.running.get(job_id)
                 if rj is not None:
@@ -127,7 +128,7 @@ class JobPackagesHandler(BaseHandler):
 class JobOutputBase(BaseHandler):
     async def output_dir(self, owner: str, project: str, number: str) -> Path:
         await self.call(self.bridge.job_manager.get, self.caller, owner, project, number)
-        return self.bridge.layout.root / "jobs" / owner / project / str(int(number)) / "output"
+        return self.bridge.layout.job_output(owner, project, int(number))
 
     def resolve(self, base: Path, path: str) -> Path:
         if not path:
@@ -146,12 +147,12 @@ class JobOutputFilesHandler(JobOutputBase):
         base = await self.output_dir(owner, project, number)
         target = self.resolve(base, self.raw_argument("path"))
 
-        def listing() -> list[dict]:
+        def listing() -> list[dict[str, object]]:
             if not base.exists():
                 return []
             if target.is_file():
                 return [{"path": str(target.relative_to(base)), "type": "file", "size": target.stat().st_size}]
-            out = []
+            out: list[dict[str, object]] = []
             recursive = flag(self.get_argument("recursive", None))
             walker = target.rglob("*") if recursive else target.iterdir()
             for p in sorted(walker):

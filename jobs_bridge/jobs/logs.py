@@ -43,6 +43,10 @@ class LogStore:
         for q in self.followers:
             q.put_nowait(END)
 
+    def close(self) -> None:
+        """Let go of the file without ending the log (the bridge exits; the job goes on)."""
+        self._file.close()
+
     def read(self, start: int = 0) -> list[str]:
         with open(self.path, encoding="utf-8", errors="replace") as f:
             lines = f.read().split("\n")

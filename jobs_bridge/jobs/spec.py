@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from traitlets import Integer
+from traitlets.config import LoggingConfigurable
 
-from jobs_bridge.access import Caller
+from jobs_bridge.auth.identity import Caller
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.errors import BadRequest, NotFound, Unprocessable
 from jobs_bridge.inputs import JOB_OUTPUT_RE, InputResolver, ResolvedInput, find_job
@@ -96,9 +98,16 @@ def expand_sweep(raw: object, max_jobs: int) -> list[dict[str, str]]:
     return [{k: v if isinstance(v, str) else json.dumps(v) for k, v in c.items()} for c in combos]
 
 
-class SpecResolver:
+class SpecResolver(LoggingConfigurable):
+    """Checks a job request as its caller; the endpoint resolver shares its limits and input rules."""
+
+    max_sweep_jobs = Integer(
+        200, help="Most jobs one sweep may create (default 200); a bigger sweep is refused with 422.",
+    ).tag(config=True)
+
     def __init__(self, layout: StorageLayout, datasets: DatasetManager, environments: EnvironmentList,
-                 max_cpus: float, max_memory: int, max_gpus: int, gpu_count: int, max_sweep: int) -> None:
+                 max_cpus: float, max_memory: int, max_gpus: int, gpu_count: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)
         self.layout = layout
         self.datasets = datasets
         self.environments = environments
@@ -106,7 +115,6 @@ class SpecResolver:
         self.max_memory = max_memory
         self.max_gpus = max_gpus
         self.gpu_count = gpu_count
-        self.max_sweep = max_sweep
         self.inputs = InputResolver(layout, datasets)
 
     def resolve(self, s: Session, caller: Caller, body: dict) -> JobSpec:
@@ -145,7 +153,7 @@ class SpecResolver:
         if not isinstance(message, str) or not isinstance(task, str) or len(message) > 10_000 or len(task) > 64:
             raise BadRequest("'message' and 'task' must be strings (task at most 64 characters).")
         parent_id = self._parent(s, caller, body.get("parent"))
-        sweep = expand_sweep(body.get("sweep"), self.max_sweep)
+        sweep = expand_sweep(body.get("sweep"), self.max_sweep_jobs)
         concurrency = whole_number(body.get("concurrency", 0), "concurrency", 0)
         return JobSpec(
             owner=owner, project=pname, snapshot=body["snapshot"], snapshot_dir=snapshot_dir,

@@ -1,0 +1,251 @@
+"""Running picked jobs: prepare, start through the executor, watch (logs, max runtime, system
+samples), stop, record the end, and take back after a restart what a previous bridge left running.
+
+Everything that lets a restarted bridge find its work again (the job row, the container's
+labels, the persisted log) is written before the work starts. The runner never picks: it is
+handed job ids that the queue marked ``starting`` and calls ``on_finished`` when one ends, so
+the queue can fill the slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from traitlets import Float
+from traitlets.config import LoggingConfigurable
+
+from jobs_bridge.errors import FloydError
+from jobs_bridge.executors.base import Executor, ExecutorError
+from jobs_bridge.jobs import states
+from jobs_bridge.jobs.logs import LogStore
+from jobs_bridge.jobs.metrics import JobMetrics
+from jobs_bridge.jobs.offload import Offload
+from jobs_bridge.jobs.prepare import JobPreparer
+from jobs_bridge.jobs.records import job_name
+from jobs_bridge.orm import Job
+from jobs_bridge.resources.gpus import GpuAllocator, gpu_utilization
+from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.timeutil import aware, utcnow
+from jobs_bridge.watchers import watch
+
+STOP_GRACE = 10  # seconds between SIGTERM and SIGKILL when a job is stopped
+
+
+class RunningJob:
+    """A job this bridge started or took back: its log, its handle, and whether a stop was asked."""
+
+    def __init__(self, job_id: int, logs: LogStore) -> None:
+        self.job_id = job_id
+        self.logs = logs
+        self.handle = ""
+        self.workdir = ""
+        self.stop_reason: str | None = None  # "stopped" or "timed_out" once asked
+        self.done = asyncio.Event()
+
+
+class JobRunner(LoggingConfigurable):
+    stats_interval = Float(
+        10.0, help="Seconds between samples of a job's CPU, memory and GPU use (default 10; 0 turns sampling off).",
+    ).tag(config=True)
+
+    def __init__(self, sessions: sessionmaker[Session], layout: StorageLayout, preparer: JobPreparer,
+                 gpus: GpuAllocator, executor: Executor, metrics: JobMetrics, offload: Offload,
+                 on_finished: Callable[[], None], **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.sessions = sessions
+        self.layout = layout
+        self.preparer = preparer
+        self.gpus = gpus
+        self.executor = executor
+        self.metrics = metrics
+        self.run = offload
+        self.on_finished = on_finished
+        self.running: dict[int, RunningJob] = {}
+        self.closing = False
+
+    # -- starting ---------------------------------------------------------------------------
+    def launch(self, job_id: int) -> None:
+        """Run a job the queue picked (call on the event loop)."""
+        with self.sessions() as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            log_path = self.layout.job_log(job.owner, job.project, job.number)
+        self.running[job_id] = RunningJob(job_id, LogStore(log_path))
+        asyncio.ensure_future(self._run(job_id))
+
+    async def _run(self, job_id: int) -> None:
+        rj = self.running[job_id]
+        try:
+            spec = await self.run(self.preparer.prepare, job_id)
+        except (FloydError, ExecutorError) as exc:
+            await self._finish(job_id, states.FAILED, None, getattr(exc, "message", str(exc)))
+            return
+        except Exception as exc:
+            self.log.exception("Preparing job %s failed", job_id)
+            await self._finish(job_id, states.FAILED, None, f"internal error while preparing: {exc}")
+            return
+        rj.workdir = spec.workdir
+        if rj.stop_reason:
+            await self._finish(job_id, rj.stop_reason, None, "stopped before it started")
+            return
+        try:
+            rj.handle = await self.run(self.executor.start, spec)
+            if rj.stop_reason:  # a stop arrived while the container was being created
+                await self.run(self.executor.stop, rj.handle, rj.workdir, STOP_GRACE)
+        except ExecutorError as exc:
+            await self._finish(job_id, states.FAILED, None, exc.message)
+            return
+        except Exception as exc:
+            self.log.exception("Starting job %s failed", job_id)
+            await self._finish(job_id, states.FAILED, None, f"the executor could not start it: {exc}")
+            return
+        await self.run(self._mark_running, job_id, rj.handle)
+        await self._watch(rj, skip_lines=0)
+
+    def _mark_running(self, job_id: int, handle: str) -> None:
+        with self.sessions.begin() as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            job.state = states.RUNNING
+            job.handle = handle
+            job.started_at = utcnow()
+
+    # -- watching ---------------------------------------------------------------------------
+    async def _watch(self, rj: RunningJob, skip_lines: int) -> None:
+        """Follow logs, enforce max runtime, sample system metrics, record the end."""
+        loop = asyncio.get_running_loop()
+        with self.sessions() as s:
+            job = s.get(Job, rj.job_id)
+            assert job is not None
+            max_runtime, started = job.max_runtime, job.started_at
+
+        def emit(lines: list[str]) -> None:
+            self.metrics.add_lines(rj.job_id, lines)
+            loop.call_soon_threadsafe(rj.logs.append, lines)
+
+        log_task = watch(loop, self.executor.stream_logs, rj.handle, rj.workdir, skip_lines, emit,
+                         lambda: self.closing)
+        wait_task = watch(loop, self.executor.wait, rj.handle, rj.workdir)
+        timer = None
+        if max_runtime:
+            elapsed = (utcnow() - aware(started)).total_seconds() if started else 0
+            timer = loop.call_later(max(0.0, max_runtime - elapsed),
+                                    lambda: asyncio.ensure_future(self.stop(rj, states.TIMED_OUT)))
+        sampler = asyncio.ensure_future(self._sample(rj)) if self.stats_interval else None
+        try:
+            code = await wait_task
+            if self.closing:
+                return
+            await log_task
+        finally:
+            if timer:
+                timer.cancel()
+            if sampler:
+                sampler.cancel()
+        if self.closing:
+            return
+        await self.run(self.metrics.flush)
+        state, reason = self._outcome(rj, code, max_runtime)
+        await self.run(self.executor.cleanup, rj.handle)
+        await self._finish(rj.job_id, state, code, reason)
+
+    @staticmethod
+    def _outcome(rj: RunningJob, code: int, max_runtime: int) -> tuple[str, str]:
+        """A requested stop or time-out wins; else exit code 0 succeeded, anything else failed."""
+        if rj.stop_reason == states.STOPPED:
+            return states.STOPPED, "stopped by request"
+        if rj.stop_reason:
+            return rj.stop_reason, f"ran past its max runtime of {max_runtime} s; output kept"
+        if code == 0:
+            return states.SUCCEEDED, ""
+        return states.FAILED, f"exited with code {code}"
+
+    async def _sample(self, rj: RunningJob) -> None:
+        """CPU and memory from the executor, GPU utilization from nvidia-smi where it exists."""
+        with self.sessions() as s:
+            job = s.get(Job, rj.job_id)
+            devices = json.loads(job.gpu_devices) if job else []
+        while True:
+            await asyncio.sleep(self.stats_interval)
+            stats = await self.run(self.executor.system_stats, rj.handle)
+            if devices:
+                stats.update(await self.run(gpu_utilization, devices))
+            for name, value in stats.items():
+                self.metrics.add(rj.job_id, name, value, None)
+
+    # -- the end ------------------------------------------------------------------------------
+    async def _finish(self, job_id: int, state: str, code: int | None, reason: str) -> None:
+        rj = self.running.pop(job_id, None)
+        await self.run(self.record_end, job_id, state, code, reason)
+        if rj is not None:
+            if reason and state != states.SUCCEEDED:
+                rj.logs.append([f"[floyd] job {state}: {reason}"])
+            rj.logs.finish()
+            rj.done.set()
+        self.on_finished()
+
+    def record_end(self, job_id: int, state: str, code: int | None, reason: str) -> None:
+        with self.sessions.begin() as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            job.state = state
+            job.exit_code = code
+            job.reason = reason
+            job.finished_at = utcnow()
+            job.token_hash = ""  # the job's token dies with it
+            name = job_name(job)
+            output = self.layout.job_output(job.owner, job.project, job.number)
+        self.gpus.release(f"job:{name}")
+        # Outputs are final once the job ended: make them read-only, so they can become a
+        # dataset version by hardlink without copying bytes.
+        if output.is_dir():
+            for dirpath, _dirs, files in os.walk(output):
+                for f in files:
+                    p = os.path.join(dirpath, f)
+                    if not os.path.islink(p):
+                        os.chmod(p, 0o444)
+
+    async def stop(self, rj: RunningJob, reason: str) -> None:
+        """Ask a running job to stop (``stopped`` or ``timed_out``); returns once its end is recorded."""
+        if rj.stop_reason:
+            return
+        rj.stop_reason = reason
+        if rj.handle:
+            await self.run(self.executor.stop, rj.handle, rj.workdir, STOP_GRACE)
+        await rj.done.wait()
+
+    # -- restart ------------------------------------------------------------------------------
+    async def recover(self) -> None:
+        """Take back the jobs a previous bridge left running; record the ones that ended or vanished."""
+        found = {f.job_id: f for f in await self.run(lambda: list(self.executor.find()))}
+        with self.sessions() as s:
+            active = [(j.id, j.state, j.handle, j.owner, j.project, j.number) for j in
+                      s.scalars(select(Job).where(Job.state.in_(states.ACTIVE)))]
+        for job_id, state, handle, owner, project, number in active:
+            f = found.get(job_id)
+            if f is None or (state == states.STARTING and not handle):
+                if f is not None:
+                    await self.run(self.executor.cleanup, f.handle)
+                await self.run(self.record_end, job_id, states.LOST,
+                               None, "the bridge restarted and its container was gone" if f is None
+                               else "the bridge restarted while the job was starting")
+                continue
+            logs = LogStore(self.layout.job_log(owner, project, number))
+            rj = RunningJob(job_id, logs)
+            rj.handle = f.handle
+            rj.workdir = str(self.layout.job_dir(owner, project, number))
+            self.running[job_id] = rj
+            self.log.info("Re-attached job %s (%s lines already logged)", job_id, logs.count)
+            asyncio.ensure_future(self._watch(rj, skip_lines=logs.count))
+
+    def close(self) -> None:
+        """Let go of the running jobs (they go on; the next bridge takes them back)."""
+        self.closing = True
+        for rj in self.running.values():
+            if not rj.logs.complete:
+                rj.logs.close()
