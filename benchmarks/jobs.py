@@ -1,7 +1,7 @@
 """Jobs benchmark: what does the platform add to running a command in the environment image?
 
 Starts a real platform the way ``make up`` does (tests.support.platform), limited to two running
-jobs at once (``c.BridgeApp.max_running_jobs = 2``, no per-user limit), and measures, side
+jobs at once (``c.JobQueue.max_running = 2``, no per-user limit), and measures, side
 by side with plain ``docker`` doing the same work with the same image (floyd/cpu:latest):
 
   job_submit_to_first_log_line   POST /api/v1/jobs → the first line reaches a follower
@@ -65,13 +65,14 @@ from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.ignore import IgnoreRules  # noqa: E402
 from floyd.client.progress import ProgressObserver  # noqa: E402
 from floyd.client.transfer import UploadResult, build_manifest, upload_code  # noqa: E402
+from jobs_bridge.storage.paths import StorageLayout  # noqa: E402
 from tests.support.platform import Platform  # noqa: E402
 
 HELLO = "print('hello', flush=True)"
 HELLO_COMMAND = f"python -c {shlex.quote(HELLO)}"
 LINE_RATE = 5000  # lines per second in (b)
 FINISHED = {"succeeded", "failed", "stopped", "timed_out", "lost"}
-BRIDGE_CONFIG = "c.BridgeApp.max_running_jobs = 2\nc.BridgeApp.max_running_jobs_per_user = 0\n"
+BRIDGE_CONFIG = "c.JobQueue.max_running = 2\nc.JobQueue.max_running_per_user = 0\n"
 JOB_TIMEOUT = 300.0
 
 # (b): N lines at LINE_RATE a second, each carrying the moment it was printed. Paced against
@@ -380,7 +381,7 @@ class Bench:
         job = self.submit(project, snapshot, command)
         tail = None
         if raw:
-            path = self.platform.root / "jobs" / self.user_name / project / str(job["number"]) / "logs" / "output.log"
+            path = StorageLayout(self.platform.root).job_log(self.user_name, project, job["number"])
             tail = self.popen([sys.executable, "-c", TAIL_SCRIPT, str(path), str(n)], stdout=subprocess.PIPE)
         follow = (lambda o, p, num: self.raw_follow(o, p, num, raw == "direct")) if raw else self.client.follow_job_log
         for kind, data in follow(self.user_name, project, job["number"]):
@@ -570,7 +571,7 @@ class Bench:
         t = time.perf_counter()
         platform.start()
         log(f"platform up at {platform.url} in {time.perf_counter() - t:.1f}s (FLOYD_ROOT={platform.root}), "
-            "max_running_jobs = 2, per user unlimited")
+            "JobQueue.max_running = 2, per user unlimited")
         user = platform.user(self.user_name)
         self.client = FloydClient(platform.url, user.token)
         self.cache = StatCache(self.base / "stat-cache.sqlite")

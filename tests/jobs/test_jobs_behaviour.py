@@ -192,8 +192,8 @@ def test_job_token_reports_metrics_only(platform: Platform, workspace_image: str
 def local_jobs_platform(tmp_path_factory: pytest.TempPathFactory):
     from tests.support.platform import TEST_BRIDGE_CONFIG
 
-    config = TEST_BRIDGE_CONFIG + ("c.BridgeApp.max_running_jobs = 1\nc.BridgeApp.max_running_jobs_per_user = 0\n"
-                                   "c.BridgeApp.job_stats_interval = 0.5\n")
+    config = TEST_BRIDGE_CONFIG + ("c.JobQueue.max_running = 1\nc.JobQueue.max_running_per_user = 0\n"
+                                   "c.JobRunner.stats_interval = 0.5\n")
     p = Platform.create(tmp_path_factory.mktemp("localjobs"), {"FLOYD_JOB_EXECUTOR": "local",
                                                                "FLOYD_SPAWNER": "local"}, config)
     p.start()
