@@ -295,8 +295,7 @@ def _report_failure(client: StreamingClient, exc: CellExecutionError) -> None:
         say(f"  {first.strip()}", err=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the notebook; returns the exit code (see the module docstring)."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m floyd.container.notebook_runner",
         description="Run a notebook headless and save the executed copy.",
@@ -313,8 +312,40 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default or 0: no limit)")
     parser.add_argument("--kernel", default=None, help="kernel name (default: the notebook's, or python3)")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _execute(client: StreamingClient, timeout: int | None) -> int:
+    """Run every cell; the exit code, with what went wrong said on stderr."""
+    try:
+        asyncio.run(client.async_execute())
+    except CellExecutionError as exc:
+        if client.stopped_by is None:
+            _report_failure(client, exc)
+        return EXIT_FAILED
+    except CellTimeoutError:
+        _mark_cell(client, "CellTimeoutError", f"cell timed out after {timeout} s")
+        say(f"cell {(client.current_index or 0) + 1} timed out after {timeout} s "
+            "(raise --timeout, or 0 for no limit)", err=True)
+        return EXIT_FAILED
+    except DeadKernelError:
+        if client.stopped_by is None:
+            _mark_cell(client, "DeadKernelError", "the kernel died")
+            say(f"the kernel died while running cell {(client.current_index or 0) + 1} "
+                "(out of memory? check the job's memory limit)", err=True)
+        return EXIT_FAILED
+    except RuntimeError as exc:  # the kernel would not start or answer
+        if client.stopped_by is None:
+            say(f"the kernel failed: {exc}", err=True)
+        return EXIT_FAILED
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        client.stopped_by = client.stopped_by or signal.SIGINT
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the notebook; returns the exit code (see the module docstring)."""
+    args = _parser().parse_args(argv)
     try:
         nb = read_notebook(args.notebook)
         params = parse_params(args.params_json)
@@ -328,46 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or default_output(args.notebook)
     workdir = args.notebook.resolve().parent
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # silences ipykernel's debugger warning
-    client = StreamingClient(
-        nb,
-        kernel_name=kernel,
-        timeout=args.timeout if args.timeout and args.timeout > 0 else None,
-        allow_errors=False,
-        coalesce_streams=True,
-        resources={"metadata": {"path": str(workdir)}},
-    )
+    client = StreamingClient(nb, kernel_name=kernel, timeout=args.timeout if args.timeout and args.timeout > 0 else None,
+                             allow_errors=False, coalesce_streams=True,
+                             resources={"metadata": {"path": str(workdir)}})
     say(f"running {args.notebook} ({len(nb.cells)} cells, kernel {kernel})")
-
-    code = EXIT_OK
     try:
-        asyncio.run(client.async_execute())
-    except CellExecutionError as exc:
-        code = EXIT_FAILED
-        if client.stopped_by is None:
-            _report_failure(client, exc)
-    except CellTimeoutError:
-        code = EXIT_FAILED
-        _mark_cell(client, "CellTimeoutError", f"cell timed out after {args.timeout} s")
-        say(
-            f"cell {(client.current_index or 0) + 1} timed out after {args.timeout} s "
-            "(raise --timeout, or 0 for no limit)",
-            err=True,
-        )
-    except DeadKernelError:
-        code = EXIT_FAILED
-        if client.stopped_by is None:
-            _mark_cell(client, "DeadKernelError", "the kernel died")
-            say(
-                f"the kernel died while running cell {(client.current_index or 0) + 1} "
-                "(out of memory? check the job's memory limit)",
-                err=True,
-            )
-    except RuntimeError as exc:  # the kernel would not start or answer
-        code = EXIT_FAILED
-        if client.stopped_by is None:
-            say(f"the kernel failed: {exc}", err=True)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        client.stopped_by = client.stopped_by or signal.SIGINT
+        code = _execute(client, args.timeout)
     except NoSuchKernel as exc:
         say(f"error: kernel not found: {exc}; pass --kernel", err=True)
         return EXIT_USAGE
