@@ -30,7 +30,7 @@ from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.errors import FloydError
 from jobs_bridge.executors.base import Executor
 from jobs_bridge.executors.docker import DockerExecutor, docker_available
-from jobs_bridge.executors.local import LocalExecutor
+from jobs_bridge.executors.local import SAFE_ENV, LocalExecutor
 from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
 from jobs_bridge.handlers.base import NotFoundHandler
 from jobs_bridge.jobs.manager import JobManager
@@ -279,15 +279,22 @@ class BridgeApp(Application):
         return JobManager(self.sessions, self.layout, resolver, self.gpu_allocator, executor, self.public_url,
                           parent=self)
 
-    def executor_env_defaults(self, cls: type[Executor]) -> dict[str, str]:
-        """FLOYD_DOCKER_NETWORK (docker-compose sets it) is DockerExecutor.network unless the config names one:
-        the environment is read here, never below the app."""
-        network = os.environ.get("FLOYD_DOCKER_NETWORK")
+    def executor_env_defaults(self, cls: type[Executor]) -> dict[str, Any]:
+        """What an executor takes from the bridge's environment, unless the config says otherwise
+        (the environment is read here, never below the app): FLOYD_DOCKER_NETWORK (docker-compose
+        sets it) as DockerExecutor.network, and the variables a local job may inherit
+        (LocalExecutor.inherited_env)."""
         sections = [k.__name__ for k in cls.mro()]
-        if not network or not issubclass(cls, DockerExecutor) or any(
-                "network" in self.config.get(name, {}) for name in sections):
-            return {}
-        return {"network": network}
+
+        def configured(trait: str) -> bool:
+            return any(trait in self.config.get(name, {}) for name in sections)
+
+        if issubclass(cls, LocalExecutor) and not configured("inherited_env"):
+            return {"inherited_env": {k: v for k, v in os.environ.items() if k in SAFE_ENV}}
+        network = os.environ.get("FLOYD_DOCKER_NETWORK")
+        if network and issubclass(cls, DockerExecutor) and not configured("network"):
+            return {"network": network}
+        return {}
 
     def make_deployments(self) -> DeploymentManager:
         """Serving's settings live on its classes: c.DeploymentManager, c.Router, c.VersionResolver."""

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import overload
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes for what was stored as UTC; make them aware again."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: datetime | None) -> datetime | None: ...
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes for what was stored as UTC; make them aware again
+    (a column that may be empty stays ``None``)."""
+    if value is None or value.tzinfo:
+        return value
+    return value.replace(tzinfo=timezone.utc)

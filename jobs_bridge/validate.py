@@ -25,7 +25,9 @@ def whole_number(value: object, what: str, low: int, high: int | None = None) ->
 
 def positive_number(value: object, what: str, high: float) -> float:
     try:
-        number = float(value)  # type: ignore[arg-type]
+        if not isinstance(value, (int, float, str)):
+            raise TypeError(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise Unprocessable(f"'{what}' must be a number, not {value!r}.") from None
     if not 0 < number <= high:

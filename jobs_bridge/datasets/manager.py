@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Dict, Integer
 from traitlets.config import LoggingConfigurable
 
+from floyd.formatting import fmt_bytes
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.auth.rules import check_access
 from jobs_bridge.datasets.records import dataset_json, version_json
@@ -386,11 +387,3 @@ class DatasetManager(LoggingConfigurable):
 
 def entry_json(e: Entry) -> dict:
     return {"path": e.path, "type": "file", "size": e.size, "hash": e.hash}
-
-
-def fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"

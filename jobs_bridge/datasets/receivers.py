@@ -3,24 +3,37 @@ appended to a part file. Each verifies what it receives before anything is recor
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from jobs_bridge.errors import BadRequest
-from jobs_bridge.storage.blobs import BlobWriter
+from jobs_bridge.storage.blobs import BlobStore, BlobWriter
 from jobs_bridge.storage.manifest import Entry
 from jobs_bridge.storage.tarstream import TarReader
 
-if TYPE_CHECKING:
-    from jobs_bridge.datasets.uploads import UploadManager
-
 OWNER_FLUSH_EVERY = 256  # blobs received before their ownership rows are written
+
+
+class UploadSink(Protocol):
+    """What a receiver needs of the upload it serves (``UploadManager`` provides it): the store,
+    the ownership record and the saved state of a half-received large blob. A protocol, so this
+    module never imports the manager that imports it."""
+
+    @property
+    def store(self) -> BlobStore: ...
+
+    def record_received(self, owner: str, hashes: list[str]) -> None: ...
+
+    def hasher_for(self, upload_id: str, hexd: str, offset: int) -> hashlib._Hash | None: ...
+
+    def save_hasher(self, upload_id: str, hexd: str, offset: int, h: hashlib._Hash | None) -> None: ...
 
 
 class PackReceiver:
     """Consumes a tar stream of blobs named by their hex hash, verifying each one."""
 
-    def __init__(self, uploads: UploadManager, upload_id: str, owner: str, by_hash: dict[str, Entry]) -> None:
+    def __init__(self, uploads: UploadSink, upload_id: str, owner: str, by_hash: dict[str, Entry]) -> None:
         self.uploads = uploads
         self.upload_id = upload_id
         self.owner = owner
@@ -80,7 +93,7 @@ class PackReceiver:
 class PartWriter:
     """Appends to a large blob's part file; publishes it into the store once complete."""
 
-    def __init__(self, uploads: UploadManager, upload_id: str, owner: str, entry: Entry, part: Path, offset: int) -> None:
+    def __init__(self, uploads: UploadSink, upload_id: str, owner: str, entry: Entry, part: Path, offset: int) -> None:
         self.uploads = uploads
         self.upload_id = upload_id
         self.owner = owner

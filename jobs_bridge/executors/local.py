@@ -16,10 +16,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from traitlets import Dict, Unicode
+
 from jobs_bridge.executors.base import Executor, ExecutorError, Found, FoundReplica, LineSplitter, RunSpec
 from jobs_bridge.executors.contract import CODE, link_tree, local_env
 
 POLL = 0.05
+# The names of the bridge's variables that local jobs and replicas may inherit (the app reads them).
 SAFE_ENV = {"PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT",
             "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
             "http_proxy", "https_proxy", "no_proxy"}
@@ -42,6 +45,14 @@ def _alive(pid: int) -> bool:
 class LocalExecutor(Executor):
     name = "local"
 
+    inherited_env = Dict(
+        value_trait=Unicode(), config=True,
+        help="""Variables every local job and replica starts with, before the contract's own
+        (FLOYD_*): PATH, locale, CA bundles, proxies, pip's index. The app fills it with the
+        variables of its own environment whose names are in SAFE_ENV, unless the config sets it.
+        Never put the bridge's tokens here: a job gets only its own job token.""",
+    )
+
     def __init__(self, root: Path, instance: str = "", **kwargs: object) -> None:
         super().__init__(root, instance, **kwargs)
         self._last_ticks: dict[int, tuple[float, int]] = {}
@@ -56,7 +67,7 @@ class LocalExecutor(Executor):
         # FLOYD_INPUT is run/input, the directory of input links.
         sources = {target: source for target, (source, _read_only) in spec.mount_table().items()}
         # A clean environment: never the bridge's own (its Hub service token must not reach jobs).
-        env = {k: v for k, v in os.environ.items() if k in SAFE_ENV}
+        env = dict(self.inherited_env)
         env.update(local_env(spec, sources, run))
         # `python` in a command means the platform's Python (with the data-science stack), as in the image.
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", os.defpath)

@@ -42,7 +42,8 @@ class PageHandler(BaseHandler):
     api = False
 
     def write_error(self, status_code: int, **kwargs: object) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]  # type: ignore[index]
+        exc_info = kwargs.get("exc_info")
+        exc = exc_info[1] if isinstance(exc_info, tuple) else None
         message = getattr(exc, "message", None) or self._reason
         self.render("error.html", status=status_code, message=message)
 

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,16 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs_bridge.errors import BadRequest, NotFound
 from jobs_bridge.names import check_name
 from jobs_bridge.orm import EndpointKey
-from jobs_bridge.timeutil import utcnow
+from jobs_bridge.timeutil import aware, utcnow
 
 KEY_PREFIX = "fk_"
-
-
-def aware(when: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes; they were stored as UTC."""
-    if when is None or when.tzinfo is not None:
-        return when
-    return when.replace(tzinfo=timezone.utc)
 
 
 def digest(secret: str) -> str:
@@ -47,10 +40,10 @@ def key_json(key: EndpointKey) -> dict:
     now = utcnow()
     state = "revoked" if revoked else "expired" if expires and expires <= now else "active"
     return {"id": key.id, "name": key.name, "prefix": key.prefix, "state": state,
-            "created_by": key.created_by, "created_at": aware(key.created_at).isoformat(),  # type: ignore[union-attr]
+            "created_by": key.created_by, "created_at": aware(key.created_at).isoformat(),
             "expires_at": expires.isoformat() if expires else None,
             "revoked_at": revoked.isoformat() if revoked else None,
-            "last_used_at": aware(key.last_used_at).isoformat() if key.last_used_at else None}  # type: ignore[union-attr]
+            "last_used_at": aware(key.last_used_at).isoformat() if key.last_used_at else None}
 
 
 class KeyStore:

@@ -74,7 +74,7 @@ def test_kill_during_commit(platform: Platform, tmp_path: Path) -> None:
 
 
 def test_unfinished_uploads_expire_at_start_up(tmp_path: Path) -> None:
-    p = Platform.create(tmp_path / "expiry", bridge_config="c.BridgeApp.upload_expiry_days = 0\n")
+    p = Platform.create(tmp_path / "expiry", bridge_config="c.UploadManager.upload_expiry_days = 0\n")
     p.start()
     try:
         user = p.user("lazy")

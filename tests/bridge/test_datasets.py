@@ -222,7 +222,7 @@ def test_public_sharing(alice: User, bob: User, ds: str, tree: Path) -> None:
 def test_quota_exceeded_is_413(tmp_path: Path) -> None:
     p = Platform.create(tmp_path / "quota", {"FLOYD_QUOTA_TEST": "1"})
     p.root.mkdir(parents=True, exist_ok=True)
-    (p.root / "floyd_bridge_config.py").write_text("c.BridgeApp.user_quota_bytes = 1000\n")
+    (p.root / "floyd_bridge_config.py").write_text("c.DatasetManager.user_quota_bytes = 1000\n")
     p.start()
     try:
         carol = p.user("carol")

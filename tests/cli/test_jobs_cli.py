@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from floyd.cli.jobs import data_source, split_job_ref, what_to_run
+from floyd.cli.jobrefs import split_job_ref
+from floyd.cli.run import what_to_run
 from floyd.client.errors import FloydClientError
 from floyd.client.ignore import DEFAULT_FLOYDIGNORE
 from floyd.client.project_config import (
@@ -20,6 +21,7 @@ from floyd.client.project_config import (
     parse_sweep_flag,
     settings_from_yaml,
 )
+from floyd.client.request import expand_source
 from tests.support.docker import docker_client, workspace_image  # noqa: F401  (fixtures)
 from tests.support.platform import Platform, User, as_json, write_tree
 
@@ -105,10 +107,10 @@ def test_names_inputs_and_flags() -> None:
     assert parse_input("mnist:digits") == {"source": "mnist", "mount": "digits"}
     assert parse_input("alice/mnist:3:digits") == {"source": "alice/mnist:3", "mount": "digits"}
     assert parse_input("12/output:prev") == {"source": "12/output", "mount": "prev"}
-    assert data_source("12/output", "alice/mnist-cnn") == "alice/mnist-cnn/12/output"
-    assert data_source("alice/projects/mnist-cnn/12", None) == "alice/mnist-cnn/12/output"
-    assert data_source("alice/datasets/mnist/3", None) == "alice/mnist:3"
-    assert data_source("mnist:3", "alice/x") == "mnist:3"
+    assert expand_source("12/output", "alice/mnist-cnn") == "alice/mnist-cnn/12/output"
+    assert expand_source("alice/projects/mnist-cnn/12", "alice/x") == "alice/mnist-cnn/12/output"
+    assert expand_source("alice/datasets/mnist/3", "alice/x") == "alice/mnist:3"
+    assert expand_source("mnist:3", "alice/x") == "mnist:3"
     assert parse_sweep_flag("lr=0.1,0.01 layers=2,3") == {"grid": {"lr": ["0.1", "0.01"], "layers": ["2", "3"]}}
     with pytest.raises(ConfigError, match="--sweep"):
         parse_sweep_flag("lr")

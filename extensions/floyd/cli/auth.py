@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
@@ -31,7 +32,7 @@ def login(url: str | None, username: str | None, token: str | None, password_std
         else:
             username = username or click.prompt("Username")
             if password_stdin:
-                password = click.get_text_stream("stdin").readline().rstrip("\n")
+                password = sys.stdin.readline().rstrip("\n")
             else:
                 password = click.prompt("Password", hide_input=True)
             token = FloydClient.request_token(url, username, password)

@@ -46,7 +46,8 @@ class FloydClient:
         return cls(cfg.url, cfg.token)
 
     # -- transport ---------------------------------------------------------------------
-    def request(self, method: str, path: str, *, stream: bool = False, timeout: float | None = None,
+    def request(self, method: str, path: str, *, stream: bool = False,
+                timeout: float | tuple[float, float | None] | None = None,
                 **kwargs: Any) -> requests.Response:
         url = path if path.startswith("http") else self.api + path.lstrip("/")
         try:
@@ -124,8 +125,9 @@ class FloydClient:
         return self.get_json(f"datasets/{_q(owner)}/{_q(name)}/versions/{_q(str(version))}")
 
     def delete_version(self, owner: str, name: str, version: str | int, force: bool = False) -> dict:
-        return self.send_json("DELETE", f"datasets/{_q(owner)}/{_q(name)}/versions/{_q(str(version))}",
-                              **({"force": "1"} if force else {}))
+        resp = self.request("DELETE", f"datasets/{_q(owner)}/{_q(name)}/versions/{_q(str(version))}",
+                            params={"force": "1"} if force else None)
+        return resp.json() if resp.content else {}
 
     def files(self, owner: str, name: str, version: str | int, path: str = "", recursive: bool = False) -> dict:
         return self.get_json(f"datasets/{_q(owner)}/{_q(name)}/versions/{_q(str(version))}/files",
@@ -276,13 +278,13 @@ class FloydClient:
     def _follow(self, path: str) -> Iterator[tuple[str, str]]:
         """A generator, so the request goes out when the first pair is asked for."""
         resp = self.request("GET", path, params={"follow": "1"}, stream=True,
-                            timeout=(30, None))  # type: ignore[arg-type]
+                            timeout=(30, None))  # no read limit: a log stream may be silent for hours
         yield from read_events(resp)
 
 
 def read_events(resp: requests.Response) -> Iterator[tuple[str, str]]:
     """The (event, data) pairs of a server-sent-events response, up to and including 'end'."""
-    event, data = "line", []
+    event, data = "line", list[str]()
     for raw in resp.iter_lines(decode_unicode=True, chunk_size=1):
         if raw is None:
             continue

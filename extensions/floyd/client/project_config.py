@@ -165,7 +165,9 @@ def check_memory(value: object, label: str = "--memory") -> str:
 
 def check_cpus(value: object, label: str = "--cpus") -> float:
     try:
-        cpus = float(value)  # type: ignore[arg-type]
+        if not isinstance(value, (int, float, str)):
+            raise TypeError(value)
+        cpus = float(value)
     except (TypeError, ValueError):
         cpus = -1.0
     if isinstance(value, bool) or not cpus > 0:

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol, cast
 
 from floyd.client.errors import FloydClientError
 from floyd.client.hashing import CHUNK, LocalFile, StatCache, hash_files, scan
@@ -210,7 +211,7 @@ def download(client: FloydClient, owner: str, name: str, version: str, path: str
     if resp.headers.get("Content-Type", "").startswith("application/x-tar"):
         out.mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
-        with tarfile.open(fileobj=raw, mode="r|") as tar:
+        with tarfile.open(fileobj=cast(IO[bytes], raw), mode="r|") as tar:
             for member in tar:
                 tar.extract(member, out, filter="data")
                 written.append(out / member.name)
@@ -229,13 +230,17 @@ def download(client: FloydClient, owner: str, name: str, version: str, path: str
     return [target]
 
 
+class _Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 class _CountingReader:
-    def __init__(self, raw: object, observer: ProgressObserver) -> None:
+    def __init__(self, raw: _Readable, observer: ProgressObserver) -> None:
         self.raw = raw
         self.observer = observer
 
     def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)  # type: ignore[attr-defined]
+        data = self.raw.read(n)
         if data:
             self.observer.advance("download", len(data))
         return data

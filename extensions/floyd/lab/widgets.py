@@ -13,15 +13,43 @@ import math
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import ipywidgets as w
 
+from floyd.client.http import FloydClient
 from floyd.formatting import fmt_duration, fmt_value
 from floyd.lab.records import ENDED, elapsed
 
-if TYPE_CHECKING:
-    from floyd.lab.job import Job
+
+class Job(Protocol):
+    """What the monitor reads of a job (``floyd.Job`` provides it). A protocol, so that this
+    module and ``floyd.lab.job``, whose ``Job.monitor()`` builds a monitor, never import each other."""
+
+    record: dict
+
+    @property
+    def client(self) -> FloydClient: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def args(self) -> tuple[str, str, int]: ...
+
+    @property
+    def output_dir(self) -> Path | None: ...
+
+    def refresh(self) -> dict: ...
+
+    def logs(self) -> str: ...
+
+    def metrics(self) -> dict[str, list[dict]]: ...
+
+    def stop(self) -> dict: ...
+
+    def output_files(self, path: str = "") -> list[dict]: ...
 
 STATE_COLORS = {"queued": "#888", "starting": "#b58900", "running": "#268bd2", "succeeded": "#2e7d32",
                 "failed": "#c62828", "stopped": "#6d4c41", "timed_out": "#ef6c00", "lost": "#6a1b9a"}

@@ -71,8 +71,8 @@ class _ThreadStdout:
 
 def _install_stdout() -> _ThreadStdout:
     if not isinstance(sys.stdout, _ThreadStdout):
-        sys.stdout = _ThreadStdout(sys.stdout)  # type: ignore[assignment]
-    return sys.stdout  # type: ignore[return-value]
+        sys.stdout = _ThreadStdout(sys.stdout)
+    return sys.stdout
 
 
 @dataclass
@@ -108,8 +108,10 @@ def compile_cell(python_source: str, label: str) -> CompiledCell:
     tree = ast.parse(python_source, filename, "exec")
     last_expr = None
     silent = python_source.rstrip().endswith(";")
-    if tree.body and isinstance(tree.body[-1], ast.Expr) and not silent:
-        expr = ast.Expression(tree.body.pop().value)
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.Expr) and not silent:
+        tree.body.pop()
+        expr = ast.Expression(last.value)
         last_expr = compile(expr, filename, "eval", flags=_FLAGS)
     body = compile(tree, filename, "exec", flags=_FLAGS) if tree.body else None
     return CompiledCell(label, body, last_expr, python_source)
@@ -130,7 +132,7 @@ def _make_shell(module: types.ModuleType) -> Any:
             """Kernel Gateway ignores display_data messages; so do we."""
 
     class EndpointShell(InteractiveShell):
-        def system(self, cmd: str) -> None:  # type: ignore[override]
+        def system(self, cmd: str) -> None:
             """``!cmd``: its output goes to the cell's stdout (the response), as a kernel's does."""
             done = subprocess.run(self.var_expand(cmd, depth=1), shell=True, capture_output=True, text=True)
             sys.stdout.write(done.stdout)
@@ -180,7 +182,8 @@ class InProcessKernel:
         except (Exception, SystemExit) as exc:
             result.error = exc
             # Skip this frame: the log shows the cell's lines, as a kernel's traceback does.
-            traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next, file=sys.stderr)
+            tb = exc.__traceback__
+            traceback.print_exception(type(exc), exc, tb.tb_next if tb else None, file=sys.stderr)
         finally:
             self.stdout.capture(None)
         result.stdout = buffer.getvalue() if buffer is not None else ""

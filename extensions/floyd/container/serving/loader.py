@@ -13,6 +13,7 @@ import inspect
 import os
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +62,15 @@ def _is_factory(obj: Any) -> bool:
 def as_asgi(obj: Any, threads: int) -> ASGIApp:
     kind = interface(obj)
     if kind == "asgi3":
-        return obj  # type: ignore[no-any-return]
+        return obj
     if kind == "asgi2":
         from uvicorn.middleware.asgi2 import ASGI2Middleware
 
-        return ASGI2Middleware(obj)  # type: ignore[return-value]
+        return ASGI2Middleware(obj)  # type: ignore[return-value]  # uvicorn types its middleware with its own ASGI protocol types
     from a2wsgi import WSGIMiddleware
 
     # A thread pool: WSGI requests run side by side, not one at a time.
-    return WSGIMiddleware(obj, workers=threads)  # type: ignore[return-value]
+    return WSGIMiddleware(obj, workers=threads)  # type: ignore[return-value]  # a2wsgi's own ASGI types, structurally the same
 
 
 def app_runtime(entry: str, obj: Any, title: str, threads: int) -> Runtime:
@@ -142,7 +143,7 @@ def load_notebook(entry: str, cwd: Path, threads: int) -> Runtime:
     """
     from floyd.container.serving.kernel import InProcessKernel
     from floyd.container.serving.notebook_http import NotebookHTTP, parse_notebook
-    from floyd.container.serving.openapi import notebook_openapi
+    from floyd.container.serving.openapi import kg_swagger, notebook_openapi
     from floyd.container.serving.predict import PREDICT_PATH, PredictApp
 
     path = (cwd / entry).resolve()
@@ -154,7 +155,7 @@ def load_notebook(entry: str, cwd: Path, threads: int) -> Runtime:
     sys.path.insert(0, str(path.parent))
     kernel = InProcessKernel(str(path))
     for cell in parsed.init_cells:
-        result = kernel.call(lambda cell=cell: kernel.run(cell, capture=False))
+        result = kernel.call(partial(kernel.run, cell, capture=False))
         if result.error is not None:
             raise NotebookError(f"{cell.label} failed at start-up: {result.error_text.strip()}")
     predict = kernel.namespace.get("predict")
@@ -164,7 +165,8 @@ def load_notebook(entry: str, cwd: Path, threads: int) -> Runtime:
         has_predict = predict is not None and not any(e.regex.match(PREDICT_PATH) for e in parsed.endpoints)
         if has_predict:
             routes.append(f"POST {PREDICT_PATH}")
-        app = NotebookHTTP(parsed, kernel, PredictApp(predict, threads) if has_predict else None)
+        app = NotebookHTTP(parsed, kernel, lambda: kg_swagger(parsed),
+                           PredictApp(predict, threads) if has_predict and predict is not None else None)
         floyd_app = FloydASGI(app, "notebook", lambda: notebook_openapi(parsed, has_predict))
         return Runtime(entry, "notebook", floyd_app, routes)
     if predict is not None:

@@ -26,6 +26,7 @@ import email.parser
 import email.policy
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,11 +171,12 @@ def _multipart_fields(content_type: str, body: bytes) -> dict[str, list[str]]:
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     fields: dict[str, list[str]] = {}
-    for part in message.iter_parts():  # type: ignore[attr-defined]
+    for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if not name or part.get_filename():
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        payload = payload if isinstance(payload, bytes) else b""
         fields.setdefault(str(name), []).append(payload.decode("utf-8", "replace"))
     return fields
 
@@ -205,9 +207,13 @@ def parse_body(content_type: str, body: bytes) -> Any:
 class NotebookHTTP:
     """The ASGI app for an annotated notebook (and its ``predict``, if it also defines one)."""
 
-    def __init__(self, notebook: ParsedNotebook, kernel: InProcessKernel, predict: Any = None) -> None:
+    def __init__(self, notebook: ParsedNotebook, kernel: InProcessKernel, swagger: Callable[[], dict[str, Any]],
+                 predict: Any = None) -> None:
+        """``swagger`` makes Kernel Gateway's document of the notebook's routes (openapi.kg_swagger),
+        handed in by the loader so that this module and the document's module stay apart."""
         self.notebook = notebook
         self.kernel = kernel
+        self.swagger = swagger
         self.predict = predict
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -222,9 +228,7 @@ class NotebookHTTP:
                 await self._endpoint(endpoint, params, scope, receive, send)
                 return
         if scope["path"] == SWAGGER_PATH and scope["method"] == "GET":
-            from floyd.container.serving.openapi import kg_swagger
-
-            await send_json(send, 200, kg_swagger(self.notebook))
+            await send_json(send, 200, self.swagger())
             return
         if self.predict is not None and scope["path"] == "/predict":
             await self.predict(scope, receive, send)
