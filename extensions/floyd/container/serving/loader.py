@@ -7,6 +7,7 @@ instead of answering the bridge's readiness check.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -142,7 +143,7 @@ def load_notebook(entry: str, cwd: Path, threads: int) -> Runtime:
     """
     from floyd.container.serving.kernel import InProcessKernel
     from floyd.container.serving.notebook_http import NotebookHTTP, parse_notebook
-    from floyd.container.serving.openapi import notebook_openapi
+    from floyd.container.serving.openapi import kg_swagger, notebook_openapi
     from floyd.container.serving.predict import PREDICT_PATH, PredictApp
 
     path = (cwd / entry).resolve()
@@ -160,12 +161,15 @@ def load_notebook(entry: str, cwd: Path, threads: int) -> Runtime:
     predict = kernel.namespace.get("predict")
     predict = predict if callable(predict) else None
     if parsed.endpoints:
-        routes = [f"{verb} {e.path}" for e in parsed.endpoints for verb in e.sources]
+        routes = [f"{verb} {path}" for verb, path in parsed.routes]
         has_predict = predict is not None and not any(e.regex.match(PREDICT_PATH) for e in parsed.endpoints)
         if has_predict:
             routes.append(f"POST {PREDICT_PATH}")
-        app = NotebookHTTP(parsed, kernel, PredictApp(predict, threads) if has_predict else None)
-        floyd_app = FloydASGI(app, "notebook", lambda: notebook_openapi(parsed, has_predict))
+        swagger = functools.partial(kg_swagger, parsed.title, parsed.annotations)
+        app = NotebookHTTP(parsed, kernel, swagger, PredictApp(predict, threads) if has_predict else None)
+        floyd_app = FloydASGI(
+            app, "notebook", lambda: notebook_openapi(parsed.title, parsed.routes, has_predict)
+        )
         return Runtime(entry, "notebook", floyd_app, routes)
     if predict is not None:
         return predict_runtime(entry, predict, parsed.title, threads)

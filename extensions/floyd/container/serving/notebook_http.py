@@ -26,6 +26,7 @@ import email.parser
 import email.policy
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,11 @@ class ParsedNotebook:
     endpoints: list[Endpoint]
     init_cells: list[CompiledCell]
     annotations: list[tuple[str, str]]  # (verb, path) in notebook order, for the swagger spec
+
+    @property
+    def routes(self) -> list[tuple[str, str]]:
+        """``(verb, path)`` in the order requests are matched: the route table and OpenAPI's."""
+        return [(verb, e.path) for e in self.endpoints for verb in e.sources]
 
 
 def _convert(source: str) -> str:
@@ -203,11 +209,21 @@ def parse_body(content_type: str, body: bytes) -> Any:
 
 
 class NotebookHTTP:
-    """The ASGI app for an annotated notebook (and its ``predict``, if it also defines one)."""
+    """The ASGI app for an annotated notebook (and its ``predict``, if it also defines one).
 
-    def __init__(self, notebook: ParsedNotebook, kernel: InProcessKernel, predict: Any = None) -> None:
+    ``swagger`` builds the document for ``/_api/spec/swagger.json``; the loader passes it in so
+    that this module and ``openapi`` never import each other."""
+
+    def __init__(
+        self,
+        notebook: ParsedNotebook,
+        kernel: InProcessKernel,
+        swagger: Callable[[], dict[str, Any]],
+        predict: Any = None,
+    ) -> None:
         self.notebook = notebook
         self.kernel = kernel
+        self.swagger = swagger
         self.predict = predict
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -222,9 +238,7 @@ class NotebookHTTP:
                 await self._endpoint(endpoint, params, scope, receive, send)
                 return
         if scope["path"] == SWAGGER_PATH and scope["method"] == "GET":
-            from floyd.container.serving.openapi import kg_swagger
-
-            await send_json(send, 200, kg_swagger(self.notebook))
+            await send_json(send, 200, self.swagger())
             return
         if self.predict is not None and scope["path"] == "/predict":
             await self.predict(scope, receive, send)
