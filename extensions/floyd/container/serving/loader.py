@@ -1,8 +1,10 @@
 """ENTRY → one ASGI app: an ``app`` (WSGI or ASGI), a ``predict`` function, or a notebook.
 
-Everything that can fail (imports, init cells, syntax errors in endpoint cells) fails here,
+Everything that can fail at start-up (imports, a notebook's unannotated cells) fails here,
 before the port opens, so a broken deploy exits non-zero with its traceback in the log
-instead of answering the bridge's readiness check.
+instead of answering the bridge's readiness check. A notebook endpoint cell that does not
+compile is the exception: as in Kernel Gateway only its route fails (500), and the start-up
+log says so.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Runtime:
     kind: str  # "app" | "notebook" | "predict"
     app: FloydASGI
     routes: list[str] = field(default_factory=list)  # "VERB /path" lines for the start-up log
+    warnings: list[str] = field(default_factory=list)  # e.g. a route whose cell does not compile
 
 
 def interface(obj: Any) -> str:
@@ -62,7 +65,7 @@ def _is_factory(obj: Any) -> bool:
 def as_asgi(obj: Any, threads: int) -> ASGIApp:
     kind = interface(obj)
     if kind == "asgi3":
-        return obj  # type: ignore[no-any-return]
+        return obj
     if kind == "asgi2":
         from uvicorn.middleware.asgi2 import ASGI2Middleware
 
@@ -155,22 +158,24 @@ def load_notebook(entry: str, cwd: Path, threads: int) -> Runtime:
     sys.path.insert(0, str(path.parent))
     kernel = InProcessKernel(str(path))
     for cell in parsed.init_cells:
-        result = kernel.call(lambda cell=cell: kernel.run(cell, capture=False))
+        result = kernel.call(functools.partial(kernel.run, cell, capture=False))
         if result.error is not None:
             raise NotebookError(f"{cell.label} failed at start-up: {result.error_text.strip()}")
     predict = kernel.namespace.get("predict")
     predict = predict if callable(predict) else None
     if parsed.endpoints:
         routes = [f"{verb} {path}" for verb, path in parsed.routes]
-        has_predict = predict is not None and not any(e.regex.match(PREDICT_PATH) for e in parsed.endpoints)
-        if has_predict:
+        predict_app = None
+        if predict is not None and not any(e.regex.match(PREDICT_PATH) for e in parsed.endpoints):
+            predict_app = PredictApp(predict, threads)
             routes.append(f"POST {PREDICT_PATH}")
+        has_predict = predict_app is not None
         swagger = functools.partial(kg_swagger, parsed.title, parsed.annotations)
-        app = NotebookHTTP(parsed, kernel, swagger, PredictApp(predict, threads) if has_predict else None)
+        app = NotebookHTTP(parsed, kernel, swagger, predict_app)
         floyd_app = FloydASGI(
             app, "notebook", lambda: notebook_openapi(parsed.title, parsed.routes, has_predict)
         )
-        return Runtime(entry, "notebook", floyd_app, routes)
+        return Runtime(entry, "notebook", floyd_app, routes, parsed.broken_routes())
     if predict is not None:
         return predict_runtime(entry, predict, parsed.title, threads)
     if "app" in kernel.namespace:

@@ -8,7 +8,11 @@ https://jupyter-kernel-gateway.readthedocs.io/en/latest/http-mode.html) and its 
   parameters; cells sharing an annotation are concatenated in notebook order;
 * ``# ResponseInfo VERB /path`` cells run after that endpoint and print
   ``{"headers": {...}, "status": N}``;
-* every other code cell runs once at start-up, in order (an error there stops the start);
+* every other code cell runs once at start-up, in order (an error there, a SyntaxError
+  included, stops the start);
+* an endpoint or ResponseInfo cell that does not compile fails only its own route: Kernel
+  Gateway compiles a cell when its route is called, so that route answers ``500`` with the
+  SyntaxError and the others serve;
 * before an endpoint runs, ``REQUEST`` is a JSON *string* with ``body``, ``args`` (lists),
   ``path`` and ``headers`` (Tornado-style names, repeats as lists);
 * the response body is the cell's stdout, else its ``execute_result`` bundle as JSON, with
@@ -75,6 +79,17 @@ class ParsedNotebook:
         """``(verb, path)`` in the order requests are matched: the route table and OpenAPI's."""
         return [(verb, e.path) for e in self.endpoints for verb in e.sources]
 
+    def broken_routes(self) -> list[str]:
+        """One line per route whose cell (or ResponseInfo cell) does not compile, for the
+        start-up log: the route still exists and answers 500, as in Kernel Gateway."""
+        lines = []
+        for endpoint in self.endpoints:
+            for verb, cell in [*endpoint.sources.items(), *endpoint.responses.items()]:
+                if cell.error is not None and verb in endpoint.sources:
+                    error = f"{type(cell.error).__name__}: {cell.error_value}"
+                    lines.append(f"{verb} {endpoint.path} answers 500, a cell does not compile: {error}")
+        return lines
+
 
 def _convert(source: str) -> str:
     """``%magic`` / ``!cmd`` → Python: the transformation nbconvert's ``ipython2python`` filter
@@ -127,23 +142,17 @@ def parse_notebook(path: Path) -> ParsedNotebook:
             verb, route = m.group(1), m.group(2).strip()
             raw_responses.setdefault(route, {}).setdefault(verb, []).append(_convert(source))
         elif source.strip():
-            init_cells.append(_compile(_convert(source), label))
+            init_cells.append(compile_cell(_convert(source), label))
     endpoints: list[Endpoint] = []
     for route in sorted(raw_sources, key=first_path_param_index, reverse=True):
         endpoint = Endpoint(route, path_regex(route))
         for verb, parts in raw_sources[route].items():
-            endpoint.sources[verb] = _compile("\n".join(parts), f"{path.name} {verb} {route}")
+            endpoint.sources[verb] = compile_cell("\n".join(parts), f"{path.name} {verb} {route}")
         for verb, parts in raw_responses.get(route, {}).items():
-            endpoint.responses[verb] = _compile("\n".join(parts), f"{path.name} ResponseInfo {verb} {route}")
+            label = f"{path.name} ResponseInfo {verb} {route}"
+            endpoint.responses[verb] = compile_cell("\n".join(parts), label)
         endpoints.append(endpoint)
     return ParsedNotebook(path.stem, endpoints, init_cells, annotations)
-
-
-def _compile(source: str, label: str) -> CompiledCell:
-    try:
-        return compile_cell(source, label)
-    except SyntaxError as exc:
-        raise NotebookError(f"{label}: {exc.__class__.__name__}: {exc.msg} (line {exc.lineno})") from exc
 
 
 # -- the request as Kernel Gateway hands it to a cell ----------------------------------------
@@ -176,12 +185,13 @@ def _multipart_fields(content_type: str, body: bytes) -> dict[str, list[str]]:
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     fields: dict[str, list[str]] = {}
-    for part in message.iter_parts():  # type: ignore[attr-defined]
+    for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if not name or part.get_filename():
             continue
-        payload = part.get_payload(decode=True) or b""
-        fields.setdefault(str(name), []).append(payload.decode("utf-8", "replace"))
+        payload = part.get_payload(decode=True)
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+        fields.setdefault(str(name), []).append(text)
     return fields
 
 
