@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     for route in runtime.routes:
         verb, _, path = route.partition(" ")
         log(f"  {verb:<7} {path}")
+    for warning in runtime.warnings:
+        log(f"warning: {warning}")
     if not serve(runtime.app, args.host, args.port, args.log_level):
         log(f"the server did not start on {args.host}:{args.port}")
         return 3

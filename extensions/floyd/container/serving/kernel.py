@@ -77,12 +77,25 @@ def _install_stdout() -> _ThreadStdout:
 
 @dataclass
 class CompiledCell:
-    """A cell's code, split like IPython's ``last_expr``: body, then the trailing expression."""
+    """A cell's code, split like IPython's ``last_expr``: body, then the trailing expression.
+
+    A cell that does not compile keeps its ``error`` instead of code: running it fails with
+    that error, as a kernel fails a cell it cannot compile, so one broken endpoint cell
+    costs its own route a 500 and not the whole notebook its start (Kernel Gateway compiles
+    an endpoint's cell only when its route is called)."""
 
     label: str
     body: types.CodeType | None
     last_expr: types.CodeType | None
     source: str
+    error: SyntaxError | None = None
+
+    @property
+    def error_value(self) -> str:
+        """The compile error as a response shows it. Not ``str(error)``: that names only the
+        file name's part after its last ``/``, which for ``<nb.ipynb GET /people/:id>`` is ``:id>``."""
+        assert self.error is not None
+        return f"{self.error.msg} ({self.label}, line {self.error.lineno})"
 
 
 @dataclass
@@ -90,30 +103,34 @@ class CellResult:
     stdout: str = ""
     data: dict[str, Any] | None = None
     error: BaseException | None = None
+    evalue: str | None = None  # the error's text where ``str(error)`` is not the one to show
 
     @property
     def error_text(self) -> str:
         """Kernel Gateway's error body: ``Error {ename}: {evalue} \\n``."""
         assert self.error is not None
-        return f"Error {type(self.error).__name__}: {self.error} \n"
+        evalue = str(self.error) if self.evalue is None else self.evalue
+        return f"Error {type(self.error).__name__}: {evalue} \n"
 
 
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 
 def compile_cell(python_source: str, label: str) -> CompiledCell:
-    """Compile converted (plain Python) cell source; raises SyntaxError with the cell label."""
+    """Compile converted (plain Python) cell source; a SyntaxError (its filename the cell's
+    label) is kept in the result, to be raised when the cell runs."""
     filename = f"<{label}>"
     linecache.cache[filename] = (len(python_source), None, python_source.splitlines(True), filename)
-    tree = ast.parse(python_source, filename, "exec")
-    last_expr = None
-    silent = python_source.rstrip().endswith(";")
-    last = tree.body[-1] if tree.body else None
-    if isinstance(last, ast.Expr) and not silent:
-        tree.body.pop()
-        expr = ast.Expression(last.value)
-        last_expr = compile(expr, filename, "eval", flags=_FLAGS)
-    body = compile(tree, filename, "exec", flags=_FLAGS) if tree.body else None
+    try:
+        tree = ast.parse(python_source, filename, "exec")
+        last_expr = None
+        silent = python_source.rstrip().endswith(";")
+        if tree.body and isinstance(last := tree.body[-1], ast.Expr) and not silent:
+            tree.body.pop()
+            last_expr = compile(ast.Expression(last.value), filename, "eval", flags=_FLAGS)
+        body = compile(tree, filename, "exec", flags=_FLAGS) if tree.body else None
+    except SyntaxError as exc:  # IndentationError and "null bytes" are SyntaxErrors too
+        return CompiledCell(label, None, None, python_source, error=exc.with_traceback(None))
     return CompiledCell(label, body, last_expr, python_source)
 
 
@@ -169,6 +186,10 @@ class InProcessKernel:
 
     def run(self, cell: CompiledCell, capture: bool = True) -> CellResult:
         """Execute one cell on the calling (kernel) thread."""
+        if cell.error is not None:
+            # Shown as a kernel shows it: file, line, caret and message, no frames of ours.
+            traceback.print_exception(type(cell.error), cell.error, None, file=sys.stderr)
+            return CellResult(error=cell.error, evalue=cell.error_value)
         result = CellResult()
         buffer = io.StringIO() if capture else None
         self.stdout.capture(buffer)
@@ -182,8 +203,8 @@ class InProcessKernel:
         except (Exception, SystemExit) as exc:
             result.error = exc
             # Skip this frame: the log shows the cell's lines, as a kernel's traceback does.
-            tb = exc.__traceback__
-            traceback.print_exception(type(exc), exc, tb.tb_next if tb else None, file=sys.stderr)
+            frames = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+            traceback.print_exception(type(exc), exc, frames, file=sys.stderr)
         finally:
             self.stdout.capture(None)
         result.stdout = buffer.getvalue() if buffer is not None else ""

@@ -1,19 +1,21 @@
 """ENTRY → one ASGI app: an ``app`` (WSGI or ASGI), a ``predict`` function, or a notebook.
 
-Everything that can fail (imports, init cells, syntax errors in endpoint cells) fails here,
+Everything that can fail at start-up (imports, a notebook's unannotated cells) fails here,
 before the port opens, so a broken deploy exits non-zero with its traceback in the log
-instead of answering the bridge's readiness check.
+instead of answering the bridge's readiness check. A notebook endpoint cell that does not
+compile is the exception: as in Kernel Gateway only its route fails (500), and the start-up
+log says so.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
 import os
 import sys
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ class Runtime:
     kind: str  # "app" | "notebook" | "predict"
     app: FloydASGI
     routes: list[str] = field(default_factory=list)  # "VERB /path" lines for the start-up log
+    warnings: list[str] = field(default_factory=list)  # e.g. a route whose cell does not compile
 
 
 def interface(obj: Any) -> str:
@@ -66,11 +69,11 @@ def as_asgi(obj: Any, threads: int) -> ASGIApp:
     if kind == "asgi2":
         from uvicorn.middleware.asgi2 import ASGI2Middleware
 
-        return ASGI2Middleware(obj)  # type: ignore[return-value]  # uvicorn types its middleware with its own ASGI protocol types
+        return ASGI2Middleware(obj)  # type: ignore[return-value]
     from a2wsgi import WSGIMiddleware
 
     # A thread pool: WSGI requests run side by side, not one at a time.
-    return WSGIMiddleware(obj, workers=threads)  # type: ignore[return-value]  # a2wsgi's own ASGI types, structurally the same
+    return WSGIMiddleware(obj, workers=threads)  # type: ignore[return-value]
 
 
 def app_runtime(entry: str, obj: Any, title: str, threads: int) -> Runtime:
@@ -155,20 +158,24 @@ def load_notebook(entry: str, cwd: Path, threads: int) -> Runtime:
     sys.path.insert(0, str(path.parent))
     kernel = InProcessKernel(str(path))
     for cell in parsed.init_cells:
-        result = kernel.call(partial(kernel.run, cell, capture=False))
+        result = kernel.call(functools.partial(kernel.run, cell, capture=False))
         if result.error is not None:
             raise NotebookError(f"{cell.label} failed at start-up: {result.error_text.strip()}")
     predict = kernel.namespace.get("predict")
     predict = predict if callable(predict) else None
     if parsed.endpoints:
-        routes = [f"{verb} {e.path}" for e in parsed.endpoints for verb in e.sources]
-        has_predict = predict is not None and not any(e.regex.match(PREDICT_PATH) for e in parsed.endpoints)
-        if has_predict:
+        routes = [f"{verb} {path}" for verb, path in parsed.routes]
+        predict_app = None
+        if predict is not None and not any(e.regex.match(PREDICT_PATH) for e in parsed.endpoints):
+            predict_app = PredictApp(predict, threads)
             routes.append(f"POST {PREDICT_PATH}")
-        app = NotebookHTTP(parsed, kernel, lambda: kg_swagger(parsed),
-                           PredictApp(predict, threads) if has_predict and predict is not None else None)
-        floyd_app = FloydASGI(app, "notebook", lambda: notebook_openapi(parsed, has_predict))
-        return Runtime(entry, "notebook", floyd_app, routes)
+        has_predict = predict_app is not None
+        swagger = functools.partial(kg_swagger, parsed.title, parsed.annotations)
+        app = NotebookHTTP(parsed, kernel, swagger, predict_app)
+        floyd_app = FloydASGI(
+            app, "notebook", lambda: notebook_openapi(parsed.title, parsed.routes, has_predict)
+        )
+        return Runtime(entry, "notebook", floyd_app, routes, parsed.broken_routes())
     if predict is not None:
         return predict_runtime(entry, predict, parsed.title, threads)
     if "app" in kernel.namespace:

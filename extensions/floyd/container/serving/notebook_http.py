@@ -8,7 +8,11 @@ https://jupyter-kernel-gateway.readthedocs.io/en/latest/http-mode.html) and its 
   parameters; cells sharing an annotation are concatenated in notebook order;
 * ``# ResponseInfo VERB /path`` cells run after that endpoint and print
   ``{"headers": {...}, "status": N}``;
-* every other code cell runs once at start-up, in order (an error there stops the start);
+* every other code cell runs once at start-up, in order (an error there, a SyntaxError
+  included, stops the start);
+* an endpoint or ResponseInfo cell that does not compile fails only its own route: Kernel
+  Gateway compiles a cell when its route is called, so that route answers ``500`` with the
+  SyntaxError and the others serve;
 * before an endpoint runs, ``REQUEST`` is a JSON *string* with ``body``, ``args`` (lists),
   ``path`` and ``headers`` (Tornado-style names, repeats as lists);
 * the response body is the cell's stdout, else its ``execute_result`` bundle as JSON, with
@@ -70,6 +74,22 @@ class ParsedNotebook:
     init_cells: list[CompiledCell]
     annotations: list[tuple[str, str]]  # (verb, path) in notebook order, for the swagger spec
 
+    @property
+    def routes(self) -> list[tuple[str, str]]:
+        """``(verb, path)`` in the order requests are matched: the route table and OpenAPI's."""
+        return [(verb, e.path) for e in self.endpoints for verb in e.sources]
+
+    def broken_routes(self) -> list[str]:
+        """One line per route whose cell (or ResponseInfo cell) does not compile, for the
+        start-up log: the route still exists and answers 500, as in Kernel Gateway."""
+        lines = []
+        for endpoint in self.endpoints:
+            for verb, cell in [*endpoint.sources.items(), *endpoint.responses.items()]:
+                if cell.error is not None and verb in endpoint.sources:
+                    error = f"{type(cell.error).__name__}: {cell.error_value}"
+                    lines.append(f"{verb} {endpoint.path} answers 500, a cell does not compile: {error}")
+        return lines
+
 
 def _convert(source: str) -> str:
     """``%magic`` / ``!cmd`` → Python: the transformation nbconvert's ``ipython2python`` filter
@@ -122,23 +142,17 @@ def parse_notebook(path: Path) -> ParsedNotebook:
             verb, route = m.group(1), m.group(2).strip()
             raw_responses.setdefault(route, {}).setdefault(verb, []).append(_convert(source))
         elif source.strip():
-            init_cells.append(_compile(_convert(source), label))
+            init_cells.append(compile_cell(_convert(source), label))
     endpoints: list[Endpoint] = []
     for route in sorted(raw_sources, key=first_path_param_index, reverse=True):
         endpoint = Endpoint(route, path_regex(route))
         for verb, parts in raw_sources[route].items():
-            endpoint.sources[verb] = _compile("\n".join(parts), f"{path.name} {verb} {route}")
+            endpoint.sources[verb] = compile_cell("\n".join(parts), f"{path.name} {verb} {route}")
         for verb, parts in raw_responses.get(route, {}).items():
-            endpoint.responses[verb] = _compile("\n".join(parts), f"{path.name} ResponseInfo {verb} {route}")
+            label = f"{path.name} ResponseInfo {verb} {route}"
+            endpoint.responses[verb] = compile_cell("\n".join(parts), label)
         endpoints.append(endpoint)
     return ParsedNotebook(path.stem, endpoints, init_cells, annotations)
-
-
-def _compile(source: str, label: str) -> CompiledCell:
-    try:
-        return compile_cell(source, label)
-    except SyntaxError as exc:
-        raise NotebookError(f"{label}: {exc.__class__.__name__}: {exc.msg} (line {exc.lineno})") from exc
 
 
 # -- the request as Kernel Gateway hands it to a cell ----------------------------------------
@@ -176,8 +190,8 @@ def _multipart_fields(content_type: str, body: bytes) -> dict[str, list[str]]:
         if not name or part.get_filename():
             continue
         payload = part.get_payload(decode=True)
-        payload = payload if isinstance(payload, bytes) else b""
-        fields.setdefault(str(name), []).append(payload.decode("utf-8", "replace"))
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+        fields.setdefault(str(name), []).append(text)
     return fields
 
 
@@ -205,12 +219,18 @@ def parse_body(content_type: str, body: bytes) -> Any:
 
 
 class NotebookHTTP:
-    """The ASGI app for an annotated notebook (and its ``predict``, if it also defines one)."""
+    """The ASGI app for an annotated notebook (and its ``predict``, if it also defines one).
 
-    def __init__(self, notebook: ParsedNotebook, kernel: InProcessKernel, swagger: Callable[[], dict[str, Any]],
-                 predict: Any = None) -> None:
-        """``swagger`` makes Kernel Gateway's document of the notebook's routes (openapi.kg_swagger),
-        handed in by the loader so that this module and the document's module stay apart."""
+    ``swagger`` builds the document for ``/_api/spec/swagger.json``; the loader passes it in so
+    that this module and ``openapi`` never import each other."""
+
+    def __init__(
+        self,
+        notebook: ParsedNotebook,
+        kernel: InProcessKernel,
+        swagger: Callable[[], dict[str, Any]],
+        predict: Any = None,
+    ) -> None:
         self.notebook = notebook
         self.kernel = kernel
         self.swagger = swagger

@@ -4,13 +4,11 @@ kind, and Kernel Gateway's Swagger 2.0 at ``/_api/spec/swagger.json`` for notebo
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 from floyd.container.serving.predict import PREDICT_PATH
 from floyd.container.serving.routes import openapi_path, path_params
-
-if TYPE_CHECKING:
-    from floyd.container.serving.notebook_http import ParsedNotebook
 
 OPENAPI_VERSION = "3.0.3"
 _ERROR = {
@@ -50,32 +48,33 @@ def predict_openapi(title: str) -> dict[str, Any]:
     return _document(title, {PREDICT_PATH: predict_path_item()})
 
 
-def notebook_openapi(notebook: ParsedNotebook, has_predict: bool = False) -> dict[str, Any]:
-    """One operation per annotated verb and path; ``:name`` segments become path parameters."""
+def notebook_openapi(
+    title: str, routes: Iterable[tuple[str, str]], has_predict: bool = False
+) -> dict[str, Any]:
+    """One operation per ``(verb, path)`` route, in the order given (the order routes are tried);
+    ``:name`` segments become path parameters.
 
+    Plain pairs rather than the parsed notebook, so this module never imports notebook_http."""
     paths: dict[str, Any] = {}
-    for endpoint in notebook.endpoints:
-        item: dict[str, Any] = {}
-        params = [_path_parameter(name) for name in path_params(endpoint.path)]
-        for verb in endpoint.sources:
-            operation: dict[str, Any] = {
-                "responses": {"200": {"description": "Success", "content": {"text/plain": {"schema": {}}}}}
-            }
-            if params:
-                operation["parameters"] = params
-            item[verb.lower()] = operation
-        paths[openapi_path(endpoint.path)] = item
+    for verb, route in routes:
+        operation: dict[str, Any] = {
+            "responses": {"200": {"description": "Success", "content": {"text/plain": {"schema": {}}}}}
+        }
+        if params := [_path_parameter(name) for name in path_params(route)]:
+            operation["parameters"] = params
+        paths.setdefault(openapi_path(route), {})[verb.lower()] = operation
     if has_predict and PREDICT_PATH not in paths:
         paths[PREDICT_PATH] = predict_path_item()
-    return _document(notebook.title, paths)
+    return _document(title, paths)
 
 
-def kg_swagger(notebook: ParsedNotebook) -> dict[str, Any]:
-    """Kernel Gateway's own spec: Swagger 2.0, paths as annotated, every response a 200."""
+def kg_swagger(title: str, annotations: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Kernel Gateway's own spec: Swagger 2.0, paths as annotated (``(verb, path)`` in notebook
+    order), every response a 200."""
     paths: dict[str, Any] = {}
-    for verb, route in notebook.annotations:
+    for verb, route in annotations:
         paths.setdefault(route, {})[verb.lower()] = {"responses": {"200": {"description": "Success"}}}
-    return {"swagger": "2.0", "paths": paths, "info": {"version": "0.0.0", "title": notebook.title}}
+    return {"swagger": "2.0", "paths": paths, "info": {"version": "0.0.0", "title": title}}
 
 
 _FLASK_CONVERTERS = {
