@@ -25,6 +25,8 @@ from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 from traitlets.config import Application
 
 from jobs_bridge import __version__, db
+from jobs_bridge.auth.endpoint_gate import EndpointGate
+from jobs_bridge.auth.endpoint_keys import KeyStore
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.errors import FloydError
@@ -41,7 +43,6 @@ from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.resources.limits import Limits, ResourceLimits
 from jobs_bridge.services import BridgeServices
 from jobs_bridge.serving.deployments import DeploymentManager
-from jobs_bridge.serving.keys import KeyStore
 from jobs_bridge.serving.proxy import EndpointProxy
 from jobs_bridge.serving.proxy import route as proxy_route
 from jobs_bridge.serving.router import Router
@@ -380,7 +381,7 @@ class BridgeApp(Application):
         """Requests to endpoints go straight to the proxy (no tornado.web on their path); the
         rest to the web application."""
         app = self.make_app()
-        proxy = EndpointProxy(self.router, self.keys, app.settings["hub_auth"], self.service_prefix)
+        proxy = EndpointProxy(self.router, EndpointGate(self.keys, app.settings["hub_auth"]), self.service_prefix)
         return RuleRouter([Rule(PathMatches(proxy_route(self.service_prefix)), proxy), Rule(AnyMatches(), app)])
 
     async def serve(self) -> None:

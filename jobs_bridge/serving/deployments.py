@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Float
 from traitlets.config import LoggingConfigurable
 
+from jobs_bridge.auth.endpoint_keys import KeyStore, key_json
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.auth.rules import check_access
 from jobs_bridge.errors import BadRequest, Conflict, NotFound, Unprocessable
@@ -30,7 +31,6 @@ from jobs_bridge.names import check_name, check_owner
 from jobs_bridge.orm import Endpoint, EndpointKey, EndpointReplica, EndpointVersion
 from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.serving.common import ServingLimits, VersionLogs
-from jobs_bridge.serving.keys import KeyStore, key_json
 from jobs_bridge.serving.records import endpoint_json, version_json
 from jobs_bridge.serving.recovery import Recovery, live_version
 from jobs_bridge.serving.replicas import ReplicaLifecycle

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from tornado import httputil
 from tornado.iostream import StreamClosedError
 
-from jobs_bridge.serving.keys import KeyStore
+from jobs_bridge.auth.endpoint_gate import Denied, EndpointGate
 from jobs_bridge.serving.router import READY, LiveEndpoint, LiveVersion, Replica, Router
 from jobs_bridge.serving.upstream import Response, UpstreamError, UpstreamTimeout
 
@@ -36,21 +36,12 @@ def route(prefix: str) -> str:
     return prefix.rstrip("/") + r"/endpoints/(?P<owner>[^/]+)/(?P<name>[^/]+)(?P<rest>/.*)?$"
 
 
-class Denied(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
 class EndpointProxy:
     """A tornado.routing target: called with each complete request to an endpoint."""
 
-    def __init__(self, router: Router, keys: KeyStore, hub_auth: Any, service_prefix: str) -> None:
+    def __init__(self, router: Router, gate: EndpointGate, service_prefix: str) -> None:
         self.router = router
-        self.keys = keys
-        self.hub_auth = hub_auth
+        self.gate = gate
         self.service_prefix = service_prefix.rstrip("/")
         self.path_re = re.compile(route(service_prefix))
         self.tasks: set[asyncio.Task] = set()
@@ -74,7 +65,7 @@ class EndpointProxy:
                 if not self.router.loaded:  # the bridge has just started and is still reading its endpoints
                     raise Denied(503, "The Floyd bridge is starting; try again in a few seconds.", {"Retry-After": "2"})
                 raise Denied(404, f"No endpoint {owner}/{name}.")
-            strip = await self.authorize(request, ep)
+            strip = await self.gate.authorize(request.headers, ep)
             version, path = self.choose(ep, rest or "/")
             replica = version.pick()
             if replica is None:
@@ -106,41 +97,6 @@ class EndpointProxy:
             raise Denied(503, f"Version {number} of {ep.owner}/{ep.name} is {version.state}; it takes no requests. "
                               f"Call the endpoint without /v{number}/ for the newest ready version.")
         return version, m.group(2) or "/"
-
-    async def authorize(self, request: httputil.HTTPServerRequest, ep: LiveEndpoint) -> tuple[str, ...]:
-        """Which request headers to strip before forwarding; raises Denied (401/403)."""
-        headers = request.headers
-        auth = headers.get("Authorization", "")
-        key = headers.get("X-Floyd-Key", "")
-        strip: tuple[str, ...] = ()
-        if key:
-            strip = ("x-floyd-key",)
-        elif auth[:7].lower() == "bearer " and auth[7:].strip().startswith("fk_"):
-            key, strip = auth[7:].strip(), ("authorization",)
-        challenge = {"WWW-Authenticate": 'Bearer realm="floyd"'}
-        if key:
-            if self.keys.check(key, ep.id):
-                return strip
-            raise Denied(401, f"This API key is not valid for {ep.owner}/{ep.name}: it was revoked, has expired, "
-                              "or belongs to another endpoint.", challenge)
-        if ep.public:  # a Hub token sent along anyway is not the app's business either
-            return strip + (("authorization",) if auth[:6].lower() == "token " else ())
-        scheme, _, token = auth.partition(" ")
-        if token and scheme.lower() in ("token", "bearer"):
-            # The owner (or an admin) with a Hub API token (HubAuth caches the answer).
-            try:
-                user = await self.hub_auth.user_for_token(token.strip(), use_cache=True, sync=False)
-            except Exception:
-                log.exception("Asking JupyterHub about a token failed")
-                raise Denied(503, "JupyterHub did not answer; try again shortly, or use an API key.") from None
-            if user and user.get("kind", "user") == "user" and (user.get("name") == ep.owner or user.get("admin")):
-                return ("authorization",)
-            if user:
-                raise Denied(403, f"{user.get('name')} is not the owner of {ep.owner}/{ep.name}; call it with one "
-                                  "of its API keys.")
-        raise Denied(401, f"{ep.owner}/{ep.name} needs an API key: send 'Authorization: Bearer fk_…' or "
-                          f"'X-Floyd-Key: fk_…' (its owner creates one with `floyd endpoint keys create {ep.name}`).",
-                     challenge)
 
     def upstream_headers(self, request: httputil.HTTPServerRequest, ep: LiveEndpoint, version: LiveVersion,
                          strip: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -14,8 +14,8 @@ import time
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs_bridge.auth.endpoint_keys import KeyStore
 from jobs_bridge.orm import Endpoint, EndpointMetric, EndpointVersion
-from jobs_bridge.serving.keys import KeyStore
 from jobs_bridge.serving.metrics import VersionStats
 from jobs_bridge.serving.router import Router
 from jobs_bridge.serving.tasks import TaskRunner
