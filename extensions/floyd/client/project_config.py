@@ -27,7 +27,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -96,13 +95,9 @@ class JobSettings:
     task: str | None = None
 
     def request(self) -> dict:
-        """The fields of a JobRequest that are set (command/notebook and project/snapshot excluded)."""
-        body: dict[str, Any] = {}
-        for key in ("environment", "gpus", "cpus", "memory", "inputs", "max_runtime", "message", "sweep",
-                    "concurrency", "task"):
-            value = getattr(self, key)
-            if value is not None:
-                body[key] = value
+        """The fields of a job request's body that are set (``command`` is floyd.yml's default of
+        what to run, not a request field: the request names what it runs itself)."""
+        body = {k: v for k, v in vars(self).items() if v is not None and k not in ("command", "params")}
         if self.params:
             body["params"] = dict(self.params)
         return body

@@ -10,7 +10,7 @@ give the same :class:`JobRequest` whichever way they came in. ``floyd deploy`` a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -101,29 +101,20 @@ def resolve_settings(project: str, root: Path | None, options: JobOptions, task:
 
 @dataclass
 class JobRequest:
-    """The body of ``POST /api/v1/jobs``; ``None`` fields are left out (the bridge's defaults)."""
+    """The body of ``POST /api/v1/jobs``: what runs, on which project and code snapshot, with
+    the :class:`JobSettings` that floyd.yml and the front end's options resolved to (their
+    unset fields are left out of the body: the bridge's defaults)."""
 
     project: str
+    settings: JobSettings
     snapshot: str | None = None  # the code snapshot's id, known once the code is uploaded
     command: str | None = None
     notebook: str | None = None
-    environment: str | None = None
-    gpus: int | None = None
-    cpus: float | None = None
-    memory: str | None = None
-    inputs: list[dict] | None = None
-    params: dict[str, str] = field(default_factory=dict)
-    max_runtime: int | None = None
-    message: str | None = None
-    sweep: dict | None = None
-    concurrency: int | None = None
-    task: str | None = None
 
     def to_body(self) -> dict[str, Any]:
-        body = {k: v for k, v in asdict(self).items() if v is not None and k != "params"}
-        if self.params:
-            body["params"] = dict(self.params)
-        return body
+        what = {"project": self.project, "snapshot": self.snapshot, "command": self.command,
+                "notebook": self.notebook}
+        return {**{k: v for k, v in what.items() if v is not None}, **self.settings.request()}
 
 
 def default_what(command: str) -> dict[str, str]:
@@ -142,8 +133,5 @@ def build_job_request(project: str, what: Mapping[str, str], options: JobOptions
     chosen = dict(what) or (default_what(settings.command) if settings.command else {})
     if not chosen:
         raise NothingToRun('What should the job run? floyd run "python train.py" (or set command: in floyd.yml).')
-    return JobRequest(project=project, command=chosen.get("command"), notebook=chosen.get("notebook"),
-                      environment=settings.environment, gpus=settings.gpus, cpus=settings.cpus,
-                      memory=settings.memory, inputs=settings.inputs, params=dict(settings.params),
-                      max_runtime=settings.max_runtime, message=settings.message, sweep=settings.sweep,
-                      concurrency=settings.concurrency, task=settings.task)
+    return JobRequest(project=project, settings=settings, command=chosen.get("command"),
+                      notebook=chosen.get("notebook"))
