@@ -229,8 +229,7 @@ class ReplicaRun:
 
 def replica_spec(layout: StorageLayout, rep: ReplicaRun, public_url: str) -> RunSpec:
     """An endpoint replica: the snapshot read-only (no copy), a scratch output, inputs read-only."""
-    work = layout.replica_dir(rep.owner, rep.endpoint, rep.version, rep.index)
-    scratch = work / "output"
+    scratch = layout.replica_scratch(rep.owner, rep.endpoint, rep.version, rep.index)
     scratch.mkdir(parents=True, exist_ok=True)
     give_to_container_user(scratch)
     mounts = [Mount(rep.code_dir, CODE, True), Mount(str(scratch), OUTPUT, False),
@@ -242,7 +241,7 @@ def replica_spec(layout: StorageLayout, rep: ReplicaRun, public_url: str) -> Run
            "FLOYD_HEALTH_PATH": rep.health_path, "FLOYD_PROXY_TOKEN": rep.proxy_token, "PYTHONUNBUFFERED": "1",
            "PYTHONDONTWRITEBYTECODE": "1"}
     return RunSpec(job_id=rep.version_id, name=rep.name, image=rep.image, argv=argv, env=env, mounts=mounts,
-                   workdir=str(work), cpus=rep.cpus, memory=rep.memory, gpu_devices=list(rep.gpu_devices),
+                   workdir=str(layout.replica_dir(rep.owner, rep.endpoint, rep.version, rep.index)), cpus=rep.cpus, memory=rep.memory, gpu_devices=list(rep.gpu_devices),
                    labels={OWNER_LABEL: rep.owner}, kind="replica", read_only_code=True)
 
 

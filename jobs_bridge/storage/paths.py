@@ -161,6 +161,10 @@ class StorageLayout:
     def replica_dir(self, owner: str, name: str, number: int, index: int) -> Path:
         return self.endpoint_version_dir(owner, name, number) / f"r{int(index)}"
 
+    def replica_scratch(self, owner: str, name: str, number: int, index: int) -> Path:
+        """A replica's /floyd/output: scratch space, not kept as anybody's output."""
+        return self.replica_dir(owner, name, number, index) / "output"
+
     # -- what runtimes keep ---------------------------------------------------------------
     def pip_cache(self, owner: str, image_id: str) -> Path:
         """Per user and image id: one user's cached packages never reach another user's container,

@@ -14,7 +14,7 @@ from floyd.client.request import JobOptions
 from floyd.lab.records import ENDED
 from floyd.lab.submit import submit_from_lab
 from floyd.lab.targets import script_or_notebook
-from floyd.lab.workspace import code_dir, jobs_dir, make_client, relative_to_code, workspace_project
+from floyd.lab.workspace import code_dir, job_output_dir, make_client, relative_to_code, workspace_project
 
 
 def parse_job_name(name: str | int, project: str | None = None) -> tuple[str, str, int]:
@@ -129,7 +129,7 @@ class Job:
         """Where the job's output is mounted in this workspace (jobs of its own project only)."""
         if os.environ.get("FLOYD_PROJECT") != f"{self.owner}/{self.project}":
             return None
-        return jobs_dir() / str(self.number) / "output"
+        return job_output_dir(self.number)
 
     def output_files(self, path: str = "") -> list[dict]:
         return self.client.job_output_files(*self.args, path=path, recursive=True)

@@ -29,6 +29,11 @@ def jobs_dir() -> Path:
     return Path(os.environ.get("FLOYD_JOBS") or "/floyd/jobs")
 
 
+def job_output_dir(number: int) -> Path:
+    """Where job ``number`` of the workspace's project shows its output (``/floyd/jobs/N/output``)."""
+    return jobs_dir() / str(number) / "output"
+
+
 def input_dir() -> Path:
     return Path(os.environ.get("FLOYD_INPUT") or "/floyd/input")
 

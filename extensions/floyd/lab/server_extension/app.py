@@ -40,7 +40,7 @@ from floyd.lab.submit import submit_from_lab
 from floyd.lab.targets import script_or_notebook
 from floyd.lab.workspace import (
     code_dir,
-    jobs_dir,
+    job_output_dir,
     make_client,
     mounted_datasets,
     notebook_parameters,
@@ -137,7 +137,7 @@ class JobOutputHandler(FloydHandler):
             owner, project, n = self.job_args(number)
             here = os.environ.get("FLOYD_PROJECT") == f"{owner}/{project}"
             return {"job": f"{owner}/{project}/{n}",
-                    "path": str(jobs_dir() / str(n) / "output") if here else None,
+                    "path": str(job_output_dir(n)) if here else None,
                     "files": make_client().job_output_files(owner, project, n, path=path, recursive=True)}
 
         await self.guarded(files)
