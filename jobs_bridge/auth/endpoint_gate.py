@@ -5,8 +5,9 @@ the Hub is asked only about Hub tokens, and caches its answer."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Protocol
 
+from jupyterhub.services.auth import HubAuth
 from tornado import httputil
 
 from jobs_bridge.auth.endpoint_keys import KeyStore
@@ -36,7 +37,7 @@ class ProtectedEndpoint(Protocol):
 class EndpointGate:
     """The access rule of endpoint requests (the API's own rule is auth.rules.check_access)."""
 
-    def __init__(self, keys: KeyStore, hub_auth: Any) -> None:
+    def __init__(self, keys: KeyStore, hub_auth: HubAuth) -> None:
         self.keys = keys
         self.hub_auth = hub_auth
 
