@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import re
@@ -272,7 +271,7 @@ class BridgeApp(Application):
             cls = self.job_executor_class
         else:
             cls = DockerExecutor if docker_available() else LocalExecutor
-        instance = hashlib.sha256(str(self.layout.root).encode()).hexdigest()[:8]
+        instance = self.layout.instance_id
         executor = cls(self.layout.root, instance, parent=self, **self.executor_env_defaults(cls))
         self.log.info("Jobs run with the %s executor", executor.name)
         resolver = SpecResolver(self.layout, self.dataset_manager, self.environments_list, limits.max_cpus,
