@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+from floyd_hub.proxy import proxy_command
 from jobs_bridge.executors.docker import docker_available
 from jobs_bridge.storage.paths import StorageLayout
 
@@ -21,14 +21,6 @@ BRIDGE_SCOPES = ["read:users", "list:users", "read:users:name"]
 
 def env(name: str, default: str) -> str:
     return os.environ.get(name) or default
-
-
-def find_proxy() -> str:
-    found = shutil.which("configurable-http-proxy")
-    if found:
-        return found
-    local = Path.cwd() / "node_modules" / ".bin" / "configurable-http-proxy"
-    return str(local) if local.exists() else "configurable-http-proxy"
 
 
 def ensure_token(path: Path) -> str:
@@ -76,7 +68,7 @@ def configure_addresses(c: Any, hub_port: int) -> None:
         c.JupyterHub.hub_connect_ip = os.environ["FLOYD_HUB_CONNECT_IP"]
     c.JupyterHub.hub_port = int(env("FLOYD_HUB_API_PORT", "8081"))
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env('FLOYD_PROXY_API_PORT', '8002')}"
-    c.ConfigurableHTTPProxy.command = [find_proxy()]
+    c.ConfigurableHTTPProxy.command = proxy_command()
 
 
 def configure_databases(c: Any, root: Path) -> None:
