@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from jupyterhub.apihandlers.users import UserTokenListAPIHandler
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
 from traitlets import Unicode
@@ -47,6 +48,21 @@ class FloydLoginHandler(NativeLoginHandler):
         self.finish(html)
 
 
+class FloydTokenListHandler(UserTokenListAPIHandler):
+    """``POST /hub/api/users/<name>/tokens`` with ``{"auth": {username, password}}`` (``floyd login``).
+
+    JupyterHub looks the authenticated name up in its user table, where a user approved by an
+    admin appears only at their first browser login; until then the CLI got 403. Like a browser
+    login, a successful authentication here creates the hub user first (``auth_to_user``).
+    """
+
+    async def authenticate(self, data: Any) -> Any:
+        authenticated = await super().authenticate(data)
+        if authenticated:
+            await self.auth_to_user(authenticated)
+        return authenticated
+
+
 class FloydAuthenticator(NativeAuthenticator):
     admin_password_file = Unicode(
         "", help="File holding the first admin's password (created with mode 0600 on first start). "
@@ -54,8 +70,10 @@ class FloydAuthenticator(NativeAuthenticator):
     ).tag(config=True)
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
-        return [(path, FloydLoginHandler if path == r"/login" else handler)
-                for path, handler in super().get_handlers(app)]
+        """NativeAuthenticator's pages with our login form, and the token route ahead of JupyterHub's."""
+        native = [(path, FloydLoginHandler if path == r"/login" else handler)
+                  for path, handler in super().get_handlers(app)]
+        return [*native, (r"/api/users/([^/]+)/tokens", FloydTokenListHandler)]
 
     def add_user(self, user: Any) -> Any:
         if user.name in self.admin_users and self.admin_password_file and not self.user_exists(user.name):
