@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from floyd_hub.lifeline import wrap
 from floyd_hub.proxy import proxy_command
 from jobs_bridge.executors.docker import docker_available
 from jobs_bridge.storage.paths import StorageLayout
@@ -68,7 +69,8 @@ def configure_addresses(c: Any, hub_port: int) -> None:
         c.JupyterHub.hub_connect_ip = os.environ["FLOYD_HUB_CONNECT_IP"]
     c.JupyterHub.hub_port = int(env("FLOYD_HUB_API_PORT", "8081"))
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env('FLOYD_PROXY_API_PORT', '8002')}"
-    c.ConfigurableHTTPProxy.command = proxy_command()
+    # This runs in the hub's process: the proxy dies with it (JupyterHub's pid file stops a stale one).
+    c.ConfigurableHTTPProxy.command = wrap(proxy_command(), os.getpid())
 
 
 def configure_databases(c: Any, root: Path) -> None:
@@ -108,14 +110,18 @@ def configure_spawner(c: Any, root: Path, hub_port: int, bridge_port: int) -> No
 
 
 def configure_services(c: Any, root: Path, bridge_port: int) -> None:
-    """The bridge (a managed service), the spawner's identity towards it, and the idle culler."""
+    """The bridge (a managed service), the spawner's identity towards it, and the idle culler.
+
+    Both processes die with the hub (this runs in its process) and stop an orphan of theirs
+    that a crash left running (floyd_hub.lifeline, pid files under FLOYD_ROOT)."""
+    hub = os.getpid()
     environment = {k: v for k, v in os.environ.items() if k.startswith("FLOYD_") or k.startswith("DOCKER_")}
     environment["FLOYD_ROOT"] = str(root)
     c.JupyterHub.services = [
         {
             "name": "floyd",
             "url": f"http://127.0.0.1:{bridge_port}",
-            "command": [sys.executable, "-m", "jobs_bridge"],
+            "command": wrap([sys.executable, "-m", "jobs_bridge"], hub, root / "jupyterhub-service-floyd.pid"),
             "environment": environment,
             "cwd": str(root),
             "oauth_no_confirm": True,
@@ -125,11 +131,11 @@ def configure_services(c: Any, root: Path, bridge_port: int) -> None:
         # The spawner's own identity towards the bridge (it never opens the bridge's database).
         {"name": "floyd-spawner", "api_token": ensure_token(StorageLayout(root).secret_file("spawner-token"))},
         # Stops idle workspaces (and so frees their GPUs); never touches jobs.
-        {"name": "idle-culler", "command": [
+        {"name": "idle-culler", "command": wrap([
             sys.executable, "-m", "jupyterhub_idle_culler",
             f"--timeout={int(env('FLOYD_CULL_TIMEOUT', '3600'))}",
             f"--cull-every={int(env('FLOYD_CULL_EVERY', '300'))}",
-        ]},
+        ], hub, root / "jupyterhub-service-idle-culler.pid")},
     ]
     # Restart the bridge within seconds if it dies (JupyterHub's default poll is 30 s).
     c["_ServiceSpawner"] = {"poll_interval": int(env("FLOYD_SERVICE_POLL_SECONDS", "3"))}

@@ -12,7 +12,9 @@ import urllib.request
 from pathlib import Path
 
 from floyd_hub.auth import ensure_password_file
+from floyd_hub.lifeline import die_with_parent, stop_left_behind, write_pid_file
 
+HUB_PID_FILE = "floyd-up-jupyterhub.pid"
 CONFIG_STUB = "from floyd_hub.settings import configure\nconfigure(c)\n"
 
 
@@ -42,6 +44,17 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 120)
     return False
 
 
+def start_hub(root: Path, cmd: list[str]) -> subprocess.Popen[bytes]:
+    """JupyterHub, which gets SIGTERM (a clean stop) should this launcher die; a hub that a
+    crashed launcher left running is stopped first (its proxy and services die with it)."""
+    pid_file = root / HUB_PID_FILE
+    stop_left_behind(pid_file, "jupyterhub")
+    me = os.getpid()
+    proc = subprocess.Popen(cmd, cwd=root, preexec_fn=lambda: die_with_parent(me))
+    write_pid_file(pid_file, proc.pid, me)
+    return proc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", default=os.environ.get("FLOYD_ROOT", "var"), help="storage root (FLOYD_ROOT)")
@@ -55,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     first_run = not (root / "admin-password").exists()
     password = ensure_password_file(root / "admin-password")
     config = find_config(root)
-    cmd = [sys.executable, "-m", "jupyterhub", "-f", str(config), *extra]
-    proc = subprocess.Popen(cmd, cwd=root)
+    proc = start_hub(root, [sys.executable, "-m", "jupyterhub", "-f", str(config), *extra])
     url = f"http://127.0.0.1:{args.port}/"
 
     def forward(signum: int, _frame: object) -> None:
