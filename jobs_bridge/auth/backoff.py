@@ -14,6 +14,7 @@ imports nothing of either. Both call it from their event loop only, so it takes 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import OrderedDict
@@ -72,7 +73,7 @@ class Backoff(LoggingConfigurable):
         """Whole seconds until all of ``keys`` may try again; 0 when none is locked."""
         now = self.clock()
         wait = 0.0
-        for key in keys:
+        for key in map(short, keys):
             rec = self._records.get(key)
             if rec is not None and rec.locked_until > now:
                 wait = max(wait, rec.locked_until - now)
@@ -84,7 +85,7 @@ class Backoff(LoggingConfigurable):
             return
         now = self.clock()
         self._expire(now)
-        for key in keys:
+        for key in map(short, keys):
             rec = self._records.pop(key, None)
             if rec is None or (now - rec.last > self.window and rec.locked_until <= now):
                 rec = _Record()
@@ -99,7 +100,7 @@ class Backoff(LoggingConfigurable):
 
     def succeeded(self, key: str) -> None:
         """Forget ``key`` (a user who signed in; never a client address, see docs/admin.md)."""
-        self._records.pop(key, None)
+        self._records.pop(short(key), None)
 
     def delay(self, over: int) -> float:
         """The lock-out after the failure ``over`` failures past the threshold (0 = the first)."""
@@ -112,6 +113,12 @@ class Backoff(LoggingConfigurable):
             if now - rec.last <= self.window or rec.locked_until > now:
                 return
             del self._records[key]
+
+
+def short(key: str) -> str:
+    """Keys as stored: a long one (a made-up user name of a megabyte) by its hash, so each key
+    costs the table a bounded amount of memory."""
+    return key if len(key) <= 200 else "sha256:" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
 def client_ip(headers: httputil.HTTPHeaders, peer: str, hops: int = 1) -> str:
