@@ -24,7 +24,7 @@ from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 from traitlets.config import Application
 
 from jobs_bridge import __version__, db
-from jobs_bridge.auth.endpoint_gate import EndpointGate
+from jobs_bridge.auth.endpoint_gate import EndpointGate, EndpointKeyBackoff, KeyBackoff
 from jobs_bridge.auth.endpoint_keys import KeyStore
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.uploads import UploadManager
@@ -83,7 +83,8 @@ class BridgeApp(Application):
     }
 
     # Configured through this app (``c.DatasetManager.user_quota_bytes = …``; --help-all lists them).
-    classes = [DatasetManager, UploadManager, ProjectManager, GpuAllocator, ResourceLimits, WorkspaceManager]
+    classes = [DatasetManager, UploadManager, ProjectManager, GpuAllocator, ResourceLimits, WorkspaceManager,
+               KeyBackoff, EndpointKeyBackoff]
 
     @default("log_level")
     def _default_log_level(self) -> int:
@@ -380,7 +381,8 @@ class BridgeApp(Application):
         """Requests to endpoints go straight to the proxy (no tornado.web on their path); the
         rest to the web application."""
         app = self.make_app()
-        proxy = EndpointProxy(self.router, EndpointGate(self.keys, app.settings["hub_auth"]), self.service_prefix)
+        gate = EndpointGate(self.keys, app.settings["hub_auth"], KeyBackoff(parent=self), EndpointKeyBackoff(parent=self))
+        proxy = EndpointProxy(self.router, gate, self.service_prefix)
         return RuleRouter([Rule(PathMatches(proxy_route(self.service_prefix)), proxy), Rule(AnyMatches(), app)])
 
     async def serve(self) -> None:
