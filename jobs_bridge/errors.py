@@ -10,6 +10,7 @@
      ├── Conflict          409  state does not allow it (version exists, offset mismatch)
      ├── TooLarge          413  quota or size limit exceeded
      ├── Unprocessable     422  well-formed but impossible
+     ├── TooManyRequests   429  a rate or concurrency limit; retry_after seconds go in Retry-After
      └── Unavailable       503  something the bridge depends on (JupyterHub) did not answer
 """
 
@@ -51,6 +52,14 @@ class TooLarge(FloydError):
 
 class Unprocessable(FloydError):
     status = 422
+
+
+class TooManyRequests(FloydError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: int, *, log_message: str | None = None) -> None:
+        super().__init__(message, log_message=log_message)
+        self.retry_after = retry_after
 
 
 class Unavailable(FloydError):

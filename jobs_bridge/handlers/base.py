@@ -12,7 +12,7 @@ from jupyterhub.services.auth import HubAuth, HubOAuthenticated
 from tornado import web
 
 from jobs_bridge.auth.identity import Caller, Identity, identify
-from jobs_bridge.errors import BadRequest, FloydError
+from jobs_bridge.errors import BadRequest, FloydError, TooManyRequests
 from jobs_bridge.services import BridgeServices
 
 T = TypeVar("T")
@@ -44,6 +44,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     async def prepare(self) -> None:
         self._hub_auth_user_cache = None  # HubAuthenticated's cache: nobody until proven otherwise
         try:
+            self.bridge.request_limits.check_query(self.request.query)
             self.identity = await identify(
                 self, self.request.headers.get("Authorization", ""), allow_job_token=self.allow_job_token,
                 job_by_token=lambda token: self.call(self.bridge.job_manager.job_by_token, token))
@@ -119,6 +120,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             message = exc.message
         if status_code == 500:
             message = "Internal error in the Floyd bridge; the administrator can find it in the bridge's log."
+        for name, value in (exc.headers if isinstance(exc, ApiError) else {}).items():
+            self.set_header(name, value)  # (send_error cleared the headers set before the error)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps({"status": status_code, "message": message}))
 
@@ -133,13 +136,16 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 class ApiError(web.HTTPError):
     """An HTTPError whose user-facing message travels in the JSON body, not the status line."""
 
-    def __init__(self, status: int, message: str, log_message: str | None = None) -> None:
+    def __init__(self, status: int, message: str, log_message: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(status, (log_message or message).replace("%", "%%"))
         self.message = message
+        self.headers = headers or {}
 
 
 def to_http(exc: FloydError) -> ApiError:
-    return ApiError(exc.status, exc.message, exc.log_message)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    return ApiError(exc.status, exc.message, exc.log_message, headers)
 
 
 class NotFoundHandler(BaseHandler):

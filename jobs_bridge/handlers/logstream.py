@@ -13,7 +13,8 @@ from pathlib import Path
 
 from tornado.iostream import StreamClosedError
 
-from jobs_bridge.handlers.base import BaseHandler
+from jobs_bridge.errors import FloydError
+from jobs_bridge.handlers.base import BaseHandler, to_http
 from jobs_bridge.handlers.datasets import flag
 from jobs_bridge.jobs.logs import END, LogStore
 
@@ -35,6 +36,18 @@ class LogStreamMixin(BaseHandler):
                 self.write(await self.call(path.read_bytes))
             self.finish()
             return
+        user = self.caller.name
+        try:
+            self.bridge.followers.acquire(user)  # each open stream holds a connection and a queue
+        except FloydError as exc:
+            raise to_http(exc) from None
+        try:
+            await self._stream(path, live, state, wait_live)
+        finally:
+            self.bridge.followers.release(user)
+
+    async def _stream(self, path: Path, live: Callable[[], LogStore | None], state: Callable[[], Awaitable[str]],
+                      wait_live: Callable[[], Awaitable[LogStore | None]]) -> None:
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
