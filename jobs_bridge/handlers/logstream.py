@@ -26,6 +26,15 @@ async def never_live() -> LogStore | None:
 class LogStreamMixin(BaseHandler):
     """For handlers: ``await self.stream_log(path, live, state)``."""
 
+    _queue: asyncio.Queue | None = None
+
+    def on_connection_close(self) -> None:
+        """A follower that went away stops waiting for the next line now (and frees its place
+        among the user's followers), not when the job next prints."""
+        if self._queue is not None:
+            self._queue.put_nowait(END)
+        super().on_connection_close()
+
     async def stream_log(self, path: Path, live: Callable[[], LogStore | None], state: Callable[[], Awaitable[str]],
                          wait_live: Callable[[], Awaitable[LogStore | None]] = never_live) -> None:
         """``live()`` is the store being written now (None when nothing runs); ``wait_live()``
@@ -52,6 +61,7 @@ class LogStreamMixin(BaseHandler):
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
         queue: asyncio.Queue = asyncio.Queue()
+        self._queue = queue
         store = live()
         if store is not None:
             store.followers.add(queue)
