@@ -4,7 +4,8 @@ Tornado reads a body whole before a handler sees it, and one over the server's
 ``max_body_size`` makes it drop the connection; configurable-http-proxy then tells the client
 only "503". ``BodyGuard`` sits between the HTTP server and the router: a body declared (or,
 chunked, found) too large is read and thrown away, then answered 413 with a message, so the
-client, through the proxy, learns what happened. Nothing of it is kept in memory.
+client, through the proxy, learns what happened. Nothing of it is kept in memory, and at most
+``DRAIN_BYTES`` past the limit are read: beyond that tornado closes the connection after all.
 Streaming routes (uploads) are passed through: they set their own limit per request.
 """
 
@@ -18,7 +19,7 @@ from tornado import httputil
 from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
-DRAIN_ANY = 1 << 62  # a refused body is read to its end, whatever its size: it costs the sender as much
+DRAIN_BYTES = 1 << 30  # read (and thrown away) past a limit so that the 413 reaches the client
 
 
 def write_error(conn: httputil.HTTPConnection, status: int, message: str,
@@ -68,7 +69,7 @@ class _Guarded(httputil.HTTPMessageDelegate):
         self.declared = int(length) if length.isdigit() else 0
         chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
         if (self.declared > self.guard.limit or chunked) and isinstance(self.conn, HTTP1Connection):
-            self.conn.set_max_body_size(DRAIN_ANY)  # read it to the end here, counting
+            self.conn.set_max_body_size(self.guard.limit + DRAIN_BYTES)  # read it here, counting
         if self.declared > self.guard.limit:
             self.refused = True
             return None

@@ -9,7 +9,7 @@ from tornado import web
 from tornado.http1connection import HTTP1Connection
 
 from jobs_bridge.auth.identity import Caller
-from jobs_bridge.bodylimit import DRAIN_ANY
+from jobs_bridge.bodylimit import DRAIN_BYTES
 from jobs_bridge.errors import BadRequest, FloydError, TooLarge
 from jobs_bridge.handlers.base import ApiError, BaseHandler, to_http
 
@@ -66,7 +66,7 @@ class StreamingHandler(BaseHandler):
         # A refusal (no token, wrong offset, unknown upload, a body over max_request_bytes) is
         # answered after the body has been drained: answering first, or tornado's own limit,
         # would reset the connection, and the proxy would turn our JSON message into a bare 503.
-        connection.set_max_body_size(DRAIN_ANY)
+        connection.set_max_body_size(self.bridge.upload_manager.max_request_bytes + DRAIN_BYTES)
         try:
             await super().prepare()
             length = self.request.headers.get("Content-Length", "")
