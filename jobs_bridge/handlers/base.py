@@ -112,10 +112,18 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             return
         super().check_xsrf_cookie()
 
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        """A FloydError raised anywhere in the handler (prepare, a check before ``call()``, a
+        helper) answers its own status, not tornado's 500 for an unknown exception."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, FloydError):
+            status_code = exc.status
+        super().send_error(status_code, **kwargs)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = self._reason
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, ApiError):
+        if isinstance(exc, (ApiError, FloydError)):
             message = exc.message
         if status_code == 500:
             message = "Internal error in the Floyd bridge; the administrator can find it in the bridge's log."
@@ -126,6 +134,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if isinstance(value, web.HTTPError):
             if value.log_message:
                 log.warning("%d %s: %s", value.status_code, self.request.uri, value.log_message)
+            return
+        if isinstance(value, FloydError):  # a refusal, not a bug: one line, no traceback
+            log.warning("%d %s: %s", value.status, self.request.uri, value.log_message)
             return
         super().log_exception(typ, value, tb)
 
