@@ -25,6 +25,7 @@ from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.manifest import Entry, diff
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.paths import StorageLayout, clean_relpath
+from jobs_bridge.validate import id_number
 
 log = logging.getLogger("jobs_bridge.datasets")
 
@@ -85,10 +86,7 @@ class DatasetManager(LoggingConfigurable):
             if v is None:
                 raise NotFound(f"Dataset {ds.owner}/{ds.name} has no versions yet; upload one with `floyd data upload`.")
             return v
-        try:
-            n = int(number)
-        except (TypeError, ValueError):
-            raise BadRequest(f"Invalid version {number!r}: give a number or 'latest'.") from None
+        n = id_number(number, "version", "give a number or 'latest'.")
         v = s.scalar(q.where(DatasetVersion.number == n))
         if v is None:
             raise NotFound(f"Dataset {ds.owner}/{ds.name} has no version {n}.")

@@ -14,6 +14,7 @@ from tornado import web
 from jobs_bridge.auth.identity import Caller, Identity, identify
 from jobs_bridge.errors import BadRequest, FloydError
 from jobs_bridge.services import BridgeServices
+from jobs_bridge.validate import whole_number
 
 T = TypeVar("T")
 log = logging.getLogger("jobs_bridge.handlers")
@@ -76,6 +77,14 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             return values[-1].decode("utf-8")
         except UnicodeDecodeError:
             raise to_http(BadRequest(f"Query argument {name!r} is not valid UTF-8.")) from None
+
+    def int_argument(self, name: str, default: int | None, low: int, high: int) -> int | None:
+        """A whole-number query argument within its range (validate.whole_number), else a 400
+        that states the range; ``default`` when it is absent or empty."""
+        raw = self.get_argument(name, None)
+        if not raw:
+            return default
+        return whole_number(raw, name, low, high, error=BadRequest)
 
     def json_body(self) -> dict:
         self.caller  # noqa: B018  (who is asking is settled before their input is judged)

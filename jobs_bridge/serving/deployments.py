@@ -40,7 +40,7 @@ from jobs_bridge.serving.spec import VersionResolver, VersionSpec
 from jobs_bridge.serving.tasks import TaskRunner
 from jobs_bridge.serving.usage import UsageWriter
 from jobs_bridge.storage.paths import StorageLayout
-from jobs_bridge.validate import only_keys
+from jobs_bridge.validate import id_number, only_keys
 
 log = logging.getLogger("jobs_bridge.serving")
 
@@ -103,10 +103,7 @@ class DeploymentManager(LoggingConfigurable):
 
     @staticmethod
     def _version(s: Session, ep: Endpoint, number: object) -> EndpointVersion:
-        try:
-            n = int(str(number).lstrip("v"))
-        except ValueError:
-            raise BadRequest(f"Invalid version {number!r}: use a number such as 3.") from None
+        n = id_number(str(number).removeprefix("v"), "version", "use a number such as 3.")
         v = s.scalar(select(EndpointVersion).where(EndpointVersion.endpoint_id == ep.id, EndpointVersion.number == n))
         if v is None:
             raise NotFound(f"Endpoint {ep.owner}/{ep.name} has no version {n}.")
