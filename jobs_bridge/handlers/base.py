@@ -129,13 +129,25 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             status_code = exc.status
         super().send_error(status_code, **kwargs)
 
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The methods this handler implements: tornado's own methods answer 405."""
+        return [m for m in cls.SUPPORTED_METHODS
+                if getattr(cls, m.lower()) is not getattr(web.RequestHandler, m.lower())]
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error of every handler (API and pages) passes here; error_body writes it."""
         message = self._reason
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, (ApiError, FloydError)):
             message = exc.message
         if status_code == 500:
             message = "Internal error in the Floyd bridge; the administrator can find it in the bridge's log."
+        if status_code == 405:  # RFC 9110 §15.5.6: a 405 must say what the route does support
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
+        self.error_body(status_code, message)
+
+    def error_body(self, status_code: int, message: str) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps({"status": status_code, "message": message}))
 

@@ -123,3 +123,32 @@ def test_postgres_integer_columns_bound_every_number(pg_platform: Platform, tmp_
     assert r.status_code == 422 and f"from 0 to {INT_MAX}" in r.json()["message"], r.text
     assert alice.api("GET", f"jobs/alice/hardening/{INT_MAX + 1}").status_code == 404
     assert alice.api("GET", "jobs", params={"project": "alice/hardening"}).json()["items"] == []
+
+
+def unimplemented_routes() -> list[tuple[str, str, list[str]]]:
+    """Each route with one method it does not implement, and the methods it does."""
+    out = []
+    for template, methods in sorted(route_methods().items()):
+        missing = [m for m in ("delete", "put", "patch", "post", "get") if m not in methods]
+        if missing:
+            out.append((template, missing[0], methods))
+    return out
+
+
+@pytest.mark.parametrize("template,method,allowed", unimplemented_routes())
+def test_405_names_the_allowed_methods(platform: Platform, stocked: dict, template: str, method: str,
+                                       allowed: list[str]) -> None:
+    values = {"owner": "alice", "project": "hardening", "name": "hardening"}
+    path = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), "1"), template)
+    alice = platform.user("alice")
+    r = requests.request(method.upper(), platform.url + "services/floyd" + path, headers=alice.headers,
+                         json={} if method in ("post", "put", "patch") else None, allow_redirects=False, timeout=30)
+    assert r.status_code == 405, (path, method, r.status_code, r.text[:300])
+    assert sorted(m.strip() for m in r.headers["Allow"].split(",")) == sorted(m.upper() for m in allowed)
+    if template.startswith("/api/"):
+        assert r.json()["status"] == 405
+
+
+def test_405_for_a_method_tornado_never_routes(alice: User) -> None:
+    r = alice.api("OPTIONS", "jobs")
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, POST", (r.status_code, r.headers)
