@@ -67,6 +67,14 @@ def id_number(value: object, what: str, hint: str = "give a whole number.") -> i
     return number
 
 
+def json_bool(value: object, what: str) -> bool:
+    """A flag from a JSON body: ``true`` or ``false`` only ("no" is a truthy string, 1 a number;
+    guessing what they meant would turn "no" into yes)."""
+    if not isinstance(value, bool):
+        raise BadRequest(f"'{what}' must be true or false (a JSON boolean), not {_shown(value)}.")
+    return value
+
+
 def positive_number(value: object, what: str, high: float) -> float:
     if isinstance(value, bool):
         raise Unprocessable(f"'{what}' must be a number, not {value!r}.")

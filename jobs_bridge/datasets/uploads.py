@@ -38,6 +38,7 @@ from jobs_bridge.storage.blobs import BlobStore, hash_file, parse_hash
 from jobs_bridge.storage.manifest import Entry, parse_manifest, version_id
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.validate import json_bool
 
 
 class UploadManager(LoggingConfigurable):
@@ -69,9 +70,10 @@ class UploadManager(LoggingConfigurable):
 
     # -- sessions ----------------------------------------------------------------------
     def start(
-        self, caller: Caller, owner: str, name: str, manifest: object, message: str = "", allow_duplicate: bool = False,
+        self, caller: Caller, owner: str, name: str, manifest: object, message: str = "", allow_duplicate: object = False,
         kind: str = "data",
     ) -> tuple[int, dict]:
+        allow_duplicate = json_bool(allow_duplicate, "allow_duplicate")
         with self.datasets.sessions.begin() as s:
             if kind == "code":
                 ProjectManager.find(s, caller, owner, name, write=True)

@@ -3,6 +3,7 @@ numbers out of range are 4xx, 405 names the allowed methods, flags are JSON bool
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -152,3 +153,30 @@ def test_405_names_the_allowed_methods(platform: Platform, stocked: dict, templa
 def test_405_for_a_method_tornado_never_routes(alice: User) -> None:
     r = alice.api("OPTIONS", "jobs")
     assert r.status_code == 405 and r.headers["Allow"] == "GET, POST", (r.status_code, r.headers)
+
+
+NOT_BOOLEANS = ["yes", "no", "true", 1, 0, None]
+
+
+@pytest.mark.parametrize("value", NOT_BOOLEANS, ids=repr)
+def test_flags_in_bodies_are_json_booleans_only(platform: Platform, stocked: dict, value: object) -> None:
+    alice = platform.user("alice")
+    data = b"flag bytes"
+    manifest = [{"path": "f.txt", "size": len(data), "hash": "sha256:" + hashlib.sha256(data).hexdigest()}]
+    cases = [
+        ("POST", "datasets", {"name": "flagged", "public": value}, "public"),
+        ("PATCH", "datasets/alice/hardening", {"public": value}, "public"),
+        ("POST", "datasets/alice/hardening/uploads", {"manifest": manifest, "allow_duplicate": value}, "allow_duplicate"),
+        ("POST", "endpoints", {"name": "flagged", "public": value}, "public"),
+        ("PATCH", "endpoints/alice/hardening", {"public": value}, "public"),
+        ("POST", "workspaces/prepare", {"dry_run": value}, "dry_run"),
+    ]
+    for method, path, body, field in cases:
+        r = alice.api(method, path, json=body)
+        assert r.status_code == 400, (method, path, r.status_code, r.text)
+        assert f"'{field}' must be true or false" in r.json()["message"], (path, r.text)
+    assert alice.api("GET", "datasets/alice/flagged").status_code == 404
+    assert alice.api("GET", "endpoints/alice/flagged").status_code == 404
+    assert alice.api("GET", "datasets/alice/hardening").json()["public"] is False
+    r = platform.admin.api("POST", "workspaces/prepare", json={"user": {"name": "alice", "admin": value}, "dry_run": True})
+    assert r.status_code == 400 and "'user.admin' must be true or false" in r.json()["message"], r.text
