@@ -30,13 +30,15 @@ from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.receivers import PackReceiver, PartWriter
 from jobs_bridge.datasets.records import version_json
 from jobs_bridge.errors import BadRequest, Conflict, NotFound
+from jobs_bridge.inputs import find_job
 from jobs_bridge.jobs import states
-from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Job, Upload, VersionFile
+from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionFile
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.storage.blobs import BlobStore, hash_file, parse_hash
 from jobs_bridge.storage.manifest import Entry, parse_manifest, version_id
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.validate import json_bool
 
 
 class UploadManager(LoggingConfigurable):
@@ -68,9 +70,10 @@ class UploadManager(LoggingConfigurable):
 
     # -- sessions ----------------------------------------------------------------------
     def start(
-        self, caller: Caller, owner: str, name: str, manifest: object, message: str = "", allow_duplicate: bool = False,
+        self, caller: Caller, owner: str, name: str, manifest: object, message: str = "", allow_duplicate: object = False,
         kind: str = "data",
     ) -> tuple[int, dict]:
+        allow_duplicate = json_bool(allow_duplicate, "allow_duplicate")
         with self.datasets.sessions.begin() as s:
             if kind == "code":
                 ProjectManager.find(s, caller, owner, name, write=True)
@@ -344,16 +347,14 @@ class UploadManager(LoggingConfigurable):
         """A finished job's output becomes a dataset version without copying bytes: its files
         (read-only since the job ended) are hashed and hardlinked into the store."""
         parts = job.strip("/").removesuffix("/output").split("/")
-        if len(parts) != 3 or not parts[2].isdigit():
+        if len(parts) != 3:
             raise BadRequest(f"Invalid job {job!r}: use OWNER/PROJECT/NUMBER (e.g. alice/mnist-cnn/12).")
         with self.datasets.sessions() as s:
             self.datasets.find(s, caller, owner, name, write=True)
-            row = s.scalar(select(Job).where(Job.owner == parts[0], Job.project == parts[1], Job.number == int(parts[2])))
-            if row is None or not (caller.admin or caller.name == row.owner):
-                raise NotFound(f"Job {job} not found.")
+            row = find_job(s, caller, *parts)
             if row.state not in states.FINISHED:
                 raise Conflict(f"Job {job} is {row.state}; its output becomes a dataset once it has ended.")
-        output = self.layout.job_output(parts[0], parts[1], int(parts[2]))
+        output = self.layout.job_output(row.owner, row.project, row.number)
         entries: list[Entry] = []
         for dirpath, _dirs, files in os.walk(output):
             for fname in sorted(files):

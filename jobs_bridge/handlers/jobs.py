@@ -13,16 +13,13 @@ from jobs_bridge.jobs import states
 from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.storage.paths import clean_relpath, contained
 from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, member_header, padding
+from jobs_bridge.validate import INT_MAX
 
 
 class JobListHandler(BaseHandler):
     async def get(self) -> None:
-        group = self.get_argument("group", None)
-        try:
-            limit = int(self.get_argument("limit", "200"))
-            group_id = int(group) if group else None
-        except ValueError:
-            raise to_http(BadRequest("'limit' and 'group' must be numbers.")) from None
+        limit = self.int_argument("limit", 200, 1, 1000)
+        group_id = self.int_argument("group", None, 0, INT_MAX)
         items = await self.call(self.bridge.job_manager.list, self.caller, self.get_argument("project", None),
                                 group_id, self.get_argument("state", None), limit)
         self.write_json({"items": items})
