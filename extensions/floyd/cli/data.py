@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
+from floyd.cli.consoles import RichProgress, console
 from floyd.cli.context import Session
 from floyd.cli.jobrefs import resolve_job
-from floyd.cli.output import RichProgress, console, print_json, print_table, when
+from floyd.cli.output import print_json, print_table, when
 from floyd.client import transfer
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.hashing import StatCache

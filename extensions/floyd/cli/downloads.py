@@ -9,9 +9,10 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from floyd.cli.consoles import RichProgress
 from floyd.cli.context import Session
 from floyd.cli.jobrefs import resolve_job
-from floyd.cli.output import RichProgress, cells, print_json, print_table, say
+from floyd.cli.output import cells, print_json, print_table, say
 from floyd.client.errors import FloydClientError
 from floyd.client.hashing import CHUNK
 from floyd.client.progress import ProgressObserver

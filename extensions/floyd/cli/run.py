@@ -13,12 +13,13 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from floyd.cli.consoles import RichProgress
 from floyd.cli.context import Session
 from floyd.cli.deploy import DeployFlags, deploy_project
 from floyd.cli.follow import print_submitted
 from floyd.cli.jobrefs import linked_project, resolve_job
 from floyd.cli.options import GpuArgs, job_options, options_from_flags
-from floyd.cli.output import RichProgress, say, sent_summary
+from floyd.cli.output import say, sent_summary
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.ignore import DEFAULT_FLOYDIGNORE
 from floyd.client.project_config import EXAMPLE_FLOYD_YML, YML_FILE, ConfigError, parse_sweep_flag, write_expt
