@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from floyd._version import __version__
-from floyd.client import quick
+from floyd.client.quick import NotQuick, quick_get_json, usable
 from floyd.client.config import ClientConfig, load_config
 from floyd.client.errors import ConnectionFailed, FloydAPIError, NotLoggedIn
 
@@ -82,11 +82,11 @@ class FloydClient:
     def get_json(self, endpoint: str, **params: Any) -> Any:
         params = {k: v for k, v in params.items() if v not in (None, False, "")}
         url = self.api + endpoint.lstrip("/")
-        if self._session is None and quick.usable(url):
+        if self._session is None and usable(url):
             try:
-                return quick.get_json(url + (f"?{urlencode(params)}" if params else ""), self.headers,
+                return quick_get_json(url + (f"?{urlencode(params)}" if params else ""), self.headers,
                                       self.timeout, self.url)
-            except quick.NotQuick:
+            except NotQuick:
                 pass  # a redirect: requests follows it
         return self.request("GET", endpoint, params=params).json()
 

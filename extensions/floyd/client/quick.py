@@ -32,7 +32,7 @@ def usable(url: str) -> bool:
     return not any(os.environ.get(v) or os.environ.get(v.upper()) for v in PROXY_VARIABLES)
 
 
-def get_json(url: str, headers: dict[str, str], timeout: float, platform: str) -> Any:
+def quick_get_json(url: str, headers: dict[str, str], timeout: float, platform: str) -> Any:
     """GET ``url`` and decode its JSON; a 4xx/5xx becomes :class:`FloydAPIError` as with requests.
 
     A fresh connection per call: no idle keep-alive to find closed, and safe from any thread."""
