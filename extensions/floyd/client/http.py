@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from floyd._version import __version__
-from floyd.client.quick import NotQuick, quick_get_json, usable
 from floyd.client.config import ClientConfig, load_config
 from floyd.client.errors import ConnectionFailed, FloydAPIError, NotLoggedIn
+from floyd.client.quick import NotQuick, quick_get_json, usable
 
 if TYPE_CHECKING:
     import requests
