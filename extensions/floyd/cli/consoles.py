@@ -19,8 +19,8 @@ from rich.progress import (
 from floyd.client.progress import ProgressObserver
 from floyd.formatting import fmt_bytes
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # a message is one line in a pipe; a terminal wraps it itself
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class RichProgress(ProgressObserver):
