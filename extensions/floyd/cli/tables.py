@@ -13,7 +13,7 @@ from collections.abc import Sequence
 GAP = "  "
 # columns whose values are names someone copies or greps: never shortened
 KEEP_WHOLE = {"JOB", "DATASET", "PROJECT", "ENDPOINT", "VERSION", "LATEST", "PATH", "ID", "NAME", "FIELD",
-              "URL", "STATE", "ENTRY", "SNAPSHOT", "PACKAGE", "SERVING", "NEWEST", "PREFIX"}
+              "URL", "STATE", "ENTRY", "SNAPSHOT", "PACKAGE", "SERVING", "NEWEST", "PREFIX", "CREATED"}
 MIN_SHORTENED = 8
 
 
