@@ -51,7 +51,8 @@ def test_version_and_status_start_without_heavy_imports(alice: User, tmp_path: P
 def test_piped_tables_print_whole_names(alice: User, tmp_path: Path) -> None:
     name = "a-dataset-name-long-enough-to-be-cut-in-a-narrow-table"
     work = write_tree(tmp_path / "d", {"x.txt": b"x"})
-    alice.cli("data", "upload", str(work), "-n", name, "--create", "-m", "a message " * 8)
+    alice.cli("data", "init", name, cwd=work)
+    alice.cli("data", "upload", "-m", "a message " * 8, cwd=work)
     narrow = {"COLUMNS": "40"}
     listed = alice.cli("data", "list", env=narrow).stdout
     assert f"alice/{name}" in listed and f"alice/{name}:1" in listed and "…" not in listed
@@ -104,7 +105,8 @@ def test_downloads_keep_the_uploaded_modification_times(alice: User, tmp_path: P
     work = write_tree(tmp_path / "times", {"a.txt": b"a", "sub/b.txt": b"b"})
     os.utime(work / "a.txt", (1_600_000_000, 1_600_000_000))
     os.utime(work / "sub" / "b.txt", (1_500_000_000.5, 1_500_000_000.5))
-    v = as_json(alice.cli("data", "upload", str(work), "-n", "times", "--create", "--json"))
+    alice.cli("data", "init", "times", cwd=work)
+    v = as_json(alice.cli("data", "upload", "--json", cwd=work))
     canonical = [{"hash": "sha256:" + hashlib.sha256(data).hexdigest(), "path": p, "size": len(data)}
                  for p, data in (("a.txt", b"a"), ("sub/b.txt", b"b"))]
     assert v["id"] == "sha256:" + hashlib.sha256(
@@ -117,5 +119,5 @@ def test_downloads_keep_the_uploaded_modification_times(alice: User, tmp_path: P
     assert (out / "all" / "times-1" / "a.txt").stat().st_mtime == 1_600_000_000
     assert int((out / "all" / "times-1" / "sub" / "b.txt").stat().st_mtime) == 1_500_000_000
     os.utime(work / "a.txt")  # a new time alone is not a new version
-    again = as_json(alice.cli("data", "upload", str(work), "-n", "times", "--json"))
+    again = as_json(alice.cli("data", "upload", "--json", cwd=work))
     assert again["duplicate"] is True and again["id"] == v["id"]
