@@ -218,10 +218,10 @@ class DatasetManager(LoggingConfigurable):
             ds = self.find(s, caller, owner, name)
             v = self.find_version(s, ds, number)
             rows = s.execute(
-                select(VersionFile.path, VersionFile.size, VersionFile.hash)
+                select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
                 .where(VersionFile.version_pk == v.id).order_by(VersionFile.path)
             )
-            return version_json(ds, v), [Entry(p, sz, h) for p, sz, h in rows]
+            return version_json(ds, v), [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
 
     def list_files(
         self, caller: Caller, owner: str, name: str, number: int | str, path: str = "", recursive: bool = False
@@ -271,9 +271,9 @@ class DatasetManager(LoggingConfigurable):
                                                       DatasetVersion.version_id == snapshot).limit(1))
             if v is None:
                 raise NotFound(f"Project {owner}/{project} has no code snapshot {snapshot[:19]}.")
-            rows = s.execute(select(VersionFile.path, VersionFile.size, VersionFile.hash)
+            rows = s.execute(select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
                              .where(VersionFile.version_pk == v.id).order_by(VersionFile.path))
-            return [Entry(p, sz, h) for p, sz, h in rows]
+            return [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
 
     def diff(self, caller: Caller, owner: str, name: str, a: int | str, b: int | str) -> dict:
         info_a, ea = self.entries(caller, owner, name, a)
@@ -369,13 +369,13 @@ class DatasetManager(LoggingConfigurable):
     def _rematerialize(self, owner: str, name: str, number: int, target: Path, kind: str = "data") -> None:
         with self.sessions() as s:
             rows = s.execute(
-                select(VersionFile.path, VersionFile.size, VersionFile.hash)
+                select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
                 .join(DatasetVersion, DatasetVersion.id == VersionFile.version_pk)
                 .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
                 .where(Dataset.owner == owner, Dataset.name == name, Dataset.kind == kind,
                        DatasetVersion.number == number)
             )
-            entries = [Entry(p, sz, h) for p, sz, h in rows]
+            entries = [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
         staging = target.parent / f".staging-rebuild-{number}"
         remove_tree(staging)
         materialize(self.store, entries, staging)
@@ -383,4 +383,5 @@ class DatasetManager(LoggingConfigurable):
 
 
 def entry_json(e: Entry) -> dict:
-    return {"path": e.path, "type": "file", "size": e.size, "hash": e.hash}
+    out = {"path": e.path, "type": "file", "size": e.size, "hash": e.hash}
+    return out if e.mtime is None else {**out, "mtime": e.mtime}

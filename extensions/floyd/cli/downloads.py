@@ -9,13 +9,15 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from floyd.cli.consoles import RichProgress
 from floyd.cli.context import Session
 from floyd.cli.jobrefs import resolve_job
-from floyd.cli.output import RichProgress, cells, print_json, print_table, say
+from floyd.cli.output import cells, print_json, print_table, say
 from floyd.client.errors import FloydClientError
 from floyd.client.hashing import CHUNK
 from floyd.client.progress import ProgressObserver
 from floyd.client.project_config import write_expt
+from floyd.client.transfer import MTIME_HEADER, keep_mtime
 from floyd.formatting import fmt_bytes
 
 
@@ -60,6 +62,7 @@ def save_download(resp: Any, path: str, out: str, observer: ProgressObserver) ->
         while block := raw.read(CHUNK):
             fh.write(block)
     tmp.replace(target)
+    keep_mtime(target, resp.headers.get(MTIME_HEADER))
     return [target]
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol, cast
 
-from floyd.client.errors import FloydClientError
+from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.hashing import CHUNK, LocalFile, StatCache, hash_files, scan
 from floyd.client.http import FloydClient
 from floyd.client.ignore import IgnoreRules
@@ -25,6 +25,7 @@ LARGE_FILE = 8 << 20  # files from this size go as resumable single-blob uploads
 PACK_BYTES = 64 << 20  # a pack closes after this many bytes…
 PACK_FILES = 4096  # …or this many files
 BLOCK = 512
+MTIME_HEADER = "X-Floyd-Mtime"  # a single file's download: its recorded modification time (tars carry their own)
 
 
 @dataclass
@@ -54,7 +55,8 @@ def build_manifest(root: Path, observer: ProgressObserver, cache: StatCache | No
 def _manifest(files: list[LocalFile], cache: StatCache | None,
               observer: ProgressObserver) -> tuple[list[dict], dict[str, LocalFile]]:
     hashes = hash_files(files, cache, observer)
-    manifest = [{"path": f.path, "size": f.size, "hash": f"sha256:{hashes[f.path]}"} for f in files]
+    manifest = [{"path": f.path, "size": f.size, "hash": f"sha256:{hashes[f.path]}", "mtime": f.key[2] / 1e9}
+                for f in files]
     by_hash: dict[str, LocalFile] = {}
     for f in files:
         by_hash.setdefault(f"sha256:{hashes[f.path]}", f)
@@ -66,7 +68,7 @@ def upload(client: FloydClient, owner: str, name: str, root: Path, message: str 
            cache: StatCache | None = None) -> UploadResult:
     observer = observer or ProgressObserver()
     manifest, by_hash = build_manifest(Path(root), observer, cache)
-    status = client.start_upload(owner, name, manifest, message, allow_duplicate)
+    status = start(lambda m: client.start_upload(owner, name, m, message, allow_duplicate), manifest)
     return send_missing(client, status, manifest, by_hash, observer)
 
 
@@ -94,11 +96,32 @@ def upload_code(client: FloydClient, owner: str, project: str, root: Path, keep:
             files += [_extra_file(Path(tmp), rel, data) for rel, data in extra.items()]
             files.sort(key=lambda f: f.path)
             manifest, by_hash = _manifest(files, cache, observer)
-            status = client.start_snapshot(owner, project, manifest, message)
+            status = start(lambda m: client.start_snapshot(owner, project, m, message), manifest)
             return send_missing(client, status, manifest, by_hash, observer)
     finally:
         if own_cache and cache is not None:
             cache.close()
+
+
+def start(post: Callable[[list[dict]], dict], manifest: list[dict]) -> dict:
+    """Start an upload; a bridge from before file times were kept refuses the ``mtime`` key, and gets
+    the manifest without it (its downloads then carry no file times)."""
+    try:
+        return post(manifest)
+    except FloydAPIError as exc:
+        if exc.status != 400 or "exactly 'path', 'size' and 'hash'" not in exc.message:
+            raise
+    return post([{k: v for k, v in e.items() if k != "mtime"} for e in manifest])
+
+
+def keep_mtime(path: Path, header: str | None) -> None:
+    """Give a downloaded file the modification time its upload recorded (``X-Floyd-Mtime``)."""
+    try:
+        mtime = float(header) if header else None
+    except ValueError:
+        mtime = None
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
 
 
 def _open_stat_cache() -> StatCache | None:
@@ -227,6 +250,7 @@ def download(client: FloydClient, owner: str, name: str, version: str, path: str
                 break
             fh.write(block)
     os.replace(tmp, target)
+    keep_mtime(target, resp.headers.get(MTIME_HEADER))
     return [target]
 
 
