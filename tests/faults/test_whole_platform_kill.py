@@ -19,7 +19,9 @@ import json
 import os
 import signal
 import tarfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -133,10 +135,9 @@ def check_log(user: User, job: dict) -> int:
     n = int(lines[-1].split()[1])
     expected = [str(i) for i in range(n)] + [f"end {n}"]
     if lines != expected:
-        doubled = sorted({ln for ln in lines if lines.count(ln) > 1})[:10]
-        lost = sorted(set(expected) - set(lines), key=lambda s: (len(s), s))[:10]
-        raise AssertionError(f"{job['id']}: {len(lines)} lines, expected {len(expected)}; "
-                             f"doubled {doubled}, lost {lost}")
+        at = next(i for i, (a, b) in enumerate(zip(lines, expected, strict=False)) if a != b)
+        raise AssertionError(f"{job['id']}: {len(lines)} lines, expected {len(expected)}; from line {at}: "
+                             f"{lines[at:at + 5]}, expected {expected[at:at + 5]}")
     return n
 
 
@@ -168,9 +169,12 @@ def check_traffic(name: str, t: Traffic, killed: float, up: float) -> dict[str, 
 
 
 # -- the upload ----------------------------------------------------------------------------
+MIB = 1 << 20
+
+
 def upload_files() -> dict[str, bytes]:
     small = {f"small/{i}.bin": os.urandom(3000 + i) for i in range(6)}
-    return {**small, "big.bin": os.urandom(3 << 20)}
+    return {**small, "big.bin": os.urandom(4 * MIB + 123)}
 
 
 def hexd(data: bytes) -> str:
@@ -194,32 +198,70 @@ def put_blob(user: User, upload_id: str, data: bytes, start: int, end: int) -> N
     assert r.status_code == 200 and r.headers["Upload-Offset"] == str(end), r.text
 
 
-def start_upload(user: User, files: dict[str, bytes]) -> dict:
-    """Create the dataset and the upload; send half the small blobs and half the big one."""
+class StalledPut:
+    """A PUT of ``data[start:]`` that sends ``sent`` bytes and then waits, as a client on a slow
+    link: the kill finds it in flight. ``release()`` lets its body go on (to a dead connection)."""
+
+    def __init__(self, user: User, upload_id: str, data: bytes, start: int, sent: int) -> None:
+        self.gate = threading.Event()
+        self.chunks = [data[i:min(i + MIB // 4, start + sent)] for i in range(start, start + sent, MIB // 4)]
+        self.args = (f"uploads/{upload_id}/blobs/sha256:{hexd(data)}", {"Upload-Offset": str(start)})
+        self.user = user
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="stalled-put", daemon=True)
+        self.thread.start()
+
+    def _body(self) -> Iterator[bytes]:
+        yield from self.chunks
+        self.gate.wait(120)
+
+    def _run(self) -> None:
+        path, headers = self.args
+        try:
+            self.user.api("PUT", path, data=self._body(), headers=headers, timeout=60)
+        except Exception as exc:  # the connection dies with the platform
+            self.error = exc
+
+    def release(self) -> None:
+        self.gate.set()
+        self.thread.join(60)
+
+
+def start_upload(user: User, layout: StorageLayout, files: dict[str, bytes]) -> tuple[dict, StalledPut]:
+    """Create the dataset and the upload; send half the small blobs and 1 MiB of the big one
+    completely, then 2 MiB more of it in a PUT that is still open when the platform dies."""
     assert user.api("POST", "datasets", json={"name": "halfway"}).status_code == 201
     manifest = [{"path": path, "size": len(data), "hash": f"sha256:{hexd(data)}"} for path, data in files.items()]
     r = user.api("POST", f"datasets/{user.name}/halfway/uploads", json={"manifest": manifest})
     assert r.status_code == 201, r.text
-    up = r.json()
+    up_id, big = r.json()["id"], files["big.bin"]
     small = [d for p, d in files.items() if p.startswith("small/")]
-    send_pack(user, up["id"], small[:3])
-    put_blob(user, up["id"], files["big.bin"], 0, len(files["big.bin"]) // 2)
-    return {"id": up["id"], "manifest": manifest, "unsent": small[3:]}
+    send_pack(user, up_id, small[:3])
+    put_blob(user, up_id, big, 0, MIB)
+    stalled = StalledPut(user, up_id, big, MIB, 2 * MIB)
+    part = layout.upload_dir(up_id) / f"{hexd(big)}.part"
+    deadline = time.monotonic() + 60
+    while (part.stat().st_size if part.exists() else 0) < 2 * MIB:  # the bridge wrote some of it
+        assert time.monotonic() < deadline, "the stalled PUT's bytes never reached the part file"
+        time.sleep(0.1)
+    return {"id": up_id, "manifest": manifest, "unsent": small[3:]}, stalled
 
 
-def finish_upload(user: User, files: dict[str, bytes], up: dict) -> None:
-    """The same manifest finds the same upload, which asks only for what was not sent."""
+def finish_upload(user: User, files: dict[str, bytes], up: dict) -> int:
+    """The same manifest finds the same upload, which asks only for what was not sent; the big
+    blob goes on from the offset the bridge holds. Returns that offset."""
     r = user.api("POST", f"datasets/{user.name}/halfway/uploads", json={"manifest": up["manifest"]})
     assert r.status_code == 200, r.text
     status, big = r.json(), files["big.bin"]
     assert status["id"] == up["id"] and status["resumed"], status
     assert status == user.api("GET", f"uploads/{up['id']}").json()
     assert sorted(status["missing"]) == sorted(f"sha256:{hexd(d)}" for d in [*up["unsent"], big]), status
-    assert status["partial"] == {f"sha256:{hexd(big)}": len(big) // 2}, status
+    held = status["partial"][f"sha256:{hexd(big)}"]
+    assert 2 * MIB <= held <= 3 * MIB and list(status["partial"]) == [f"sha256:{hexd(big)}"], status
     head = user.api("HEAD", f"uploads/{up['id']}/blobs/sha256:{hexd(big)}")
-    assert head.headers["Upload-Offset"] == str(len(big) // 2)
+    assert head.headers["Upload-Offset"] == str(held)
     send_pack(user, up["id"], up["unsent"])
-    put_blob(user, up["id"], big, len(big) // 2, len(big))
+    put_blob(user, up["id"], big, held, len(big))
     assert user.api("GET", f"uploads/{up['id']}").json()["missing"] == []
     r = user.api("POST", f"uploads/{up['id']}/commit")
     assert r.status_code == 201, r.text
@@ -227,55 +269,74 @@ def finish_upload(user: User, files: dict[str, bytes], up: dict) -> None:
     for path, data in files.items():
         got = user.api("GET", f"datasets/{user.name}/halfway/versions/{number}/download", params={"path": path})
         assert got.status_code == 200 and got.content == data, (path, got.status_code)
+    return held
 
 
 # -- the test ------------------------------------------------------------------------------
+def while_down(layout: StorageLayout, ended: list[dict], held: list[dict]) -> dict[str, int]:
+    """While nothing of the platform runs: the ``ended`` jobs finish, and the last line of one
+    held job's log is torn (a write that a kill cut short). Returns each log's lines at the kill."""
+    at_kill = {j["id"]: log_lines(layout, j) for j in [*ended, *held]}
+    release(layout, ended)
+    torn = held[-1]
+    owner, project = torn["project"].split("/")
+    with open(layout.job_log(owner, project, torn["number"]), "a") as f:
+        f.write(str(at_kill[torn["id"]]))  # the next line, without its newline
+    return at_kill
+
+
 def test_whole_platform_kill_takes_everything_back(tmp_path: Path, docker_client: docker.DockerClient) -> None:
     p = Platform.create(tmp_path, bridge_config=BRIDGE_CONFIG)
     layout = StorageLayout(p.root)
     traffic: dict[str, Traffic] = {}
     roles: dict[int, str] = {}
+    stalled: StalledPut | None = None
     p.start()
     try:
         user = p.user("crash")
         deploy_endpoints(user, tmp_path)
         traffic = {name: Traffic(user, name, "/who").start() for name in ENDPOINTS}
         jobs = start_jobs(user, tmp_path)
+        ended, held = jobs[:JOBS // 2], jobs[JOBS // 2:]
         files = upload_files()
-        up = start_upload(user, files)
-        wait_logs_grow(layout, jobs, {j["id"]: 2 for j in jobs}, 60)
-        job_containers = labelled(docker_client, p, "org.floyd.job")
+        up, stalled = start_upload(user, layout, files)
+        wait_logs_grow(layout, jobs, dict.fromkeys((j["id"] for j in jobs), 2), 60)
+        containers = labelled(docker_client, p, "org.floyd.job")
         replicas = labelled(docker_client, p, "org.floyd.endpoint")
-        assert sorted(job_containers) == sorted(j["id"] for j in jobs) and len(replicas) == 2, (job_containers,
-                                                                                              replicas)
+        assert sorted(containers) == sorted(j["id"] for j in jobs) and len(replicas) == 2, (containers, replicas)
 
         killed = time.monotonic()
         roles = kill_everything(p)
-        at_kill = {j["id"]: log_lines(layout, j) for j in jobs}
+        stalled.release()
+        at_kill = while_down(layout, ended, held)
         p.start()
         up_at = time.monotonic()
-        print(f"\nplatform down for {up_at - killed:.1f}s (kill to 'is up at')")
 
-        assert labelled(docker_client, p, "org.floyd.job") == job_containers  # the same, still running
-        assert {j["id"]: wait_state(user, j["id"], {"running", "succeeded", "failed", "lost"})["state"]
-                for j in jobs} == {j["id"]: "running" for j in jobs}
-        wait_logs_grow(layout, jobs, {j["id"]: log_lines(layout, j) for j in jobs}, 60)
+        # The held jobs run on in the same containers, and their logs grow again.
+        now = labelled(docker_client, p, "org.floyd.job")
+        assert {j["id"]: now.get(j["id"]) for j in held} == {j["id"]: containers[j["id"]] for j in held}
+        assert {j["id"]: user.api("GET", f"jobs/{j['id']}").json()["state"] for j in held} == dict.fromkeys(
+            (j["id"] for j in held), "running")
+        wait_logs_grow(layout, held, {j["id"]: log_lines(layout, j) for j in held}, 60)
         for t in traffic.values():
             t.wait_ok_after(killed, 60)
-        finish_upload(user, files, up)
-        release(layout, jobs)
+        held_offset = finish_upload(user, files, up)
+        release(layout, held)
         for job in jobs:
             assert wait_state(user, job["id"], {"succeeded", "failed", "lost"}, 60)["state"] == "succeeded"
-        counts = {j["id"]: (at_kill[j["id"]], check_log(user, j)) for j in jobs}
-        print(f"job lines (persisted at the kill, printed in all): {counts}")
+        lines = {j["id"]: (at_kill[j["id"]], check_log(user, j)) for j in jobs}
 
         time.sleep(1)  # a little traffic after the recovery, too
         for t in traffic.values():
             t.stop()
         assert labelled(docker_client, p, "org.floyd.endpoint") == replicas
         report = {name: check_traffic(name, t, killed, up_at) for name, t in traffic.items()}
-        print(f"traffic: {report}")
+        assert "left running by a previous start" not in p.log_tail(10_000)  # SIGKILL left nothing running
+        print(f"\nplatform down {up_at - killed:.1f}s (kill to 'is up at'); big blob resumed at {held_offset}")
+        print(f"job lines (persisted at the kill, in all): {lines}\ntraffic: {report}")
     finally:
+        if stalled:
+            stalled.release()
         for t in traffic.values():
             t.stop()
         p.stop()
