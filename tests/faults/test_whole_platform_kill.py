@@ -77,23 +77,29 @@ def labelled(client: docker.DockerClient, p: Platform, label: str) -> dict[str, 
     return {c.labels[label]: c.id for c in found}
 
 
-def kill_everything(p: Platform) -> dict[int, str]:
+def signal_all(pids: set[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def kill_everything(p: Platform) -> tuple[dict[int, str], float]:
     """SIGSTOP, then SIGKILL, to floyd-up and every process below it: none can act on another's
-    death (the lifeline's SIGTERM, a clean shutdown) before it dies itself. Returns their roles."""
+    death (the lifeline's SIGTERM, a clean shutdown) before it dies itself. Returns their roles
+    and when they were frozen: no request sent after that can be answered by this platform."""
     assert p.proc is not None
     roles = tree_roles(p.proc.pid)
     assert sorted(roles.values()) == ROLES, roles
     tree = {p.proc.pid, *descendants(p.proc.pid)}
-    for sig in (signal.SIGSTOP, signal.SIGKILL):
-        for pid in tree:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+    signal_all(tree, signal.SIGSTOP)
+    frozen = time.monotonic()
+    signal_all(tree, signal.SIGKILL)
     p.proc.wait(10)
     left = wait_dead(tree, 15)
     assert not left, f"still alive after SIGKILL: {left}"
-    return roles
+    return roles, frozen
 
 
 # -- jobs -------------------------------------------------------------------------------------
@@ -164,8 +170,11 @@ def check_traffic(name: str, t: Traffic, killed: float, up: float) -> dict[str, 
     bad = [a for a in t.failures() if not (a.ended >= killed and a.started < back.started)]
     assert not bad, (name, bad[:5])
     assert boots(t, back.started) == boots(t, 0, killed), (name, boots(t, 0, killed), boots(t, back.started))
+    took = sorted(a.ended - a.started for a in t.answers if a.status == 200)
     return {"failures": len(t.failures()), "statuses": dict(t.counts()),
-            "no_200_for_s": round(back.started - killed, 1), "after_up_s": round(back.started - up, 1)}
+            "no_200_for_s": round(back.started - killed, 1), "after_up_s": round(back.started - up, 1),
+            "median_200_s": round(took[len(took) // 2], 3),
+            "failed_with": sorted({f"{a.status} {a.body[:70]}" for a in t.failures() if isinstance(a.status, int)})}
 
 
 # -- the upload ----------------------------------------------------------------------------
@@ -305,8 +314,7 @@ def test_whole_platform_kill_takes_everything_back(tmp_path: Path, docker_client
         replicas = labelled(docker_client, p, "org.floyd.endpoint")
         assert sorted(containers) == sorted(j["id"] for j in jobs) and len(replicas) == 2, (containers, replicas)
 
-        killed = time.monotonic()
-        roles = kill_everything(p)
+        roles, killed = kill_everything(p)
         stalled.release()
         at_kill = while_down(layout, ended, held)
         p.start()
