@@ -21,7 +21,7 @@ import signal
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -294,7 +294,8 @@ def while_down(layout: StorageLayout, ended: list[dict], held: list[dict]) -> di
     return at_kill
 
 
-def test_whole_platform_kill_takes_everything_back(tmp_path: Path, docker_client: docker.DockerClient) -> None:
+def test_whole_platform_kill_takes_everything_back(tmp_path: Path, docker_client: docker.DockerClient,
+                                                   record_property: Callable[[str, object], None]) -> None:
     p = Platform.create(tmp_path, bridge_config=BRIDGE_CONFIG)
     layout = StorageLayout(p.root)
     traffic: dict[str, Traffic] = {}
@@ -342,6 +343,8 @@ def test_whole_platform_kill_takes_everything_back(tmp_path: Path, docker_client
         assert "left running by a previous start" not in p.log_tail(10_000)  # SIGKILL left nothing running
         print(f"\nplatform down {up_at - killed:.1f}s (kill to 'is up at'); big blob resumed at {held_offset}")
         print(f"job lines (persisted at the kill, in all): {lines}\ntraffic: {report}")
+        record_property("down_s", round(up_at - killed, 1))
+        record_property("traffic", report)
     finally:
         if stalled:
             stalled.release()
