@@ -36,6 +36,8 @@ from jobs_bridge.executors.local import SAFE_ENV, LocalExecutor
 from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
 from jobs_bridge.handlers.base import NotFoundHandler
 from jobs_bridge.jobs.manager import JobManager
+from jobs_bridge.jobs.queue import JobQueue
+from jobs_bridge.jobs.runner import JobRunner
 from jobs_bridge.jobs.spec import SpecResolver
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.request_limits import Followers, RequestLimits
@@ -85,8 +87,10 @@ class BridgeApp(Application):
     }
 
     # Configured through this app (``c.DatasetManager.user_quota_bytes = …``; --help-all lists them).
+    # Every configurable part, so --generate-config and --help-all document all their settings.
     classes = [DatasetManager, UploadManager, ProjectManager, GpuAllocator, ResourceLimits, WorkspaceManager,
-               KeyBackoff, EndpointKeyBackoff, RequestLimits]
+               JobQueue, JobRunner, SpecResolver, DockerExecutor, LocalExecutor, DeploymentManager, Router,
+               VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits]
 
     @default("log_level")
     def _default_log_level(self) -> int:

@@ -15,8 +15,9 @@ from jobs_bridge.errors import BadRequest, NotFound
 from jobs_bridge.names import NAME_RE
 from jobs_bridge.orm import Job
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.validate import id_number
 
-JOB_OUTPUT_RE = re.compile(r"^(?:(?P<owner>[A-Za-z0-9][A-Za-z0-9._@+-]*)/)?(?P<project>[a-z0-9][a-z0-9._-]*)/(?P<number>\d+)(?:/output)?$")
+JOB_OUTPUT_RE = re.compile(r"^(?:(?P<owner>[A-Za-z0-9][A-Za-z0-9._@+-]*)/)?(?P<project>[a-z0-9][a-z0-9._-]*)/(?P<number>-?[0-9]+)(?:/output)?$")
 
 
 @dataclass
@@ -31,7 +32,10 @@ class ResolvedInput:
         return {"source": self.source, "mount": self.mount, "kind": self.kind, "version_id": self.version_id or None}
 
 
-def find_job(s: Session, caller: Caller, owner: str, project: str, number: int) -> Job:
+def find_job(s: Session, caller: Caller, owner: str, project: str, number: int | str) -> Job:
+    """Every lookup of a job by its name (a path, a parent, an input) comes here: the number is
+    checked once, and another user's job is as unknown as a missing one."""
+    number = id_number(number, "job number", "use the job's number, e.g. 12.")
     job = s.scalar(select(Job).where(Job.owner == owner, Job.project == project, Job.number == number))
     if job is None or not (caller.admin or caller.name == owner):
         raise NotFound(f"Job {owner}/{project}/{number} not found.")
@@ -61,7 +65,7 @@ class InputResolver:
             m = JOB_OUTPUT_RE.match(source)
             if m:
                 o = m.group("owner") or caller.name
-                job = find_job(s, caller, o, m.group("project"), int(m.group("number")))
+                job = find_job(s, caller, o, m.group("project"), m.group("number"))
                 default_mount = f"{job.project}-{job.number}"
                 path = str(self.layout.job_output(o, job.project, job.number))
                 resolved = ResolvedInput(f"{o}/{job.project}/{job.number}/output", "", "job", path)

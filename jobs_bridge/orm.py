@@ -94,6 +94,8 @@ class VersionFile(Base):
     path: Mapped[str] = mapped_column(String(1024), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+    # the uploader's modification time (seconds); NULL for files uploaded before it was recorded
+    mtime: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Upload(Base):

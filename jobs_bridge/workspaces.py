@@ -23,7 +23,7 @@ from jobs_bridge.resources.environments import Environment, EnvironmentList, par
 from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.resources.limits import Limits
 from jobs_bridge.storage.paths import StorageLayout
-from jobs_bridge.validate import positive_number, whole_number
+from jobs_bridge.validate import json_bool, positive_number, whole_number
 
 
 def holder_for(user: str, server_name: str) -> str:
@@ -71,6 +71,7 @@ class WorkspaceManager(LoggingConfigurable):
         """The workspace ``body`` asks for, as ``spec`` (a contract RunSpec as JSON) and the
         choices the form shows; GPUs are leased unless it is a ``dry_run``."""
         user = acting_as(caller, body.get("user"))
+        dry_run = json_bool(body.get("dry_run", False), "dry_run")
         server_name = body.get("server_name", "") or ""
         if not isinstance(server_name, str) or (server_name and not NAME_RE.match(server_name)):
             raise BadRequest(f"Invalid server name {server_name!r}.")
@@ -79,7 +80,7 @@ class WorkspaceManager(LoggingConfigurable):
         project = self._project(user, body.get("project") or "workspace")
         inputs = self._datasets(user, body.get("datasets") or [])
         holder = holder_for(user.name, server_name)
-        if body.get("dry_run"):
+        if dry_run:
             devices = self.gpus.check_available(holder, gpus)
         else:
             devices = self.gpus.reserve(holder, user.name, gpus) if gpus else []

@@ -20,6 +20,7 @@ from jobs_bridge.errors import BadRequest, NotFound
 from jobs_bridge.names import check_name
 from jobs_bridge.orm import EndpointKey
 from jobs_bridge.timeutil import aware, utcnow
+from jobs_bridge.validate import id_number
 
 KEY_PREFIX = "fk_"
 
@@ -79,10 +80,7 @@ class KeyStore:
         return key, secret
 
     def revoke(self, s: Session, endpoint_id: int, key_id: object) -> EndpointKey:
-        try:
-            kid = int(str(key_id))
-        except ValueError:
-            raise BadRequest(f"Invalid key id {key_id!r}: use the number `floyd endpoint keys list` shows.") from None
+        kid = id_number(key_id, "key id", "use the number `floyd endpoint keys list` shows.")
         key = s.get(EndpointKey, kid)
         if key is None or key.endpoint_id != endpoint_id:
             raise NotFound(f"Key {kid} not found for this endpoint.")

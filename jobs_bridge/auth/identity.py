@@ -17,6 +17,7 @@ from jupyterhub.services.auth import HubAuthenticated, UserNotAllowed
 from jobs_bridge.auth.tokens import JOB_TOKEN_PREFIX
 from jobs_bridge.errors import BadRequest, Forbidden, Unauthorized, Unavailable
 from jobs_bridge.names import check_owner
+from jobs_bridge.validate import json_bool
 
 if TYPE_CHECKING:
     from jobs_bridge.orm import Job
@@ -91,7 +92,7 @@ def acting_as(caller: Caller, user: object) -> Caller:
         raise BadRequest("'user' must be {'name': ..., 'admin': ...}.")
     name = check_owner(user["name"])
     if caller.admin:
-        return Caller(name=name, admin=bool(user.get("admin", False)))
+        return Caller(name=name, admin=json_bool(user.get("admin", False), "user.admin"))
     if name != caller.name:
         raise Forbidden("You can only prepare your own workspaces.")
     return caller

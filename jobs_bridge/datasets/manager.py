@@ -25,6 +25,7 @@ from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.manifest import Entry, diff
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.paths import StorageLayout, clean_relpath
+from jobs_bridge.validate import id_number, json_bool
 
 log = logging.getLogger("jobs_bridge.datasets")
 
@@ -85,10 +86,7 @@ class DatasetManager(LoggingConfigurable):
             if v is None:
                 raise NotFound(f"Dataset {ds.owner}/{ds.name} has no versions yet; upload one with `floyd data upload`.")
             return v
-        try:
-            n = int(number)
-        except (TypeError, ValueError):
-            raise BadRequest(f"Invalid version {number!r}: give a number or 'latest'.") from None
+        n = id_number(number, "version", "give a number or 'latest'.")
         v = s.scalar(q.where(DatasetVersion.number == n))
         if v is None:
             raise NotFound(f"Dataset {ds.owner}/{ds.name} has no version {n}.")
@@ -113,8 +111,9 @@ class DatasetManager(LoggingConfigurable):
             )
 
     # -- datasets --------------------------------------------------------------------
-    def create(self, caller: Caller, name: str, description: str = "", public: bool = False) -> dict:
+    def create(self, caller: Caller, name: str, description: str = "", public: object = False) -> dict:
         check_name(name, "dataset name")
+        public = json_bool(public, "public")
         if not isinstance(description, str) or len(description) > 10_000:
             raise BadRequest("'description' must be a string of at most 10,000 characters.")
         with self.sessions.begin() as s:
@@ -122,7 +121,7 @@ class DatasetManager(LoggingConfigurable):
                                                        Dataset.kind == "data"))
             if exists:
                 raise Conflict(f"You already have a dataset named {name}; upload a new version to it instead.")
-            ds = Dataset(owner=caller.name, name=name, description=description, public=bool(public))
+            ds = Dataset(owner=caller.name, name=name, description=description, public=public)
             s.add(ds)
             s.flush()
             self.layout.dataset_dir(caller.name, name).mkdir(parents=True, exist_ok=True)
@@ -164,9 +163,7 @@ class DatasetManager(LoggingConfigurable):
         with self.sessions.begin() as s:
             ds = self.find(s, caller, owner, name, write=True)
             if "public" in changes:
-                if not isinstance(changes["public"], bool):
-                    raise BadRequest("'public' must be true or false.")
-                ds.public = changes["public"]
+                ds.public = json_bool(changes["public"], "public")
             if "description" in changes:
                 if not isinstance(changes["description"], str):
                     raise BadRequest("'description' must be a string.")
@@ -221,10 +218,10 @@ class DatasetManager(LoggingConfigurable):
             ds = self.find(s, caller, owner, name)
             v = self.find_version(s, ds, number)
             rows = s.execute(
-                select(VersionFile.path, VersionFile.size, VersionFile.hash)
+                select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
                 .where(VersionFile.version_pk == v.id).order_by(VersionFile.path)
             )
-            return version_json(ds, v), [Entry(p, sz, h) for p, sz, h in rows]
+            return version_json(ds, v), [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
 
     def list_files(
         self, caller: Caller, owner: str, name: str, number: int | str, path: str = "", recursive: bool = False
@@ -274,9 +271,9 @@ class DatasetManager(LoggingConfigurable):
                                                       DatasetVersion.version_id == snapshot).limit(1))
             if v is None:
                 raise NotFound(f"Project {owner}/{project} has no code snapshot {snapshot[:19]}.")
-            rows = s.execute(select(VersionFile.path, VersionFile.size, VersionFile.hash)
+            rows = s.execute(select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
                              .where(VersionFile.version_pk == v.id).order_by(VersionFile.path))
-            return [Entry(p, sz, h) for p, sz, h in rows]
+            return [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
 
     def diff(self, caller: Caller, owner: str, name: str, a: int | str, b: int | str) -> dict:
         info_a, ea = self.entries(caller, owner, name, a)
@@ -372,13 +369,13 @@ class DatasetManager(LoggingConfigurable):
     def _rematerialize(self, owner: str, name: str, number: int, target: Path, kind: str = "data") -> None:
         with self.sessions() as s:
             rows = s.execute(
-                select(VersionFile.path, VersionFile.size, VersionFile.hash)
+                select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
                 .join(DatasetVersion, DatasetVersion.id == VersionFile.version_pk)
                 .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
                 .where(Dataset.owner == owner, Dataset.name == name, Dataset.kind == kind,
                        DatasetVersion.number == number)
             )
-            entries = [Entry(p, sz, h) for p, sz, h in rows]
+            entries = [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
         staging = target.parent / f".staging-rebuild-{number}"
         remove_tree(staging)
         materialize(self.store, entries, staging)
@@ -386,4 +383,5 @@ class DatasetManager(LoggingConfigurable):
 
 
 def entry_json(e: Entry) -> dict:
-    return {"path": e.path, "type": "file", "size": e.size, "hash": e.hash}
+    out = {"path": e.path, "type": "file", "size": e.size, "hash": e.hash}
+    return out if e.mtime is None else {**out, "mtime": e.mtime}

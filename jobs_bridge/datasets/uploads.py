@@ -30,13 +30,15 @@ from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.receivers import PackReceiver, PartWriter
 from jobs_bridge.datasets.records import version_json
 from jobs_bridge.errors import BadRequest, Conflict, NotFound
+from jobs_bridge.inputs import find_job
 from jobs_bridge.jobs import states
-from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Job, Upload, VersionFile
+from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionFile
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.storage.blobs import BlobStore, hash_file, parse_hash
 from jobs_bridge.storage.manifest import Entry, parse_manifest, version_id
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.validate import json_bool
 
 
 class UploadManager(LoggingConfigurable):
@@ -68,9 +70,10 @@ class UploadManager(LoggingConfigurable):
 
     # -- sessions ----------------------------------------------------------------------
     def start(
-        self, caller: Caller, owner: str, name: str, manifest: object, message: str = "", allow_duplicate: bool = False,
+        self, caller: Caller, owner: str, name: str, manifest: object, message: str = "", allow_duplicate: object = False,
         kind: str = "data",
     ) -> tuple[int, dict]:
+        allow_duplicate = json_bool(allow_duplicate, "allow_duplicate")
         with self.datasets.sessions.begin() as s:
             if kind == "code":
                 ProjectManager.find(s, caller, owner, name, write=True)
@@ -103,7 +106,7 @@ class UploadManager(LoggingConfigurable):
                 directory = self.layout.upload_dir(up.id)
                 directory.mkdir(parents=True, exist_ok=True)
                 tmp = directory / "manifest.json.tmp"
-                tmp.write_text(json.dumps({"entries": [e.as_dict() for e in entries],
+                tmp.write_text(json.dumps({"entries": [e.record() for e in entries],
                                            "allow_duplicate": bool(allow_duplicate)}))
                 os.replace(tmp, directory / "manifest.json")
                 s.add(up)
@@ -141,7 +144,7 @@ class UploadManager(LoggingConfigurable):
         data = json.loads(path.read_text())
         by_hash = {}
         for d in data["entries"]:
-            e = Entry(d["path"], d["size"], parse_hash(d["hash"]))
+            e = Entry.from_record(d)
             by_hash[e.hexdigest] = e
         with self._guard:
             self._manifests[upload_id] = by_hash
@@ -149,7 +152,7 @@ class UploadManager(LoggingConfigurable):
 
     def _entries(self, upload_id: str) -> tuple[list[Entry], bool]:
         data = json.loads((self.layout.upload_dir(upload_id) / "manifest.json").read_text())
-        entries = [Entry(d["path"], d["size"], parse_hash(d["hash"])) for d in data["entries"]]
+        entries = [Entry.from_record(d) for d in data["entries"]]
         return entries, bool(data.get("allow_duplicate"))
 
     def _forget(self, upload_id: str) -> None:
@@ -324,7 +327,8 @@ class UploadManager(LoggingConfigurable):
                     s.flush()
                     if entries:
                         s.execute(insert(VersionFile), [
-                            {"version_pk": v.id, "path": e.path, "size": e.size, "hash": e.hexdigest} for e in entries
+                            {"version_pk": v.id, "path": e.path, "size": e.size, "hash": e.hexdigest, "mtime": e.mtime}
+                            for e in entries
                         ])
                     if owner != uploader:
                         self.add_owners(s, owner, [e.hexdigest for e in entries])
@@ -344,16 +348,14 @@ class UploadManager(LoggingConfigurable):
         """A finished job's output becomes a dataset version without copying bytes: its files
         (read-only since the job ended) are hashed and hardlinked into the store."""
         parts = job.strip("/").removesuffix("/output").split("/")
-        if len(parts) != 3 or not parts[2].isdigit():
+        if len(parts) != 3:
             raise BadRequest(f"Invalid job {job!r}: use OWNER/PROJECT/NUMBER (e.g. alice/mnist-cnn/12).")
         with self.datasets.sessions() as s:
             self.datasets.find(s, caller, owner, name, write=True)
-            row = s.scalar(select(Job).where(Job.owner == parts[0], Job.project == parts[1], Job.number == int(parts[2])))
-            if row is None or not (caller.admin or caller.name == row.owner):
-                raise NotFound(f"Job {job} not found.")
+            row = find_job(s, caller, *parts)
             if row.state not in states.FINISHED:
                 raise Conflict(f"Job {job} is {row.state}; its output becomes a dataset once it has ended.")
-        output = self.layout.job_output(parts[0], parts[1], int(parts[2]))
+        output = self.layout.job_output(row.owner, row.project, row.number)
         entries: list[Entry] = []
         for dirpath, _dirs, files in os.walk(output):
             for fname in sorted(files):
@@ -362,7 +364,8 @@ class UploadManager(LoggingConfigurable):
                     continue
                 digest = hash_file(path)
                 self.store.link_in(path, digest)
-                entries.append(Entry(str(path.relative_to(output)).replace(os.sep, "/"), path.stat().st_size, digest))
+                st = path.stat()
+                entries.append(Entry(str(path.relative_to(output)).replace(os.sep, "/"), st.st_size, digest, st.st_mtime))
         if not entries:
             raise Conflict(f"Job {'/'.join(parts)} wrote no output files.")
         entries.sort(key=lambda e: e.path)

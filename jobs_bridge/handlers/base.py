@@ -14,6 +14,7 @@ from tornado import web
 from jobs_bridge.auth.identity import Caller, Identity, identify
 from jobs_bridge.errors import BadRequest, FloydError, TooManyRequests
 from jobs_bridge.services import BridgeServices
+from jobs_bridge.validate import whole_number
 
 T = TypeVar("T")
 log = logging.getLogger("jobs_bridge.handlers")
@@ -78,6 +79,14 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         except UnicodeDecodeError:
             raise to_http(BadRequest(f"Query argument {name!r} is not valid UTF-8.")) from None
 
+    def int_argument(self, name: str, default: int | None, low: int, high: int) -> int | None:
+        """A whole-number query argument within its range (validate.whole_number), else a 400
+        that states the range; ``default`` when it is absent or empty."""
+        raw = self.get_argument(name, None)
+        if not raw:
+            return default
+        return whole_number(raw, name, low, high, error=BadRequest)
+
     def json_body(self) -> dict:
         self.caller  # noqa: B018  (who is asking is settled before their input is judged)
         if not self.request.body:
@@ -113,15 +122,35 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             return
         super().check_xsrf_cookie()
 
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        """A FloydError raised anywhere in the handler (prepare, a check before ``call()``, a
+        helper) answers its own status, not tornado's 500 for an unknown exception."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, FloydError):
+            status_code = exc.status
+        super().send_error(status_code, **kwargs)
+
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The methods this handler implements: tornado's own methods answer 405."""
+        return [m for m in cls.SUPPORTED_METHODS
+                if getattr(cls, m.lower()) is not getattr(web.RequestHandler, m.lower())]
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error of every handler (API and pages) passes here; error_body writes it."""
         message = self._reason
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, ApiError):
+        if isinstance(exc, (ApiError, FloydError)):
             message = exc.message
         if status_code == 500:
             message = "Internal error in the Floyd bridge; the administrator can find it in the bridge's log."
-        for name, value in (exc.headers if isinstance(exc, ApiError) else {}).items():
+        for name, value in retry_headers(exc).items():
             self.set_header(name, value)  # (send_error cleared the headers set before the error)
+        if status_code == 405:  # RFC 9110 §15.5.6: a 405 must say what the route does support
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
+        self.error_body(status_code, message)
+
+    def error_body(self, status_code: int, message: str) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps({"status": status_code, "message": message}))
 
@@ -129,6 +158,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if isinstance(value, web.HTTPError):
             if value.log_message:
                 log.warning("%d %s: %s", value.status_code, self.request.uri, value.log_message)
+            return
+        if isinstance(value, FloydError):  # a refusal, not a bug: one line, no traceback
+            log.warning("%d %s: %s", value.status, self.request.uri, value.log_message)
             return
         super().log_exception(typ, value, tb)
 
@@ -143,9 +175,15 @@ class ApiError(web.HTTPError):
         self.headers = headers or {}
 
 
+def retry_headers(exc: object) -> dict[str, str]:
+    """The headers an error carries (``Retry-After`` of a 429)."""
+    if isinstance(exc, ApiError):
+        return exc.headers
+    return {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else {}
+
+
 def to_http(exc: FloydError) -> ApiError:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
-    return ApiError(exc.status, exc.message, exc.log_message, headers)
+    return ApiError(exc.status, exc.message, exc.log_message, retry_headers(exc))
 
 
 class NotFoundHandler(BaseHandler):

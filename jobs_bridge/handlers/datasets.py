@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from jobs_bridge.errors import BadRequest
 from jobs_bridge.handlers.base import BaseHandler, to_http
-from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, member_header, padding
+from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, MTIME_HEADER, member_header, padding
 
 
 def flag(value: str | None) -> bool:
@@ -81,6 +81,8 @@ class DownloadHandler(BaseHandler):
             self.set_header("Content-Type", "application/octet-stream")
             self.set_header("Content-Length", str(entry.size))
             self.set_header("X-Floyd-Hash", entry.hash)
+            if entry.mtime is not None:
+                self.set_header(MTIME_HEADER, repr(entry.mtime))
             filename = entry.path.rsplit("/", 1)[-1]
             self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(filename)}")
             await self._send_blob(entry.hexdigest)
@@ -90,10 +92,9 @@ class DownloadHandler(BaseHandler):
         root = base.rsplit("/", 1)[-1] if base else f"{name}-{info['number']}"
         self.set_header("Content-Type", "application/x-tar")
         self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(root)}.tar")
-        mtime = 0
         for entry in entries:
             rel = entry.path[len(base) + 1:] if base else entry.path
-            self.write(member_header(f"{root}/{rel}", entry.size, 0o444, mtime))
+            self.write(member_header(f"{root}/{rel}", entry.size, 0o444, entry.mtime or 0))
             await self._send_blob(entry.hexdigest)
             self.write(padding(entry.size))
         self.write(END_OF_ARCHIVE)

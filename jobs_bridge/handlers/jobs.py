@@ -12,17 +12,14 @@ from jobs_bridge.handlers.logstream import LogStreamMixin
 from jobs_bridge.jobs import states
 from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.storage.paths import clean_relpath, contained
-from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, member_header, padding
+from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, MTIME_HEADER, member_header, padding
+from jobs_bridge.validate import INT_MAX
 
 
 class JobListHandler(BaseHandler):
     async def get(self) -> None:
-        group = self.get_argument("group", None)
-        try:
-            limit = int(self.get_argument("limit", "200"))
-            group_id = int(group) if group else None
-        except ValueError:
-            raise to_http(BadRequest("'limit' and 'group' must be numbers.")) from None
+        limit = self.int_argument("limit", 200, 1, 1000)
+        group_id = self.int_argument("group", None, 0, INT_MAX)
         items = await self.call(self.bridge.job_manager.list, self.caller, self.get_argument("project", None),
                                 group_id, self.get_argument("state", None), limit)
         self.write_json({"items": items})
@@ -175,6 +172,7 @@ class JobOutputDownloadHandler(JobOutputBase):
         if target.is_file():
             self.set_header("Content-Type", "application/octet-stream")
             self.set_header("Content-Length", str(target.stat().st_size))
+            self.set_header(MTIME_HEADER, repr(target.stat().st_mtime))
             await self.stream_file(target)
             self.finish()
             return
@@ -205,7 +203,7 @@ class SnapshotDownloadHandler(BaseHandler):
         entries = await self.call(self.bridge.dataset_manager.snapshot_entries, self.caller, owner, name, snapshot)
         self.set_header("Content-Type", "application/x-tar")
         for e in entries:
-            self.write(member_header(e.path, e.size, 0o644))
+            self.write(member_header(e.path, e.size, 0o644, e.mtime or 0))
             await self.stream_file(self.bridge.store.path(e.hexdigest))
             self.write(padding(e.size))
         self.write(END_OF_ARCHIVE)

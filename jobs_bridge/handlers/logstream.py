@@ -67,7 +67,7 @@ class LogStreamMixin(BaseHandler):
             store.followers.add(queue)
         try:
             last = self.request.headers.get("Last-Event-ID", "")
-            sent = await self._send_file(path, int(last) + 1 if last.isdigit() else 0)
+            sent = await self._send_file(path, int(last) + 1 if last.isascii() and last.isdigit() else 0)
             if store is None or store.complete:
                 if store is None:
                     # Not started yet: wait until it is, then follow it from where the file is now

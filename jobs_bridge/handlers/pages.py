@@ -41,10 +41,7 @@ def endpoint_row(ep: dict) -> dict:
 class PageHandler(BaseHandler):
     api = False
 
-    def write_error(self, status_code: int, **kwargs: object) -> None:
-        exc_info = kwargs.get("exc_info")
-        exc = exc_info[1] if isinstance(exc_info, tuple) else None
-        message = getattr(exc, "message", None) or self._reason
+    def error_body(self, status_code: int, message: str) -> None:
         self.render("error.html", status=status_code, message=message)
 
     def get_template_namespace(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ class UploadStartHandler(BaseHandler):
         body = self.json_body()
         status, result = await self.call(
             self.bridge.upload_manager.start, self.caller, owner, name, body.get("manifest"),
-            body.get("message", ""), bool(body.get("allow_duplicate", False)),
+            body.get("message", ""), body.get("allow_duplicate", False),
         )
         self.write_json(result, status)
 

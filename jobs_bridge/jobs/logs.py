@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -17,10 +18,33 @@ class LogStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._drop_torn_tail()
         self.count = self._count_lines()
         self.followers: set[asyncio.Queue] = set()
         self.complete = False
         self._file = open(self.path, "a", encoding="utf-8")
+
+    def _drop_torn_tail(self) -> None:
+        """Cut a last line without its newline: a write torn by a crash (kill -9, a full disk).
+        Every line is written with its newline, and a reopened log counts only complete lines,
+        so the process's stream is re-read from there; the torn piece would otherwise be glued
+        to the front of that line when it is written again."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb+") as f:
+            end = f.seek(0, os.SEEK_END)
+            pos = end
+            while pos > 0:
+                start = max(0, pos - (1 << 16))
+                f.seek(start)
+                block = f.read(pos - start)
+                if pos == end and block.endswith(b"\n"):
+                    return
+                if (cut := block.rfind(b"\n")) >= 0:
+                    f.truncate(start + cut + 1)
+                    return
+                pos = start
+            f.truncate(0)
 
     def _count_lines(self) -> int:
         if not self.path.exists():

@@ -25,11 +25,7 @@ class JobReader:
         self.sessions = sessions
 
     def find(self, s: Session, caller: Caller, owner: str, project: str, number: int | str) -> Job:
-        try:
-            n = int(number)
-        except (TypeError, ValueError):
-            raise BadRequest(f"Invalid job number {number!r}.") from None
-        return find_job(s, caller, owner, project, n)
+        return find_job(s, caller, owner, project, number)
 
     def record(self, s: Session, job: Job) -> dict:
         """The full record: with the parent's name, the latest metrics and the package count."""

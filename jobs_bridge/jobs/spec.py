@@ -183,4 +183,4 @@ class SpecResolver(LoggingConfigurable):
         m = JOB_OUTPUT_RE.match(str(parent))
         if not m:
             raise BadRequest(f"Invalid parent job {parent!r}: use OWNER/PROJECT/NUMBER.")
-        return find_job(s, caller, m.group("owner") or caller.name, m.group("project"), int(m.group("number"))).id
+        return find_job(s, caller, m.group("owner") or caller.name, m.group("project"), m.group("number")).id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 
@@ -29,7 +30,8 @@ def parse_memory(value: object, what: str = "memory") -> int:
     if isinstance(value, str):
         m = MEMORY_RE.match(value.strip())
         if m:
-            amount = int(float(m.group(1)) * UNITS[m.group(2).upper()])
+            scaled = float(m.group(1)) * UNITS[m.group(2).upper()]
+            amount = int(scaled) if math.isfinite(scaled) else 0  # hundreds of digits read as inf
             if amount > 0:
                 return amount
     raise Unprocessable(f"Invalid {what} {value!r}: give bytes or a size like '512M' or '4G'.")

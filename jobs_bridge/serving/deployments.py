@@ -40,7 +40,7 @@ from jobs_bridge.serving.spec import VersionResolver, VersionSpec
 from jobs_bridge.serving.tasks import TaskRunner
 from jobs_bridge.serving.usage import UsageWriter
 from jobs_bridge.storage.paths import StorageLayout
-from jobs_bridge.validate import only_keys
+from jobs_bridge.validate import id_number, json_bool, only_keys
 
 log = logging.getLogger("jobs_bridge.serving")
 
@@ -103,10 +103,7 @@ class DeploymentManager(LoggingConfigurable):
 
     @staticmethod
     def _version(s: Session, ep: Endpoint, number: object) -> EndpointVersion:
-        try:
-            n = int(str(number).lstrip("v"))
-        except ValueError:
-            raise BadRequest(f"Invalid version {number!r}: use a number such as 3.") from None
+        n = id_number(str(number).removeprefix("v"), "version", "use a number such as 3.")
         v = s.scalar(select(EndpointVersion).where(EndpointVersion.endpoint_id == ep.id, EndpointVersion.number == n))
         if v is None:
             raise NotFound(f"Endpoint {ep.owner}/{ep.name} has no version {n}.")
@@ -134,9 +131,9 @@ class DeploymentManager(LoggingConfigurable):
             owner = check_owner(body.get("owner") or caller.name)
             if owner != caller.name and not caller.admin:
                 raise BadRequest(f"You can create endpoints for yourself ({caller.name}), not for {owner}.")
-            public, description = body.get("public", False), body.get("description") or ""
-            if not isinstance(public, bool) or not isinstance(description, str) or len(description) > 10_000:
-                raise BadRequest("'public' must be true or false and 'description' a string.")
+            public, description = json_bool(body.get("public", False), "public"), body.get("description") or ""
+            if not isinstance(description, str) or len(description) > 10_000:
+                raise BadRequest("'description' must be a string of at most 10,000 characters.")
             with self.sessions.begin() as s:
                 if s.scalar(select(Endpoint.id).where(Endpoint.owner == owner, Endpoint.name == name)):
                     raise Conflict(f"Endpoint {owner}/{name} exists already; deploy a new version to it.")
@@ -166,9 +163,7 @@ class DeploymentManager(LoggingConfigurable):
             with self.sessions.begin() as s:
                 ep = self._find(s, caller, owner, name)
                 if "public" in body:
-                    if not isinstance(body["public"], bool):
-                        raise BadRequest("'public' must be true or false.")
-                    ep.public = body["public"]
+                    ep.public = json_bool(body["public"], "public")
                 if "description" in body:
                     if not isinstance(body["description"], str) or len(body["description"]) > 10_000:
                         raise BadRequest("'description' must be a string of at most 10,000 characters.")

@@ -27,3 +27,23 @@ def test_every_documented_error_uses_the_error_schema(platform: Platform) -> Non
             for code, resp in op["responses"].items():
                 if code.startswith("4"):
                     assert resp == {"$ref": "#/components/responses/Error"}, (path, method, code)
+
+
+def test_numbers_state_their_range_and_404(platform: Platform) -> None:
+    """Every number in a path has the bound the bridge enforces, and every API route with one
+    documents the 404 that a number out of range gets (tests/bridge/test_hardening.py)."""
+    doc = requests.get(platform.api_url + "openapi.json", timeout=10).json()
+    shared = doc["components"]["parameters"]
+    for path, ops in doc["paths"].items():
+        params = [shared[p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p for p in ops.get("parameters", [])]
+        for param in params:
+            if param["name"] in ("number", "key_id"):
+                assert param["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, (path, param)
+        if path.startswith("/api/") and any(f"{{{n}}}" in path for n in ("number", "version", "key_id")):
+            for method, op in ops.items():
+                if method != "parameters":
+                    assert "404" in op["responses"], (path, method)
+    limit = next(p for p in doc["paths"]["/api/v1/jobs"]["get"]["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 1000)
+    job = doc["components"]["schemas"]["JobRequest"]["properties"]
+    assert all(job[f]["maximum"] == 2**31 - 1 for f in ("max_runtime", "concurrency", "gpus"))

@@ -41,5 +41,8 @@ def test_generate_config_documents_every_option(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "jobs_bridge", "--generate-config", f"--BridgeApp.config_file={target}"],
                    check=True, capture_output=True, timeout=60)
     text = target.read_text()
-    for option in ("floyd_root", "db_url", "user_quota_bytes", "user_quotas", "max_file_size", "upgrade_db"):
-        assert f"c.BridgeApp.{option}" in text
+    for option in ("BridgeApp.floyd_root", "BridgeApp.db_url", "BridgeApp.upgrade_db", "DatasetManager.user_quota_bytes",
+                   "DatasetManager.user_quotas", "UploadManager.max_file_size", "JobQueue.max_running",
+                   "JobRunner.stats_interval", "SpecResolver.max_sweep_jobs", "DockerExecutor.network",
+                   "LocalExecutor.inherited_env", "DeploymentManager.ready_timeout", "VersionResolver.max_replicas"):
+        assert f"c.{option}" in text

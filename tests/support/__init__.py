@@ -11,6 +11,7 @@
 - ``workspaces``: spawn, wait for, and stop a workspace through the Hub API (``workspace_filter``,
   ``spawn``, ``wait_ready``, ``stop``).
 - ``serving``: deploy an endpoint version, wait for it, call it (``deploy``, ``deploy_ready``, ``call``…).
+- ``traffic``: continuous requests to an endpoint from a thread, every answer timed (``Traffic``, ``Answer``).
 - ``runtime``: real ``python -m floyd.container.serving`` processes (``RuntimeProcess``, ``start``,
   ``write``, ``write_notebook``, ``NOTEBOOKS``).
 - ``lab``: code inside a workspace: ``Workspace``, ``make_workspace``, a real ``JupyterServer``
