@@ -15,7 +15,7 @@ import io
 import os
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -137,13 +137,18 @@ def test_upload_when_the_disk_fills(small: Platform, disk: SmallDisk) -> None:
     assert got.status_code == 200 and got.content == large
 
 
-WRITER = {"fill.py": b"""import os, sys
+WRITER = {"fill.py": b"""import os, sys, time
 print("writing output", flush=True)
-with open(os.path.join(os.environ["FLOYD_OUTPUT"], "big.bin"), "wb") as f:
-    for i in range(1000):
-        f.write(os.urandom(1 << 20))
-        f.flush()
-        print(f"wrote {i + 1} MiB", flush=True)
+try:
+    with open(os.path.join(os.environ["FLOYD_OUTPUT"], "big.bin"), "wb") as f:
+        for i in range(1000):
+            f.write(os.urandom(1 << 20))
+            f.flush()
+            print(f"wrote {i + 1} MiB", flush=True)
+except OSError as exc:
+    print(f"write failed: {exc}", flush=True)
+    time.sleep(8)  # the test takes the last free bytes meanwhile
+    sys.exit(1)
 """}
 
 
@@ -153,19 +158,25 @@ def test_job_output_fills_the_disk(small: Platform, disk: SmallDisk, workspace_i
     job = submit(bob, "writer", WRITER, tmp_path, command="python fill.py")["job"]
     wait_state(bob, job["id"], {"running"}, timeout=TIMEOUT)
     filler = disk.fill(leave=8 * MiB)
+    rest = None
     try:
+        wait_for(lambda: disk.free < MiB, "the job to fill the disk")
+        rest = disk.fill(leave=0, name="rest")  # nothing left, not even for SQLite's journal
         wait_exited(docker_client, job["id"])
-        # The disk is still full (the job's output holds the last bytes): the bridge answers,
-        # and a write the database cannot take (SQLite lives on this disk) is a 507.
-        assert bob.api("GET", f"jobs/{job['id']}", timeout=TIMEOUT).status_code == 200
-        assert_storage_full(bob.api("POST", "projects", json={"name": "later"}, timeout=TIMEOUT))
+        # The job ended on a full disk: the bridge answers (its end is written once it can be).
+        r = bob.api("GET", f"jobs/{job['id']}", timeout=TIMEOUT)
+        assert r.status_code == 200 and r.json()["state"] in ("running", "failed"), r.text
+        r = bob.api("GET", "jobs", timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
     finally:
         filler.unlink()
+        if rest is not None:
+            rest.unlink()
     done = wait_state(bob, job["id"], {"failed", "succeeded", "lost"}, timeout=TIMEOUT)
     assert done["state"] == "failed" and "disk was full" in done["reason"], done
     log = bob.api("GET", f"jobs/{job['id']}/logs", timeout=TIMEOUT).text
     assert "writing output" in log and "wrote 1 MiB" in log, log
-    assert "No space left on device" in log, log  # written once there was room again
+    assert "write failed: [Errno 28] No space left on device" in log, log  # held until there was room
     assert f"[floyd] job failed: {done['reason']}" in log
     # Space is back: the platform goes on.
     again = submit(bob, "writer", {"ok.py": b"print('fine')\n"}, tmp_path, command="python ok.py")["job"]
@@ -173,12 +184,20 @@ def test_job_output_fills_the_disk(small: Platform, disk: SmallDisk, workspace_i
     assert "fine" in bob.api("GET", f"jobs/{again['id']}/logs", timeout=TIMEOUT).text
 
 
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(0.2)
+
+
 def wait_exited(client: docker.DockerClient, job: str, timeout: float = TIMEOUT) -> None:
-    """Until the job's own process has ended (its container exited)."""
+    """Until the job's own process has ended: its container exited (or the bridge removed it)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = client.containers.list(all=True, filters={"label": f"org.floyd.job={job}"})
-        if found and found[0].status == "exited":
+        if not found or found[0].status == "exited":
             return
         time.sleep(0.3)
     raise AssertionError(f"the container of job {job} did not exit in {timeout} s")
