@@ -21,7 +21,7 @@ from traitlets import Float
 from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.errors import FloydError, InsufficientStorage, Unavailable, translate
-from jobs_bridge.executors.base import Executor, ExecutorError
+from jobs_bridge.executors.base import EngineUnavailable, Executor, ExecutorError
 from jobs_bridge.jobs import states
 from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.jobs.metrics import JobMetrics
@@ -38,6 +38,9 @@ STOP_GRACE = 10  # seconds between SIGTERM and SIGKILL when a job is stopped
 RETRY_MAX = 10.0  # most seconds between two tries of a database write that must not be lost
 LOW_SPACE = 1 << 20  # bytes free under a failed job's directory below which its disk counts as full
 DISK_FULL = "the platform's disk was full (no space left on device); output and log may be incomplete"
+ENGINE_RESTARTED = "the Docker engine stopped or restarted while the job ran"
+ENGINE_WAIT = "the Docker engine is not answering; waiting for it to come back"
+ENGINE_POLL = 2.0  # seconds between tries to reach a Docker engine that went away
 T = TypeVar("T")
 
 
@@ -162,11 +165,14 @@ class JobRunner(LoggingConfigurable):
             timer = loop.call_later(max(0.0, max_runtime - elapsed),
                                     lambda: asyncio.ensure_future(self.stop(rj, states.TIMED_OUT)))
         sampler = asyncio.ensure_future(self._sample(rj)) if self.stats_interval else None
+        code: int | None = None
         try:
             code = await wait_task
             if self.closing:
                 return
             await log_task
+        except EngineUnavailable:  # the engine went away: what became of the job is known once it is back
+            self.log.warning("Job %s: the Docker engine stopped answering; waiting for it", rj.job_id)
         finally:
             if timer:
                 timer.cancel()
@@ -174,6 +180,13 @@ class JobRunner(LoggingConfigurable):
                 sampler.cancel()
         if self.closing:
             return
+        if code is None:
+            await self._engine_lost(rj)
+            return
+        await self._ended(rj, code, max_runtime)
+
+    async def _ended(self, rj: RunningJob, code: int, max_runtime: int) -> None:
+        """The process exited: flush its metrics, choose the state, remove the container, record."""
         try:
             await self.run(self.metrics.flush)
         except Exception as exc:  # kept in the buffer; the flush loop writes them later
@@ -181,8 +194,61 @@ class JobRunner(LoggingConfigurable):
         state, reason = self._outcome(rj, code, max_runtime)
         if state == states.FAILED and (rj.logs.disk_full or disk_full(rj.workdir)):
             reason = f"{reason}; {DISK_FULL}"
-        await self.run(self.executor.cleanup, rj.handle)
+        try:
+            await self.run(self.executor.cleanup, rj.handle)
+        except EngineUnavailable:  # it exited as the engine went away: the engine's doing, not the job's
+            if state == states.FAILED:
+                state, reason = states.LOST, f"{ENGINE_RESTARTED} (its container exited with code {code})"
+            asyncio.ensure_future(self._cleanup_later(rj.handle))
         await self._finish(rj.job_id, state, code, reason)
+
+    async def _engine_lost(self, rj: RunningJob) -> None:
+        """Wait until the engine answers again, then take the job back if its container still
+        runs (``live-restore``), else record it ``lost``: the engine's restart ended it."""
+        await self.persist(self._set_reason, rj.job_id, ENGINE_WAIT)
+        while not self.closing:
+            try:
+                found = {f.job_id: f for f in await self.run(lambda: list(self.executor.find()))}
+                break
+            except Exception as exc:  # not answering, or answering errors while it starts: not back yet
+                self.log.debug("Job %s: the Docker engine is not back yet: %s", rj.job_id, exc)
+                await asyncio.sleep(ENGINE_POLL)
+        else:
+            return
+        f = found.get(rj.job_id)
+        if f is not None and f.running:
+            self.log.info("Job %s: the Docker engine is back and the job still runs; re-attached", rj.job_id)
+            await self.persist(self._set_reason, rj.job_id, "")
+            await self._watch(rj, skip_lines=rj.logs.count)
+            return
+        if f is not None:
+            await self._cleanup_later(f.handle)
+        reason = ENGINE_RESTARTED + (f" (its container exited with code {f.exit_code})" if f is not None
+                                     else "; its container was gone")
+        code = f.exit_code if f is not None else None
+        if rj.stop_reason:
+            await self._finish(rj.job_id, rj.stop_reason, code, "stopped by request" if
+                               rj.stop_reason == states.STOPPED else reason)
+        else:
+            await self._finish(rj.job_id, states.LOST, code, reason)
+
+    async def _cleanup_later(self, handle: str) -> None:
+        """Remove a container once the engine answers again (it may be restarting)."""
+        while not self.closing:
+            try:
+                await self.run(self.executor.cleanup, handle)
+                return
+            except EngineUnavailable:
+                await asyncio.sleep(ENGINE_POLL)
+            except Exception:  # the engine answered: nothing more to wait for
+                self.log.warning("Removing container %s failed", handle, exc_info=True)
+                return
+
+    def _set_reason(self, job_id: int, reason: str) -> None:
+        with self.sessions.begin() as s:
+            job = s.get(Job, job_id)
+            if job is not None and job.state in states.ACTIVE:
+                job.reason = reason
 
     @staticmethod
     def _outcome(rj: RunningJob, code: int, max_runtime: int) -> tuple[str, str]:
