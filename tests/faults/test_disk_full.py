@@ -133,6 +133,10 @@ def test_upload_when_the_disk_fills(small: Platform, disk: SmallDisk) -> None:
     filler.unlink()
     commit = alice.api("POST", f"uploads/{up}/commit", timeout=TIMEOUT)
     assert commit.status_code == 201, commit.text
+    documented = small.api("GET", "openapi.json").json()["paths"]
+    for path, method in [("/api/v1/uploads/{upload_id}/blobs/{hash}", "put"), ("/api/v1/uploads/{upload_id}/pack", "post"),
+                         ("/api/v1/uploads/{upload_id}/commit", "post")]:
+        assert "507" in documented[path][method]["responses"], (path, method)
     got = alice.api("GET", "datasets/alice/big/versions/1/download", params={"path": "large.bin"}, timeout=TIMEOUT)
     assert got.status_code == 200 and got.content == large
 

@@ -126,6 +126,9 @@ def test_postgres_stopped_and_started_under_load(pg_outage_platform: tuple[Platf
         assert isinstance(o.body, dict) and o.body["status"] == 503 and "database" in o.body["message"], o
         assert down_at - 1 <= o.at <= up_at + RECOVERY, o  # only while it was down, or just after
     assert healthy, f"requests did not succeed again within {RECOVERY} s of the restart"
+    documented = platform.api("GET", "openapi.json").json()["paths"]
+    for path, method in [("/api/v1/datasets", "get"), ("/api/v1/jobs", "get"), ("/api/v1/projects", "post")]:
+        assert "503" in documented[path][method]["responses"], (path, method)
     acknowledged = {o.project for o in outcomes if o.op == "POST projects" and o.status == 201}
     listed = {p["name"] for p in alice.api("GET", "projects").json()["items"]}
     assert acknowledged and acknowledged <= listed, acknowledged - listed
