@@ -103,17 +103,25 @@ class UploadManager(LoggingConfigurable):
                     id=uuid.uuid4().hex, dataset_id=ds.id, created_by=caller.name, version_id=vid,
                     message=message, total_size=total, file_count=len(entries),
                 )
-                directory = self.layout.upload_dir(up.id)
-                directory.mkdir(parents=True, exist_ok=True)
-                tmp = directory / "manifest.json.tmp"
-                tmp.write_text(json.dumps({"entries": [e.record() for e in entries],
-                                           "allow_duplicate": bool(allow_duplicate)}))
-                os.replace(tmp, directory / "manifest.json")
+                self._write_manifest(up.id, entries, allow_duplicate)
                 s.add(up)
             else:
                 up.message = message or up.message
             s.flush()
             return (200 if resumed else 201), self._status(s, up, {e.hexdigest: e for e in entries}, resumed)
+
+    def _write_manifest(self, upload_id: str, entries: list[Entry], allow_duplicate: bool) -> None:
+        """``tmp/uploads/<id>/manifest.json``; on a failure (a full disk) nothing of it stays."""
+        directory = self.layout.upload_dir(upload_id)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            tmp = directory / "manifest.json.tmp"
+            tmp.write_text(json.dumps({"entries": [e.record() for e in entries],
+                                       "allow_duplicate": bool(allow_duplicate)}))
+            os.replace(tmp, directory / "manifest.json")
+        except BaseException:
+            remove_tree(directory)
+            raise
 
     def status(self, caller: Caller, upload_id: str) -> dict:
         with self.datasets.sessions() as s:
@@ -315,7 +323,11 @@ class UploadManager(LoggingConfigurable):
             target = ds_dir / str(number)
             remove_tree(staging)
             remove_tree(target)  # no committed row has this number: anything here is a crash leftover
-            materialize(self.store, entries, staging)
+            try:
+                materialize(self.store, entries, staging)
+            except BaseException:  # a full disk (no room for its directories): nothing half-built stays
+                remove_tree(staging)
+                raise
             staging.rename(target)
             try:
                 with self.datasets.sessions.begin() as s:

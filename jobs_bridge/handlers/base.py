@@ -12,7 +12,7 @@ from jupyterhub.services.auth import HubAuth, HubOAuthenticated
 from tornado import web
 
 from jobs_bridge.auth.identity import Caller, Identity, identify
-from jobs_bridge.errors import BadRequest, FloydError, TooManyRequests
+from jobs_bridge.errors import BadRequest, FloydError, TooManyRequests, translate
 from jobs_bridge.services import BridgeServices
 from jobs_bridge.validate import whole_number
 
@@ -67,6 +67,11 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             return await loop.run_in_executor(self.bridge.executor, lambda: fn(*args, **kwargs))
         except FloydError as exc:
             raise to_http(exc) from None
+        except Exception as exc:  # a full disk, the database down: 507/503, not a 500
+            mapped = translate(exc)
+            if mapped is None:
+                raise
+            raise to_http(mapped) from None
 
     def raw_argument(self, name: str, default: str = "") -> str:
         """A query argument exactly as sent (tornado's get_argument silently drops control
@@ -140,7 +145,11 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         """Every error of every handler (API and pages) passes here; error_body writes it."""
         message = self._reason
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, (ApiError, FloydError)):
+        mapped = None if isinstance(exc, web.HTTPError) or exc is None else translate(exc)
+        if mapped is not None:  # raised outside call(): the same 507/503 as inside it
+            status_code, message = mapped.status, mapped.message
+            self.set_status(status_code)
+        if isinstance(exc, ApiError):
             message = exc.message
         if status_code == 500:
             message = "Internal error in the Floyd bridge; the administrator can find it in the bridge's log."
@@ -159,8 +168,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             if value.log_message:
                 log.warning("%d %s: %s", value.status_code, self.request.uri, value.log_message)
             return
-        if isinstance(value, FloydError):  # a refusal, not a bug: one line, no traceback
-            log.warning("%d %s: %s", value.status, self.request.uri, value.log_message)
+        mapped = translate(value)
+        if mapped is not None:
+            log.warning("%d %s: %s", mapped.status, self.request.uri, mapped.log_message)
             return
         super().log_exception(typ, value, tb)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from tornado import web
@@ -10,10 +11,11 @@ from tornado.http1connection import HTTP1Connection
 
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.bodylimit import DRAIN_BYTES
-from jobs_bridge.errors import BadRequest, FloydError, TooLarge
+from jobs_bridge.errors import BadRequest, FloydError, TooLarge, translate
 from jobs_bridge.handlers.base import ApiError, BaseHandler, to_http
 
 HANDOFF_BYTES = 1 << 20
+log = logging.getLogger("jobs_bridge.handlers")
 
 
 class UploadStartHandler(BaseHandler):
@@ -109,9 +111,15 @@ class StreamingHandler(BaseHandler):
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self.bridge.executor, self.receiver.write, data)
-        except FloydError as exc:
-            self.error = exc
-            await loop.run_in_executor(self.bridge.executor, self.receiver.abort)
+        except Exception as exc:  # a bad blob (4xx), or the disk filled up (507)
+            mapped = translate(exc)
+            if mapped is None:
+                raise
+            self.error = mapped
+            try:
+                await loop.run_in_executor(self.bridge.executor, self.receiver.abort)
+            except Exception:  # what arrived before stays unrecorded: the client sends it again
+                log.warning("Cleaning up after %s failed", mapped.log_message, exc_info=True)
 
     async def finish_receiving(self) -> dict:
         if self.refused is not None:

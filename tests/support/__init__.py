@@ -3,7 +3,8 @@
 - ``platform``: a real platform (JupyterHub + proxy + bridge) started the way ``make up`` starts it;
   ``Platform``, ``User``, ``write_tree``, ``free_port``, ``REPO``, ``VENV_BIN``, ``TEST_BRIDGE_CONFIG``.
 - ``docker``: the engine client and the environment image fixtures (``docker_client``, ``workspace_image``).
-- ``postgres``: a throwaway PostgreSQL server (``PostgresServer``).
+- ``postgres``: a throwaway PostgreSQL server (``PostgresServer``; ``halt``/``resume`` for an outage).
+- ``disk``: a small loop-mounted ext4 filesystem a test can fill (``SmallDisk``).
 - ``routes``: the bridge's route table with each handler's HTTP methods (``route_methods``).
 - ``browser``: Playwright on Debian's chromium (``browser``, ``page`` fixtures; ``login``,
   ``dismiss_news``, ``stop_workspace``; ``OUTPUT`` for screenshots).
