@@ -166,11 +166,12 @@ class FloydClient:
                              limit=limit)
 
     def file_pages(self, owner: str, name: str, version: str | int, path: str = "", recursive: bool = False,
-                   limit: int = FILE_PAGE) -> Iterator[dict]:
+                   limit: int | None = None) -> Iterator[dict]:
         """Every page of a listing, fetched when asked for, so only one is held at a time.
 
         The version is pinned by the number the first page names: pages of "latest" stay one
         version even if another is committed meanwhile."""
+        limit = limit or FILE_PAGE
         page = self.files(owner, name, version, path, recursive, limit=limit)
         yield page
         while page.get("next"):
