@@ -374,17 +374,23 @@ def make_listing_version(client: FloydClient, owner: str, name: str, files: int)
     client.commit_upload(started["id"])
 
 
+# A small parent for the measured command: Linux carries a process's peak RSS across fork and
+# exec, so a child forked straight from this (large) benchmark process would report ours.
+RSS_PROBE = ("import os, sys\npid = os.fork()\nif pid == 0:\n    os.execv(sys.argv[2], sys.argv[2:])\n"
+             "_, status, usage = os.wait4(pid, 0)\nopen(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+             "sys.exit(os.waitstatus_to_exitcode(status))")
+
+
 def run_ls(env: dict[str, str], ref: str, out: Path, *flags: str) -> tuple[float, float]:
     """One ``floyd data ls -r`` into a file (stdout not a terminal): its seconds and peak RSS in MiB."""
+    rss_file = out.with_suffix(".rss")
+    command = [sys.executable, "-S", "-c", RSS_PROBE, str(rss_file), str(VENV_BIN / "floyd"), "data", "ls", ref,
+               "-r", *flags]
     with open(out, "wb") as fh:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([str(VENV_BIN / "floyd"), "data", "ls", ref, "-r", *flags], stdout=fh, env=env)
-        _pid, status, usage = os.wait4(proc.pid, 0)
+        subprocess.run(command, stdout=fh, env=env, check=True)
         elapsed = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise RuntimeError(f"floyd data ls {ref} -r {' '.join(flags)} exited with {proc.returncode}")
-    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    return elapsed, int(rss_file.read_text()) / 1024  # ru_maxrss is in KiB on Linux
 
 
 def bench_listing(base: Path, quick: bool) -> None:
