@@ -5,7 +5,6 @@ from __future__ import annotations
 import requests
 
 from jobs_bridge.datasets.listing import DEFAULT_LIMIT, MAX_LIMIT
-
 from tests.support.platform import Platform
 from tests.support.routes import route_methods
 
