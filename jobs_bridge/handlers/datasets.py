@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from jobs_bridge.datasets.listing import DEFAULT_LIMIT, MAX_LIMIT
 from jobs_bridge.errors import BadRequest
 from jobs_bridge.handlers.base import BaseHandler, to_http
 from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, MTIME_HEADER, member_header, padding
@@ -61,10 +62,14 @@ class VersionHandler(BaseHandler):
 
 
 class FilesHandler(BaseHandler):
+    """One page of a version's listing (``limit`` entries after the cursor ``after``)."""
+
     async def get(self, owner: str, name: str, version: str) -> None:
+        limit = self.int_argument("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         listing = await self.call(
             self.bridge.dataset_manager.list_files, self.caller, owner, name, version,
             self.raw_argument("path"), flag(self.get_argument("recursive", None)),
+            self.raw_argument("after"), limit,
         )
         self.write_json(listing)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import requests
 
+from jobs_bridge.datasets.listing import DEFAULT_LIMIT, MAX_LIMIT
 from tests.support.platform import Platform
 from tests.support.routes import route_methods
 
@@ -45,5 +46,9 @@ def test_numbers_state_their_range_and_404(platform: Platform) -> None:
                     assert "404" in op["responses"], (path, method)
     limit = next(p for p in doc["paths"]["/api/v1/jobs"]["get"]["parameters"] if p["name"] == "limit")
     assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 1000)
+    files = doc["paths"]["/api/v1/datasets/{owner}/{name}/versions/{version}/files"]["get"]
+    page = next(p for p in files["parameters"] if p["name"] == "limit")["schema"]
+    assert (page["minimum"], page["maximum"], page["default"]) == (1, MAX_LIMIT, DEFAULT_LIMIT)
+    assert "400" in files["responses"] and "next" in files["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
     job = doc["components"]["schemas"]["JobRequest"]["properties"]
     assert all(job[f]["maximum"] == 2**31 - 1 for f in ("max_runtime", "concurrency", "gpus"))

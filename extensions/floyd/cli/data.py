@@ -10,7 +10,7 @@ import click
 from floyd.cli.consoles import RichProgress, console
 from floyd.cli.context import Session
 from floyd.cli.jobrefs import resolve_job
-from floyd.cli.output import print_json, print_table, when
+from floyd.cli.output import print_json, print_json_pages, print_table, print_table_pages, when
 from floyd.client import transfer
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.hashing import StatCache
@@ -194,12 +194,14 @@ def ls(ref: str, path: str, recursive: bool, as_json: bool) -> None:
     """List files of version REF (NAME:N) under PATH."""
     s = Session()
     r = s.data_ref(ref)
-    listing = s.client.files(r.owner, r.name, r.version or "latest", path or r.path, recursive)
+    # Page by page, each printed as it arrives: a version of a million files is never held whole.
+    pages = s.client.file_pages(r.owner, r.name, r.version or "latest", path or r.path, recursive)
     if as_json:
-        print_json(listing)
+        print_json_pages(pages, "files")
         return
-    print_table(["PATH", "TYPE", "SIZE", "FILES"],
-                [(f["path"], f["type"], fmt_bytes(f["size"]), f.get("file_count", "")) for f in listing["files"]])
+    print_table_pages(["PATH", "TYPE", "SIZE", "FILES"],
+                      ([(f["path"], f["type"], fmt_bytes(f["size"]), f.get("file_count", "")) for f in p["files"]]
+                       for p in pages))
 
 
 @data.command("get")

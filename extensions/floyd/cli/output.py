@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from floyd.cli.tables import render
+from floyd.cli.tables import TableStream, render
 from floyd.cli.term import stdout_is_terminal, terminal_width
 from floyd.formatting import fmt_bytes, fmt_when
 
@@ -33,6 +33,49 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], empty: st
     tty = stdout_is_terminal()
     lines = render(columns, rows, terminal_width() if tty else None, bold_header=tty)
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def print_table_pages(columns: Sequence[str], pages: Iterable[Sequence[Sequence[Any]]],
+                      empty: str = "Nothing here yet.") -> None:
+    """A table of rows that arrive page by page, each page printed as soon as it comes."""
+    tty = stdout_is_terminal()
+    table = TableStream(columns, terminal_width() if tty else None, bold_header=tty)
+    printed = False
+    for rows in pages:
+        lines = table.lines(rows)
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
+            printed = True
+    if not printed:
+        sys.stdout.write(empty + "\n")
+
+
+def _indented(value: Any, depth: int) -> str:
+    """``value`` as print_json writes it ``depth`` levels deep (JSON strings hold no raw newline)."""
+    return json.dumps(value, indent=2, sort_keys=True).replace("\n", "\n" + "  " * depth)
+
+
+def print_json_pages(pages: Iterable[dict], key: str, leave_out: Sequence[str] = ("next",)) -> None:
+    """What ``print_json`` writes for the first page with ``key`` holding the items of every
+    page, written page by page: the same text, without the whole list in memory."""
+    out = sys.stdout
+    items = 0
+    tail: list[str] | None = None
+    for page in pages:
+        if tail is None:
+            rest = sorted(k for k in page if k != key and k not in leave_out)
+            out.write("{\n" + "".join(f"  {json.dumps(k)}: {_indented(page[k], 1)},\n" for k in rest if k < key))
+            out.write(f"  {json.dumps(key)}: [")
+            tail = [f",\n  {json.dumps(k)}: {_indented(page[k], 1)}" for k in rest if k > key]
+        for item in page[key]:
+            out.write(("," if items else "") + "\n    " + _indented(item, 2))
+            items += 1
+        out.flush()
+    if tail is None:
+        print_json({key: []})
+        return
+    out.write(("\n  ]" if items else "]") + "".join(tail) + "\n}\n")
 
 
 def when(iso: str | None) -> str:

@@ -17,6 +17,9 @@ from floyd.client.quick import NotQuick, quick_get_json, usable
 if TYPE_CHECKING:
     import requests
 
+# entries per page of a file listing (the bridge allows up to 10,000)
+FILE_PAGE = 5000
+
 
 def _q(value: str) -> str:
     return quote(str(value), safe="")
@@ -155,9 +158,25 @@ class FloydClient:
                             params={"force": "1"} if force else None)
         return resp.json() if resp.content else {}
 
-    def files(self, owner: str, name: str, version: str | int, path: str = "", recursive: bool = False) -> dict:
+    def files(self, owner: str, name: str, version: str | int, path: str = "", recursive: bool = False,
+              after: str = "", limit: int | None = None) -> dict:
+        """One page of a version's listing: ``next`` is the ``after`` of the page that follows."""
         return self.get_json(f"datasets/{_q(owner)}/{_q(name)}/versions/{_q(str(version))}/files",
-                             path=path or None, recursive="1" if recursive else None)
+                             path=path or None, recursive="1" if recursive else None, after=after or None,
+                             limit=limit)
+
+    def file_pages(self, owner: str, name: str, version: str | int, path: str = "", recursive: bool = False,
+                   limit: int | None = None) -> Iterator[dict]:
+        """Every page of a listing, fetched when asked for, so only one is held at a time.
+
+        The version is pinned by the number the first page names: pages of "latest" stay one
+        version even if another is committed meanwhile."""
+        limit = limit or FILE_PAGE
+        page = self.files(owner, name, version, path, recursive, limit=limit)
+        yield page
+        while page.get("next"):
+            page = self.files(owner, name, page["version"]["number"], path, recursive, page["next"], limit)
+            yield page
 
     def download(self, owner: str, name: str, version: str | int, path: str = "") -> requests.Response:
         return self.request("GET", f"datasets/{_q(owner)}/{_q(name)}/versions/{_q(str(version))}/download",
