@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Protocol, cast
 
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.hashing import CHUNK, LocalFile, StatCache, hash_files, scan
+from floyd.client.heads import TreeHeads
 from floyd.client.http import FloydClient
 from floyd.client.ignore import IgnoreRules
 from floyd.client.progress import ProgressObserver
@@ -70,9 +71,31 @@ def upload(client: FloydClient, owner: str, name: str, root: Path, message: str 
            allow_duplicate: bool = False, observer: ProgressObserver | None = None,
            cache: StatCache | None = None) -> UploadResult:
     observer = observer or ProgressObserver()
-    manifest, by_hash = build_manifest(Path(root), observer, cache)
+    files = scan(Path(root), observer)
+    heads = TreeHeads(cache, client.url, owner, name, Path(root)) if cache is not None else None
+    known = heads.known(files) if heads is not None and not allow_duplicate else None
+    if known is not None:
+        same = unchanged_version(client, owner, name, known)
+        if same is not None:
+            return UploadResult(same, True, False, len(files), sum(f.size for f in files), 0, 0)
+    manifest, by_hash = _manifest(files, cache, observer)
     status = start(lambda m: client.start_upload(owner, name, m, message, allow_duplicate), manifest)
-    return send_missing(client, status, manifest, by_hash, observer)
+    result = send_missing(client, status, manifest, by_hash, observer)
+    if heads is not None and result.version.get("id"):
+        heads.remember(files, result.version["id"])
+    return result
+
+
+def unchanged_version(client: FloydClient, owner: str, name: str, version_id: str) -> dict | None:
+    """The dataset's version with this id, or None (deleted since, or a bridge without the request)."""
+    try:
+        answer = client.check_head(owner, name, version_id)
+    except FloydAPIError as exc:
+        if exc.status in (400, 404):
+            return None
+        raise
+    same = answer.get("duplicate_of") if isinstance(answer, dict) else None
+    return same if isinstance(same, dict) and same.get("id") == version_id else None
 
 
 def upload_code(client: FloydClient, owner: str, project: str, root: Path, keep: Callable[[str], bool] | None = None,
