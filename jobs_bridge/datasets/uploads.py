@@ -18,9 +18,9 @@ import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
@@ -40,6 +40,8 @@ from jobs_bridge.storage.manifest import Entry, parse_manifest, version_id
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.paths import StorageLayout
 from jobs_bridge.validate import json_bool
+
+VERSION_FILES = cast(Table, VersionFile.__table__)  # the table itself, for Core inserts
 
 
 class UploadManager(LoggingConfigurable):
@@ -346,7 +348,7 @@ class UploadManager(LoggingConfigurable):
                     s.add(v)
                     s.flush()
                     if entries:
-                        s.execute(insert(VersionFile.__table__), [  # Core: the ORM's bulk path was 2x slower
+                        s.execute(insert(VERSION_FILES), [  # Core: the ORM's bulk path was 2x slower
                             {"version_pk": v.id, "path": e.path, "size": e.size, "hash": e.hexdigest, "mtime": e.mtime}
                             for e in entries
                         ])
