@@ -5,8 +5,8 @@ large ones), starts a real platform the way ``make up`` does (tests.support.plat
 measures, side by side with a baseline doing comparable work on the same files:
 
   dataset_first_upload        upload+commit of a new dataset  vs  sha256sum + cp -r
-  dataset_reupload_unchanged  the same tree again (duplicate)  vs  the first upload
-  dataset_one_file_changed    one small file rewritten         vs  the first upload
+  reupload_unchanged_1g_10k   the same tree again (duplicate)  vs  the first upload
+  one_change_10k              one small file rewritten         vs  the first upload
   dataset_materialized_read   read the committed version tree  vs  read the source tree
   dataset_hash_only           scan + hash_files (no cache)     vs  sha256sum
   ls_table_100k               `floyd data ls -r` of 100k files as a table  vs  the same with --json
@@ -14,6 +14,9 @@ measures, side by side with a baseline doing comparable work on the same files:
 
 The listing rows need no generated tree: the 100k-file version is made from a generated manifest
 (100 distinct small blobs, one pack). ``--only listing`` (or ``--only upload``) runs one part.
+
+The 100,000 × 1 KiB rows (first_upload_100k, reupload_unchanged_100k, diff_100k, the CLI's
+and the bridge's memory) are in datasets_scale.py.
 
 One JSON object per measurement on stdout; logs on stderr. Page caches are not dropped
 (that needs root and is unreliable); everything is read once first so both sides start
@@ -308,7 +311,7 @@ def bench_upload(base: Path, quick: bool) -> None:
                 log(f"WARNING: re-upload was not a free duplicate: {run.result}")
             re_runs.append(run)
         again = median_run(re_runs)
-        emit("dataset_reupload_unchanged", again.seconds, "first upload of the same tree", first_s, goal=0.03,
+        emit("reupload_unchanged_1g_10k", again.seconds, "first upload of the same tree", first_s, goal=0.03,
              runs=fmt(r.seconds for r in re_runs), sent_bytes=max(r.result.sent_bytes for r in re_runs),
              duplicate=all(r.result.duplicate for r in re_runs), **again.phases, **common)
 
@@ -339,7 +342,7 @@ def bench_upload(base: Path, quick: bool) -> None:
             changed_runs.append(run)
             changed_sizes.append(size)
         changed = median_run(changed_runs)
-        emit("dataset_one_file_changed", changed.seconds, "first upload of the same tree", first_s, goal=0.05,
+        emit("one_change_10k", changed.seconds, "first upload of the same tree", first_s, goal=0.05,
              runs=fmt(r.seconds for r in changed_runs), sent_bytes=changed.result.sent_bytes,
              changed_file_bytes=changed_sizes[changed_runs.index(changed)],
              versions=[r.result.version.get("number") for r in changed_runs], **changed.phases, **common)

@@ -14,6 +14,7 @@ from jobs_bridge.storage.manifest import Entry
 from jobs_bridge.storage.tarstream import TarReader
 
 OWNER_FLUSH_EVERY = 256  # blobs received before their ownership rows are written
+IN_MEMORY = 1 << 20  # pack members up to this size are gathered in memory and stored in one write
 
 
 class UploadSink(Protocol):
@@ -41,6 +42,8 @@ class PackReceiver:
         self.by_hash = by_hash
         self.reader = TarReader(self._member, self._data, self._end)
         self.writer: BlobWriter | None = None
+        self.small: bytearray | None = None  # the current member, when it is gathered in memory
+        self.small_hex = ""
         self.pending: list[str] = []
         self.stored = 0
         self.bytes = 0
@@ -59,6 +62,7 @@ class PackReceiver:
         if self.writer is not None:
             self.writer.abort()
             self.writer = None
+        self.small = None
         self.flush()
 
     def flush(self) -> None:
@@ -74,19 +78,32 @@ class PackReceiver:
             raise BadRequest(f"Pack member {name!r} is not a blob of this upload's manifest.")
         if size != entry.size:
             raise BadRequest(f"Pack member sha256:{hexd} is {size} bytes; the manifest says {entry.size}.")
-        self.writer = self.uploads.store.writer(hexd, size)
+        if size <= IN_MEMORY:
+            self.small, self.small_hex = bytearray(), hexd
+        else:
+            self.writer = self.uploads.store.writer(hexd, size)
 
     def _data(self, data: memoryview) -> None:
+        if self.small is not None:
+            self.small += data  # the reader never hands over more than the header's size
+            return
         assert self.writer is not None
         self.writer.write(data)
 
     def _end(self) -> None:
-        assert self.writer is not None
-        writer, self.writer = self.writer, None
-        writer.finish()
-        self.pending.append(writer.expected)
+        if self.small is not None:
+            data, self.small = self.small, None
+            self.uploads.store.put_bytes(data, self.small_hex)
+            self.pending.append(self.small_hex)
+            size = len(data)
+        else:
+            assert self.writer is not None
+            writer, self.writer = self.writer, None
+            writer.finish()
+            self.pending.append(writer.expected)
+            size = writer.received
         self.stored += 1
-        self.bytes += writer.received
+        self.bytes += size
         if len(self.pending) >= OWNER_FLUSH_EVERY:
             self.flush()
 

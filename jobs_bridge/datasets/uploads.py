@@ -18,9 +18,9 @@ import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
@@ -32,6 +32,7 @@ from jobs_bridge.datasets.records import version_json
 from jobs_bridge.errors import BadRequest, Conflict, NotFound
 from jobs_bridge.inputs import find_job
 from jobs_bridge.jobs import states
+from jobs_bridge.memtrim import release_memory
 from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionFile
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.storage.blobs import BlobStore, hash_file, parse_hash
@@ -39,6 +40,8 @@ from jobs_bridge.storage.manifest import Entry, parse_manifest, version_id
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.paths import StorageLayout
 from jobs_bridge.validate import json_bool
+
+VERSION_FILES = cast(Table, VersionFile.__table__)  # the table itself, for Core inserts
 
 
 class UploadManager(LoggingConfigurable):
@@ -122,6 +125,23 @@ class UploadManager(LoggingConfigurable):
         except BaseException:
             remove_tree(directory)
             raise
+
+    def same_version(self, caller: Caller, owner: str, name: str, vid: object) -> dict:
+        """The unchanged-tree shortcut: the newest version of the dataset whose id is ``vid``
+        (``{"duplicate_of": …}``, as ``start`` answers a duplicate manifest), or a 404: then
+        the client sends its manifest. One indexed query, whatever the version holds."""
+        if not isinstance(vid, str) or not vid.startswith("sha256:"):
+            raise BadRequest("'version_id' must be 'sha256:' followed by 64 lowercase hex digits.")
+        parse_hash(vid)
+        with self.datasets.sessions() as s:
+            ds = self.datasets.find(s, caller, owner, name, write=True)
+            same = s.scalar(
+                select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id, DatasetVersion.version_id == vid)
+                .order_by(DatasetVersion.number.desc()).limit(1)
+            )
+            if same is None:
+                raise NotFound(f"{owner}/{name} has no version {vid}; send the manifest.")
+            return {"duplicate_of": version_json(ds, same), "id": None, "version_id": vid}
 
     def status(self, caller: Caller, upload_id: str) -> dict:
         with self.datasets.sessions() as s:
@@ -298,6 +318,8 @@ class UploadManager(LoggingConfigurable):
         result = self.commit_entries(caller, owner, name, kind, entries, message, uploader, upload_id, allow_duplicate)
         self._forget(upload_id)
         remove_tree(self.layout.upload_dir(upload_id))
+        del entries
+        release_memory(result["file_count"])
         return result
 
     def commit_entries(self, caller: Caller, owner: str, name: str, kind: str, entries: list[Entry], message: str,
@@ -338,7 +360,7 @@ class UploadManager(LoggingConfigurable):
                     s.add(v)
                     s.flush()
                     if entries:
-                        s.execute(insert(VersionFile), [
+                        s.execute(insert(VERSION_FILES), [  # Core: the ORM's bulk path was 2x slower
                             {"version_pk": v.id, "path": e.path, "size": e.size, "hash": e.hexdigest, "mtime": e.mtime}
                             for e in entries
                         ])

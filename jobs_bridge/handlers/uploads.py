@@ -13,6 +13,7 @@ from jobs_bridge.auth.identity import Caller
 from jobs_bridge.bodylimit import DRAIN_BYTES
 from jobs_bridge.errors import BadRequest, FloydError, TooLarge, translate
 from jobs_bridge.handlers.base import ApiError, BaseHandler, to_http
+from jobs_bridge.memtrim import release_memory
 
 HANDOFF_BYTES = 1 << 20
 log = logging.getLogger("jobs_bridge.handlers")
@@ -21,11 +22,20 @@ log = logging.getLogger("jobs_bridge.handlers")
 class UploadStartHandler(BaseHandler):
     async def post(self, owner: str, name: str) -> None:
         body = self.json_body()
+        if "manifest" not in body and "version_id" in body:  # "is this tree still that version?"
+            self.write_json(await self.call(self.bridge.upload_manager.same_version, self.caller, owner, name,
+                                            body["version_id"]))
+            return
+        manifest = body.pop("manifest", None)
+        entries = len(manifest) if isinstance(manifest, list) else 0
         status, result = await self.call(
-            self.bridge.upload_manager.start, self.caller, owner, name, body.get("manifest"),
+            self.bridge.upload_manager.start, self.caller, owner, name, manifest,
             body.get("message", ""), body.get("allow_duplicate", False),
         )
         self.write_json(result, status)
+        del manifest, result
+        self.request.body = b""  # the raw manifest too, before the trim
+        release_memory(entries)
 
 
 class UploadHandler(BaseHandler):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import re
 import shutil
@@ -81,6 +82,8 @@ class BlobStore:
         self.tmp_dir = tmp_dir
         self.root.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._fanout: set[str] = set()  # blobs/sha256/<xx>/ directories known to exist
+        self._names = itertools.count()  # temporary names: next() is atomic under the GIL
 
     def path(self, hexdigest: str) -> Path:
         if not HEX_RE.match(hexdigest):
@@ -105,6 +108,37 @@ class BlobStore:
             tmp.unlink(missing_ok=True)
             return
         os.replace(tmp, final)
+
+    def put_bytes(self, data: bytes | bytearray, hexdigest: str) -> None:
+        """Store a small blob received whole (a pack member): verified in memory, then written
+        once and linked into place. A tenth of the system calls of ``writer`` (mkstemp, a
+        buffered file, chmod, stat, rename), which dominated packs of 1 KiB files."""
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != hexdigest:
+            raise BadRequest(f"Blob sent as sha256:{hexdigest} hashes to sha256:{actual}; it was not stored.")
+        if not HEX_RE.match(hexdigest):
+            raise BadRequest(f"Invalid blob name {hexdigest!r}.")
+        fan = hexdigest[:2]
+        if fan not in self._fanout:
+            (self.root / fan).mkdir(exist_ok=True)
+            self._fanout.add(fan)
+        tmp = f"{self.tmp_dir}/blob-{os.getpid()}-{next(self._names)}"  # removed at start-up if left
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except BaseException:  # a full disk: nothing half written stays behind
+            os.unlink(tmp)
+            raise
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, f"{self.root}/{fan}/{hexdigest}")
+        except FileExistsError:
+            pass  # an existing blob wins: same bytes, and versions may hold links to it
+        finally:
+            os.unlink(tmp)
 
     def put_file(self, source: Path, hexdigest: str) -> None:
         """Verify ``source`` (e.g. a finished resumable part) and move it into the store."""

@@ -101,7 +101,7 @@ class Diff:
 def diff(old: dict[str, str], new: dict[str, str]) -> Diff:
     """Compare two ``{path: hash}`` maps."""
     return Diff(
-        added=sorted(set(new) - set(old)),
-        removed=sorted(set(old) - set(new)),
-        changed=sorted(p for p in set(old) & set(new) if old[p] != new[p]),
+        added=sorted(new.keys() - old.keys()),
+        removed=sorted(old.keys() - new.keys()),
+        changed=sorted(p for p, h in new.items() if old.get(p, h) != h),
     )

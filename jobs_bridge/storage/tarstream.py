@@ -80,6 +80,10 @@ class TarReader:
         if block == b"\0" * BLOCK:
             self.finished = True
             return
+        plain = _plain_member(block)
+        if plain is not None and self._pax_name is None:
+            self._start(*plain)
+            return
         try:
             info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
         except tarfile.TarError as exc:
@@ -95,8 +99,11 @@ class TarReader:
             raise BadRequest(f"Upload archives may hold regular files only; {info.name!r} is not one.")
         name = self._pax_name or info.name
         self._pax_name = None
+        self._start(name, size)
+
+    def _start(self, name: str, size: int) -> None:
         self.on_member(name, size)
-        self._padding = pad
+        self._padding = (-size) % BLOCK
         if size == 0:
             self.on_end()
         else:
@@ -119,6 +126,22 @@ class TarReader:
             if key == b"path":
                 self._pax_name = value.decode("utf-8", "surrogateescape")
             pos += length
+
+
+def _plain_member(block: bytes) -> tuple[str, int] | None:
+    """(name, size) of a plain ustar regular-file header with a valid checksum, or None for
+    anything else (then tarfile parses it). TarInfo.frombuf was a tenth of a pack of 1 KiB files."""
+    if block[257:262] != b"ustar" or block[156:157] not in (b"0", b"\0") or block[345] != 0:
+        return None
+    try:
+        size = int(block[124:136].rstrip(b"\0 ") or b"0", 8)
+        checksum = int(block[148:156].rstrip(b"\0 ") or b"-1", 8)
+        name = block[:100].rstrip(b"\0").decode("ascii")
+    except ValueError:
+        return None
+    if checksum != sum(block[:148]) + 256 + sum(block[156:]) or not name or "\0" in name:
+        return None
+    return name, size
 
 
 # A single file's download carries its modification time here (seconds, as repr(float)); a tar's

@@ -1,8 +1,9 @@
 """Scan a tree and hash its files: in parallel, with a stat cache so unchanged files are not re-read.
 
 DVC hashes small files one after another and runs ~10x slower than md5sum on many small
-files; here files are hashed by a thread pool (hashlib releases the GIL), and a file whose
-(device, inode, mtime_ns, size) is unchanged since the last run is not read at all.
+files; here files are hashed by a thread pool (hashlib releases the GIL) in batches (one
+task per file cost more than hashing a 1 KiB file), and a file whose (device, inode,
+mtime_ns, size) is unchanged since the last run is not read at all.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,14 +24,22 @@ from floyd.client.progress import ProgressObserver
 
 SKIP_NAMES = {".floyddata", ".floydexpt"}
 CHUNK = 1 << 20
+HASH_BATCH = 256  # files per thread-pool task
+LOOKUP_BATCH = 500  # stat-cache keys per query (under SQLite's 999 host parameters with 1 per key)
+
+Key = tuple[int, int, int, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LocalFile:
     path: str  # relative POSIX path inside the tree
     abspath: str
     size: int
-    key: tuple[int, int, int, int]  # dev, inode, mtime_ns, size
+    key: Key  # dev, inode, mtime_ns, size
+
+
+def _key(st: os.stat_result) -> Key:
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def scan(root: Path, observer: ProgressObserver | None = None) -> list[LocalFile]:
@@ -37,38 +47,43 @@ def scan(root: Path, observer: ProgressObserver | None = None) -> list[LocalFile
     root = Path(root)
     if root.is_file():
         st = root.stat()
-        return [LocalFile(root.name, str(root.resolve()), st.st_size, (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))]
+        return [LocalFile(root.name, str(root.resolve()), st.st_size, _key(st))]
     if not root.is_dir():
         raise FloydClientError(f"{root} is neither a file nor a directory.")
     out: list[LocalFile] = []
     skipped: list[str] = []
-    base = str(root)
-    for dirpath, dirnames, filenames in os.walk(base):
-        rel_dir = os.path.relpath(dirpath, base)
-        kept = []
-        for d in dirnames:
-            if os.path.islink(os.path.join(dirpath, d)):
-                skipped.append(os.path.normpath(os.path.join(rel_dir, d)))
-            else:
-                kept.append(d)
-        dirnames[:] = kept
-        for name in filenames:
-            if name in SKIP_NAMES and rel_dir == ".":
-                continue
-            full = os.path.join(dirpath, name)
-            try:
-                st = os.stat(full)
-            except OSError:
-                skipped.append(os.path.normpath(os.path.join(rel_dir, name)))
-                continue
-            if not os.path.isfile(full):
-                continue
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
-            out.append(LocalFile(rel, full, st.st_size, (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)))
+    _scan_dir(str(root), "", out, skipped)
     if skipped and observer:
         observer.note(f"Skipped {len(skipped)} directory symlink(s) or unreadable file(s), e.g. {skipped[0]}")
     out.sort(key=lambda f: f.path)
     return out
+
+
+def _scan_dir(top: str, rel: str, out: list[LocalFile], skipped: list[str]) -> None:
+    """os.scandir, depth first: one stat per file (os.walk + stat + isfile took three)."""
+    dirs: list[tuple[str, str]] = []
+    with os.scandir(top) as it:
+        for entry in it:
+            sub = f"{rel}{entry.name}"
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    dirs.append((entry.path, sub + "/"))
+                    continue
+                if not rel and entry.name in SKIP_NAMES:
+                    continue
+                st = entry.stat()  # follows a file symlink; cached for plain files
+            except OSError:
+                skipped.append(sub)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                skipped.append(sub)  # a symlinked directory
+            elif stat.S_ISREG(st.st_mode):
+                out.append(LocalFile(sub, entry.path, st.st_size, _key(st)))
+    for path, sub in dirs:
+        try:
+            _scan_dir(path, sub, out, skipped)
+        except OSError:  # an unreadable directory: os.walk skipped those silently too
+            skipped.append(sub.rstrip("/"))
 
 
 class StatCache:
@@ -84,18 +99,30 @@ class StatCache:
         )
         self.lock = threading.Lock()
 
-    def lookup(self, files: Iterable[LocalFile]) -> dict[tuple[int, int, int, int], str]:
-        found: dict[tuple[int, int, int, int], str] = {}
-        cur = self.db.cursor()
-        for f in files:
-            row = cur.execute(
-                "SELECT hash FROM stat_cache WHERE dev=? AND ino=? AND mtime_ns=? AND size=?", f.key
-            ).fetchone()
-            if row:
-                found[f.key] = row[0]
+    def lookup(self, files: Iterable[LocalFile]) -> dict[Key, str]:
+        """Hashes of the files whose key is known: by inode in batches, the rest compared here
+        (one query per file cost ~17 µs each, a third of a 100k-file re-upload)."""
+        wanted = {f.key for f in files}
+        by_dev: dict[int, set[int]] = {}
+        for k in wanted:
+            by_dev.setdefault(k[0], set()).add(k[1])
+        found: dict[Key, str] = {}
+        with self.lock:
+            for dev, inode_set in by_dev.items():
+                inodes = sorted(inode_set)
+                for i in range(0, len(inodes), LOOKUP_BATCH):
+                    chunk = inodes[i : i + LOOKUP_BATCH]
+                    rows = self.db.execute(  # (dev, ino) leads the primary key: an index range, not a scan
+                        "SELECT dev, ino, mtime_ns, size, hash FROM stat_cache WHERE dev = ? AND ino IN "
+                        f"({','.join('?' * len(chunk))})", (dev, *chunk),
+                    )
+                    for k0, k1, k2, k3, digest in rows:
+                        k = (k0, k1, k2, k3)
+                        if k in wanted:
+                            found[k] = digest
         return found
 
-    def store(self, items: Iterable[tuple[tuple[int, int, int, int], str]]) -> None:
+    def store(self, items: Iterable[tuple[Key, str]]) -> None:
         with self.lock:
             self.db.executemany("INSERT OR REPLACE INTO stat_cache VALUES (?, ?, ?, ?, ?)",
                                 [(*k, h) for k, h in items])
@@ -105,15 +132,18 @@ class StatCache:
         self.db.close()
 
 
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
+def sha256_file(path: str, size: int = -1) -> str:
     with open(path, "rb", buffering=0) as f:
-        while True:
-            block = f.read(CHUNK)
-            if not block:
-                break
+        if 0 <= size < CHUNK:  # one read for a small file: most of a tree's files
+            return hashlib.sha256(f.read(CHUNK)).hexdigest()
+        h = hashlib.sha256()
+        while block := f.read(CHUNK):
             h.update(block)
     return h.hexdigest()
+
+
+def _hash_batch(batch: list[LocalFile]) -> list[str]:
+    return [sha256_file(f.abspath, f.size) for f in batch]
 
 
 def hash_files(files: list[LocalFile], cache: StatCache | None, observer: ProgressObserver | None = None,
@@ -125,22 +155,21 @@ def hash_files(files: list[LocalFile], cache: StatCache | None, observer: Progre
     result: dict[str, str] = {}
     todo: list[LocalFile] = []
     for f in files:
-        if f.key in known:
-            result[f.path] = known[f.key]
-        else:
+        digest = known.get(f.key)
+        if digest is None:
             todo.append(f)
+        else:
+            result[f.path] = digest
     observer.advance("hash", len(files) - len(todo))
-    fresh: list[tuple[tuple[int, int, int, int], str]] = []
-
-    def work(f: LocalFile) -> tuple[LocalFile, str]:
-        return f, sha256_file(f.abspath)
-
+    fresh: list[tuple[Key, str]] = []
+    batches = [todo[i : i + HASH_BATCH] for i in range(0, len(todo), HASH_BATCH)]
     workers = workers or min(16, (os.cpu_count() or 2) * 2)
     with ThreadPoolExecutor(workers) as pool:
-        for f, digest in pool.map(work, todo, chunksize=16):
-            result[f.path] = digest
-            fresh.append((f.key, digest))
-            observer.advance("hash", 1)
+        for batch, digests in zip(batches, pool.map(_hash_batch, batches), strict=True):
+            for f, digest in zip(batch, digests, strict=True):
+                result[f.path] = digest
+                fresh.append((f.key, digest))
+            observer.advance("hash", len(batch))
     if cache and fresh:
         cache.store(fresh)
     return result

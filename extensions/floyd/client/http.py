@@ -191,6 +191,11 @@ class FloydClient:
         return self.send_json("POST", f"datasets/{_q(owner)}/{_q(name)}/uploads",
                               {"manifest": manifest, "message": message, "allow_duplicate": allow_duplicate})
 
+    def check_head(self, owner: str, name: str, version_id: str) -> dict:
+        """``{"duplicate_of": version}`` when the dataset has a version with this id; a 404 otherwise
+        (a bridge from before this request answers 400: it wants a manifest)."""
+        return self.send_json("POST", f"datasets/{_q(owner)}/{_q(name)}/uploads", {"version_id": version_id})
+
     def upload_status(self, upload_id: str) -> dict:
         return self.get_json(f"uploads/{_q(upload_id)}")
 

@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Protocol, cast
 
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.hashing import CHUNK, LocalFile, StatCache, hash_files, scan
+from floyd.client.heads import TreeHeads
 from floyd.client.http import FloydClient
 from floyd.client.ignore import IgnoreRules
 from floyd.client.progress import ProgressObserver
@@ -70,9 +71,31 @@ def upload(client: FloydClient, owner: str, name: str, root: Path, message: str 
            allow_duplicate: bool = False, observer: ProgressObserver | None = None,
            cache: StatCache | None = None) -> UploadResult:
     observer = observer or ProgressObserver()
-    manifest, by_hash = build_manifest(Path(root), observer, cache)
+    files = scan(Path(root), observer)
+    heads = TreeHeads(cache, client.url, owner, name, Path(root)) if cache is not None else None
+    known = heads.known(files) if heads is not None and not allow_duplicate else None
+    if known is not None:
+        same = unchanged_version(client, owner, name, known)
+        if same is not None:
+            return UploadResult(same, True, False, len(files), sum(f.size for f in files), 0, 0)
+    manifest, by_hash = _manifest(files, cache, observer)
     status = start(lambda m: client.start_upload(owner, name, m, message, allow_duplicate), manifest)
-    return send_missing(client, status, manifest, by_hash, observer)
+    result = send_missing(client, status, manifest, by_hash, observer)
+    if heads is not None and result.version.get("id"):
+        heads.remember(files, result.version["id"])
+    return result
+
+
+def unchanged_version(client: FloydClient, owner: str, name: str, version_id: str) -> dict | None:
+    """The dataset's version with this id, or None (deleted since, or a bridge without the request)."""
+    try:
+        answer = client.check_head(owner, name, version_id)
+    except FloydAPIError as exc:
+        if exc.status in (400, 404):
+            return None
+        raise
+    same = answer.get("duplicate_of") if isinstance(answer, dict) else None
+    return same if isinstance(same, dict) and same.get("id") == version_id else None
 
 
 def upload_code(client: FloydClient, owner: str, project: str, root: Path, keep: Callable[[str], bool] | None = None,
@@ -192,9 +215,7 @@ def pack_stream(batch: list[tuple[str, LocalFile]], observer: ProgressObserver) 
     """A tar stream whose members are the blobs, named by hex hash, in ~1 MiB chunks."""
     buf = bytearray()
     for h, f in batch:
-        info = tarfile.TarInfo(h.split(":", 1)[1])
-        info.size = f.size
-        buf += info.tobuf(format=tarfile.USTAR_FORMAT)
+        buf += member_header(h.split(":", 1)[1], f.size)
         with open(f.abspath, "rb", buffering=0) as fh:
             _check_unchanged(f, os.fstat(fh.fileno()))
             remaining = f.size
@@ -212,6 +233,26 @@ def pack_stream(batch: list[tuple[str, LocalFile]], observer: ProgressObserver) 
     buf += b"\0" * (2 * BLOCK)
     yield bytes(buf)
     observer.advance("send", len(buf))
+
+
+def member_header(name: str, size: int) -> bytes:
+    """The ustar header of a pack member (a hex hash, mode 0644, no times): tarfile's tobuf
+    cost more than reading a 1 KiB file."""
+    if size >= 8**11:  # past what 11 octal digits hold: tarfile's own header
+        info = tarfile.TarInfo(name)
+        info.size = size
+        return info.tobuf(format=tarfile.GNU_FORMAT)
+    block = bytearray(BLOCK)
+    block[: len(name)] = name.encode("ascii")
+    block[100:108] = b"0000644\0"
+    block[108:116] = block[116:124] = b"0000000\0"
+    block[124:136] = b"%011o\0" % size
+    block[136:148] = b"00000000000\0"
+    block[148:156] = b" " * 8
+    block[156:157] = b"0"
+    block[257:265] = b"ustar\x0000"
+    block[148:156] = b"%06o\0 " % sum(block)
+    return bytes(block)
 
 
 def file_chunks(f: LocalFile, offset: int, observer: ProgressObserver) -> Iterator[bytes]:

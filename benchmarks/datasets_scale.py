@@ -1,0 +1,134 @@
+"""The many-small-files rows of benchmarks/datasets.py (issue 16): a tree of N × 1 KiB files
+(100,000; 10,000 with --quick) uploaded through the real CLI, then again unchanged, then with
+one file changed, and the diff of the two versions.
+
+  first_upload_100k        `floyd data upload` (CLI, fresh caches)  vs  sha256sum + cp -r
+  cli_peak_rss_100k        that CLI's peak RSS                      vs  `python -c pass`
+  bridge_rss_delta         bridge RSS after the commit − before     vs  the 30 MiB allowed
+  reupload_unchanged_100k  the same tree again (in process)         vs  the first upload
+  diff_100k                GET …/diff of versions 1 and 2           vs  diff -rq of the two version trees
+
+The 10,000-file 1 GiB rows (reupload_unchanged_1g_10k, one_change_10k) are in datasets.py.
+
+    .venv/bin/python benchmarks/datasets_scale.py [--quick] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import cli, force_remove, log
+from datasets import emit, run_upload, settle, sha256sum
+
+from floyd.client.hashing import StatCache
+from floyd.client.http import FloydClient
+from tests.support.platform import Platform
+
+
+def small_tree(root: Path, files: int) -> None:
+    """``files`` random 1 KiB files, 100 per directory, two levels deep."""
+    for i in range(files):
+        d = root / f"d{i // 1000:03d}" / f"e{(i // 100) % 10}"
+        if i % 100 == 0:
+            d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i:06d}.bin").write_bytes(os.urandom(1024))
+
+
+def peak_rss_mib(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MiB, stdout) of ``cmd`` under /usr/bin/time."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "RSSKB=%M", *cmd], env=env, cwd=cwd, capture_output=True,
+                          text=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode:
+        raise RuntimeError(f"{cmd} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    kb = [line for line in proc.stderr.splitlines() if line.startswith("RSSKB=")][-1]
+    return elapsed, int(kb[6:]) / 1024, proc.stdout
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench(base: Path, quick: bool) -> None:
+    platform = Platform.create(base / "platform")
+    try:
+        platform.start()
+        bench_scale(base, platform, quick)
+    finally:
+        log("stopping the platform")
+        platform.stop()
+
+
+def bench_scale(base: Path, platform: Platform, quick: bool) -> None:
+    files = 10_000 if quick else 100_000
+    src = base / "small"
+    log(f"generating {files} files of 1 KiB in {src}")
+    small_tree(src, files)
+    common = {"files": files, "bytes": files * 1024, "mode": "quick" if quick else "full"}
+    user = platform.user("scale")
+    client = FloydClient(platform.url, user.token)
+    client.create_dataset("small")
+    cache_dir = base / "scale-cache"
+    env = {**platform.env, "FLOYD_URL": platform.url, "FLOYD_TOKEN": user.token, "FLOYD_CACHE_DIR": str(cache_dir),
+           "FLOYD_CONFIG_DIR": str(base / "scale-config")}
+    floyd = str(Path(sys.executable).with_name("floyd"))
+
+    settle(src)
+    t0 = time.perf_counter()
+    sha256sum(src)
+    dest = platform.root.parent / "cp-small"
+    subprocess.run(["cp", "-r", str(src), str(dest)], check=True)
+    baseline_s = time.perf_counter() - t0
+    force_remove(dest)
+
+    bridge = platform.bridge_pid()
+    settle(src)
+    before = rss_mib(bridge)
+    first_s, cli_rss, _ = peak_rss_mib([floyd, "data", "upload", str(src), "-n", "small", "-m", "first", "--json"],
+                                       env, base)
+    time.sleep(1.0)
+    after = rss_mib(bridge)
+    log(f"first upload {first_s:.2f}s (sha256sum+cp {baseline_s:.2f}s), CLI peak {cli_rss:.0f} MiB, "
+        f"bridge {before:.0f} → {after:.0f} MiB")
+    emit("first_upload_100k", first_s, "find|xargs sha256sum + cp -r of the same tree", baseline_s, goal=1.5,
+         **common)
+    _, python_rss, _ = peak_rss_mib([sys.executable, "-c", "pass"], env, base)
+    emit("cli_peak_rss_100k", cli_rss, "python -c pass", python_rss, unit="MiB", meets_goal=cli_rss <= 150,
+         goal_mib=150, **common)
+    emit("bridge_rss_delta", after - before, "allowed growth (MiB)", 30.0, unit="MiB",
+         meets_goal=after - before <= 30, before_mib=round(before, 1), after_mib=round(after, 1), **common)
+
+    cache = StatCache(cache_dir / "stat-cache.sqlite")  # the CLI's: it knows the tree
+    try:
+        again = run_upload(client, user.name, "small", src, cache, "again")
+        emit("reupload_unchanged_100k", again.seconds, "first upload of the same tree", first_s, goal=0.05,
+             duplicate=again.result.duplicate, **again.phases, **common)
+        victim = next(src.rglob("*.bin"))
+        victim.write_bytes(os.urandom(1024))
+        changed = run_upload(client, user.name, "small", src, cache, "one changed")
+        log(f"one change in {files}: {changed.seconds:.2f}s {changed.phases}")
+    finally:
+        cache.close()
+    vdir = platform.root / "datasets" / user.name / "small"
+    settle()
+    t0 = time.perf_counter()
+    subprocess.run(["diff", "-rq", str(vdir / "1"), str(vdir / "2")], stdout=subprocess.DEVNULL, check=False)
+    diff_r = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    d = client.diff(user.name, "small", 1, 2)
+    diff_s = time.perf_counter() - t0
+    emit("diff_100k", diff_s, "diff -rq of the two version trees", diff_r, meets_goal=diff_s <= 1.0,
+         changed=len(d["changed"]), **common)
+
+
+if __name__ == "__main__":
+    sys.exit(cli(bench, __doc__, quick_help="10,000 files instead of 100,000",
+                 keep_help="generate data and the platform under DIR and leave them there", prefix="floyd-bench-"))
