@@ -4,9 +4,11 @@ options. No container gets the Docker socket."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
@@ -23,6 +25,27 @@ from jobs_bridge.executors.contract import (
 )
 
 NO_GPU_RUNTIME = ("could not select device driver", "nvidia-container-cli", "unknown or invalid runtime name: nvidia")
+
+
+def mount_namespace_shared(program: str) -> bool:
+    """True when ``program`` runs, visible to us, and every such process shares our mount namespace."""
+    try:
+        ours = os.stat("/proc/self/ns/mnt").st_ino
+    except OSError:
+        return False
+    seen = False
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() != program:
+                continue
+            if os.stat(proc / "ns" / "mnt").st_ino != ours:
+                return False
+        except OSError:
+            continue
+        seen = True
+    return seen
 
 
 def docker_available() -> bool:
@@ -164,6 +187,14 @@ class DockerExecutor(Executor):
         out = self.client.containers.run(image, ["python", "-m", "pip", "list", "--format=freeze"], remove=True,
                                          network_mode="none", user=CONTAINER_USER)
         return sorted(line for line in out.decode().splitlines() if "==" in line)
+
+    def sees_bridge_mounts(self) -> bool:
+        """Only a Docker engine in the bridge's own mount namespace binds a mount the bridge made.
+        Not so when the bridge runs in a container (docker-compose: the engine is the host's,
+        not among our processes) or the engine is rootless (a namespace of its own)."""
+        if urlparse(self.client.api.base_url).scheme != "http+docker":  # a unix socket; tcp is another host
+            return False
+        return mount_namespace_shared("dockerd")
 
     def system_stats(self, handle: str) -> dict[str, float]:
         try:

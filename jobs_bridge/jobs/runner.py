@@ -181,6 +181,10 @@ class JobRunner(LoggingConfigurable):
     # -- the end ------------------------------------------------------------------------------
     async def _finish(self, job_id: int, state: str, code: int | None, reason: str) -> None:
         rj = self.running.pop(job_id, None)
+        try:  # before the end is recorded: an ended job's code/ is a plain directory again
+            await self.run(self.preparer.release_code, job_id)
+        except Exception:
+            self.log.exception("Releasing the code of job %s failed; the next start retries", job_id)
         await self.run(self.record_end, job_id, state, code, reason)
         if rj is not None:
             if reason and state != states.SUCCEEDED:
@@ -242,6 +246,9 @@ class JobRunner(LoggingConfigurable):
             self.running[job_id] = rj
             self.log.info("Re-attached job %s (%s lines already logged)", job_id, logs.count)
             asyncio.ensure_future(self._watch(rj, skip_lines=logs.count))
+        released = await self.run(self.preparer.release_leftovers, set(self.running))
+        if released:
+            self.log.info("Released the code overlays of %s ended jobs", released)
 
     def close(self) -> None:
         """Let go of the running jobs (they go on; the next bridge takes them back)."""
