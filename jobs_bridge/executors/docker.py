@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
-from docker.models.containers import Container
+from docker.models.containers import Container, _create_container_args  # what containers.create uses
 from traitlets import Unicode
 
 from jobs_bridge.executors.base import Executor, ExecutorError, Found, FoundReplica, LineSplitter, RunSpec
@@ -74,19 +74,19 @@ class DockerExecutor(Executor):
         self.stream_client = docker.from_env(timeout=None)
 
     def start(self, spec: RunSpec) -> str:
-        container = self._create(spec)
+        cid = self._create(spec)
         try:
-            container.start()
+            self.client.api.start(cid)
         except APIError as exc:
             text = str(exc)
-            container.remove(force=True)
+            self.client.api.remove_container(cid, force=True)
             if any(marker in text for marker in NO_GPU_RUNTIME):
                 raise ExecutorError(
                     f"{len(spec.gpu_devices)} GPU(s) asked for, but this host has no NVIDIA container runtime "
                     "(nvidia-container-toolkit): run on CPU, or ask an admin to install it."
                 ) from None
             raise ExecutorError(f"Docker could not start the job: {exc.explanation or text}") from None
-        return str(container.id)
+        return cid
 
     def create_options(self, spec: RunSpec) -> dict[str, Any]:
         """The contract's options plus this executor's own: name, network, a real PID 1."""
@@ -94,9 +94,14 @@ class DockerExecutor(Executor):
         return {**docker_options(spec, self.instance), "name": self.container_name(spec.name, spec.kind),
                 "network_mode": self.network, "init": True, "detach": True}
 
-    def _create(self, spec: RunSpec) -> Container:
+    def _create(self, spec: RunSpec) -> str:
+        """The container's id. docker-py's ``containers.create`` would inspect the new container
+        to return a model, a round trip on every job's way to its first line: the same
+        translation of the options, then the API call alone."""
+        kwargs = {**self.create_options(spec), "image": spec.image, "command": spec.argv,
+                  "version": self.client.api._version}
         try:
-            return self.client.containers.create(spec.image, spec.argv, **self.create_options(spec))
+            return str(self.client.api.create_container(**_create_container_args(kwargs))["Id"])
         except ImageNotFound:
             raise ExecutorError(f"The environment image {spec.image} is not built on this host: an admin runs "
                                 "`make images`.") from None
@@ -121,9 +126,8 @@ class DockerExecutor(Executor):
 
     def stream_logs(self, handle: str, spec_workdir: str, skip_lines: int, emit: Callable[[list[str]], None],
                     stopped: Callable[[], bool]) -> None:
-        try:
-            stream = self.stream_client.containers.get(handle).logs(stream=True, follow=True, stdout=True,
-                                                                    stderr=True)
+        try:  # the API call alone: containers.get() would inspect the container first
+            stream = self.stream_client.api.logs(handle, stream=True, follow=True, stdout=True, stderr=True)
         except NotFound:
             return
         lines = LineSplitter(skip_lines)
@@ -139,7 +143,7 @@ class DockerExecutor(Executor):
 
     def wait(self, handle: str, spec_workdir: str) -> int:
         try:
-            return int(self.stream_client.containers.get(handle).wait()["StatusCode"])
+            return int(self.stream_client.api.wait(handle)["StatusCode"])
         except NotFound:
             return -1
 

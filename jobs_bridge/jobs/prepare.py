@@ -8,7 +8,6 @@ environment or the user a job runs as."""
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 from sqlalchemy import select

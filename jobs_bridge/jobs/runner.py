@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -67,6 +68,7 @@ class JobRunner(LoggingConfigurable):
         self.on_finished = on_finished
         self.running: dict[int, RunningJob] = {}
         self.closing = False
+        self.change = asyncio.Event()  # set (and replaced) when a job is launched or a queued one stopped
 
     # -- starting ---------------------------------------------------------------------------
     def launch(self, job_id: int) -> None:
@@ -76,7 +78,13 @@ class JobRunner(LoggingConfigurable):
             assert job is not None
             log_path = self.layout.job_log(job.owner, job.project, job.number)
         self.running[job_id] = RunningJob(job_id, LogStore(log_path))
+        self.wake_waiters()
         asyncio.ensure_future(self._run(job_id))
+
+    def wake_waiters(self) -> None:
+        """Wake whoever waits for a queued job to start or end (log followers): no polling."""
+        change, self.change = self.change, asyncio.Event()
+        change.set()
 
     async def _run(self, job_id: int) -> None:
         rj = self.running[job_id]
@@ -104,25 +112,25 @@ class JobRunner(LoggingConfigurable):
             self.log.exception("Starting job %s failed", job_id)
             await self._finish(job_id, states.FAILED, None, f"the executor could not start it: {exc}")
             return
-        await self.run(self._mark_running, job_id, rj.handle)
-        await self._watch(rj, skip_lines=0)
+        await self._watch(rj, skip_lines=0, mark_running=True)
 
-    def _mark_running(self, job_id: int, handle: str) -> None:
+    def _mark_running(self, job_id: int, handle: str, mark: bool) -> tuple[int, datetime | None]:
+        """With ``mark``, record the job as running; its max runtime and start time."""
         with self.sessions.begin() as s:
             job = s.get(Job, job_id)
             assert job is not None
-            job.state = states.RUNNING
-            job.handle = handle
-            job.started_at = utcnow()
+            if mark:
+                job.state = states.RUNNING
+                job.handle = handle
+                job.started_at = utcnow()
+            return job.max_runtime, job.started_at
 
     # -- watching ---------------------------------------------------------------------------
-    async def _watch(self, rj: RunningJob, skip_lines: int) -> None:
-        """Follow logs, enforce max runtime, sample system metrics, record the end."""
+    async def _watch(self, rj: RunningJob, skip_lines: int, mark_running: bool = False) -> None:
+        """Follow logs, enforce max runtime, sample system metrics, record the end. The log is
+        attached before anything else (``mark_running`` writes the database after), so a
+        job's first line waits for nothing but the runtime."""
         loop = asyncio.get_running_loop()
-        with self.sessions() as s:
-            job = s.get(Job, rj.job_id)
-            assert job is not None
-            max_runtime, started = job.max_runtime, job.started_at
 
         def emit(lines: list[str]) -> None:
             self.metrics.add_lines(rj.job_id, lines)
@@ -131,6 +139,7 @@ class JobRunner(LoggingConfigurable):
         log_task = watch(loop, self.executor.stream_logs, rj.handle, rj.workdir, skip_lines, emit,
                          lambda: self.closing)
         wait_task = watch(loop, self.executor.wait, rj.handle, rj.workdir)
+        max_runtime, started = await self.run(self._mark_running, rj.job_id, rj.handle, mark_running)
         timer = None
         if max_runtime:
             elapsed = (utcnow() - aware(started)).total_seconds() if started else 0
