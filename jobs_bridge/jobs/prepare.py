@@ -8,6 +8,7 @@ environment or the user a job runs as."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -50,10 +51,11 @@ class JobPreparer(LoggingConfigurable):
 
     def prepare(self, job_id: int) -> RunSpec:
         """Blocking (a thread). Raises FloydError / ExecutorError with a message for the user."""
+        t0 = time.perf_counter()
         with self.sessions.begin() as s:
             job = s.get(Job, job_id)
             assert job is not None
-            job.code_mount = self._provide_code(s, job)
+            job.code_mount = mode = self._provide_code(s, job)
             devices = self.gpus.reserve(f"job:{job_name(job)}", job.owner, job.gpus) if job.gpus else []
             job.gpu_devices = json.dumps(devices)
             token = new_token()
@@ -66,7 +68,9 @@ class JobPreparer(LoggingConfigurable):
                          gpu_devices=devices)
         self._capture_packages(run.image, run.image_id)
         self.layout.job_log(run.owner, run.project, run.number).parent.mkdir(parents=True, exist_ok=True)
-        return job_spec(self.layout, run, self.public_url)
+        spec = job_spec(self.layout, run, self.public_url)
+        self.log.info("Prepared job %s in %.1f ms (code by %s)", run.name, (time.perf_counter() - t0) * 1000, mode)
+        return spec
 
     def _snapshot_dir(self, s: Session, job: Job) -> Path:
         number = self.datasets.snapshot_number(s, job.owner, job.project, job.snapshot, "this job")
