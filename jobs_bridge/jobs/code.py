@@ -5,9 +5,10 @@ Three ways, best first (the job's record says which one it got, ``code_mount``):
 - ``overlay``: the snapshot (already a hardlink tree on FLOYD_ROOT) is the read-only lower
   layer, ``.code/upper`` takes the job's writes, mounted at ``code/``; the same for every
   executor, since both bind or link ``code/``. Its cost does not grow with the file count:
-  only the directories are created in the upper layer, owned by the container user, so the
-  job may add, replace and delete files anywhere. When the job ends the overlay is unmounted
-  and folded back (storage/overlay.py ``flatten``): ``code/`` holds what the job saw.
+  between the two, a layer of the snapshot's directories alone, owned by the container user
+  and made once per snapshot (``cache/code-dirs/``), lets the job add, replace and delete
+  files anywhere. When the job ends the overlay is unmounted and folded back
+  (storage/overlay.py ``flatten``): ``code/`` holds what the job saw.
 - ``reflink``: ``cp --reflink=always`` where the file system clones files (XFS, Btrfs).
 - ``copy``: a real copy, as every job had before.
 
@@ -22,6 +23,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from jobs_bridge.executors.contract import give_to_container_user
@@ -56,8 +58,10 @@ def reflink_works(scratch: Path) -> bool:
 class CodeMounter:
     """Gives a job its code/ in the best way this host allows; learns what works once."""
 
-    def __init__(self, scratch: Path, mounts_visible: bool) -> None:
+    def __init__(self, scratch: Path, mounts_visible: bool, snapshots: Path, dirs_cache: Path) -> None:
         self.scratch = scratch  # a directory on FLOYD_ROOT for the probes (tmp/)
+        self.snapshots = snapshots  # the snapshots' root: a snapshot's directory layer has its path below dirs_cache
+        self.dirs_cache = dirs_cache
         self.mounts_visible = mounts_visible  # does the runtime see this process's mounts?
         self._works: dict[str, bool] = {"copy": True}
 
@@ -96,15 +100,31 @@ class CodeMounter:
         upper, work = top / "upper", top / "work"
         work.mkdir(parents=True)
         upper.mkdir()
-        # The directories (not the files) in the upper layer, the container user's: the job may
-        # create, replace and delete files everywhere; the snapshot's files stay read-only.
-        for dirpath, dirnames, _files in os.walk(snapshot):
-            rel = Path(dirpath).relative_to(snapshot)
-            for d in dirnames:
-                (upper / rel / d).mkdir()
-        give_to_container_user(upper, recursive=True, dir_mode=DIR_MODE)
+        give_to_container_user(upper, dir_mode=DIR_MODE)
         code.mkdir()
-        overlay.mount_overlay(snapshot, upper, work, code)
+        overlay.mount_overlay([self._dirs_layer(snapshot), snapshot], upper, work, code)
+
+    def _dirs_layer(self, snapshot: Path) -> Path:
+        """The snapshot's directories (no files), the container user's, made once per snapshot:
+        the lower layer above the snapshot, so that a merged directory is the job's to write in
+        (it may create, replace and delete files anywhere; the snapshot's files stay read-only)."""
+        rel = snapshot.relative_to(self.snapshots)
+        layer = self.dirs_cache / rel
+        if layer.is_dir():
+            return layer
+        building = layer.with_name(f".{layer.name}.{os.getpid()}.{threading.get_ident()}")
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir(parents=True)
+        for dirpath, dirnames, _files in os.walk(snapshot):
+            base = building / Path(dirpath).relative_to(snapshot)
+            for d in dirnames:
+                (base / d).mkdir()
+        give_to_container_user(building, recursive=True, dir_mode=DIR_MODE)
+        try:
+            building.rename(layer)
+        except OSError:  # another job of the same snapshot made it first
+            shutil.rmtree(building, ignore_errors=True)
+        return layer
 
     def _reflink(self, snapshot: Path, code: Path) -> None:
         subprocess.run(["cp", "-a", "--reflink=always", str(snapshot), str(code)], check=True, capture_output=True)

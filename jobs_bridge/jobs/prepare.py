@@ -47,7 +47,7 @@ class JobPreparer(LoggingConfigurable):
         self.gpus = gpus
         self.executor = executor
         self.public_url = public_url
-        self.mounter = CodeMounter(layout.tmp, executor.sees_bridge_mounts())
+        self.mounter = CodeMounter(layout.tmp, executor.sees_bridge_mounts(), layout.snapshots, layout.code_dirs)
 
     def prepare(self, job_id: int) -> RunSpec:
         """Blocking (a thread). Raises FloydError / ExecutorError with a message for the user."""

@@ -33,12 +33,14 @@ def _check(rc: int, what: str, path: Path) -> None:
         raise OSError(err, f"{what} {path}: {os.strerror(err)}")
 
 
-def mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
-    """Mount ``lower`` (read-only) under ``upper`` (writable) at ``target``; raises OSError."""
-    paths = (lower, upper, work)
+def mount_overlay(lower: Path | list[Path], upper: Path, work: Path, target: Path) -> None:
+    """Mount ``lower`` (read-only; a list: the first on top) under ``upper`` (writable) at
+    ``target``; raises OSError."""
+    lowers = lower if isinstance(lower, list) else [lower]
+    paths = (*lowers, upper, work)
     if any(c in str(p) for p in paths for c in ",:\\"):  # the option string cannot carry them
-        raise OSError(errno.EINVAL, f"overlay cannot name paths with ',', ':' or '\\': {lower}")
-    options = f"lowerdir={lower},upperdir={upper},workdir={work},{OPTIONS}"
+        raise OSError(errno.EINVAL, f"overlay cannot name paths with ',', ':' or '\\': {paths}")
+    options = f"lowerdir={':'.join(map(str, lowers))},upperdir={upper},workdir={work},{OPTIONS}"
     _check(_libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, options.encode()), "mount overlay on", target)
 
 

@@ -46,7 +46,7 @@ def unmount_all(tmp_path: Path) -> Iterator[None]:
 @needs_root
 def test_overlay_job_code_is_private_and_kept(tmp_path: Path, unmount_all: None) -> None:
     snapshot = make_snapshot(tmp_path / "snap")
-    mounter = CodeMounter(tmp_path / "scratch", mounts_visible=True)
+    mounter = CodeMounter(tmp_path / "scratch", True, tmp_path, tmp_path / "dirs")
     one, two = tmp_path / "jobs" / "1" / "code", tmp_path / "jobs" / "2" / "code"
     one.parent.mkdir(parents=True)
     two.parent.mkdir(parents=True)
@@ -80,7 +80,7 @@ def test_overlay_on_overlay_falls_back_to_a_copy(tmp_path: Path, unmount_all: No
     overlay.mount_overlay(*outer)
     root = outer[3]
     snapshot = make_snapshot(root / "snap")
-    mounter = CodeMounter(root / "scratch", mounts_visible=True)
+    mounter = CodeMounter(root / "scratch", True, root, root / "dirs")
     assert not mounter.works("overlay")
     code = root / "jobs" / "1" / "code"
     code.parent.mkdir(parents=True)
@@ -94,7 +94,7 @@ def test_overlay_on_overlay_falls_back_to_a_copy(tmp_path: Path, unmount_all: No
 def test_no_overlay_where_the_runtime_cannot_see_it(tmp_path: Path) -> None:
     """A Docker engine outside the bridge's mount namespace would bind an empty directory."""
     snapshot = make_snapshot(tmp_path / "snap")
-    mounter = CodeMounter(tmp_path / "scratch", mounts_visible=False)
+    mounter = CodeMounter(tmp_path / "scratch", False, tmp_path, tmp_path / "dirs")
     code = tmp_path / "code"
     assert mounter.provide("overlay", snapshot, code) in ("reflink", "copy")
     assert tree(code) == FILES and not os.path.ismount(code)
