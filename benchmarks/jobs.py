@@ -14,6 +14,12 @@ by side with plain ``docker`` doing the same work with the same image (floyd/cpu
                                  follower − time printed  vs  the same command in a plain
                                  ``docker run -d`` read through ``docker logs -f``
                                  (goal: p50 < 100 ms); lost and duplicated lines counted
+  log_line_p50_loaded            (b) again while a second job keeps a CPU busy (spinning)  vs
+                                 the same pair as plain containers (goal: p50 < 100 ms)
+  job_prepare_5000_vs_50         the bridge's prepare time (its "Prepared job … in N ms"
+                                 log line: code, output, token, GPUs, RunSpec) of a job on a
+                                 5,000-file snapshot  vs  on a 50-file one (goal: within noise,
+                                 ratio ≤ 1.2: the code is mounted, not copied)
   job_resubmit_unchanged_project_bytes
                                  file bytes a second snapshot upload of an unchanged
                                  5,000-file project sends (UploadResult.sent_bytes; goal 0)
@@ -74,6 +80,9 @@ LINE_RATE = 5000  # lines per second in (b)
 FINISHED = {"succeeded", "failed", "stopped", "timed_out", "lost"}
 BRIDGE_CONFIG = "c.JobQueue.max_running = 2\nc.JobQueue.max_running_per_user = 0\n"
 JOB_TIMEOUT = 300.0
+SPIN = "import time\nend = time.time() + 120\nwhile time.time() < end:\n    pass\n"  # one CPU busy
+SPIN_COMMAND = f"python -c {shlex.quote(SPIN)}"
+PREPARED_RE = re.compile(r"Prepared job (\S+) in ([0-9.]+) ms \(code by (\w+)\)")
 
 # (b): N lines at LINE_RATE a second, each carrying the moment it was printed. Paced against
 # the start time (not per-line sleeps), so the rate holds even when a sleep oversleeps.
@@ -273,6 +282,7 @@ class Bench:
         self.client: FloydClient
         self.cache: StatCache | None = None
         self._watched: dict[str, int] | None = None
+        self.small_snapshot = ""
 
     # -- helpers -------------------------------------------------------------------------
     def container_name(self) -> str:
@@ -551,6 +561,44 @@ class Bench:
                   for n in names]
         return {"total": total, "failures": failures, "phases": phase_medians(phases)}
 
+    # -- (e) prepare time by snapshot size ---------------------------------------------------
+    def prepared(self) -> dict[str, tuple[float, str]]:
+        """job id → (prepare ms, code mode), from the bridge's log."""
+        assert self.platform is not None and self.platform.log_path is not None
+        text = self.platform.log_path.read_text(errors="replace")
+        return {m.group(1): (float(m.group(2)), m.group(3)) for m in PREPARED_RE.finditer(text)}
+
+    def prepare_ms(self, project: str, snapshot: str) -> tuple[float, str]:
+        """Run ``true`` on the snapshot to its end; the bridge's prepare time and code mode."""
+        job = self.submit(project, snapshot, "true")
+        self.finish_following(self.client.follow_job_log(self.user_name, project, job["number"]), job)
+        found = self.prepared().get(job["id"])
+        if found is None:
+            raise RuntimeError(f"no 'Prepared job {job['id']}' line in the bridge's log")
+        return found
+
+    # -- (f) log latency with a second job spinning -------------------------------------------
+    def spinning(self, fn: Callable[[], LineLog], plain: bool) -> LineLog:
+        """``fn`` while one CPU is kept busy by a second job (or, ``plain``, a plain container)."""
+        if plain:
+            name = self.container_name()
+            self.popen(["docker", "run", "-d", "--rm", "--name", name, IMAGE, "python", "-c", SPIN],
+                       stdout=subprocess.DEVNULL).wait(60)
+            try:
+                return fn()
+            finally:
+                subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        job = self.submit("hello", self.small_snapshot, SPIN_COMMAND)
+        deadline = time.monotonic() + JOB_TIMEOUT
+        while self.client.job(self.user_name, "hello", job["number"])["state"] != "running":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the spinning job {job['id']} never ran")
+            time.sleep(0.1)
+        try:
+            return fn()
+        finally:
+            self.client.stop_job(self.user_name, "hello", job["number"])
+
     def platform_tail(self) -> str:
         return self.platform.log_tail(40) if self.platform else ""
 
@@ -583,7 +631,7 @@ class Bench:
         (small / "README.md").write_text("benchmark project\n")
         self.client.create_project("hello")
         first_upload_s, up = self.upload("hello", small)
-        snapshot = up.version["id"]
+        snapshot = self.small_snapshot = up.version["id"]
         log(f"small project snapshot {snapshot[:19]}… uploaded in {first_upload_s:.3f}s")
 
         # (c) a many-file project: first snapshot upload, then the same tree unchanged.
@@ -610,8 +658,10 @@ class Bench:
              upload_time_ratio=round(again_s / first_s, 4) if first_s else None,
              client_scan_hash_s=round(manifest_s, 3), files=first.files, project_bytes=first.total_bytes, **common)
 
-        # The same "hello" job on the many-file snapshot, once, untimed in the goal: the bridge
-        # copies the snapshot into every job's directory, so its size shows up here.
+        self.prepare_rows(project_files, first.version["id"], rounds, common)
+
+        # The same "hello" job on the many-file snapshot, once, untimed in the goal: before the
+        # code was mounted, the bridge copied the snapshot into every job's directory.
         many_first = self.job_first_line("many", first.version["id"])
         log(f"hello on the {project_files}-file snapshot: first line after {many_first.seconds:.3f}s "
             f"{ {k: round(v, 3) for k, v in many_first.phases.items()} }")
@@ -714,6 +764,8 @@ class Bench:
              max_ms=num(max(ours_lat) if ours_lat else float("nan")),
              baseline_max_ms=num(max(plain_lat) if plain_lat else float("nan")), **shared)
 
+        self.loaded_rows(n, line_rounds, base_label, common)
+
         # (d) queue_jobs short jobs through a 2-wide queue vs pairs of docker runs.
         log(f"queue: {queue_jobs // 2} pairs of docker run --rm {IMAGE} true")
         pairs = self.docker_pairs(queue_jobs // 2)
@@ -740,6 +792,50 @@ class Bench:
              host_network_baseline_s=round(host_pairs["total"], 3),
              host_network_ratio=round(q["total"] / host_pairs["total"], 4) if host_pairs["total"] else None,
              host_network_baseline_phases=host_pairs["phases"], **common)
+
+    def prepare_rows(self, files: int, many: str, rounds: int, common: dict[str, Any]) -> None:
+        """(e) the bridge's prepare time on the many-file snapshot vs a 50-file one, alternating."""
+        few = self.base / "few"
+        write_project(few, 50, seed=11)
+        self.client.create_project("few")
+        _, up = self.upload("few", few)
+        sides: dict[str, list[tuple[float, str]]] = {"many": [], "few": []}
+        for project, snap in (("many", many), ("few", up.version["id"])):
+            self.prepare_ms(project, snap)  # warm-up (the first job also probes overlay / reflink)
+        for i in range(rounds * 2):
+            order = [("many", many), ("few", up.version["id"])]
+            for project, snap in order if i % 2 == 0 else reversed(order):
+                sides[project].append(self.prepare_ms(project, snap))
+        ms = {k: [v for v, _ in side] for k, side in sides.items()}
+        modes = sorted({m for side in sides.values() for _, m in side})
+        log(f"prepare: {files} files {fmt(ms['many'], 2)} ms, 50 files {fmt(ms['few'], 2)} ms, code by {modes}")
+        emit("job_prepare_5000_vs_50", median(ms["many"]), "the same job's prepare time on a 50-file snapshot",
+             median(ms["few"]), unit="ms", goal=1.2, files=files, baseline_files=50, code_mount=modes,
+             runs=fmt(ms["many"], 2), baseline_runs=fmt(ms["few"], 2), **common)
+
+    def loaded_rows(self, n: int, rounds: int, base_label: str, common: dict[str, Any]) -> None:
+        """(f) log latency while a second job spins on a CPU vs the same pair of plain containers."""
+        ours: list[dict[str, Any]] = []
+        plain: list[dict[str, Any]] = []
+        for i in range(rounds):
+            order: list[tuple[Callable[[], LineLog], list[dict[str, Any]], str]] = [
+                (lambda: self.spinning(lambda: self.job_lines("hello", self.small_snapshot, n)[0], False), ours,
+                 "job follower, loaded"),
+                (lambda: self.spinning(lambda: self.docker_lines(n), True), plain, "docker logs -f, loaded")]
+            for fn, side, label in order if i % 2 == 0 else reversed(order):
+                summary = fn().summary()
+                side.append(summary)
+                log(f"  round {i + 1}/{rounds} {label:<22} " + json.dumps(
+                    {k: v for k, v in summary.items() if not k.startswith("_")}))
+        lat = [v for s in ours for v in s["_lat"]]
+        base = [v for s in plain for v in s["_lat"]]
+        lossless = all(s["lines_lost"] == 0 and s["lines_duplicated"] == 0 for s in ours)
+        p50 = percentile(lat, 50)
+        emit("log_line_p50_loaded", p50, base_label + ", each beside a container spinning on a CPU",
+             percentile(base, 50), unit="ms", goal_ms=100, meets_goal=p50 < 100 and lossless, lossless=lossless,
+             p99_ms=num(percentile(lat, 99)), baseline_p99_ms=num(percentile(base, 99)), rate_lps=LINE_RATE,
+             rounds=rounds, per_run=[{k: s[k] for k in ("p50_ms", "p99_ms", "lines_seen", "cpu_s")} for s in ours],
+             baseline_per_run=[{k: s[k] for k in ("p50_ms", "p99_ms", "lines_seen")} for s in plain], **common)
 
     def cleanup(self) -> None:
         """Child processes, the platform, then every container of this run (jobs are left

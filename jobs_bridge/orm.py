@@ -186,6 +186,7 @@ class Job(Base):
                                                  index=True)
     executor: Mapped[str] = mapped_column(String(16), default="")
     handle: Mapped[str] = mapped_column(String(128), default="")  # container id or pid
+    code_mount: Mapped[str] = mapped_column(String(16), default="")  # overlay, reflink or copy; "" before prepare
     token_hash: Mapped[str] = mapped_column(String(64), default="")
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -271,6 +272,7 @@ class EndpointReplica(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("endpoint_versions.id", ondelete="CASCADE"), index=True)
     index: Mapped[int] = mapped_column(Integer)
     handle: Mapped[str] = mapped_column(String(128), default="")  # container id or pid
+    code_mount: Mapped[str] = mapped_column(String(16), default="")  # overlay, reflink or copy; "" before prepare
     port: Mapped[int] = mapped_column(Integer, default=0)
     gpu_devices: Mapped[str] = mapped_column(Text, default="[]")
     restarts: Mapped[int] = mapped_column(Integer, default=0)

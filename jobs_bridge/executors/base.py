@@ -143,3 +143,8 @@ class Executor(LoggingConfigurable):
     def system_stats(self, handle: str) -> dict[str, float]:
         """CPU percent and memory bytes of the job right now ({} when unknown)."""
         return {}
+
+    def sees_bridge_mounts(self) -> bool:
+        """Does what this executor starts see the mounts the bridge makes (a job's code overlay)?
+        Local processes do: they share the bridge's mount namespace."""
+        return True

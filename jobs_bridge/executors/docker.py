@@ -4,15 +4,17 @@ options. No container gets the Docker socket."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import docker
 import requests
 from docker.errors import APIError, ImageNotFound, NotFound
-from docker.models.containers import Container
+from docker.models.containers import Container, _create_container_args  # what containers.create uses
 from traitlets import Unicode
 
 from jobs_bridge.executors.base import (
@@ -45,6 +47,27 @@ def engine() -> Iterator[None]:
         raise EngineUnavailable() from exc
 
 
+def mount_namespace_shared(program: str) -> bool:
+    """True when ``program`` runs, visible to us, and every such process shares our mount namespace."""
+    try:
+        ours = os.stat("/proc/self/ns/mnt").st_ino
+    except OSError:
+        return False
+    seen = False
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() != program:
+                continue
+            if os.stat(proc / "ns" / "mnt").st_ino != ours:
+                return False
+        except OSError:
+            continue
+        seen = True
+    return seen
+
+
 def docker_available() -> bool:
     try:
         client = docker.from_env(timeout=3)
@@ -75,19 +98,19 @@ class DockerExecutor(Executor):
             return self._start(spec)
 
     def _start(self, spec: RunSpec) -> str:
-        container = self._create(spec)
+        cid = self._create(spec)
         try:
-            container.start()
+            self.client.api.start(cid)
         except APIError as exc:
             text = str(exc)
-            container.remove(force=True)
+            self.client.api.remove_container(cid, force=True)
             if any(marker in text for marker in NO_GPU_RUNTIME):
                 raise ExecutorError(
                     f"{len(spec.gpu_devices)} GPU(s) asked for, but this host has no NVIDIA container runtime "
                     "(nvidia-container-toolkit): run on CPU, or ask an admin to install it."
                 ) from None
             raise ExecutorError(f"Docker could not start the job: {exc.explanation or text}") from None
-        return str(container.id)
+        return cid
 
     def create_options(self, spec: RunSpec) -> dict[str, Any]:
         """The contract's options plus this executor's own: name, network, a real PID 1."""
@@ -95,9 +118,14 @@ class DockerExecutor(Executor):
         return {**docker_options(spec, self.instance), "name": self.container_name(spec.name, spec.kind),
                 "network_mode": self.network, "init": True, "detach": True}
 
-    def _create(self, spec: RunSpec) -> Container:
+    def _create(self, spec: RunSpec) -> str:
+        """The container's id. docker-py's ``containers.create`` would inspect the new container
+        to return a model, a round trip on every job's way to its first line: the same
+        translation of the options, then the API call alone."""
+        kwargs = {**self.create_options(spec), "image": spec.image, "command": spec.argv,
+                  "version": self.client.api._version}
         try:
-            return self.client.containers.create(spec.image, spec.argv, **self.create_options(spec))
+            return str(self.client.api.create_container(**_create_container_args(kwargs))["Id"])
         except ImageNotFound:
             raise ExecutorError(f"The environment image {spec.image} is not built on this host: an admin runs "
                                 "`make images`.") from None
@@ -123,9 +151,8 @@ class DockerExecutor(Executor):
     def stream_logs(self, handle: str, spec_workdir: str, skip_lines: int, emit: Callable[[list[str]], None],
                     stopped: Callable[[], bool]) -> None:
         with engine():
-            try:
-                stream = self.stream_client.containers.get(handle).logs(stream=True, follow=True, stdout=True,
-                                                                        stderr=True)
+            try:  # the API call alone: containers.get() would inspect the container first
+                stream = self.stream_client.api.logs(handle, stream=True, follow=True, stdout=True, stderr=True)
             except NotFound:
                 return
             lines = LineSplitter(skip_lines)
@@ -142,7 +169,7 @@ class DockerExecutor(Executor):
     def wait(self, handle: str, spec_workdir: str) -> int:
         try:
             with engine():
-                return int(self.stream_client.containers.get(handle).wait()["StatusCode"])
+                return int(self.stream_client.api.wait(handle)["StatusCode"])
         except NotFound:
             return -1
 
@@ -201,6 +228,14 @@ class DockerExecutor(Executor):
         out = self.client.containers.run(image, ["python", "-m", "pip", "list", "--format=freeze"], remove=True,
                                          network_mode="none", user=CONTAINER_USER)
         return sorted(line for line in out.decode().splitlines() if "==" in line)
+
+    def sees_bridge_mounts(self) -> bool:
+        """Only a Docker engine in the bridge's own mount namespace binds a mount the bridge made.
+        Not so when the bridge runs in a container (docker-compose: the engine is the host's,
+        not among our processes) or the engine is rootless (a namespace of its own)."""
+        if urlparse(self.client.api.base_url).scheme != "http+docker":  # a unix socket; tcp is another host
+            return False
+        return mount_namespace_shared("dockerd")
 
     def system_stats(self, handle: str) -> dict[str, float]:
         try:

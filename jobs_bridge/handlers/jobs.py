@@ -15,6 +15,8 @@ from jobs_bridge.storage.paths import clean_relpath, contained
 from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, MTIME_HEADER, member_header, padding
 from jobs_bridge.validate import INT_MAX
 
+WAIT_LIVE_RECHECK = 5.0  # seconds; a queued job's follower is woken by its launch, this is a safety net
+
 
 class JobListHandler(BaseHandler):
     async def get(self) -> None:
@@ -81,12 +83,16 @@ class JobLogsHandler(LogStreamMixin, BaseHandler):
 
         async def wait_live() -> LogStore | None:
             while True:  # queued: wait until the scheduler picks it (or it ends without running)
+                change = manager.change  # taken first: a launch from here on sets it
                 rj = manager.running.get(job_id)
                 if rj is not None:
                     return rj.logs
                 if await self.call(manager.state_of, job_id) in states.FINISHED:
                     return None
-                await asyncio.sleep(0.1)
+                try:  # woken by the launch; the timeout only re-reads the state (a missed end)
+                    await asyncio.wait_for(change.wait(), WAIT_LIVE_RECHECK)
+                except asyncio.TimeoutError:
+                    pass
 
         await self.stream_log(path, live, lambda: self.call(manager.state_of, job_id), wait_live)
 

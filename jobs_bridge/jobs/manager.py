@@ -52,6 +52,11 @@ class JobManager(LoggingConfigurable):
         resolver.datasets.use_checks.append(self.reader.version_used_by)
 
     @property
+    def change(self) -> asyncio.Event:
+        """Set at the next launch or queued stop (then replaced): what a queued job's follower awaits."""
+        return self.runner.change
+
+    @property
     def running(self) -> dict[int, RunningJob]:
         """Jobs started or taken back by this bridge, by job id (their live logs)."""
         return self.runner.running
@@ -99,6 +104,7 @@ class JobManager(LoggingConfigurable):
         if state in states.FINISHED:
             raise Conflict(f"Job {owner}/{project}/{number} has already ended ({state}).")
         if state == states.QUEUED and await self.offload(self.queue.stop_queued, job_id):
+            self.runner.wake_waiters()
             self.kick()
         else:
             rj = self.runner.running.get(job_id)

@@ -1,5 +1,6 @@
-"""Getting one picked job ready to start: its own copy of the code, its output directory (both
-the container user's), its GPUs, its token, its image's package list, and its RunSpec.
+"""Getting one picked job ready to start: its code (the snapshot mounted with a writable layer,
+else cloned or copied: jobs/code.py), its output directory (the container user's), its GPUs,
+its token, its image's package list, and its RunSpec.
 
 The RunSpec is the contract's (executors/contract.py ``job_spec``): nothing here decides mounts,
 environment or the user a job runs as."""
@@ -7,24 +8,36 @@ environment or the user a job runs as."""
 from __future__ import annotations
 
 import json
-import shutil
+import time
+from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from traitlets import Enum
 from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.tokens import new_token, token_hash
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.executors.base import Executor
 from jobs_bridge.executors.contract import JobRun, RunSpec, give_to_container_user, job_spec
+from jobs_bridge.jobs.code import DIR_MODE, MODES, CodeMounter
 from jobs_bridge.jobs.records import job_name
 from jobs_bridge.orm import ImagePackages, Job
 from jobs_bridge.resources.gpus import GpuAllocator
+from jobs_bridge.storage import overlay
 from jobs_bridge.storage.paths import StorageLayout
-
-DIR_MODE, FILE_MODE = 0o775, 0o664  # the container user and its group write code/ and output/
 
 
 class JobPreparer(LoggingConfigurable):
+    code_mount = Enum(
+        ["auto", *MODES], "auto", config=True,
+        help="""How a job gets its writable /floyd/code from its snapshot: 'overlay' (the snapshot
+        mounted read-only under a writable layer: nothing copied; needs root and a Docker engine
+        in the bridge's mount namespace), 'reflink' (cp --reflink=always: XFS, Btrfs), 'copy'.
+        'auto' (default) takes the first that works here; a mode that does not work falls back
+        to the next. The job's record says which one it got (code_mount).""",
+    )
+
     def __init__(self, sessions: sessionmaker[Session], layout: StorageLayout, datasets: DatasetManager,
                  gpus: GpuAllocator, executor: Executor, public_url: str, **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -34,13 +47,15 @@ class JobPreparer(LoggingConfigurable):
         self.gpus = gpus
         self.executor = executor
         self.public_url = public_url
+        self.mounter = CodeMounter(layout.tmp, executor.sees_bridge_mounts(), layout.snapshots, layout.code_dirs)
 
     def prepare(self, job_id: int) -> RunSpec:
         """Blocking (a thread). Raises FloydError / ExecutorError with a message for the user."""
+        t0 = time.perf_counter()
         with self.sessions.begin() as s:
             job = s.get(Job, job_id)
             assert job is not None
-            self._copy_code(s, job)
+            job.code_mount = mode = self._provide_code(s, job)
             devices = self.gpus.reserve(f"job:{job_name(job)}", job.owner, job.gpus) if job.gpus else []
             job.gpu_devices = json.dumps(devices)
             token = new_token()
@@ -53,20 +68,52 @@ class JobPreparer(LoggingConfigurable):
                          gpu_devices=devices)
         self._capture_packages(run.image, run.image_id)
         self.layout.job_log(run.owner, run.project, run.number).parent.mkdir(parents=True, exist_ok=True)
-        return job_spec(self.layout, run, self.public_url)
+        spec = job_spec(self.layout, run, self.public_url)
+        self.log.info("Prepared job %s in %.1f ms (code by %s)", run.name, (time.perf_counter() - t0) * 1000, mode)
+        return spec
 
-    def _copy_code(self, s: Session, job: Job) -> None:
-        """The job's own copy of its snapshot (it may write there) and an empty output."""
+    def _snapshot_dir(self, s: Session, job: Job) -> Path:
         number = self.datasets.snapshot_number(s, job.owner, job.project, job.snapshot, "this job")
-        snapshot = self.layout.version_dir(job.owner, job.project, number, "code")
+        return self.layout.version_dir(job.owner, job.project, number, "code")
+
+    def _provide_code(self, s: Session, job: Job) -> str:
+        """The job's writable view of its snapshot and an empty output; returns the code mode."""
         code = self.layout.job_code(job.owner, job.project, job.number)
+        wanted = MODES[0] if self.code_mount == "auto" else self.code_mount
+        mode = self.mounter.provide(wanted, self._snapshot_dir(s, job), code)
         output = self.layout.job_output(job.owner, job.project, job.number)
-        if code.exists():
-            shutil.rmtree(code)
-        shutil.copytree(snapshot, code, copy_function=shutil.copy2)
         output.mkdir(parents=True, exist_ok=True)
-        for path in (code, output):
-            give_to_container_user(path, recursive=True, file_mode=FILE_MODE, dir_mode=DIR_MODE)
+        give_to_container_user(output, dir_mode=DIR_MODE)
+        return mode
+
+    def release_code(self, job_id: int) -> bool:
+        """Blocking. Unmount an ended job's overlay and fold its writes into code/ (a no-op for
+        the other modes); also for jobs a crashed bridge left mounted."""
+        with self.sessions() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.code_mount != "overlay":
+                return False
+            code = self.layout.job_code(job.owner, job.project, job.number)
+            snapshot = self._snapshot_dir(s, job)
+        return self.mounter.release(snapshot, code)
+
+    def release_leftovers(self, keep: set[int]) -> int:
+        """Blocking. After a restart: release the overlays of jobs not in ``keep`` (the running
+        ones) that a previous bridge left mounted (it died) or not folded back (a reboot)."""
+        jobs = self.layout.jobs.resolve()  # as mountinfo names them
+        dirs = {p for p in overlay.overlay_mounts(jobs) if p.name == "code"}
+        dirs |= {p.with_name("code") for p in jobs.glob("*/*/*/.code")}
+        released = 0
+        for code in sorted(dirs):
+            owner, project, number = code.relative_to(jobs).parts[:3]
+            with self.sessions() as s:
+                job_id = s.scalar(select(Job.id).where(Job.owner == owner, Job.project == project,
+                                                       Job.number == int(number)))
+            if job_id is None:
+                released += overlay.unmount(code)
+            elif job_id not in keep:
+                released += self.release_code(job_id)
+        return released
 
     def _capture_packages(self, image: str, image_id: str) -> None:
         """The image's package list, once per image id, for the job's record."""

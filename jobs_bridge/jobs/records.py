@@ -55,6 +55,7 @@ def job_json(job: Job, latest: dict[str, float] | None = None, parent: str | Non
         "parent": parent,
         "group": job.group_id,
         "executor": job.executor,
+        "code_mount": job.code_mount or None,  # how /floyd/code was made: overlay, reflink or copy
         "created_by": job.created_by,
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),

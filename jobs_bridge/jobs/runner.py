@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -89,6 +90,7 @@ class JobRunner(LoggingConfigurable):
         self.on_finished = on_finished
         self.running: dict[int, RunningJob] = {}
         self.closing = False
+        self.change = asyncio.Event()  # set (and replaced) when a job is launched or a queued one stopped
 
     # -- starting ---------------------------------------------------------------------------
     def launch(self, job_id: int) -> None:
@@ -104,7 +106,13 @@ class JobRunner(LoggingConfigurable):
             asyncio.ensure_future(self._finish(job_id, states.FAILED, None, failure_reason(exc)))
             return
         self.running[job_id] = RunningJob(job_id, logs)
+        self.wake_waiters()
         asyncio.ensure_future(self._run(job_id))
+
+    def wake_waiters(self) -> None:
+        """Wake whoever waits for a queued job to start or end (log followers): no polling."""
+        change, self.change = self.change, asyncio.Event()
+        change.set()
 
     async def _run(self, job_id: int) -> None:
         rj = self.running[job_id]
@@ -132,25 +140,25 @@ class JobRunner(LoggingConfigurable):
             self.log.exception("Starting job %s failed", job_id)
             await self._finish(job_id, states.FAILED, None, f"the executor could not start it: {exc}")
             return
-        await self.persist(self._mark_running, job_id, rj.handle)
-        await self._watch(rj, skip_lines=0)
+        await self._watch(rj, skip_lines=0, mark_running=True)
 
-    def _mark_running(self, job_id: int, handle: str) -> None:
+    def _mark_running(self, job_id: int, handle: str, mark: bool) -> tuple[int, datetime | None]:
+        """With ``mark``, record the job as running; its max runtime and start time."""
         with self.sessions.begin() as s:
             job = s.get(Job, job_id)
             assert job is not None
-            job.state = states.RUNNING
-            job.handle = handle
-            job.started_at = utcnow()
+            if mark:
+                job.state = states.RUNNING
+                job.handle = handle
+                job.started_at = utcnow()
+            return job.max_runtime, job.started_at
 
     # -- watching ---------------------------------------------------------------------------
-    async def _watch(self, rj: RunningJob, skip_lines: int) -> None:
-        """Follow logs, enforce max runtime, sample system metrics, record the end."""
+    async def _watch(self, rj: RunningJob, skip_lines: int, mark_running: bool = False) -> None:
+        """Follow logs, enforce max runtime, sample system metrics, record the end. The log is
+        attached before anything else (``mark_running`` writes the database after), so a
+        job's first line waits for nothing but the runtime."""
         loop = asyncio.get_running_loop()
-        with self.sessions() as s:
-            job = s.get(Job, rj.job_id)
-            assert job is not None
-            max_runtime, started = job.max_runtime, job.started_at
 
         def emit(lines: list[str]) -> None:
             self.metrics.add_lines(rj.job_id, lines)
@@ -159,6 +167,7 @@ class JobRunner(LoggingConfigurable):
         log_task = watch(loop, self.executor.stream_logs, rj.handle, rj.workdir, skip_lines, emit,
                          lambda: self.closing)
         wait_task = watch(loop, self.executor.wait, rj.handle, rj.workdir)
+        max_runtime, started = await self.persist(self._mark_running, rj.job_id, rj.handle, mark_running)
         timer = None
         if max_runtime:
             elapsed = (utcnow() - aware(started)).total_seconds() if started else 0
@@ -278,6 +287,10 @@ class JobRunner(LoggingConfigurable):
     async def _finish(self, job_id: int, state: str, code: int | None, reason: str) -> None:
         rj = self.running.pop(job_id, None)
         try:
+            try:  # before the end is recorded: an ended job's code/ is a plain directory again
+                await self.run(self.preparer.release_code, job_id)
+            except Exception:
+                self.log.exception("Releasing the code of job %s failed; the next start retries", job_id)
             await self.persist(self.record_end, job_id, state, code, reason)
             if rj is not None:
                 if reason and state != states.SUCCEEDED:
@@ -360,6 +373,9 @@ class JobRunner(LoggingConfigurable):
             self.running[job_id] = rj
             self.log.info("Re-attached job %s (%s lines already logged)", job_id, logs.count)
             asyncio.ensure_future(self._watch(rj, skip_lines=logs.count))
+        released = await self.run(self.preparer.release_leftovers, set(self.running))
+        if released:
+            self.log.info("Released the code overlays of %s ended jobs", released)
 
     def close(self) -> None:
         """Let go of the running jobs (they go on; the next bridge takes them back)."""

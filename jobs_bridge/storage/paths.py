@@ -171,6 +171,12 @@ class StorageLayout:
         and packages built for one image never meet another's Python."""
         return self.root / "cache" / "pip" / check_owner(owner) / hashlib.sha256(image_id.encode()).hexdigest()[:16]
 
+    @property
+    def code_dirs(self) -> Path:
+        """Per code snapshot (same path below as below snapshots/), its directories alone, the
+        container user's: the layer that makes a job's overlaid code writable (jobs/code.py)."""
+        return self.root / "cache" / "code-dirs"
+
     def workspace_links(self, user: str, server_name: str) -> Path:
         """A local workspace's /floyd, as a directory of links (no container to mount into)."""
         return self.tmp / "workspaces" / check_owner(user) / (server_name or "default")
