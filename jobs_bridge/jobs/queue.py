@@ -120,9 +120,11 @@ class JobQueue(LoggingConfigurable):
                             self.limits, gpus_free=len(self.gpus.devices) - leased, sweep_limits=sweep_limits,
                             last_start=self._last_start)
             self._last_start = decision.last_start
+            picked_at = utcnow()  # one instant for the whole decision: it was made on one reading
             for job_id in decision.start:
                 rows[job_id].state = states.STARTING
                 rows[job_id].reason = ""
+                rows[job_id].picked_at = picked_at
             for job_id, reason in decision.reasons.items():
                 rows[job_id].reason = reason
             return decision.start

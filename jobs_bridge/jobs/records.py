@@ -58,6 +58,7 @@ def job_json(job: Job, latest: dict[str, float] | None = None, parent: str | Non
         "code_mount": job.code_mount or None,  # how /floyd/code was made: overlay, reflink or copy
         "created_by": job.created_by,
         "created_at": iso(job.created_at),
+        "picked_at": iso(job.picked_at),
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "duration": duration(job),

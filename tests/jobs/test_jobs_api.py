@@ -32,6 +32,9 @@ def test_job_runs_in_a_container_with_logs_metrics_outputs_and_record(platform: 
     job = wait_state(user, record["id"], {"succeeded"})
     assert job["exit_code"] == 0 and job["image_id"].startswith("sha256:") and job["package_count"] > 10
     assert job["snapshot"].startswith("sha256:") and job["params"] == {"lr": "0.01"}
+    # queue wait (created → picked) and start-up (picked → started) are told apart
+    assert record["picked_at"] is None
+    assert job["created_at"] <= job["picked_at"] <= job["started_at"] <= job["finished_at"], job
     assert job["latest_metrics"]["loss"] == 1.0 / 3
     metrics = user.api("GET", f"jobs/{record['id']}/metrics").json()["series"]
     assert [p["step"] for p in metrics["loss"]] == [0, 1, 2]
