@@ -8,6 +8,7 @@ environment or the user a job runs as."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,11 @@ class JobPreparer(LoggingConfigurable):
         self.executor = executor
         self.public_url = public_url
         self.mounter = CodeMounter(layout.tmp, executor.sees_bridge_mounts(), layout.snapshots, layout.code_dirs)
+        # Jobs are prepared in parallel threads: the first of them to meet a new image lists its
+        # packages, the others wait for that row instead of listing again and inserting a duplicate
+        # (one lock per image id, so a slow listing does not hold up jobs on other images).
+        self._packages_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     def prepare(self, job_id: int) -> RunSpec:
         """Blocking (a thread). Raises FloydError / ExecutorError with a message for the user."""
@@ -117,14 +123,21 @@ class JobPreparer(LoggingConfigurable):
 
     def _capture_packages(self, image: str, image_id: str) -> None:
         """The image's package list, once per image id, for the job's record."""
-        with self.sessions() as s:
-            if s.get(ImagePackages, image_id) is not None:
-                return
-        try:
-            packages = self.executor.image_packages(image)
-        except Exception as exc:  # the record lacks packages, the job still runs
-            self.log.warning("Could not list the packages of %s: %s", image, exc)
+        if self._has_packages(image_id):
             return
-        with self.sessions.begin() as s:
-            if s.get(ImagePackages, image_id) is None:
+        with self._locks_guard:
+            lock = self._packages_locks.setdefault(image_id, threading.Lock())
+        with lock:
+            if self._has_packages(image_id):  # another job's preparation listed them meanwhile
+                return
+            try:
+                packages = self.executor.image_packages(image)
+            except Exception as exc:  # the record lacks packages, the job still runs
+                self.log.warning("Could not list the packages of %s: %s", image, exc)
+                return
+            with self.sessions.begin() as s:
                 s.add(ImagePackages(image_id=image_id, packages=json.dumps(packages)))
+
+    def _has_packages(self, image_id: str) -> bool:
+        with self.sessions() as s:
+            return s.get(ImagePackages, image_id) is not None
