@@ -89,7 +89,8 @@ def emit(name: str, value: float, baseline: str, baseline_value: float, unit: st
     ratio = value / baseline_value if baseline_value else (zero_ratio if value == 0 else math.inf)
     record: dict[str, Any] = {
         "name": name, "value": round(value, 4), "unit": unit, "baseline": baseline,
-        "baseline_value": round(baseline_value, 4), "ratio": round(ratio, 4),
+        # an infinite ratio (something over a baseline of 0) is null: JSON has no Infinity
+        "baseline_value": round(baseline_value, 4), "ratio": round(ratio, 4) if math.isfinite(ratio) else None,
     }
     if cache is not None:
         record["cache"] = cache
