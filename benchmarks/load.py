@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import docker
 import requests
@@ -79,7 +80,7 @@ class Bench:
 def report(r: LoadResult, mode: str) -> None:
     """The JSON lines of one load run."""
     prof = r.profile
-    common = {"mode": mode, "users": prof.users, "jobs": r.submitted, "uploads": prof.uploads,
+    common: dict[str, Any] = {"mode": mode, "users": prof.users, "jobs": r.submitted, "uploads": prof.uploads,
               "endpoint_rate": prof.rate, "endpoint_seconds": prof.seconds, "load_seconds": round(r.load_seconds, 1)}
     kinds = dict(r.errors.counts.most_common(10))
     emit_record("load_errors", r.errors.total, "failed requests at idle (the API GET sampler, same run)",

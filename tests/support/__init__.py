@@ -17,4 +17,9 @@
   ``write``, ``write_notebook``, ``NOTEBOOKS``).
 - ``lab``: code inside a workspace: ``Workspace``, ``make_workspace``, a real ``JupyterServer``
   (``jupyter_server`` fixture), ``sse_events``, and the workspace code ``TRAIN`` and ``APP``.
+- ``load``: many users at once (jobs, dataset uploads, endpoint traffic, a timed API GET) on a
+  started platform (``Profile``, ``FULL``, ``QUICK``, ``LoadRun``, ``LoadResult``); for
+  benchmarks/load.py and tests/load/.
+- ``loadgen``: the traffic it is made of (``ErrorTally``, ``Sampler``, ``open_loop``, ``percentile``).
+- ``fairshare``: the queue's fair share and limits replayed from job records (``check``, ``Report``).
 """

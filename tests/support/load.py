@@ -59,12 +59,18 @@ class Profile:
                 f"c.JobQueue.max_running_per_user = {self.max_running_per_user}\n")
 
     def jobs_per_user(self) -> list[int]:
-        """A fifth of the users (at least one) submit most jobs, the rest one each: fair share
-        has heavy users to hold back while light users wait."""
+        """A fifth of the users (at least one) submit most jobs, the rest one each, so fair share
+        has heavy users to hold back while light users wait. The heavy share falls off linearly
+        (the first heavy user submits the most), so towards the end one user still has jobs
+        queued with slots free: the per-user limit is what holds them then."""
         heavy = max(1, self.users // 5)
         light = self.users - heavy
         spare = max(0, self.jobs - light)
-        return [spare // heavy + (1 if i < spare % heavy else 0) for i in range(heavy)] + [1] * light
+        weights = [heavy - i for i in range(heavy)]
+        counts = [spare * w // sum(weights) for w in weights]
+        for i in range(spare - sum(counts)):
+            counts[i % heavy] += 1
+        return counts + [1] * light
 
 
 FULL = Profile(users=50, jobs=100, uploads=20, rate=200.0, seconds=60.0, idle_seconds=10.0)

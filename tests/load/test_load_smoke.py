@@ -1,0 +1,36 @@
+"""The core of benchmarks/load.py, small: 10 users at once submitting 20 jobs in all (most by
+two heavy users), 2 dataset uploads and 20 endpoint requests/s for 10 s, on a platform of its
+own with room for 4 jobs, 2 per user. Nothing may fail, and the queue must keep fair share and
+its limits. No timing is asserted: the machine is shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.load import LoadRun, Profile
+from tests.support.platform import Platform
+
+SMOKE = Profile(users=10, jobs=20, uploads=2, rate=20.0, seconds=10.0, idle_seconds=2.0, timeout=240.0)
+
+
+@pytest.fixture(scope="module")
+def load_platform(tmp_path_factory: pytest.TempPathFactory, workspace_image: str) -> Iterator[Platform]:
+    p = Platform.create(tmp_path_factory.mktemp("load-platform"), bridge_config=SMOKE.bridge_config())
+    p.start()
+    yield p
+    p.stop()
+
+
+def test_load_smoke(load_platform: Platform, tmp_path: Path) -> None:
+    r = LoadRun(load_platform, SMOKE, tmp_path, prefix="smoke").run()
+    assert r.errors.total == 0, dict(r.errors.counts)
+    assert r.submitted == SMOKE.jobs and r.states == {"succeeded": SMOKE.jobs}, r.states
+    assert r.uploads_done == SMOKE.uploads
+    assert r.fair.picked == SMOKE.jobs
+    assert r.fair.fair_share == [] and r.fair.limits == [], (r.fair.fair_share, r.fair.limits)
+    assert r.endpoint.failed == 0 and r.endpoint.ok > 0
+    assert r.idle_latencies and r.load_latencies
