@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from tests.support.load import LoadRun, Profile
@@ -18,11 +19,17 @@ SMOKE = Profile(users=10, jobs=20, uploads=2, rate=20.0, seconds=10.0, idle_seco
 
 
 @pytest.fixture(scope="module")
-def load_platform(tmp_path_factory: pytest.TempPathFactory, workspace_image: str) -> Iterator[Platform]:
+def load_platform(tmp_path_factory: pytest.TempPathFactory, workspace_image: str,
+                  docker_client: docker.DockerClient) -> Iterator[Platform]:
     p = Platform.create(tmp_path_factory.mktemp("load-platform"), bridge_config=SMOKE.bridge_config())
-    p.start()
-    yield p
-    p.stop()
+    try:
+        p.start()
+        yield p
+    finally:
+        p.stop()
+        # job containers a failed run left behind (the bridge removes those it saw end)
+        for c in docker_client.containers.list(all=True, filters={"label": f"org.floyd.instance={p.instance}"}):
+            c.remove(force=True)
 
 
 def test_load_smoke(load_platform: Platform, tmp_path: Path) -> None:
