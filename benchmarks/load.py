@@ -11,7 +11,8 @@ last job has ended (tests/support/load.py does the traffic). Measured:
   load_errors                 failed requests of every kind (non-2xx, exceptions, jobs that did
                               not succeed)  vs  the same count at idle (goal: 0)
   api_get_p99_under_load      p99 of GET /api/v1/jobs?limit=20 during the load  vs  its p99 at
-                              idle, same run (goal: ratio < 5)
+                              idle, same run (goal: ratio < 5); beside it the p99 of the first
+                              10 s (the burst of creates, uploads and submits) and of the rest
   fair_share_violations       jobs the queue picked for a user who held more slots than another
                               user with a job waiting, replayed from the records' created_at /
                               picked_at / finished_at (tests/support/fairshare.py); limits
@@ -34,7 +35,7 @@ from typing import Any
 
 import docker
 import requests
-from common import build_image, cli, log, median, run_then_cleanup
+from common import build_image, cli, log, median, num, run_then_cleanup
 from common import emit as emit_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +45,8 @@ if str(REPO) not in sys.path:
 from tests.support.load import FULL, QUICK, LoadResult, LoadRun  # noqa: E402
 from tests.support.loadgen import percentile  # noqa: E402
 from tests.support.platform import Platform  # noqa: E402
+
+BURST_S = 10.0  # the p99 is also given for the first BURST_S seconds of the load and for the rest
 
 
 class Bench:
@@ -88,10 +91,14 @@ def report(r: LoadResult, mode: str) -> None:
                 by_kind=kinds, **common)
     idle_ms = [x * 1000 for x in r.idle_latencies]
     load_ms = [x * 1000 for x in r.load_latencies]
+    # where the tail is: the first seconds (everyone creating, uploading and submitting at once) or all along
+    burst = [ms for ms, t in zip(load_ms, r.load_sent_at, strict=True) if t < BURST_S]
+    after = [ms for ms, t in zip(load_ms, r.load_sent_at, strict=True) if t >= BURST_S]
     emit_record("api_get_p99_under_load", percentile(load_ms, 99), "p99 of the same GET at idle, same run",
                 percentile(idle_ms, 99), unit="ms", goal=5, request="GET /api/v1/jobs?limit=20 (public URL)",
                 p50_ms=round(median(load_ms), 2), idle_p50_ms=round(median(idle_ms), 2),
-                samples=len(load_ms), idle_samples=len(idle_ms), **common)
+                samples=len(load_ms), idle_samples=len(idle_ms), p99_first_10s_ms=num(percentile(burst, 99), 2),
+                samples_first_10s=len(burst), p99_after_10s_ms=num(percentile(after, 99), 2), **common)
     fair = r.fair
     emit_record("fair_share_violations", len(fair.fair_share), "a queue that always picks the owner with the "
                 "fewest active jobs", 0, unit="jobs", meets_goal=not fair.fair_share and not fair.limits,

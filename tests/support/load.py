@@ -84,6 +84,7 @@ class LoadResult:
     idle_errors: ErrorTally
     idle_latencies: list[float]
     load_latencies: list[float]
+    load_sent_at: list[float]  # when each of load_latencies' requests was sent, s after the load began
     endpoint: OpenLoopResult
     uploads_done: int
     jobs: list[dict]
@@ -160,8 +161,8 @@ class LoadRun:
                 endpoint = served.result()
             finally:
                 stop.set()
-            load = sampled.result()
-        return self._result(idle, idle_errors, load, endpoint, jobs, time.monotonic() - t0)
+            sampled.result()
+        return self._result(idle, idle_errors, sampler, endpoint, jobs, time.monotonic() - t0)
 
     def _user_work(self, i: int, jobs: int, start: threading.Barrier) -> None:
         """One user: create a project, upload its code (a snapshot), submit ``jobs`` jobs."""
@@ -212,7 +213,7 @@ class LoadRun:
         self.errors.add("jobs", f"not all ended within {self.profile.timeout:.0f} s")
         return jobs
 
-    def _result(self, idle: list[float], idle_errors: ErrorTally, load: list[float], endpoint: OpenLoopResult,
+    def _result(self, idle: list[float], idle_errors: ErrorTally, load: Sampler, endpoint: OpenLoopResult,
                 jobs: list[dict], seconds: float) -> LoadResult:
         states: dict[str, int] = {}
         for j in jobs:
@@ -220,5 +221,5 @@ class LoadRun:
             if j["state"] != "succeeded":
                 self.errors.add("job", f"{j['state']}: {j['reason']}")
         fair = check(jobs, self.profile.max_running, self.profile.max_running_per_user)
-        return LoadResult(self.profile, self.errors, idle_errors, idle, load, endpoint, self.uploads_done, jobs,
-                          fair, seconds, self.submitted, states)
+        return LoadResult(self.profile, self.errors, idle_errors, idle, load.latencies, load.sent_at, endpoint,
+                          self.uploads_done, jobs, fair, seconds, self.submitted, states)

@@ -50,16 +50,20 @@ class ErrorTally:
 
 @dataclass
 class Sampler:
-    """GET ``url`` every ``interval`` s on one keep-alive session until ``stop``; keeps latencies."""
+    """GET ``url`` every ``interval`` s on one keep-alive session until ``stop``; keeps each
+    answered request's latency and when it was sent (seconds after ``run`` began), so a tail can
+    be placed in the run (the submission burst at the start, or all along)."""
 
     url: str
     headers: dict[str, str]
     errors: ErrorTally
     interval: float = 0.05
     latencies: list[float] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)
 
     def run(self, stop: threading.Event, limit_s: float) -> list[float]:
         out: list[float] = []
+        start = time.perf_counter()
         deadline = time.monotonic() + limit_s
         with requests.Session() as session:
             while not stop.is_set() and time.monotonic() < deadline:
@@ -69,6 +73,7 @@ class Sampler:
                     elapsed = time.perf_counter() - t0
                     if r.status_code == 200:
                         out.append(elapsed)
+                        self.sent_at.append(t0 - start)
                     else:
                         self.errors.add("api GET", f"HTTP {r.status_code}: {r.text[:100]}")
                 except requests.RequestException as exc:
