@@ -274,7 +274,6 @@ class EndpointReplica(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("endpoint_versions.id", ondelete="CASCADE"), index=True)
     index: Mapped[int] = mapped_column(Integer)
     handle: Mapped[str] = mapped_column(String(128), default="")  # container id or pid
-    code_mount: Mapped[str] = mapped_column(String(16), default="")  # overlay, reflink or copy; "" before prepare
     port: Mapped[int] = mapped_column(Integer, default=0)
     gpu_devices: Mapped[str] = mapped_column(Text, default="[]")
     restarts: Mapped[int] = mapped_column(Integer, default=0)
