@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]  # C speedup, not in typeshed
+from json.encoder import encode_basestring_ascii  # the C function json.dumps uses
 
 from jobs_bridge.errors import BadRequest, TooLarge
 from jobs_bridge.storage.blobs import parse_hash
