@@ -6,6 +6,7 @@ one file changed, and the diff of the two versions.
   cli_peak_rss_100k        that CLI's peak RSS                      vs  `python -c pass`
   bridge_rss_delta         bridge RSS after the commit − before     vs  the 30 MiB allowed
   reupload_unchanged_100k  the same tree again (in process)         vs  the first upload
+  one_change_100k          one file rewritten, uploaded again       vs  the first upload
   diff_100k                GET …/diff of versions 1 and 2           vs  diff -rq of the two version trees
 
 The 10,000-file 1 GiB rows (reupload_unchanged_1g_10k, one_change_10k) are in datasets.py.
@@ -115,6 +116,8 @@ def bench_scale(base: Path, platform: Platform, quick: bool) -> None:
         victim.write_bytes(os.urandom(1024))
         changed = run_upload(client, user.name, "small", src, cache, "one changed")
         log(f"one change in {files}: {changed.seconds:.2f}s {changed.phases}")
+        emit("one_change_100k", changed.seconds, "first upload of the same tree", first_s, goal=0.05,
+             sent_bytes=changed.result.sent_bytes, **changed.phases, **common)
     finally:
         cache.close()
     vdir = platform.root / "datasets" / user.name / "small"
