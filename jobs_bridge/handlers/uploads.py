@@ -53,6 +53,7 @@ class StreamingHandler(BaseHandler):
     error: FloydError | None = None
 
     refused: ApiError | None = None
+    body_received = False  # set once the whole body has reached finish_receiving()
 
     async def prepare(self) -> None:
         self.pending = bytearray()
@@ -96,12 +97,26 @@ class StreamingHandler(BaseHandler):
             await loop.run_in_executor(self.bridge.executor, self.receiver.abort)
 
     async def finish_receiving(self) -> dict:
+        self.body_received = True
         if self.refused is not None:
             raise self.refused
         await self._hand_off()
         if self.error is not None:
             raise to_http(self.error)
         return await self.call(self.receiver.close)
+
+    def finish(self, chunk: Any = None) -> Any:
+        """Say ``Connection: close`` when answering before the body has been read (tornado's 405 for
+        a method it does not know, an error in prepare for a method that does not stream):
+        tornado then closes the connection without saying so, and the proxy, which keeps it
+        alive, would send the next request down a closed socket and answer that one 503."""
+        if not self.body_received and self._has_body():
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
+
+    def _has_body(self) -> bool:
+        headers = self.request.headers
+        return "Transfer-Encoding" in headers or headers.get("Content-Length", "0") not in ("", "0")
 
     def on_connection_close(self) -> None:
         if self.receiver is not None and not self._finished and self.error is None:
