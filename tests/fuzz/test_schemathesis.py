@@ -8,22 +8,26 @@ profile of tests/support/fuzz.py: a few examples per operation and a fixed seed,
 the same requests. ``make fuzz`` runs the long profile.
 
 The fuzzing user is one of its own ("fuzz"), not alice: the run creates projects, datasets and
-endpoints with generated names, and later tests count alice's.
+endpoints with generated names, and later tests count alice's. GPUs its workspace requests
+leased are given back after each run.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.fuzz import BOUNDED, run_schemathesis
+from tests.support.fuzz import BOUNDED, release_gpus, run_schemathesis
 from tests.support.platform import Platform
 
 
 @pytest.mark.parametrize("with_token", [True, False], ids=["user-token", "no-token"])
 def test_schemathesis_finds_nothing(platform: Platform, with_token: bool, tmp_path) -> None:
-    token = platform.user("fuzz").token if with_token else None
+    fuzz = platform.user("fuzz")
     label = "user token" if with_token else "no token"
-    report = run_schemathesis(platform, token, BOUNDED, label, tmp_path)
+    try:
+        report = run_schemathesis(platform, fuzz.token if with_token else None, BOUNDED, label, tmp_path)
+    finally:
+        release_gpus(fuzz)
     print(report.summary())
     assert report.report["operations"]["tested"] == report.report["operations"]["total"], report.summary()
     assert report.clean, f"{report.summary()}\n\n{report.failure_details()}"

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.platform import REPO, TEST_BRIDGE_CONFIG, VENV_BIN, Platform
+from tests.support.platform import REPO, TEST_BRIDGE_CONFIG, VENV_BIN, Platform, User
 
 CONFIG = REPO / "tests" / "fuzz" / "schemathesis.toml"
 ALL_PHASES = "examples,coverage,fuzzing,stateful"
@@ -106,6 +106,19 @@ def run_schemathesis(platform: Platform, token: str | None, profile: Profile, la
         raise RuntimeError(f"schemathesis wrote no report (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     statuses = Counter(json.loads(counts.read_text())) if counts.exists() else Counter()
     return FuzzReport(label, json.loads(report_path.read_text()), statuses, proc.stdout + proc.stderr, seconds)
+
+
+def release_gpus(user: User) -> list[str]:
+    """Give back the GPUs the fuzzer's workspace requests leased (POST /workspaces/prepare with a
+    GPU environment is schema-valid), so later tests on the same platform find them free."""
+    released: list[str] = []
+    for lease in user.api("GET", "gpus").json()["items"]:
+        holder = lease.get("holder") or ""
+        if lease.get("owner") == user.name and holder.startswith(f"workspace:{user.name}/"):
+            server = holder.split("/", 1)[1]
+            r = user.api("POST", "workspaces/release", json={"server_name": server})
+            released += r.json()["released"]
+    return released
 
 
 def main(argv: list[str] | None = None) -> int:
