@@ -9,22 +9,32 @@ measures, side by side with a baseline doing comparable work on the same files:
   dataset_one_file_changed    one small file rewritten         vs  the first upload
   dataset_materialized_read   read the committed version tree  vs  read the source tree
   dataset_hash_only           scan + hash_files (no cache)     vs  sha256sum
+  ls_table_100k               `floyd data ls -r` of 100k files as a table  vs  the same with --json
+  ls_peak_rss_100k            that table's peak RSS (goal: at most 100 MiB)  vs  --json's
+
+The listing rows need no generated tree: the 100k-file version is made from a generated manifest
+(100 distinct small blobs, one pack). ``--only listing`` (or ``--only upload``) runs one part.
 
 One JSON object per measurement on stdout; logs on stderr. Page caches are not dropped
 (that needs root and is unreliable); everything is read once first so both sides start
 warm, and ``sync`` runs before each timed step so writeback of earlier steps does not
 land inside it.
 
-    .venv/bin/python benchmarks/datasets.py [--quick] [--keep DIR]
+    .venv/bin/python benchmarks/datasets.py [--quick] [--keep DIR] [--only upload|listing]
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import io
+import json
 import os
 import random
 import statistics
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +42,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from common import GiB, MiB, cli, fmt, force_remove, log
+from common import GiB, MiB, cli, fmt, force_remove, log, median
 from common import emit as emit_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +53,7 @@ from floyd.client.hashing import StatCache, hash_files, scan  # noqa: E402
 from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.progress import ProgressObserver  # noqa: E402
 from floyd.client.transfer import UploadResult, upload  # noqa: E402
-from tests.support.platform import Platform  # noqa: E402
+from tests.support.platform import VENV_BIN, Platform  # noqa: E402
 
 READ_BUF = MiB
 
@@ -207,7 +217,14 @@ emit = partial(emit_record, cache="warm")
 
 
 # -- the benchmark ---------------------------------------------------------------------
-def bench(base: Path, quick: bool) -> None:
+def bench(base: Path, quick: bool, only: str | None = None) -> None:
+    if only != "listing":
+        bench_upload(base, quick)
+    if only != "upload":
+        bench_listing(base, quick)
+
+
+def bench_upload(base: Path, quick: bool) -> None:
     small_files, total = (1_000, 100 * MiB) if quick else (10_000, GiB)
     repeats = 1 if quick else 3
     fresh_uploads = 1 if quick else 3
@@ -337,10 +354,86 @@ def bench(base: Path, quick: bool) -> None:
         platform.stop()
 
 
+# -- listing ---------------------------------------------------------------------------
+def make_listing_version(client: FloydClient, owner: str, name: str, files: int) -> None:
+    """A version of ``files`` paths over 100 distinct small blobs: one manifest, one pack, commit."""
+    blobs = {i: f"file content {i}\n".encode() for i in range(100)}
+    digest = {i: "sha256:" + hashlib.sha256(b).hexdigest() for i, b in blobs.items()}
+    manifest = [{"path": f"d{i % 20:02d}/e{i // 20 % 10}/file-{i:06d}.txt", "size": len(blobs[i % 100]),
+                 "hash": digest[i % 100]} for i in range(files)]
+    client.create_dataset(name)
+    started = client.start_upload(owner, name, manifest, "listing benchmark")
+    pack = io.BytesIO()
+    with tarfile.open(fileobj=pack, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for i, data in blobs.items():
+            if digest[i] in started["missing"]:
+                info = tarfile.TarInfo(digest[i].split(":", 1)[1])
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    client.send_pack(started["id"], [pack.getvalue()])
+    client.commit_upload(started["id"])
+
+
+# A small parent for the measured command: Linux carries a process's peak RSS across fork and
+# exec, so a child forked straight from this (large) benchmark process would report ours.
+RSS_PROBE = ("import os, sys\npid = os.fork()\nif pid == 0:\n    os.execv(sys.argv[2], sys.argv[2:])\n"
+             "_, status, usage = os.wait4(pid, 0)\nopen(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+             "sys.exit(os.waitstatus_to_exitcode(status))")
+
+
+def run_ls(env: dict[str, str], ref: str, out: Path, *flags: str) -> tuple[float, float]:
+    """One ``floyd data ls -r`` into a file (stdout not a terminal): its seconds and peak RSS in MiB."""
+    rss_file = out.with_suffix(".rss")
+    command = [sys.executable, "-S", "-c", RSS_PROBE, str(rss_file), str(VENV_BIN / "floyd"), "data", "ls", ref,
+               "-r", *flags]
+    with open(out, "wb") as fh:
+        t0 = time.perf_counter()
+        subprocess.run(command, stdout=fh, env=env, check=True)
+        elapsed = time.perf_counter() - t0
+    return elapsed, int(rss_file.read_text()) / 1024  # ru_maxrss is in KiB on Linux
+
+
+def bench_listing(base: Path, quick: bool) -> None:
+    files = 10_000 if quick else 100_000
+    platform = Platform.create(base / "listing-platform")
+    try:
+        platform.start()
+        user = platform.user("lister")
+        client = FloydClient(platform.url, user.token)
+        t = time.perf_counter()
+        make_listing_version(client, user.name, "many", files)
+        log(f"made a version of {files} files in {time.perf_counter() - t:.1f}s")
+        env = {**os.environ, "FLOYD_URL": platform.url, "FLOYD_TOKEN": user.token,
+               "FLOYD_CONFIG_DIR": str(base / "listing-config")}
+        ref = f"{user.name}/many:1"
+        table: list[tuple[float, float]] = []
+        as_json: list[tuple[float, float]] = []
+        for _ in range(1 if quick else 3):  # the two sides alternate
+            as_json.append(run_ls(env, ref, base / "ls.json", "--json"))
+            table.append(run_ls(env, ref, base / "ls.txt"))
+        listed = len(json.loads((base / "ls.json").read_text())["files"])
+        lines = sum(1 for _ in open(base / "ls.txt", encoding="utf-8")) - 1
+        if listed != files or lines != files:
+            log(f"WARNING: expected {files} files, --json listed {listed}, the table {lines}")
+        common = {"files": files, "mode": "quick" if quick else "full"}
+        emit("ls_table_100k", median(s for s, _ in table), "floyd data ls -r --json of the same version (same run)",
+             median(s for s, _ in as_json), goal=2.0, runs=fmt(s for s, _ in table),
+             baseline_runs=fmt(s for s, _ in as_json), **common)
+        rss = max(m for _, m in table)
+        emit("ls_peak_rss_100k", rss, "peak RSS of the --json run", max(m for _, m in as_json), unit="MiB",
+             meets_goal=rss <= 100, goal_mib=100, runs=fmt(m for _, m in table),
+             baseline_runs=fmt(m for _, m in as_json), **common)
+    finally:
+        platform.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
-    return cli(bench, __doc__, quick_help="a tenth of the data (~100 MiB), one run each",
-               keep_help="generate data and the platform under DIR and leave them there",
-               prefix="floyd-bench-", argv=argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--only", choices=("upload", "listing"))
+    known, rest = pre.parse_known_args(argv)
+    return cli(partial(bench, only=known.only), __doc__, quick_help="a tenth of the data (~100 MiB; 10k files "
+               "to list), one run each", keep_help="generate data and the platform under DIR and leave them there",
+               prefix="floyd-bench-", argv=rest)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 from traitlets.config import Application
 
 from jobs_bridge import __version__, db
-from jobs_bridge.auth.endpoint_gate import EndpointGate
+from jobs_bridge.auth.endpoint_gate import EndpointGate, EndpointKeyBackoff, KeyBackoff
 from jobs_bridge.auth.endpoint_keys import KeyStore
+from jobs_bridge.bodylimit import BodyGuard
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.errors import FloydError
@@ -39,6 +40,7 @@ from jobs_bridge.jobs.queue import JobQueue
 from jobs_bridge.jobs.runner import JobRunner
 from jobs_bridge.jobs.spec import SpecResolver
 from jobs_bridge.projects import ProjectManager
+from jobs_bridge.request_limits import Followers, RequestLimits
 from jobs_bridge.resources.environments import DEFAULT_ENVIRONMENTS, EnvironmentList
 from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.resources.limits import Limits, ResourceLimits
@@ -88,7 +90,7 @@ class BridgeApp(Application):
     # Every configurable part, so --generate-config and --help-all document all their settings.
     classes = [DatasetManager, UploadManager, ProjectManager, GpuAllocator, ResourceLimits, WorkspaceManager,
                JobQueue, JobRunner, SpecResolver, DockerExecutor, LocalExecutor, DeploymentManager, Router,
-               VersionResolver]
+               VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits]
 
     @default("log_level")
     def _default_log_level(self) -> int:
@@ -146,7 +148,9 @@ class BridgeApp(Application):
         return os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/"
 
     max_json_bytes = Integer(
-        512 << 20, help="Largest JSON request body (manifests of very large versions), in bytes."
+        512 << 20, help="Largest request body, in bytes, but for the streamed uploads (UploadManager.max_request_bytes): "
+        "JSON bodies (a manifest of a very large version is the biggest) and requests to endpoints. A larger one is "
+        "read, thrown away and answered 413.",
     ).tag(config=True)
     environments = List(
         Dict(), default_value=DEFAULT_ENVIRONMENTS,
@@ -249,13 +253,15 @@ class BridgeApp(Application):
 
     def init_services(self) -> None:
         """What handlers may reach (tornado's settings["bridge"])."""
+        limits = RequestLimits(parent=self)
         self.services = BridgeServices(
             sessions=self.sessions, layout=self.layout, store=self.store, executor=self.executor,
             dataset_manager=self.dataset_manager, upload_manager=self.upload_manager,
             project_manager=self.project_manager, workspace_manager=self.workspace_manager,
             gpu_allocator=self.gpu_allocator, environments_list=self.environments_list,
             job_manager=self.job_manager, deployments=self.deployments, admin_services=frozenset(self.admin_services),
-            service_prefix=self.service_prefix, hub_prefix=self.hub_prefix, openapi_document=self.openapi_document)
+            service_prefix=self.service_prefix, hub_prefix=self.hub_prefix, openapi_document=self.openapi_document,
+            request_limits=limits, followers=Followers(limits))
 
     def recover(self) -> None:
         """Finish or undo what a crash left half done; forget expired uploads."""
@@ -385,12 +391,20 @@ class BridgeApp(Application):
         """Requests to endpoints go straight to the proxy (no tornado.web on their path); the
         rest to the web application."""
         app = self.make_app()
-        proxy = EndpointProxy(self.router, EndpointGate(self.keys, app.settings["hub_auth"]), self.service_prefix)
+        gate = EndpointGate(self.keys, app.settings["hub_auth"], KeyBackoff(parent=self), EndpointKeyBackoff(parent=self))
+        proxy = EndpointProxy(self.router, gate, self.service_prefix)
         return RuleRouter([Rule(PathMatches(proxy_route(self.service_prefix)), proxy), Rule(AnyMatches(), app)])
+
+    def make_guard(self) -> BodyGuard:
+        """The router behind BodyGuard: bodies over max_json_bytes answer 413 (streaming uploads
+        set their own limit)."""
+        prefix = self.service_prefix.rstrip("/")
+        streaming = [prefix + template_to_regex(t) for t, h in self.route_table() if getattr(h, "_stream_request_body", False)]
+        return BodyGuard(self.make_router(), self.max_json_bytes, streaming)
 
     async def serve(self) -> None:
         server = httpserver.HTTPServer(
-            self.make_router(), xheaders=True, max_body_size=self.max_json_bytes, chunk_size=1 << 20,
+            self.make_guard(), xheaders=True, max_body_size=self.max_json_bytes, chunk_size=1 << 20,
             max_buffer_size=self.max_json_bytes,
         )
         server.listen(self.port, self.ip)

@@ -18,11 +18,17 @@ OWNER_RE = re.compile(r"^[A-Za-z0-9](\.?[A-Za-z0-9_@+-])*\.?$")
 OWNER_MAX = 128
 
 
+def shown(value: object, most: int = 80) -> str:
+    """``repr(value)`` for a message, cut short: a 4 KB name is not echoed back whole."""
+    text = repr(value)
+    return text if len(text) <= most else f"{text[:most - 20]}…' ({len(str(value))} characters)"
+
+
 def check_name(value: object, what: str = "name") -> str:
     """Return ``value`` if it is a valid resource name, else raise a 400 saying what is allowed."""
     if not isinstance(value, str) or len(value) > NAME_MAX or not NAME_RE.fullmatch(value):
         raise BadRequest(
-            f"Invalid {what} {value!r}: use 1-64 characters from a-z, 0-9, '.', '_' and '-', "
+            f"Invalid {what} {shown(value)}: use 1-64 characters from a-z, 0-9, '.', '_' and '-', "
             "starting with a letter or digit (e.g. 'mnist-v2')."
         )
     return value
@@ -30,5 +36,6 @@ def check_name(value: object, what: str = "name") -> str:
 
 def check_owner(value: object) -> str:
     if not isinstance(value, str) or len(value) > OWNER_MAX or not OWNER_RE.fullmatch(value):
-        raise BadRequest(f"Invalid user name {value!r}.")
+        raise BadRequest(f"Invalid user name {shown(value)}: use 1-128 characters from letters, digits and "
+                         "'.', '_', '@', '+', '-', starting with a letter or digit, with no '..'.")
     return value

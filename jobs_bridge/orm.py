@@ -91,9 +91,13 @@ class VersionFile(Base):
     version_pk: Mapped[int] = mapped_column(
         ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True
     )
-    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    # byte order on every database (migration 0007): the file listing's keyset relies on it
+    path: Mapped[str] = mapped_column(String(1024).with_variant(String(1024, collation="C"), "postgresql"),
+                                      primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+    # the uploader's modification time (seconds); NULL for files uploaded before it was recorded
+    mtime: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Upload(Base):

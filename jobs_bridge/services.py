@@ -18,6 +18,7 @@ from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.jobs.manager import JobManager
 from jobs_bridge.projects import ProjectManager
+from jobs_bridge.request_limits import Followers, RequestLimits
 from jobs_bridge.resources.environments import EnvironmentList
 from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.serving.deployments import DeploymentManager
@@ -44,6 +45,8 @@ class BridgeServices:
     service_prefix: str  # e.g. /services/floyd/
     hub_prefix: str  # e.g. /hub/, for links to the hub's pages
     openapi_document: Callable[[], dict[str, Any]]
+    request_limits: RequestLimits  # query strings, live log streams
+    followers: Followers  # the live log streams open now
 
     def usage(self, owner: str) -> int:
         """Bytes of dataset storage ``owner`` uses (blocking: call it through the executor)."""

@@ -17,6 +17,7 @@ from traitlets.config import LoggingConfigurable
 from floyd.formatting import fmt_bytes
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.auth.rules import check_access
+from jobs_bridge.datasets import listing
 from jobs_bridge.datasets.records import dataset_json, version_json
 from jobs_bridge.errors import BadRequest, Conflict, NotFound, TooLarge
 from jobs_bridge.names import check_name, check_owner
@@ -218,34 +219,25 @@ class DatasetManager(LoggingConfigurable):
             ds = self.find(s, caller, owner, name)
             v = self.find_version(s, ds, number)
             rows = s.execute(
-                select(VersionFile.path, VersionFile.size, VersionFile.hash)
+                select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
                 .where(VersionFile.version_pk == v.id).order_by(VersionFile.path)
             )
-            return version_json(ds, v), [Entry(p, sz, h) for p, sz, h in rows]
+            return version_json(ds, v), [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
 
     def list_files(
-        self, caller: Caller, owner: str, name: str, number: int | str, path: str = "", recursive: bool = False
+        self, caller: Caller, owner: str, name: str, number: int | str, path: str = "", recursive: bool = False,
+        after: str = "", limit: int = listing.DEFAULT_LIMIT,
     ) -> dict:
-        info, entries = self.entries(caller, owner, name, number)
-        prefix = clean_relpath(path) + "/" if path else ""
-        items: dict[str, dict] = {}
-        exact = [e for e in entries if e.path == prefix.rstrip("/")] if prefix else []
-        if exact:
-            return {"version": info, "path": exact[0].path, "files": [entry_json(exact[0])]}
-        for e in entries:
-            if not e.path.startswith(prefix):
-                continue
-            rest = e.path[len(prefix):]
-            if recursive or "/" not in rest:
-                items[e.path] = entry_json(e)
-            else:
-                d = prefix + rest.split("/", 1)[0]
-                cur = items.setdefault(d, {"path": d, "type": "directory", "size": 0, "file_count": 0})
-                cur["size"] += e.size
-                cur["file_count"] += 1
-        if prefix and not items:
-            raise NotFound(f"{info['ref']} has no file or directory {path!r}.")
-        return {"version": info, "path": prefix.rstrip("/"), "files": sorted(items.values(), key=lambda x: x["path"])}
+        """One page of the files (and, unless recursive, directories) under ``path``; ``next``
+        is the cursor to pass as ``after`` for the page that follows (None after the last)."""
+        rel = clean_relpath(path) if path else ""
+        cursor = clean_relpath(after, "cursor 'after'") if after else ""
+        with self.sessions() as s:
+            ds = self.find(s, caller, owner, name)
+            v = self.find_version(s, ds, number)
+            info = version_json(ds, v)
+            listed, page = listing.list_page(s, v.id, info["ref"], rel, cursor, limit, recursive)
+        return {"version": info, "path": listed, "files": page.files, "next": page.next}
 
     def select_for_download(
         self, caller: Caller, owner: str, name: str, number: int | str, path: str = ""
@@ -271,9 +263,9 @@ class DatasetManager(LoggingConfigurable):
                                                       DatasetVersion.version_id == snapshot).limit(1))
             if v is None:
                 raise NotFound(f"Project {owner}/{project} has no code snapshot {snapshot[:19]}.")
-            rows = s.execute(select(VersionFile.path, VersionFile.size, VersionFile.hash)
+            rows = s.execute(select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
                              .where(VersionFile.version_pk == v.id).order_by(VersionFile.path))
-            return [Entry(p, sz, h) for p, sz, h in rows]
+            return [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
 
     def diff(self, caller: Caller, owner: str, name: str, a: int | str, b: int | str) -> dict:
         info_a, ea = self.entries(caller, owner, name, a)
@@ -369,18 +361,15 @@ class DatasetManager(LoggingConfigurable):
     def _rematerialize(self, owner: str, name: str, number: int, target: Path, kind: str = "data") -> None:
         with self.sessions() as s:
             rows = s.execute(
-                select(VersionFile.path, VersionFile.size, VersionFile.hash)
+                select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
                 .join(DatasetVersion, DatasetVersion.id == VersionFile.version_pk)
                 .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
                 .where(Dataset.owner == owner, Dataset.name == name, Dataset.kind == kind,
                        DatasetVersion.number == number)
             )
-            entries = [Entry(p, sz, h) for p, sz, h in rows]
+            entries = [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
         staging = target.parent / f".staging-rebuild-{number}"
         remove_tree(staging)
         materialize(self.store, entries, staging)
         staging.rename(target)
 
-
-def entry_json(e: Entry) -> dict:
-    return {"path": e.path, "type": "file", "size": e.size, "hash": e.hash}

@@ -4,6 +4,7 @@ appended to a part file. Each verifies what it receives before anything is recor
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -101,7 +102,7 @@ class PartWriter:
         self.part = part
         self.offset = offset
         self.hasher = uploads.hasher_for(upload_id, entry.hexdigest, offset)
-        self.file = open(part, "ab")
+        self.file = open(part, "ab", buffering=0)  # unbuffered: ``offset`` is what is on disk
         self.completed = False
 
     def write(self, data: bytes) -> None:
@@ -109,7 +110,15 @@ class PartWriter:
             raise BadRequest(
                 f"sha256:{self.entry.hexdigest} is {self.entry.size} bytes by its manifest entry; more was sent."
             )
-        self.file.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self.file.write(view):]
+        except OSError:
+            # The disk filled up mid-chunk: cut the part back to the last whole chunk, so the
+            # offset the client resumes from and the running hash still agree with the file.
+            os.ftruncate(self.file.fileno(), self.offset)
+            raise
         if self.hasher is not None:
             self.hasher.update(data)
         self.offset += len(data)

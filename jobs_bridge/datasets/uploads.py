@@ -103,17 +103,25 @@ class UploadManager(LoggingConfigurable):
                     id=uuid.uuid4().hex, dataset_id=ds.id, created_by=caller.name, version_id=vid,
                     message=message, total_size=total, file_count=len(entries),
                 )
-                directory = self.layout.upload_dir(up.id)
-                directory.mkdir(parents=True, exist_ok=True)
-                tmp = directory / "manifest.json.tmp"
-                tmp.write_text(json.dumps({"entries": [e.as_dict() for e in entries],
-                                           "allow_duplicate": bool(allow_duplicate)}))
-                os.replace(tmp, directory / "manifest.json")
+                self._write_manifest(up.id, entries, allow_duplicate)
                 s.add(up)
             else:
                 up.message = message or up.message
             s.flush()
             return (200 if resumed else 201), self._status(s, up, {e.hexdigest: e for e in entries}, resumed)
+
+    def _write_manifest(self, upload_id: str, entries: list[Entry], allow_duplicate: bool) -> None:
+        """``tmp/uploads/<id>/manifest.json``; on a failure (a full disk) nothing of it stays."""
+        directory = self.layout.upload_dir(upload_id)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            tmp = directory / "manifest.json.tmp"
+            tmp.write_text(json.dumps({"entries": [e.record() for e in entries],
+                                       "allow_duplicate": bool(allow_duplicate)}))
+            os.replace(tmp, directory / "manifest.json")
+        except BaseException:
+            remove_tree(directory)
+            raise
 
     def status(self, caller: Caller, upload_id: str) -> dict:
         with self.datasets.sessions() as s:
@@ -144,7 +152,7 @@ class UploadManager(LoggingConfigurable):
         data = json.loads(path.read_text())
         by_hash = {}
         for d in data["entries"]:
-            e = Entry(d["path"], d["size"], parse_hash(d["hash"]))
+            e = Entry.from_record(d)
             by_hash[e.hexdigest] = e
         with self._guard:
             self._manifests[upload_id] = by_hash
@@ -152,7 +160,7 @@ class UploadManager(LoggingConfigurable):
 
     def _entries(self, upload_id: str) -> tuple[list[Entry], bool]:
         data = json.loads((self.layout.upload_dir(upload_id) / "manifest.json").read_text())
-        entries = [Entry(d["path"], d["size"], parse_hash(d["hash"])) for d in data["entries"]]
+        entries = [Entry.from_record(d) for d in data["entries"]]
         return entries, bool(data.get("allow_duplicate"))
 
     def _forget(self, upload_id: str) -> None:
@@ -315,7 +323,11 @@ class UploadManager(LoggingConfigurable):
             target = ds_dir / str(number)
             remove_tree(staging)
             remove_tree(target)  # no committed row has this number: anything here is a crash leftover
-            materialize(self.store, entries, staging)
+            try:
+                materialize(self.store, entries, staging)
+            except BaseException:  # a full disk (no room for its directories): nothing half-built stays
+                remove_tree(staging)
+                raise
             staging.rename(target)
             try:
                 with self.datasets.sessions.begin() as s:
@@ -327,7 +339,8 @@ class UploadManager(LoggingConfigurable):
                     s.flush()
                     if entries:
                         s.execute(insert(VersionFile), [
-                            {"version_pk": v.id, "path": e.path, "size": e.size, "hash": e.hexdigest} for e in entries
+                            {"version_pk": v.id, "path": e.path, "size": e.size, "hash": e.hexdigest, "mtime": e.mtime}
+                            for e in entries
                         ])
                     if owner != uploader:
                         self.add_owners(s, owner, [e.hexdigest for e in entries])
@@ -363,7 +376,8 @@ class UploadManager(LoggingConfigurable):
                     continue
                 digest = hash_file(path)
                 self.store.link_in(path, digest)
-                entries.append(Entry(str(path.relative_to(output)).replace(os.sep, "/"), path.stat().st_size, digest))
+                st = path.stat()
+                entries.append(Entry(str(path.relative_to(output)).replace(os.sep, "/"), st.st_size, digest, st.st_mtime))
         if not entries:
             raise Conflict(f"Job {'/'.join(parts)} wrote no output files.")
         entries.sort(key=lambda e: e.path)

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from traitlets.config import LoggingConfigurable
 
+from jobs_bridge.errors import Unavailable
 from jobs_bridge.executors.contract import Mount, RunSpec
 from jobs_bridge.storage.paths import StorageLayout
 
-__all__ = ["Executor", "ExecutorError", "Found", "FoundReplica", "LineSplitter", "Mount", "RunSpec"]
+__all__ = ["EngineUnavailable", "Executor", "ExecutorError", "Found", "FoundReplica", "LineSplitter", "Mount", "RunSpec"]
 
 
 class ExecutorError(Exception):
@@ -27,6 +28,17 @@ class ExecutorError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+ENGINE_DOWN = "Docker engine unavailable: it is not answering (stopped or restarting); try again in a moment."
+
+
+class EngineUnavailable(ExecutorError, Unavailable):
+    """The runtime itself (the Docker engine) did not answer. Also an ``Unavailable``, so a
+    request that meets it answers 503; the runner waits for the engine instead of guessing."""
+
+    def __init__(self, message: str = ENGINE_DOWN) -> None:
+        super().__init__(message)
 
 
 @dataclass

@@ -5,15 +5,25 @@ options. No container gets the Docker socket."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import docker
+import requests
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 from traitlets import Unicode
 
-from jobs_bridge.executors.base import Executor, ExecutorError, Found, FoundReplica, LineSplitter, RunSpec
+from jobs_bridge.executors.base import (
+    EngineUnavailable,
+    Executor,
+    ExecutorError,
+    Found,
+    FoundReplica,
+    LineSplitter,
+    RunSpec,
+)
 from jobs_bridge.executors.contract import (
     CONTAINER_USER,
     INSTANCE_LABEL,
@@ -23,6 +33,16 @@ from jobs_bridge.executors.contract import (
 )
 
 NO_GPU_RUNTIME = ("could not select device driver", "nvidia-container-cli", "unknown or invalid runtime name: nvidia")
+
+
+@contextmanager
+def engine() -> Iterator[None]:
+    """Calls to the engine: its socket gone or a connection cut (dockerd stopping) becomes
+    ``EngineUnavailable``, which callers tell apart from an answer about the job."""
+    try:
+        yield
+    except requests.exceptions.RequestException as exc:
+        raise EngineUnavailable() from exc
 
 
 def docker_available() -> bool:
@@ -51,6 +71,10 @@ class DockerExecutor(Executor):
         self.stream_client = docker.from_env(timeout=None)
 
     def start(self, spec: RunSpec) -> str:
+        with engine():
+            return self._start(spec)
+
+    def _start(self, spec: RunSpec) -> str:
         container = self._create(spec)
         try:
             container.start()
@@ -98,37 +122,41 @@ class DockerExecutor(Executor):
 
     def stream_logs(self, handle: str, spec_workdir: str, skip_lines: int, emit: Callable[[list[str]], None],
                     stopped: Callable[[], bool]) -> None:
-        try:
-            stream = self.stream_client.containers.get(handle).logs(stream=True, follow=True, stdout=True,
-                                                                    stderr=True)
-        except NotFound:
-            return
-        lines = LineSplitter(skip_lines)
-        for chunk in stream:
-            out = lines.feed(chunk)
-            if out:
-                emit(out)
-            if stopped():
+        with engine():
+            try:
+                stream = self.stream_client.containers.get(handle).logs(stream=True, follow=True, stdout=True,
+                                                                        stderr=True)
+            except NotFound:
                 return
+            lines = LineSplitter(skip_lines)
+            for chunk in stream:
+                out = lines.feed(chunk)
+                if out:
+                    emit(out)
+                if stopped():
+                    return
         out = lines.close()
         if out:
             emit(out)
 
     def wait(self, handle: str, spec_workdir: str) -> int:
         try:
-            return int(self.stream_client.containers.get(handle).wait()["StatusCode"])
+            with engine():
+                return int(self.stream_client.containers.get(handle).wait()["StatusCode"])
         except NotFound:
             return -1
 
     def stop(self, handle: str, spec_workdir: str, grace: float = 10) -> None:
         try:
-            self._container(handle).stop(timeout=int(grace))
+            with engine():
+                self._container(handle).stop(timeout=int(grace))
         except NotFound:
             pass
 
     def cleanup(self, handle: str) -> None:
         try:
-            self._container(handle).remove(force=True)
+            with engine():
+                self._container(handle).remove(force=True)
         except NotFound:
             pass
         except APIError as exc:
@@ -136,27 +164,36 @@ class DockerExecutor(Executor):
                 raise
 
     def find(self) -> Iterator[Found]:
-        for c in self.client.containers.list(all=True, filters={"label": [f"{INSTANCE_LABEL}={self.instance}",
-                                                                          JOB_LABEL]}):
+        with engine():
+            found = self.client.containers.list(all=True, filters={"label": [f"{INSTANCE_LABEL}={self.instance}",
+                                                                             JOB_LABEL]})
+        for c in found:
             state = c.attrs.get("State", {})
             running = state.get("Status") in ("running", "created", "restarting")
             yield Found(int(c.labels[JOB_LABEL]), c.id, running, None if running else state.get("ExitCode"))
 
     def find_replicas(self) -> Iterator[FoundReplica]:
-        for c in self.client.containers.list(all=True, filters={"label": [f"{INSTANCE_LABEL}={self.instance}",
-                                                                          REPLICA_LABEL]}):
+        with engine():
+            found = self.client.containers.list(all=True, filters={"label": [f"{INSTANCE_LABEL}={self.instance}",
+                                                                             REPLICA_LABEL]})
+        for c in found:
             version, _, index = c.labels[REPLICA_LABEL].partition("/")
             running = c.attrs.get("State", {}).get("Status") in ("running", "created", "restarting")
             yield FoundReplica(int(version), int(index), c.id, running)
 
     def image_id(self, image: str) -> str:
         try:
-            return self.client.images.get(image).id
+            with engine():
+                return str(self.client.images.get(image).id)
         except ImageNotFound:
             raise ExecutorError(f"The environment image {image} is not built on this host: an admin runs "
                                 "`make images`.") from None
 
     def image_packages(self, image: str) -> list[str]:
+        with engine():
+            return self._image_packages(image)
+
+    def _image_packages(self, image: str) -> list[str]:
         img = self.client.images.get(image)
         label = (img.labels or {}).get("org.floyd.packages", "")
         if label:
@@ -168,7 +205,7 @@ class DockerExecutor(Executor):
     def system_stats(self, handle: str) -> dict[str, float]:
         try:
             stats = self._container(handle).stats(stream=False)
-        except (NotFound, APIError):
+        except (NotFound, APIError, requests.exceptions.RequestException):
             return {}
         cpu, pre = stats.get("cpu_stats", {}), stats.get("precpu_stats", {})
         cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - pre.get("cpu_usage", {}).get("total_usage", 0)

@@ -12,7 +12,7 @@ from jupyterhub.services.auth import HubAuth, HubOAuthenticated
 from tornado import web
 
 from jobs_bridge.auth.identity import Caller, Identity, identify
-from jobs_bridge.errors import BadRequest, FloydError
+from jobs_bridge.errors import BadRequest, FloydError, TooManyRequests, translate
 from jobs_bridge.services import BridgeServices
 from jobs_bridge.validate import query_flag, whole_number
 
@@ -45,6 +45,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     async def prepare(self) -> None:
         self._hub_auth_user_cache = None  # HubAuthenticated's cache: nobody until proven otherwise
         try:
+            self.bridge.request_limits.check_query(self.request.query)
             self.identity = await identify(
                 self, self.request.headers.get("Authorization", ""), allow_job_token=self.allow_job_token,
                 job_by_token=lambda token: self.call(self.bridge.job_manager.job_by_token, token))
@@ -66,6 +67,11 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             return await loop.run_in_executor(self.bridge.executor, lambda: fn(*args, **kwargs))
         except FloydError as exc:
             raise to_http(exc) from None
+        except Exception as exc:  # a full disk, the database down: 507/503, not a 500
+            mapped = translate(exc)
+            if mapped is None:
+                raise
+            raise to_http(mapped) from None
 
     def raw_argument(self, name: str, default: str = "") -> str:
         """A query argument exactly as sent (tornado's get_argument silently drops control
@@ -152,10 +158,16 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         """Every error of every handler (API and pages) passes here; error_body writes it."""
         message = self._reason
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, (ApiError, FloydError)):
+        mapped = None if isinstance(exc, web.HTTPError) or exc is None else translate(exc)
+        if mapped is not None:  # raised outside call(): the same 507/503 as inside it
+            status_code, message = mapped.status, mapped.message
+            self.set_status(status_code)
+        if isinstance(exc, ApiError):
             message = exc.message
         if status_code == 500:
             message = "Internal error in the Floyd bridge; the administrator can find it in the bridge's log."
+        for name, value in retry_headers(exc).items():
+            self.set_header(name, value)  # (send_error cleared the headers set before the error)
         if status_code == 405:  # RFC 9110 §15.5.6: a 405 must say what the route does support
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.error_body(status_code, message)
@@ -169,8 +181,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             if value.log_message:
                 log.warning("%d %s: %s", value.status_code, self.request.uri, value.log_message)
             return
-        if isinstance(value, FloydError):  # a refusal, not a bug: one line, no traceback
-            log.warning("%d %s: %s", value.status, self.request.uri, value.log_message)
+        mapped = translate(value)
+        if mapped is not None:
+            log.warning("%d %s: %s", mapped.status, self.request.uri, mapped.log_message)
             return
         super().log_exception(typ, value, tb)
 
@@ -178,13 +191,22 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 class ApiError(web.HTTPError):
     """An HTTPError whose user-facing message travels in the JSON body, not the status line."""
 
-    def __init__(self, status: int, message: str, log_message: str | None = None) -> None:
+    def __init__(self, status: int, message: str, log_message: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(status, (log_message or message).replace("%", "%%"))
         self.message = message
+        self.headers = headers or {}
+
+
+def retry_headers(exc: object) -> dict[str, str]:
+    """The headers an error carries (``Retry-After`` of a 429)."""
+    if isinstance(exc, ApiError):
+        return exc.headers
+    return {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else {}
 
 
 def to_http(exc: FloydError) -> ApiError:
-    return ApiError(exc.status, exc.message, exc.log_message)
+    return ApiError(exc.status, exc.message, exc.log_message, retry_headers(exc))
 
 
 class NotFoundHandler(BaseHandler):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from jobs_bridge.datasets.listing import DEFAULT_LIMIT, MAX_LIMIT
 from jobs_bridge.errors import BadRequest
 from jobs_bridge.handlers.base import BaseHandler, to_http
-from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, member_header, padding
+from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, MTIME_HEADER, member_header, padding
 
 
 class DatasetListHandler(BaseHandler):
@@ -57,10 +58,14 @@ class VersionHandler(BaseHandler):
 
 
 class FilesHandler(BaseHandler):
+    """One page of a version's listing (``limit`` entries after the cursor ``after``)."""
+
     async def get(self, owner: str, name: str, version: str) -> None:
+        limit = self.int_argument("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         listing = await self.call(
             self.bridge.dataset_manager.list_files, self.caller, owner, name, version,
             self.raw_argument("path"), self.flag_argument("recursive"),
+            self.raw_argument("after"), limit,
         )
         self.write_json(listing)
 
@@ -77,6 +82,8 @@ class DownloadHandler(BaseHandler):
             self.set_header("Content-Type", "application/octet-stream")
             self.set_header("Content-Length", str(entry.size))
             self.set_header("X-Floyd-Hash", entry.hash)
+            if entry.mtime is not None:
+                self.set_header(MTIME_HEADER, repr(entry.mtime))
             filename = entry.path.rsplit("/", 1)[-1]
             self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(filename)}")
             await self._send_blob(entry.hexdigest)
@@ -86,10 +93,9 @@ class DownloadHandler(BaseHandler):
         root = base.rsplit("/", 1)[-1] if base else f"{name}-{info['number']}"
         self.set_header("Content-Type", "application/x-tar")
         self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(root)}.tar")
-        mtime = 0
         for entry in entries:
             rel = entry.path[len(base) + 1:] if base else entry.path
-            self.write(member_header(f"{root}/{rel}", entry.size, 0o444, mtime))
+            self.write(member_header(f"{root}/{rel}", entry.size, 0o444, entry.mtime or 0))
             await self._send_blob(entry.hexdigest)
             self.write(padding(entry.size))
         self.write(END_OF_ARCHIVE)

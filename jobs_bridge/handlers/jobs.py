@@ -11,7 +11,7 @@ from jobs_bridge.handlers.logstream import LogStreamMixin
 from jobs_bridge.jobs import states
 from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.storage.paths import clean_relpath, contained
-from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, member_header, padding
+from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, MTIME_HEADER, member_header, padding
 from jobs_bridge.validate import INT_MAX
 
 
@@ -171,6 +171,7 @@ class JobOutputDownloadHandler(JobOutputBase):
         if target.is_file():
             self.set_header("Content-Type", "application/octet-stream")
             self.set_header("Content-Length", str(target.stat().st_size))
+            self.set_header(MTIME_HEADER, repr(target.stat().st_mtime))
             await self.stream_file(target)
             self.finish()
             return
@@ -201,7 +202,7 @@ class SnapshotDownloadHandler(BaseHandler):
         entries = await self.call(self.bridge.dataset_manager.snapshot_entries, self.caller, owner, name, snapshot)
         self.set_header("Content-Type", "application/x-tar")
         for e in entries:
-            self.write(member_header(e.path, e.size, 0o644))
+            self.write(member_header(e.path, e.size, 0o644, e.mtime or 0))
             await self.stream_file(self.bridge.store.path(e.hexdigest))
             self.write(padding(e.size))
         self.write(END_OF_ARCHIVE)

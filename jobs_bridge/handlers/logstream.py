@@ -13,7 +13,8 @@ from pathlib import Path
 
 from tornado.iostream import StreamClosedError
 
-from jobs_bridge.handlers.base import BaseHandler
+from jobs_bridge.errors import FloydError
+from jobs_bridge.handlers.base import BaseHandler, to_http
 from jobs_bridge.jobs.logs import END, LogStore
 
 
@@ -23,6 +24,15 @@ async def never_live() -> LogStore | None:
 
 class LogStreamMixin(BaseHandler):
     """For handlers: ``await self.stream_log(path, live, state)``."""
+
+    _queue: asyncio.Queue | None = None
+
+    def on_connection_close(self) -> None:
+        """A follower that went away stops waiting for the next line now (and frees its place
+        among the user's followers), not when the job next prints."""
+        if self._queue is not None:
+            self._queue.put_nowait(END)
+        super().on_connection_close()
 
     async def stream_log(self, path: Path, live: Callable[[], LogStore | None], state: Callable[[], Awaitable[str]],
                          wait_live: Callable[[], Awaitable[LogStore | None]] = never_live) -> None:
@@ -34,10 +44,23 @@ class LogStreamMixin(BaseHandler):
                 self.write(await self.call(path.read_bytes))
             self.finish()
             return
+        user = self.caller.name
+        try:
+            self.bridge.followers.acquire(user)  # each open stream holds a connection and a queue
+        except FloydError as exc:
+            raise to_http(exc) from None
+        try:
+            await self._stream(path, live, state, wait_live)
+        finally:
+            self.bridge.followers.release(user)
+
+    async def _stream(self, path: Path, live: Callable[[], LogStore | None], state: Callable[[], Awaitable[str]],
+                      wait_live: Callable[[], Awaitable[LogStore | None]]) -> None:
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
         queue: asyncio.Queue = asyncio.Queue()
+        self._queue = queue
         store = live()
         if store is not None:
             store.followers.add(queue)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from tornado import web
 
 from floyd.formatting import fmt_bytes, fmt_duration, fmt_ms, fmt_resources, fmt_when
-from jobs_bridge.errors import FloydError
+from jobs_bridge.datasets.listing import MAX_LIMIT
 from jobs_bridge.handlers.base import BaseHandler
+
+PAGE_FILES = 1000  # rows of a version's file list on the dataset page
 
 
 # Formatting shared by the templates is the client's (floyd.formatting: the CLI reads the same);
@@ -78,14 +81,26 @@ class HomePage(PageHandler):
 
 
 class DatasetPage(PageHandler):
+    """A dataset: its versions, and one page of a version's files with a link to the next page
+    (the files API's cursor), so a version of 100k files is never one HTML page."""
+
     @web.authenticated
     async def get(self, owner: str, name: str) -> None:
-        try:
-            dataset = await self.call(self.bridge.dataset_manager.get, self.caller, owner, name)
-            versions = await self.call(self.bridge.dataset_manager.versions, self.caller, owner, name)
-        except FloydError as exc:  # pragma: no cover - call() maps these already
-            raise web.HTTPError(exc.status) from None
-        self.render_page("dataset.html", dataset=dataset, versions=versions)
+        manager = self.bridge.dataset_manager
+        dataset = await self.call(manager.get, self.caller, owner, name)
+        versions = await self.call(manager.versions, self.caller, owner, name)
+        files, next_url = None, None
+        if versions:
+            limit = self.int_argument("limit", PAGE_FILES, 1, MAX_LIMIT) or PAGE_FILES
+            files = await self.call(manager.list_files, self.caller, owner, name,
+                                    self.get_argument("version", "latest"), "", True, self.raw_argument("after"), limit)
+            if files["next"]:
+                query = {"version": files["version"]["number"], "after": files["next"]}
+                if self.get_argument("limit", None):
+                    query["limit"] = limit
+                next_url = "?" + urlencode(query)
+        self.render_page("dataset.html", dataset=dataset, versions=versions, files=files, next_url=next_url,
+                         paged=bool(self.raw_argument("after")))
 
 
 class JobsPage(PageHandler):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from tornado import web
 from tornado.http1connection import HTTP1Connection
 
 from jobs_bridge.auth.identity import Caller
-from jobs_bridge.errors import BadRequest, FloydError
+from jobs_bridge.bodylimit import DRAIN_BYTES
+from jobs_bridge.errors import BadRequest, FloydError, TooLarge, translate
 from jobs_bridge.handlers.base import ApiError, BaseHandler, to_http
 
 HANDOFF_BYTES = 1 << 20
+log = logging.getLogger("jobs_bridge.handlers")
 
 
 class UploadStartHandler(BaseHandler):
@@ -54,6 +57,7 @@ class StreamingHandler(BaseHandler):
 
     refused: ApiError | None = None
     body_received = False  # set once the whole body has reached finish_receiving()
+    received = 0
 
     async def prepare(self) -> None:
         self.pending = bytearray()
@@ -62,21 +66,37 @@ class StreamingHandler(BaseHandler):
             return
         connection = self.request.connection
         assert isinstance(connection, HTTP1Connection)  # what tornado's HTTPServer gives every request
-        connection.set_max_body_size(self.bridge.upload_manager.max_request_bytes)
-        # A refusal (no token, wrong offset, unknown upload) is answered after the body has
-        # been drained: answering first would reset the connection, and the proxy would turn
-        # our JSON message into a bare 503.
+        # A refusal (no token, wrong offset, unknown upload, a body over max_request_bytes) is
+        # answered after the body has been drained: answering first, or tornado's own limit,
+        # would reset the connection, and the proxy would turn our JSON message into a bare 503.
+        connection.set_max_body_size(self.bridge.upload_manager.max_request_bytes + DRAIN_BYTES)
         try:
             await super().prepare()
+            length = self.request.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > self.bridge.upload_manager.max_request_bytes:
+                raise self.too_large(int(length))
             self.receiver = await self.call(self.open_receiver, self.caller, **self.path_kwargs)
         except ApiError as exc:
             self.refused = exc
+
+    def too_large(self, size: int | None) -> ApiError:
+        limit = self.bridge.upload_manager.max_request_bytes
+        return to_http(TooLarge(
+            f"This request body is {f'{size} bytes' if size else f'over {limit} bytes'}; at most {limit} bytes are "
+            "accepted in one request. Send a large file in parts (PUT …/blobs/<hash> with Upload-Offset) and "
+            "small ones in several packs; the `floyd` client does."))
 
     def open_receiver(self, caller: Caller, *args: Any, **kwargs: Any) -> Any:
         """The receiver for this request's body (subclasses take the route's arguments)."""
         raise NotImplementedError
 
     async def data_received(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.received > self.bridge.upload_manager.max_request_bytes and self.refused is None:
+            self.refused = self.too_large(None)  # chunked, with no Content-Length to refuse it by
+            receiver, self.receiver = self.receiver, None
+            if receiver is not None:
+                await asyncio.get_running_loop().run_in_executor(self.bridge.executor, receiver.abort)
         if self.error is not None or self.receiver is None:
             return
         # The proxy hands over ~64 KiB at a time: gather 1 MiB before each trip to the executor
@@ -92,9 +112,15 @@ class StreamingHandler(BaseHandler):
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self.bridge.executor, self.receiver.write, data)
-        except FloydError as exc:
-            self.error = exc
-            await loop.run_in_executor(self.bridge.executor, self.receiver.abort)
+        except Exception as exc:  # a bad blob (4xx), or the disk filled up (507)
+            mapped = translate(exc)
+            if mapped is None:
+                raise
+            self.error = mapped
+            try:
+                await loop.run_in_executor(self.bridge.executor, self.receiver.abort)
+            except Exception:  # what arrived before stays unrecorded: the client sends it again
+                log.warning("Cleaning up after %s failed", mapped.log_message, exc_info=True)
 
     async def finish_receiving(self) -> dict:
         self.body_received = True

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.identity import Caller
-from jobs_bridge.errors import Conflict
+from jobs_bridge.errors import Conflict, translate
 from jobs_bridge.executors.base import Executor
 from jobs_bridge.jobs import states
 from jobs_bridge.jobs.metrics import JobMetrics
@@ -31,6 +31,7 @@ from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.storage.paths import StorageLayout
 
 FLUSH_INTERVAL = 0.5  # seconds between metric batches
+RETRY_PICK = 2.0  # seconds before the queue tries again when the database did not answer
 THREADS = 32  # log streams and waits hold a thread each for as long as their job runs
 
 
@@ -114,7 +115,15 @@ class JobManager(LoggingConfigurable):
 
     async def _schedule(self) -> None:
         async with self._schedule_lock:
-            for job_id in await self.offload(self.queue.pick):
+            try:
+                picked = await self.offload(self.queue.pick)
+            except Exception as exc:  # the database is down or full: the queue waits, then tries again
+                if translate(exc) is None:
+                    raise
+                self.log.warning("The queue could not pick jobs (%s); trying again in %s s", exc, RETRY_PICK)
+                asyncio.get_running_loop().call_later(RETRY_PICK, self.kick)
+                return
+            for job_id in picked:
                 self.runner.launch(job_id)
 
     # -- start-up and shutdown ------------------------------------------------------------------
@@ -128,12 +137,19 @@ class JobManager(LoggingConfigurable):
         await self.offload(self.metrics.flush)
 
     async def _flush_loop(self) -> None:
+        failing = False
         while not self.runner.closing:
             await asyncio.sleep(FLUSH_INTERVAL)
             try:
                 await self.flush_metrics()
-            except Exception:
-                self.log.exception("Writing metrics failed")
+            except Exception as exc:
+                if translate(exc) is None:
+                    self.log.exception("Writing metrics failed")
+                elif not failing:
+                    self.log.warning("Writing metrics failed (%s); they are kept until it works again", exc)
+                failing = True
+            else:
+                failing = False
 
     async def close(self) -> None:
         self.runner.close()

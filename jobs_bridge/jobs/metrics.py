@@ -14,6 +14,7 @@ from jobs_bridge.jobs.logs import MetricBuffer, parse_metric
 from jobs_bridge.orm import JobMetric
 
 MAX_REPORTED = 10_000
+MAX_HELD = 100_000  # points kept in memory while they cannot be written
 
 
 class JobMetrics:
@@ -47,9 +48,15 @@ class JobMetrics:
     def flush(self) -> None:
         """Write what is buffered (blocking: call it in a thread)."""
         rows = self.buffer.take()
-        if rows:
+        if not rows:
+            return
+        try:
             with self.sessions.begin() as s:
                 s.execute(insert(JobMetric), rows)
+        except Exception:  # the database is down or its disk full: keep them for the next flush
+            self.buffer.rows[:0] = rows[-MAX_HELD:]
+            del self.buffer.rows[:-MAX_HELD]
+            raise
 
     @staticmethod
     def latest(s: Session, job_ids: list[int]) -> dict[int, dict[str, float]]:

@@ -18,7 +18,7 @@ from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.errors import Unprocessable
-from jobs_bridge.executors.base import Executor, ExecutorError
+from jobs_bridge.executors.base import EngineUnavailable, Executor, ExecutorError
 from jobs_bridge.jobs import states
 from jobs_bridge.jobs.policy import ActiveJob, QueuedJob, QueueLimits, pick
 from jobs_bridge.jobs.records import job_json
@@ -63,6 +63,8 @@ class JobQueue(LoggingConfigurable):
             spec = self.resolver.resolve(s, caller, body)
         try:
             image_id = self.executor.image_id(spec.env.image)
+        except EngineUnavailable:  # a 503: nothing is queued, the client may try again
+            raise
         except ExecutorError as exc:
             raise Unprocessable(exc.message) from None
         with self._number_lock, self.sessions.begin() as s:

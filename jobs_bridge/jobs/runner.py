@@ -13,14 +13,15 @@ import asyncio
 import json
 import os
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Float
 from traitlets.config import LoggingConfigurable
 
-from jobs_bridge.errors import FloydError
-from jobs_bridge.executors.base import Executor, ExecutorError
+from jobs_bridge.errors import FloydError, InsufficientStorage, Unavailable, translate
+from jobs_bridge.executors.base import EngineUnavailable, Executor, ExecutorError
 from jobs_bridge.jobs import states
 from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.jobs.metrics import JobMetrics
@@ -34,6 +35,27 @@ from jobs_bridge.timeutil import aware, utcnow
 from jobs_bridge.watchers import watch
 
 STOP_GRACE = 10  # seconds between SIGTERM and SIGKILL when a job is stopped
+RETRY_MAX = 10.0  # most seconds between two tries of a database write that must not be lost
+LOW_SPACE = 1 << 20  # bytes free under a failed job's directory below which its disk counts as full
+DISK_FULL = "the platform's disk was full (no space left on device); output and log may be incomplete"
+ENGINE_RESTARTED = "the Docker engine stopped or restarted while the job ran"
+ENGINE_WAIT = "the Docker engine is not answering; waiting for it to come back"
+ENGINE_POLL = 2.0  # seconds between tries to reach a Docker engine that went away
+T = TypeVar("T")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A job's reason for an exception of the platform (full disk, database down) or a bug."""
+    mapped = translate(exc)
+    return mapped.message if mapped is not None else f"internal error: {exc}"
+
+
+def disk_full(path: str) -> bool:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < LOW_SPACE
 
 
 class RunningJob:
@@ -71,11 +93,17 @@ class JobRunner(LoggingConfigurable):
     # -- starting ---------------------------------------------------------------------------
     def launch(self, job_id: int) -> None:
         """Run a job the queue picked (call on the event loop)."""
-        with self.sessions() as s:
-            job = s.get(Job, job_id)
-            assert job is not None
-            log_path = self.layout.job_log(job.owner, job.project, job.number)
-        self.running[job_id] = RunningJob(job_id, LogStore(log_path))
+        try:
+            with self.sessions() as s:
+                job = s.get(Job, job_id)
+                assert job is not None
+                log_path = self.layout.job_log(job.owner, job.project, job.number)
+            logs = LogStore(log_path)
+        except Exception as exc:  # no room for its log directory, the database gone: it fails, others go on
+            self.log.warning("Job %s could not start: %s", job_id, exc)
+            asyncio.ensure_future(self._finish(job_id, states.FAILED, None, failure_reason(exc)))
+            return
+        self.running[job_id] = RunningJob(job_id, logs)
         asyncio.ensure_future(self._run(job_id))
 
     async def _run(self, job_id: int) -> None:
@@ -86,8 +114,8 @@ class JobRunner(LoggingConfigurable):
             await self._finish(job_id, states.FAILED, None, getattr(exc, "message", str(exc)))
             return
         except Exception as exc:
-            self.log.exception("Preparing job %s failed", job_id)
-            await self._finish(job_id, states.FAILED, None, f"internal error while preparing: {exc}")
+            self.log.warning("Preparing job %s failed", job_id, exc_info=True)
+            await self._finish(job_id, states.FAILED, None, f"while preparing: {failure_reason(exc)}")
             return
         rj.workdir = spec.workdir
         if rj.stop_reason:
@@ -104,7 +132,7 @@ class JobRunner(LoggingConfigurable):
             self.log.exception("Starting job %s failed", job_id)
             await self._finish(job_id, states.FAILED, None, f"the executor could not start it: {exc}")
             return
-        await self.run(self._mark_running, job_id, rj.handle)
+        await self.persist(self._mark_running, job_id, rj.handle)
         await self._watch(rj, skip_lines=0)
 
     def _mark_running(self, job_id: int, handle: str) -> None:
@@ -137,11 +165,14 @@ class JobRunner(LoggingConfigurable):
             timer = loop.call_later(max(0.0, max_runtime - elapsed),
                                     lambda: asyncio.ensure_future(self.stop(rj, states.TIMED_OUT)))
         sampler = asyncio.ensure_future(self._sample(rj)) if self.stats_interval else None
+        code: int | None = None
         try:
             code = await wait_task
             if self.closing:
                 return
             await log_task
+        except EngineUnavailable:  # the engine went away: what became of the job is known once it is back
+            self.log.warning("Job %s: the Docker engine stopped answering; waiting for it", rj.job_id)
         finally:
             if timer:
                 timer.cancel()
@@ -149,10 +180,75 @@ class JobRunner(LoggingConfigurable):
                 sampler.cancel()
         if self.closing:
             return
-        await self.run(self.metrics.flush)
+        if code is None:
+            await self._engine_lost(rj)
+            return
+        await self._ended(rj, code, max_runtime)
+
+    async def _ended(self, rj: RunningJob, code: int, max_runtime: int) -> None:
+        """The process exited: flush its metrics, choose the state, remove the container, record."""
+        try:
+            await self.run(self.metrics.flush)
+        except Exception as exc:  # kept in the buffer; the flush loop writes them later
+            self.log.warning("Writing the metrics of job %s failed: %s", rj.job_id, exc)
         state, reason = self._outcome(rj, code, max_runtime)
-        await self.run(self.executor.cleanup, rj.handle)
+        if state == states.FAILED and (rj.logs.disk_full or disk_full(rj.workdir)):
+            reason = f"{reason}; {DISK_FULL}"
+        try:
+            await self.run(self.executor.cleanup, rj.handle)
+        except EngineUnavailable:  # it exited as the engine went away: the engine's doing, not the job's
+            if state == states.FAILED:
+                state, reason = states.LOST, f"{ENGINE_RESTARTED} (its container exited with code {code})"
+            asyncio.ensure_future(self._cleanup_later(rj.handle))
         await self._finish(rj.job_id, state, code, reason)
+
+    async def _engine_lost(self, rj: RunningJob) -> None:
+        """Wait until the engine answers again, then take the job back if its container still
+        runs (``live-restore``), else record it ``lost``: the engine's restart ended it."""
+        await self.persist(self._set_reason, rj.job_id, ENGINE_WAIT)
+        while not self.closing:
+            try:
+                found = {f.job_id: f for f in await self.run(lambda: list(self.executor.find()))}
+                break
+            except Exception as exc:  # not answering, or answering errors while it starts: not back yet
+                self.log.debug("Job %s: the Docker engine is not back yet: %s", rj.job_id, exc)
+                await asyncio.sleep(ENGINE_POLL)
+        else:
+            return
+        f = found.get(rj.job_id)
+        if f is not None and f.running:
+            self.log.info("Job %s: the Docker engine is back and the job still runs; re-attached", rj.job_id)
+            await self.persist(self._set_reason, rj.job_id, "")
+            await self._watch(rj, skip_lines=rj.logs.count)
+            return
+        if f is not None:
+            await self._cleanup_later(f.handle)
+        reason = ENGINE_RESTARTED + (f" (its container exited with code {f.exit_code})" if f is not None
+                                     else "; its container was gone")
+        code = f.exit_code if f is not None else None
+        if rj.stop_reason:
+            await self._finish(rj.job_id, rj.stop_reason, code, "stopped by request" if
+                               rj.stop_reason == states.STOPPED else reason)
+        else:
+            await self._finish(rj.job_id, states.LOST, code, reason)
+
+    async def _cleanup_later(self, handle: str) -> None:
+        """Remove a container once the engine answers again (it may be restarting)."""
+        while not self.closing:
+            try:
+                await self.run(self.executor.cleanup, handle)
+                return
+            except EngineUnavailable:
+                await asyncio.sleep(ENGINE_POLL)
+            except Exception:  # the engine answered: nothing more to wait for
+                self.log.warning("Removing container %s failed", handle, exc_info=True)
+                return
+
+    def _set_reason(self, job_id: int, reason: str) -> None:
+        with self.sessions.begin() as s:
+            job = s.get(Job, job_id)
+            if job is not None and job.state in states.ACTIVE:
+                job.reason = reason
 
     @staticmethod
     def _outcome(rj: RunningJob, code: int, max_runtime: int) -> tuple[str, str]:
@@ -181,13 +277,35 @@ class JobRunner(LoggingConfigurable):
     # -- the end ------------------------------------------------------------------------------
     async def _finish(self, job_id: int, state: str, code: int | None, reason: str) -> None:
         rj = self.running.pop(job_id, None)
-        await self.run(self.record_end, job_id, state, code, reason)
-        if rj is not None:
-            if reason and state != states.SUCCEEDED:
-                rj.logs.append([f"[floyd] job {state}: {reason}"])
-            rj.logs.finish()
-            rj.done.set()
-        self.on_finished()
+        try:
+            await self.persist(self.record_end, job_id, state, code, reason)
+            if rj is not None:
+                if reason and state != states.SUCCEEDED:
+                    rj.logs.append([f"[floyd] job {state}: {reason}"])
+                rj.logs.finish()
+        except Exception:
+            self.log.exception("Recording the end of job %s failed", job_id)
+        finally:
+            if rj is not None:
+                rj.done.set()
+            self.on_finished()
+
+    async def persist(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a database write that must not be lost, again and again while the platform
+        cannot take it (disk full, database down), until it can or the bridge closes."""
+        delay, tries = 1.0, 0
+        while True:
+            try:
+                return await self.run(fn, *args)
+            except Exception as exc:
+                mapped = translate(exc)
+                if self.closing or not isinstance(mapped, (InsufficientStorage, Unavailable)):
+                    raise
+                if tries % 10 == 0:
+                    self.log.warning("%s failed (%s); trying again until it works", fn.__name__, mapped.log_message)
+            tries += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
 
     def record_end(self, job_id: int, state: str, code: int | None, reason: str) -> None:
         with self.sessions.begin() as s:

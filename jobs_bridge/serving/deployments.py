@@ -320,6 +320,6 @@ class DeploymentManager(LoggingConfigurable):
             log.exception("Writing endpoint metrics at shutdown failed")
         for logs in self.logs.values():
             if not logs.complete:
-                logs._file.close()
+                logs.close()
         await self.router.close()
         self.tasks.shutdown()

@@ -20,6 +20,7 @@ from urllib.parse import unquote
 from tornado import httputil
 from tornado.iostream import StreamClosedError
 
+from jobs_bridge.auth.backoff import client_ip, peer_address
 from jobs_bridge.auth.endpoint_gate import Denied, EndpointGate
 from jobs_bridge.serving.router import READY, LiveEndpoint, LiveVersion, Replica, Router
 from jobs_bridge.serving.upstream import Response, UpstreamError, UpstreamTimeout
@@ -65,7 +66,8 @@ class EndpointProxy:
                 if not self.router.loaded:  # the bridge has just started and is still reading its endpoints
                     raise Denied(503, "The Floyd bridge is starting; try again in a few seconds.", {"Retry-After": "2"})
                 raise Denied(404, f"No endpoint {owner}/{name}.")
-            strip = await self.gate.authorize(request.headers, ep)
+            address = client_ip(request.headers, peer_address(request), self.gate.by_address.forwarded_hops)
+            strip = await self.gate.authorize(request.headers, ep, address)
             version, path = self.choose(ep, rest or "/")
             replica = version.pick()
             if replica is None:

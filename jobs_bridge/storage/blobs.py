@@ -6,6 +6,7 @@ sent under, and it enters by an atomic rename, so a reader never sees half a blo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -51,7 +52,11 @@ class BlobWriter:
         self.received += len(data)
 
     def finish(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()  # the last buffered bytes: the disk may fill up here too
+        except OSError:
+            self.abort()
+            raise
         if self.received != self.expected_size:
             self.abort()
             raise BadRequest(
@@ -64,10 +69,10 @@ class BlobWriter:
         self.store.publish(self._tmp, self.expected)
 
     def abort(self) -> None:
-        try:
+        """Drop what was received (closing may fail again on a full disk: the bytes go anyway)."""
+        with contextlib.suppress(OSError):
             self._file.close()
-        finally:
-            self._tmp.unlink(missing_ok=True)
+        self._tmp.unlink(missing_ok=True)
 
 
 class BlobStore:

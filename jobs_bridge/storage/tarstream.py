@@ -121,6 +121,11 @@ class TarReader:
             pos += length
 
 
+# A single file's download carries its modification time here (seconds, as repr(float)); a tar's
+# members carry their own. The client sets it on the file it writes.
+MTIME_HEADER = "X-Floyd-Mtime"
+
+
 def member_header(name: str, size: int, mode: int = 0o644, mtime: float = 0, is_dir: bool = False) -> bytes:
     info = tarfile.TarInfo(name)
     info.size = 0 if is_dir else size

@@ -60,9 +60,10 @@ BAD_ENTRIES = [
     ({"path": "ok", "size": "1", "hash": sha(b"a")}, "non-negative"),
     ({"path": "ok", "size": 1, "hash": "md5:abc"}, "sha256:"),
     ({"path": "ok", "size": 1, "hash": "sha256:" + "G" * 64}, "sha256:"),
-    ({"path": "ok", "size": 1}, "exactly"),
-    ({"path": "ok", "size": 1, "hash": sha(b"a"), "extra": 1}, "exactly"),
-    ("not an object", "exactly"),
+    ({"path": "ok", "size": 1}, "nothing else"),
+    ({"path": "ok", "size": 1, "hash": sha(b"a"), "extra": 1}, "nothing else"),
+    ({"path": "ok", "size": 1, "hash": sha(b"a"), "mtime": -1}, "'mtime'"),
+    ("not an object", "nothing else"),
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 
 from jobs_bridge import names
+from jobs_bridge.datasets.listing import DEFAULT_LIMIT, MAX_LIMIT
 from tests.support.platform import Platform
 from tests.support.routes import route_methods
 
@@ -20,7 +21,8 @@ def test_openapi_matches_routes(platform: Platform) -> None:
 
 
 SHARED_ERRORS = {"400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound",
-                 "409": "Conflict", "413": "TooLarge", "422": "Unprocessable", "503": "Unavailable"}
+                 "409": "Conflict", "413": "TooLarge", "422": "Unprocessable", "429": "TooManyRequests",
+                 "503": "Unavailable", "507": "InsufficientStorage"}
 
 
 def test_every_documented_error_uses_the_error_schema(platform: Platform) -> None:
@@ -30,6 +32,7 @@ def test_every_documented_error_uses_the_error_schema(platform: Platform) -> Non
     shared = doc["components"]["responses"]
     for name in SHARED_ERRORS.values():
         assert shared[name]["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    assert shared["TooManyRequests"]["headers"]["Retry-After"]["required"] is True
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             if not isinstance(op, dict) or "responses" not in op:
@@ -63,5 +66,11 @@ def test_numbers_state_their_range_and_404(platform: Platform) -> None:
                     assert "404" in op["responses"], (path, method)
     limit = next(p for p in doc["paths"]["/api/v1/jobs"]["get"]["parameters"] if p["name"] == "limit")
     assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 1000)
+    files = doc["paths"]["/api/v1/datasets/{owner}/{name}/versions/{version}/files"]["get"]
+    files_params = [shared[p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p for p in files["parameters"]]
+    page = next(p for p in files_params if p["name"] == "limit")["schema"]
+    assert next(p for p in files_params if p["name"] == "after")["schema"]["maxLength"] == 1024
+    assert (page["minimum"], page["maximum"], page["default"]) == (1, MAX_LIMIT, DEFAULT_LIMIT)
+    assert "400" in files["responses"] and "next" in files["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
     job = doc["components"]["schemas"]["JobRequest"]["properties"]
     assert all(job[f]["maximum"] == 2**31 - 1 for f in ("max_runtime", "concurrency", "gpus"))

@@ -53,3 +53,27 @@ def test_signup_approval_login(page, platform: Platform) -> None:
     page.wait_for_selector("#datasets")
     assert "No datasets yet" in page.locator("#datasets").inner_text()
     assert "dana" in page.locator("header .user").inner_text()
+
+
+def test_dataset_page_lists_files_a_page_at_a_time(page, platform: Platform, tmp_path) -> None:
+    """The file list follows the files API's cursor: "Next page" until the last, each file once."""
+    admin = platform.admin
+    admin.api("POST", "datasets", json={"name": "paged-files"})
+    names = ["a.txt", "b c&d.txt", "dir/e+f.txt", "dir/g#h.txt", "é.txt"]
+    tree = write_tree(tmp_path / "t", {n: n.encode() for n in names})
+    upload(FloydClient(platform.url, admin.token), "admin", "paged-files", tree, "five files")
+    login(page, platform, "admin", (platform.root / "admin-password").read_text().strip())
+    page.goto(platform.url + "services/floyd/datasets/admin/paged-files?limit=2")
+    seen: list[str] = []
+    for _ in range(len(names)):
+        page.wait_for_selector("#files")
+        rows = page.locator("#files tbody tr td:first-child").all_inner_texts()
+        assert 0 < len(rows) <= 2
+        seen += rows
+        if page.locator("#files-next").count() == 0:
+            break
+        page.locator("#files-next").click()
+        page.wait_for_load_state()
+        assert page.locator("#files-first").count() == 1
+    assert seen == sorted(names, key=lambda n: n.encode())
+    assert "admin/paged-files:1" in page.locator("h3").inner_text()

@@ -224,8 +224,9 @@ def test_bad_input_is_one_line(carol: User, tmp_path: Path) -> None:
                    "--replicas must be a whole number of at least 1")
     one_line_error(carol.cli("deploy", "ok-name", "--memory", "lots", cwd=root, check=False), 3, "--memory")
     one_line_error(carol.cli("deploy", "ok-name", "notes.txt", cwd=root, check=False), 3, "cannot be served")
-    one_line_error(carol.cli("deploy", "ok-name", "--entry", "missing.py", cwd=root, check=False), 4,
-                   "'missing.py' is not in the code snapshot")
+    # checked on this side before anything is uploaded or created: a client error (3)
+    one_line_error(carol.cli("deploy", "ok-name", "--entry", "missing.py", cwd=root, check=False), 3,
+                   "The entry's file missing.py is not in")
     one_line_error(carol.cli("deploy", "ok-name", cwd=tmp_path, check=False), 3, "floyd init PROJECT")
     one_line_error(carol.cli("endpoint", "status", "nope", check=False), 4, "carol-cli/nope not found")
     one_line_error(carol.cli("endpoint", "public", "nope", check=False), 3, "--on")

@@ -155,3 +155,15 @@ def test_gpu_utilization_parsing() -> None:
     csv = "0, 87, 40123\n1, 3, 12\n2, [N/A], 5\n"
     assert parse_utilization(csv, ["0", "2"]) == {"system/gpu0_utilization_percent": 87.0,
                                                    "system/gpu0_memory_mib": 40123.0}
+
+
+def test_manifest_mtime_is_kept_but_not_part_of_the_id() -> None:
+    h = "sha256:" + "0" * 64
+    plain = parse_manifest([{"path": "a", "size": 1, "hash": h}], 10, 10)
+    timed = parse_manifest([{"path": "a", "size": 1, "hash": h, "mtime": 1_600_000_000.5}], 10, 10)
+    assert timed[0].mtime == 1_600_000_000.5 and timed[0].record()["mtime"] == 1_600_000_000.5
+    assert version_id(timed) == version_id(plain)
+    assert Entry.from_record(timed[0].record()) == timed[0]
+    for bad in ({"mtime": -1}, {"mtime": "yesterday"}, {"mtime": True}, {"owner": "x"}):
+        with pytest.raises(BadRequest):
+            parse_manifest([{"path": "a", "size": 1, "hash": h, **bad}], 10, 10)

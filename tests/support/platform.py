@@ -150,14 +150,21 @@ class Platform:
         return hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:8]
 
     def remove_replicas(self) -> None:
+        self._remove_containers("org.floyd.replica")
+
+    def remove_jobs(self) -> None:
+        """Job containers outlive the platform too (a test that fails mid-way leaves them running)."""
+        self._remove_containers("org.floyd.job-id")
+
+    def _remove_containers(self, label: str) -> None:
         try:
             import docker
 
             client = docker.from_env(timeout=30)
             for c in client.containers.list(all=True, filters={"label": [f"org.floyd.instance={self.instance}",
-                                                                         "org.floyd.replica"]}):
+                                                                         label]}):
                 c.remove(force=True)
-        except Exception:  # no engine (local executor): replicas were processes of the platform
+        except Exception:  # no engine (local executor): they were processes of the platform
             pass
 
     def log_tail(self, lines: int = 80) -> str:

@@ -44,13 +44,21 @@ class PostgresServer:
         if self.as_user:
             shutil.chown(self.base, "postgres", "postgres")
         self.run(pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
-        opts = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.run(pg_bin("pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.base / "pg.log"), "-w", "start")
+        self.resume()
         self.run(pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "floyd")
 
-    def stop(self) -> None:
-        subprocess.run([*self.as_user, pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "stop"],
+    def resume(self) -> None:
+        """Start the server on its existing data (after ``halt``), on the same port."""
+        opts = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.run(pg_bin("pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.base / "pg.log"), "-w", "start")
+
+    def halt(self) -> None:
+        """Stop the server (open sessions are cut, as in an outage) and keep its data."""
+        subprocess.run([*self.as_user, pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
                        capture_output=True, cwd="/")
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.base, ignore_errors=True)
 
     @property

@@ -7,8 +7,9 @@ import sys
 
 import click
 
+from floyd.cli.consoles import console
 from floyd.cli.context import Session
-from floyd.cli.output import console, print_json
+from floyd.cli.output import print_json
 from floyd.client import ClientConfig, FloydClient, load_config, save_config
 from floyd.client.config import config_dir
 

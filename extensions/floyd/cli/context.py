@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from floyd.client import FloydClient, load_config
+from typing import TYPE_CHECKING
+
+from floyd.client.config import load_config
 from floyd.client.refs import DataRef, parse_data_ref
+
+if TYPE_CHECKING:
+    from floyd.client.http import FloydClient
 
 
 class Session:
@@ -14,7 +19,10 @@ class Session:
 
     @property
     def client(self) -> FloydClient:
+        """Made on first use: the HTTP client is the costliest import of a short command."""
         if self._client is None:
+            from floyd.client.http import FloydClient
+
             self._client = FloydClient.from_config(self.config)
         return self._client
 

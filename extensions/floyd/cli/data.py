@@ -7,12 +7,14 @@ from pathlib import Path
 
 import click
 
+from floyd.cli.consoles import RichProgress, console
 from floyd.cli.context import Session
 from floyd.cli.jobrefs import resolve_job
-from floyd.cli.output import RichProgress, console, print_json, print_table, when
+from floyd.cli.output import print_json, print_json_pages, print_table, print_table_pages, when
 from floyd.client import transfer
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.hashing import StatCache
+from floyd.client.refs import DataRef
 from floyd.formatting import fmt_bytes
 
 LINK_FILE = ".floyddata"
@@ -92,14 +94,16 @@ def add(job: str, name: str, message: str, as_json: bool) -> None:
 @click.option("-n", "--name", "dataset", help="Dataset to upload to (default: the one `floyd data init` linked).")
 @click.option("-m", "--message", default="", help="Describe this version.")
 @click.option("--allow-duplicate", is_flag=True, help="Make a new version even if the files are unchanged.")
+@click.option("--create", is_flag=True, help="Create the dataset (yours, private) if it does not exist yet.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
-def upload(path: Path, dataset: str | None, message: str, allow_duplicate: bool, as_json: bool) -> None:
+def upload(path: Path, dataset: str | None, message: str, allow_duplicate: bool, create: bool, as_json: bool) -> None:
     """Upload PATH (a directory or file) as a new version. Resumes after an interruption."""
     s = Session()
     name = dataset or linked_dataset(path.resolve() if path.is_dir() else path.resolve().parent)
     if not name:
         raise click.UsageError("Which dataset? Run `floyd data init NAME` here first, or pass --name NAME.")
     ref = s.data_ref(name)
+    ensure_dataset(s, ref, create, quiet=as_json)
     cache = StatCache()
     try:
         with RichProgress(enabled=not as_json) as progress:
@@ -118,6 +122,25 @@ def upload(path: Path, dataset: str | None, message: str, allow_duplicate: bool,
         console.print(f"Created [bold]{v['ref']}[/]: {v['file_count']} files, {fmt_bytes(v['size'])}; "
                       f"sent {result.sent_files} files ({fmt_bytes(result.sent_bytes)}){rest}. "
                       f"Id {v['id'][:19]}…", highlight=False)
+
+
+def ensure_dataset(s: Session, ref: DataRef, create: bool, quiet: bool) -> None:
+    """A missing dataset is refused (or, with --create, made) before a single file is hashed."""
+    try:
+        s.client.dataset(ref.owner, ref.name)
+        return
+    except FloydAPIError as exc:
+        if exc.status != 404:
+            raise
+        missing = exc
+    full = f"{ref.owner}/{ref.name}"
+    if not create or ref.owner != s.me:
+        hint = (f"create it with `floyd data init {ref.name}` (which also links this directory), or upload "
+                "with --create" if ref.owner == s.me else "only its owner can create it")
+        raise FloydAPIError(missing.status, f"Dataset {full} does not exist: {hint}.") from None
+    s.client.create_dataset(ref.name)
+    if not quiet:
+        console.print(f"Created dataset [bold]{full}[/].", highlight=False)
 
 
 @data.command("list")
@@ -171,12 +194,14 @@ def ls(ref: str, path: str, recursive: bool, as_json: bool) -> None:
     """List files of version REF (NAME:N) under PATH."""
     s = Session()
     r = s.data_ref(ref)
-    listing = s.client.files(r.owner, r.name, r.version or "latest", path or r.path, recursive)
+    # Page by page, each printed as it arrives: a version of a million files is never held whole.
+    pages = s.client.file_pages(r.owner, r.name, r.version or "latest", path or r.path, recursive)
     if as_json:
-        print_json(listing)
+        print_json_pages(pages, "files")
         return
-    print_table(["PATH", "TYPE", "SIZE", "FILES"],
-                [(f["path"], f["type"], fmt_bytes(f["size"]), f.get("file_count", "")) for f in listing["files"]])
+    print_table_pages(["PATH", "TYPE", "SIZE", "FILES"],
+                      ([(f["path"], f["type"], fmt_bytes(f["size"]), f.get("file_count", "")) for f in p["files"]]
+                       for p in pages))
 
 
 @data.command("get")

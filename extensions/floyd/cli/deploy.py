@@ -21,11 +21,12 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from floyd.cli.consoles import RichProgress, err_console
 from floyd.cli.context import Session
 from floyd.cli.endpoints import EndpointRef, endpoint_ref, name_arg, replicas_text
 from floyd.cli.jobrefs import linked_project
 from floyd.cli.options import GpuArgs
-from floyd.cli.output import RichProgress, err_console, print_json, say, sent_summary
+from floyd.cli.output import print_json, say, sent_summary
 from floyd.client.deploy import (
     ENTRY_SUFFIXES,
     Deployed,

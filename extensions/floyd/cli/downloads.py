@@ -2,65 +2,19 @@
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.markup import escape
 
+from floyd.cli.consoles import RichProgress
 from floyd.cli.context import Session
 from floyd.cli.jobrefs import resolve_job
-from floyd.cli.output import RichProgress, cells, print_json, print_table, say
+from floyd.cli.output import cells, print_json, print_table, say
 from floyd.client.errors import FloydClientError
-from floyd.client.hashing import CHUNK
-from floyd.client.progress import ProgressObserver
 from floyd.client.project_config import write_expt
+from floyd.client.transfer import save_download
 from floyd.formatting import fmt_bytes
-
-
-class _Counting:
-    def __init__(self, raw: Any, observer: ProgressObserver) -> None:
-        self.raw = raw
-        self.observer = observer
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        if data:
-            self.observer.advance("download", len(data))
-        return data
-
-
-def extract_tar(raw: Any, out: Path) -> list[Path]:
-    """Extract a tar stream under ``out``, refusing links and paths that leave it."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    with tarfile.open(fileobj=raw, mode="r|") as tar:
-        for member in tar:
-            try:
-                tar.extract(member, out, filter="data")
-            except tarfile.FilterError as exc:
-                raise FloydClientError(f"Refused to write {member.name!r}: {exc}") from None
-            written.append(out / member.name)
-    return written
-
-
-def save_download(resp: Any, path: str, out: str, observer: ProgressObserver) -> list[Path]:
-    """A file (written into directory ``out``, or as ``out``) or a tar of a directory (under ``out``)."""
-    observer.stage("download", int(resp.headers.get("Content-Length") or 0), "bytes")
-    raw = _Counting(resp.raw, observer)
-    target_dir = Path(out)
-    if resp.headers.get("Content-Type", "").startswith("application/x-tar"):
-        return extract_tar(raw, target_dir)
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    target = target_dir / name if target_dir.is_dir() or out.endswith(("/", "\\")) else target_dir
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".part")
-    with open(tmp, "wb") as fh:
-        while block := raw.read(CHUNK):
-            fh.write(block)
-    tmp.replace(target)
-    return [target]
 
 
 @click.command("clone")

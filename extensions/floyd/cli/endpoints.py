@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import click
 from rich.markup import escape
 
+from floyd.cli.consoles import err_console
 from floyd.cli.context import Session
 from floyd.cli.follow import stdout_line
-from floyd.cli.output import cells, err_console, print_json, print_table, say, short, when
+from floyd.cli.output import cells, print_json, print_table, say, short, when
 from floyd.client.errors import FloydClientError
 from floyd.client.project_config import ConfigError
 from floyd.formatting import fmt_ms, fmt_resources

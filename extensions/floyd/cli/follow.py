@@ -5,11 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from rich.markup import escape
-
 from floyd.cli.context import Session
 from floyd.cli.jobrefs import JobRef
-from floyd.cli.output import err_console, print_json, say
+from floyd.cli.output import esc, print_json, say
 
 
 def follow_log(s: Session, ref: JobRef, out: Callable[[str], None]) -> dict:
@@ -21,7 +19,9 @@ def follow_log(s: Session, ref: JobRef, out: Callable[[str], None]) -> dict:
             elif event == "end":
                 break
     except KeyboardInterrupt:
-        err_console.print(f"Stopped following; job {escape(str(ref))} goes on (floyd logs {ref.number} -f to "
+        from floyd.cli.consoles import err_console
+
+        err_console.print(f"Stopped following; job {esc(str(ref))} goes on (floyd logs {ref.number} -f to "
                           f"follow it again, floyd stop {ref.number} to stop it).", highlight=False)
         sys.exit(130)
     return s.client.job(*ref.args)
@@ -41,7 +41,9 @@ def report_end(record: dict) -> int:
     state = record["state"]
     reason = f": {record['reason']}" if record.get("reason") and state != "succeeded" else ""
     style = "green" if state == "succeeded" else "red"
-    err_console.print(f"Job {escape(record['id'])} [{style}]{state}[/]{escape(reason)}", highlight=False)
+    from floyd.cli.consoles import err_console
+
+    err_console.print(f"Job {esc(record['id'])} [{style}]{state}[/]{esc(reason)}", highlight=False)
     return 0 if state == "succeeded" else 1
 
 
@@ -57,11 +59,11 @@ def print_submitted(s: Session, result: dict, as_json: bool, extra: dict, follow
             limit = f", at most {g['concurrency']} at once" if g.get("concurrency") else ""
             say(f"Sweep group [bold]{g['id']}[/]: {len(jobs)} jobs queued{limit}.")
             for j in jobs:
-                say(f"  {escape(j['id'])}  " + " ".join(f"{escape(k)}={escape(v)}" for k, v in j["params"].items()))
+                say(f"  {esc(j['id'])}  " + " ".join(f"{esc(k)}={esc(v)}" for k, v in j["params"].items()))
             if not follow:
                 say(f"Compare them: floyd status --group {g['id']} --best METRIC")
         else:
-            say(headline.replace("{job}", f"[bold]{escape(jobs[0]['id'])}[/]"))
+            say(headline.replace("{job}", f"[bold]{esc(jobs[0]['id'])}[/]"))
             if not follow:
                 n = jobs[0]["number"]
                 say(f"Follow it: floyd logs {n} -f   (floyd status {n}, floyd output {n})")

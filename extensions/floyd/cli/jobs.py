@@ -12,12 +12,11 @@ import math
 import sys
 
 import click
-from rich.markup import escape
 
 from floyd.cli.context import Session
 from floyd.cli.follow import follow_log, report_end, stdout_line
 from floyd.cli.jobrefs import linked_project, resolve_job
-from floyd.cli.output import cells, print_json, print_table, say, short, when
+from floyd.cli.output import cells, esc, print_json, print_table, say, short, when
 from floyd.client.errors import FloydClientError
 from floyd.formatting import fmt_duration, fmt_resources, fmt_value
 
@@ -70,7 +69,7 @@ def status(job: str | None, group: int | None, project: str | None, best: str | 
         else:
             print_table(JOB_COLUMNS, [job_row(record)])
             if record.get("reason") and record["state"] != "succeeded":
-                say(f"[dim]Reason: {escape(record['reason'])}[/]")
+                say(f"[dim]Reason: {esc(record['reason'])}[/]")
         return
     if group is not None:
         jobs = sorted(s.client.jobs(group=group), key=lambda j: j["number"])
@@ -97,10 +96,10 @@ def status(job: str | None, group: int | None, project: str | None, best: str | 
 def say_best(chosen: dict | None, metric: str, maximize: bool) -> None:
     goal = "max" if maximize else "min"
     if chosen is None:
-        say(f"No job reported {escape(metric)} yet.")
+        say(f"No job reported {esc(metric)} yet.")
     else:
-        say(f"Best by {escape(metric)} ({goal}): [bold]{escape(chosen['id'])}[/] "
-            f"({escape(metric)}={fmt_value(chosen['latest_metrics'][metric])})")
+        say(f"Best by {esc(metric)} ({goal}): [bold]{esc(chosen['id'])}[/] "
+            f"({esc(metric)}={fmt_value(chosen['latest_metrics'][metric])})")
 
 
 def show_group(jobs: list[dict], group: int, best: str | None, maximize: bool, as_json: bool) -> None:
@@ -177,7 +176,7 @@ def stop(job: str) -> None:
     s = Session()
     ref = resolve_job(s, job)
     record = s.client.stop_job(*ref.args)
-    say(f"Job {escape(record['id'])} {escape(record['state'])}.")
+    say(f"Job {esc(record['id'])} {esc(record['state'])}.")
 
 
 # -- floyd metrics --------------------------------------------------------------------------

@@ -1,40 +1,66 @@
-"""``floyd``: the command line of Floyd Workspaces."""
+"""``floyd``: the command line of Floyd Workspaces.
+
+Start-up time is part of the interface (``floyd status`` is typed dozens of times a day), so this
+module imports only click and the client's error classes: each command's module, and with it
+requests, rich and yaml, is imported when that command runs (:class:`FloydGroup`).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from importlib import import_module
 
 import click
 
 from floyd._version import __version__
-from floyd.cli import auth, data, deploy, downloads, endpoints, jobs, projects, run
-from floyd.cli.output import err_console
+from floyd.cli.term import error_line
 from floyd.client.errors import FloydAPIError, FloydClientError
+
+# command name → (module under floyd.cli, attribute); imported only when the command is used
+COMMANDS: dict[str, tuple[str, str]] = {
+    "login": ("auth", "login"), "logout": ("auth", "logout"), "whoami": ("auth", "whoami"),
+    "project": ("projects", "project"), "data": ("data", "data"),
+    "init": ("run", "init"), "run": ("run", "run"), "restart": ("run", "restart"),
+    "status": ("jobs", "status"), "info": ("jobs", "info"), "logs": ("jobs", "logs"), "stop": ("jobs", "stop"),
+    "metrics": ("jobs", "metrics"), "clone": ("downloads", "clone"), "output": ("downloads", "output"),
+    "deploy": ("deploy", "deploy"), "endpoint": ("endpoints", "endpoint"),
+}
 
 
 class FloydGroup(click.Group):
-    """Turns every client error into one line and a non-zero exit code, never a traceback."""
+    """Loads a command's module on first use, and turns every client error into one line and a
+    non-zero exit code, never a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[cmd_name]
+        command = getattr(import_module(f"floyd.cli.{module}"), attr)
+        assert isinstance(command, click.Command), f"floyd.cli.{module}.{attr} is not a command"
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except FloydAPIError as exc:
-            err_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+            error_line(exc.message)
             sys.exit(4 if 400 <= exc.status < 500 else 5)
         except FloydClientError as exc:
-            err_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+            error_line(exc.message)
             sys.exit(3)
         except KeyboardInterrupt:
-            err_console.print("Interrupted. Run the same command again to resume where it stopped.")
+            click.echo("Interrupted. Run the same command again to resume where it stopped.", err=True)
             sys.exit(130)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug: say so in one line, details on request
             if os.environ.get("FLOYD_DEBUG"):
                 raise
-            err_console.print(f"[bold red]Unexpected error:[/] {type(exc).__name__}: {exc} "
-                              "(set FLOYD_DEBUG=1 for details)", highlight=False)
+            error_line(f"{type(exc).__name__}: {exc} (set FLOYD_DEBUG=1 for details)", "Unexpected error:")
             sys.exit(2)
 
 
@@ -42,17 +68,6 @@ class FloydGroup(click.Group):
 @click.version_option(__version__, prog_name="floyd")
 def cli() -> None:
     """Floyd Workspaces: projects, versioned datasets, jobs and endpoints on your own machines."""
-
-
-cli.add_command(auth.login)
-cli.add_command(auth.logout)
-cli.add_command(auth.whoami)
-cli.add_command(projects.project)
-cli.add_command(data.data)
-for command in run.COMMANDS + jobs.COMMANDS + downloads.COMMANDS:
-    cli.add_command(command)
-for command in deploy.COMMANDS + endpoints.COMMANDS:
-    cli.add_command(command)
 
 
 def main() -> None:

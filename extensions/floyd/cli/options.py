@@ -28,6 +28,43 @@ class GpuArgs(click.Command):
         return super().parse_args(ctx, out)
 
 
+class CommandArgs(GpuArgs):
+    """``floyd run python train.py --epochs 3``: an option of the user's command is not floyd's, so
+    instead of click's bare "No such option" say how to pass it (quotes, or after ``--``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            words = positional_words(self, args, exc.option_name)
+            lead = sum(isinstance(p, click.Argument) for p in self.params) - 1  # JOB of floyd restart
+            if len(words) <= lead:
+                raise
+            start = next(i for i, a in enumerate(args) if a == exc.option_name or a.startswith(exc.option_name + "="))
+            name, before, command = ctx.command_path, " ".join(words[:lead] + [""]), " ".join(words[lead:] + args[start:])
+            raise click.UsageError(
+                f"{exc.option_name} is not an option of {name}; if it is one of your command's, quote the "
+                f'command: {name} {before}"{command}", or put it after --: {name} {before}-- {command}', ctx) from None
+
+
+def positional_words(command: click.Command, args: list[str], unknown: str) -> list[str]:
+    """The arguments given before the unknown option (values of floyd's own options skipped)."""
+    takes_value = {name for p in command.params if isinstance(p, click.Option) and not p.is_flag
+                   for name in p.opts}
+    words: list[str] = []
+    skip = False
+    for arg in args:
+        if arg == unknown or arg.startswith(unknown + "="):
+            break
+        if skip:
+            skip = False
+        elif arg in takes_value:
+            skip = True
+        elif not arg.startswith("-"):
+            words.append(arg)
+    return words
+
+
 def job_options(fn: Callable) -> Callable:
     options = [
         click.option("--env", "environment", help="Environment to run in (the platform's list)."),

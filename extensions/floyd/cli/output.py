@@ -1,33 +1,23 @@
-"""Tables, JSON and progress bars for the CLI."""
+"""Tables, JSON and messages for the CLI, cheap to import.
+
+Tables and JSON are plain text (:mod:`floyd.cli.tables`); messages with rich markup (``say``) and
+progress bars (:mod:`floyd.cli.consoles`) import rich when they are first used, so ``floyd status``
+and ``floyd --version`` never pay for it.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
-
-from floyd.client.progress import ProgressObserver
-from floyd.client.transfer import UploadResult
+from floyd.cli.tables import TableStream, render
+from floyd.cli.term import stdout_is_terminal, terminal_width
 from floyd.formatting import fmt_bytes, fmt_when
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from floyd.client.transfer import UploadResult
 
 
 def print_json(data: Any) -> None:
@@ -35,14 +25,57 @@ def print_json(data: Any) -> None:
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = "Nothing here yet.") -> None:
+    """Every value whole in a pipe; on a terminal only free-text columns shorten to fit."""
     rows = list(rows)
     if not rows:
-        console.print(empty, style="dim")
+        sys.stdout.write(empty + "\n")
         return
-    table = Table(*columns, box=None, header_style="bold", pad_edge=False)
-    for row in rows:
-        table.add_row(*["" if v is None else escape(str(v)) for v in row])
-    console.print(table)
+    tty = stdout_is_terminal()
+    lines = render(columns, rows, terminal_width() if tty else None, bold_header=tty)
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def print_table_pages(columns: Sequence[str], pages: Iterable[Sequence[Sequence[Any]]],
+                      empty: str = "Nothing here yet.") -> None:
+    """A table of rows that arrive page by page, each page printed as soon as it comes."""
+    tty = stdout_is_terminal()
+    table = TableStream(columns, terminal_width() if tty else None, bold_header=tty)
+    printed = False
+    for rows in pages:
+        lines = table.lines(rows)
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
+            printed = True
+    if not printed:
+        sys.stdout.write(empty + "\n")
+
+
+def _indented(value: Any, depth: int) -> str:
+    """``value`` as print_json writes it ``depth`` levels deep (JSON strings hold no raw newline)."""
+    return json.dumps(value, indent=2, sort_keys=True).replace("\n", "\n" + "  " * depth)
+
+
+def print_json_pages(pages: Iterable[dict], key: str, leave_out: Sequence[str] = ("next",)) -> None:
+    """What ``print_json`` writes for the first page with ``key`` holding the items of every
+    page, written page by page: the same text, without the whole list in memory."""
+    out = sys.stdout
+    items = 0
+    tail: list[str] | None = None
+    for page in pages:
+        if tail is None:
+            rest = sorted(k for k in page if k != key and k not in leave_out)
+            out.write("{\n" + "".join(f"  {json.dumps(k)}: {_indented(page[k], 1)},\n" for k in rest if k < key))
+            out.write(f"  {json.dumps(key)}: [")
+            tail = [f",\n  {json.dumps(k)}: {_indented(page[k], 1)}" for k in rest if k > key]
+        for item in page[key]:
+            out.write(("," if items else "") + "\n    " + _indented(item, 2))
+            items += 1
+        out.flush()
+    if tail is None:
+        print_json({key: []})
+        return
+    out.write(("\n  ]" if items else "]") + "".join(tail) + "\n}\n")
 
 
 def when(iso: str | None) -> str:
@@ -51,71 +84,32 @@ def when(iso: str | None) -> str:
 
 
 def say(text: str) -> None:
-    """One message to stdout, with rich markup (escape what comes from the platform)."""
+    """One message to stdout, with rich markup (escape what comes from the platform with ``esc``)."""
+    from floyd.cli.consoles import console
+
     console.print(text, highlight=False, soft_wrap=True)
 
 
+def esc(text: object) -> str:
+    """``text`` safe inside ``say``'s markup (rich's escape, imported when a message needs it)."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
 def short(text: str | None, width: int = 40) -> str:
+    """Free text in a table cell: one line, at most ``width`` on a terminal, whole in a pipe."""
     text = (text or "").replace("\n", " ")
+    if not stdout_is_terminal():
+        return text
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def cells(values: Iterable[Any]) -> list[str]:
-    """Table cells as plain text (rich would read '[...]' in a message as markup)."""
-    return [escape("" if v is None else str(v)) for v in values]
+    """Table cells as text (None is empty)."""
+    return ["" if v is None else str(v) for v in values]
 
 
 def sent_summary(up: UploadResult) -> str:
     return ("0 files sent: unchanged" if up.duplicate or not up.sent_files
             else f"{up.sent_files} file(s) sent, {fmt_bytes(up.sent_bytes)}")
-
-
-class RichProgress(ProgressObserver):
-    """Hashing as files done; sending and downloading as bytes with rate and ETA."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.progress = Progress(
-            TextColumn("[bold]{task.description:<11}"),
-            BarColumn(),
-            TextColumn("{task.fields[count]}"),
-            TransferSpeedColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            disable=not enabled or not err_console.is_terminal,
-            transient=False,
-        )
-        self.tasks: dict[str, TaskID] = {}
-        self.units: dict[str, str] = {}
-        self.download_cols = (DownloadColumn(), MofNCompleteColumn())
-
-    def __enter__(self) -> RichProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def stage(self, name: str, total: int, unit: str) -> None:
-        labels = {"hash": "Hashing", "send": "Uploading", "commit": "Committing", "download": "Downloading"}
-        self.units[name] = unit
-        self.tasks[name] = self.progress.add_task(labels.get(name, name), total=total or None, count="")
-        self._update(name)
-
-    def advance(self, name: str, amount: int) -> None:
-        if name in self.tasks:
-            self.progress.advance(self.tasks[name], amount)
-            self._update(name)
-
-    def _update(self, name: str) -> None:
-        task = self.progress.tasks[self.tasks[name]]
-        unit = self.units[name]
-        if unit == "bytes":
-            total = fmt_bytes(task.total) if task.total else "?"
-            text = f"{fmt_bytes(task.completed)}/{total}"
-        else:
-            text = f"{int(task.completed)}/{int(task.total or 0)} {unit}"
-        self.progress.update(self.tasks[name], count=text)
-
-    def note(self, message: str) -> None:
-        self.progress.console.print(message, style="yellow")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from floyd.cli.consoles import console
 from floyd.cli.context import Session
-from floyd.cli.output import console, print_json, print_table, when
+from floyd.cli.output import print_json, print_table, when
 
 
 def split_name(s: Session, text: str) -> tuple[str, str]:

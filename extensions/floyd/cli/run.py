@@ -13,12 +13,13 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from floyd.cli.consoles import RichProgress
 from floyd.cli.context import Session
 from floyd.cli.deploy import DeployFlags, deploy_project
 from floyd.cli.follow import print_submitted
 from floyd.cli.jobrefs import linked_project, resolve_job
-from floyd.cli.options import GpuArgs, job_options, options_from_flags
-from floyd.cli.output import RichProgress, say, sent_summary
+from floyd.cli.options import CommandArgs, job_options, options_from_flags
+from floyd.cli.output import say, sent_summary
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.ignore import DEFAULT_FLOYDIGNORE
 from floyd.client.project_config import EXAMPLE_FLOYD_YML, YML_FILE, ConfigError, parse_sweep_flag, write_expt
@@ -82,7 +83,7 @@ def what_to_run(words: tuple[str, ...] | list[str], root: Path | None) -> dict:
     return {"command": text}
 
 
-@click.command("run", cls=GpuArgs)
+@click.command("run", cls=CommandArgs)
 @click.argument("command", nargs=-1)
 @job_options
 @click.option("--task", help="Use the keys of this task of floyd.yml.")
@@ -154,7 +155,7 @@ def run_job(s: Session, command: tuple[str, ...], options: JobOptions, task: str
 
 
 # -- floyd restart --------------------------------------------------------------------------
-@click.command("restart", cls=GpuArgs)
+@click.command("restart", cls=CommandArgs)
 @click.argument("job")
 @click.argument("command", nargs=-1)
 @job_options

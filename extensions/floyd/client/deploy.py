@@ -16,6 +16,7 @@ from typing import Any
 
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.http import FloydClient
+from floyd.client.ignore import IgnoreRules
 from floyd.client.progress import ProgressObserver
 from floyd.client.project_config import ConfigError, check_cpus, check_memory
 from floyd.client.request import JobOptions, resolve_settings
@@ -95,6 +96,30 @@ class Deployed:
     upload: UploadResult
 
 
+def entry_file(entry: str | None) -> str:
+    """The file an entry names, by the bridge's rule (``jobs_bridge/serving/spec.py``): none → app.py,
+    ``serve.py`` → serve.py, ``pkg.main:api`` → pkg/main.py."""
+    if not entry:
+        return "app.py"
+    if entry.endswith(ENTRY_SUFFIXES):
+        return entry
+    return entry.partition(":")[0].replace(".", "/") + ".py"
+
+
+def check_entry_file(root: Path, entry: str | None) -> None:
+    """Refuse an entry whose file the snapshot would not hold, before an endpoint is made or a byte sent
+    (the bridge checks again, against the snapshot)."""
+    rel = entry_file(entry)
+    if not (root / rel).is_file():
+        if not entry:
+            raise ConfigError(f"{root} has no app.py: give the entry, e.g. --entry serve.py, --entry main:api "
+                              "or --entry predict.ipynb.")
+        raise ConfigError(f"The entry's file {rel} is not in {root}; nothing was deployed. Check the name "
+                          "(--entry is relative to the project directory).")
+    if not IgnoreRules.for_directory(root).keep(rel):
+        raise ConfigError(f"The entry's file {rel} is left out by {root / '.floydignore'}; nothing was deployed.")
+
+
 def find_endpoint(client: FloydClient, owner: str, name: str) -> dict | None:
     """The endpoint, or None where there is none yet."""
     try:
@@ -108,6 +133,7 @@ def find_endpoint(client: FloydClient, owner: str, name: str) -> dict | None:
 def deploy_new_version(client: FloydClient, owner: str, name: str, request: VersionRequest, root: Path, public: bool = False,
            observer: ProgressObserver | None = None) -> Deployed:
     """Post ``request`` (code of ``root``) as a new version of endpoint ``owner/name``."""
+    check_entry_file(root, request.entry)  # before anything is uploaded or created
     existing = find_endpoint(client, owner, name)  # also checks NAME with the bridge before uploading
     project_owner, project = request.project.split("/", 1)
     up = upload_code(client, project_owner, project, root, observer=observer)

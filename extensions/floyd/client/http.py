@@ -1,16 +1,24 @@
-"""FloydClient: typed calls to the bridge's REST API over one keep-alive session."""
+"""FloydClient: typed calls to the bridge's REST API over one keep-alive session.
+
+requests is imported when the first call needs it: GETs of JSON go through :mod:`floyd.client.quick`
+where they can, so a command that only reads (``floyd status``) starts without it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
-from urllib.parse import quote
-
-import requests
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
 
 from floyd._version import __version__
 from floyd.client.config import ClientConfig, load_config
 from floyd.client.errors import ConnectionFailed, FloydAPIError, NotLoggedIn
+from floyd.client.quick import NotQuick, quick_get_json, usable
+
+if TYPE_CHECKING:
+    import requests
+
+# entries per page of a file listing (the bridge allows up to 10,000)
+FILE_PAGE = 5000
 
 
 def _q(value: str) -> str:
@@ -33,10 +41,20 @@ class FloydClient:
         self.api = self.url + "services/floyd/api/v1/"
         self.token = token
         self.timeout = timeout
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = f"floyd-client/{__version__}"
+        self.headers = {"User-Agent": f"floyd-client/{__version__}"}
         if token:
-            self.session.headers["Authorization"] = f"token {token}"
+            self.headers["Authorization"] = f"token {token}"
+        self._session: requests.Session | None = None
+
+    @property
+    def session(self) -> requests.Session:
+        """The keep-alive session, made (and requests imported) on the first call that needs it."""
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+            self._session.headers.update(self.headers)
+        return self._session
 
     @classmethod
     def from_config(cls, cfg: ClientConfig | None = None) -> FloydClient:
@@ -49,6 +67,8 @@ class FloydClient:
     def request(self, method: str, path: str, *, stream: bool = False,
                 timeout: float | tuple[float, float | None] | None = None,
                 **kwargs: Any) -> requests.Response:
+        import requests
+
         url = path if path.startswith("http") else self.api + path.lstrip("/")
         try:
             resp = self.session.request(method, url, stream=stream, timeout=timeout or self.timeout, **kwargs)
@@ -64,6 +84,13 @@ class FloydClient:
 
     def get_json(self, endpoint: str, **params: Any) -> Any:
         params = {k: v for k, v in params.items() if v not in (None, False, "")}
+        url = self.api + endpoint.lstrip("/")
+        if self._session is None and usable(url):
+            try:
+                return quick_get_json(url + (f"?{urlencode(params)}" if params else ""), self.headers,
+                                      self.timeout, self.url)
+            except NotQuick:
+                pass  # a redirect: requests follows it
         return self.request("GET", endpoint, params=params).json()
 
     def send_json(self, method: str, path: str, body: dict | None = None, **params: Any) -> Any:
@@ -77,6 +104,8 @@ class FloydClient:
     @staticmethod
     def request_token(url: str, username: str, password: str, note: str = "floyd CLI") -> str:
         """Trade a user name and password for a JupyterHub API token (the Hub's own API)."""
+        import requests
+
         api = url.rstrip("/") + f"/hub/api/users/{_q(username)}/tokens"
         try:
             resp = requests.post(api, json={"auth": {"username": username, "password": password}, "note": note},
@@ -129,9 +158,25 @@ class FloydClient:
                             params={"force": "1"} if force else None)
         return resp.json() if resp.content else {}
 
-    def files(self, owner: str, name: str, version: str | int, path: str = "", recursive: bool = False) -> dict:
+    def files(self, owner: str, name: str, version: str | int, path: str = "", recursive: bool = False,
+              after: str = "", limit: int | None = None) -> dict:
+        """One page of a version's listing: ``next`` is the ``after`` of the page that follows."""
         return self.get_json(f"datasets/{_q(owner)}/{_q(name)}/versions/{_q(str(version))}/files",
-                             path=path or None, recursive="1" if recursive else None)
+                             path=path or None, recursive="1" if recursive else None, after=after or None,
+                             limit=limit)
+
+    def file_pages(self, owner: str, name: str, version: str | int, path: str = "", recursive: bool = False,
+                   limit: int | None = None) -> Iterator[dict]:
+        """Every page of a listing, fetched when asked for, so only one is held at a time.
+
+        The version is pinned by the number the first page names: pages of "latest" stay one
+        version even if another is committed meanwhile."""
+        limit = limit or FILE_PAGE
+        page = self.files(owner, name, version, path, recursive, limit=limit)
+        yield page
+        while page.get("next"):
+            page = self.files(owner, name, page["version"]["number"], path, recursive, page["next"], limit)
+            yield page
 
     def download(self, owner: str, name: str, version: str | int, path: str = "") -> requests.Response:
         return self.request("GET", f"datasets/{_q(owner)}/{_q(name)}/versions/{_q(str(version))}/download",

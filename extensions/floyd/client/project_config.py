@@ -28,8 +28,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from floyd.client.errors import FloydClientError
 
 EXPT_FILE = ".floydexpt"
@@ -324,6 +322,8 @@ def _section(data: dict, task: str | None) -> JobSettings:
 
 
 def load_yaml(text: str) -> dict:
+    import yaml  # here, not at the top: commands that only find the linked project skip its import
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -13,18 +13,22 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol, cast
+from typing import IO, TYPE_CHECKING, Protocol, cast
 
-from floyd.client.errors import FloydClientError
+from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.hashing import CHUNK, LocalFile, StatCache, hash_files, scan
 from floyd.client.http import FloydClient
 from floyd.client.ignore import IgnoreRules
 from floyd.client.progress import ProgressObserver
 
+if TYPE_CHECKING:  # requests loads with the first request, not with the CLI
+    import requests
+
 LARGE_FILE = 8 << 20  # files from this size go as resumable single-blob uploads
 PACK_BYTES = 64 << 20  # a pack closes after this many bytes…
 PACK_FILES = 4096  # …or this many files
 BLOCK = 512
+MTIME_HEADER = "X-Floyd-Mtime"  # a single file's download: its recorded modification time (tars carry their own)
 
 
 @dataclass
@@ -54,7 +58,8 @@ def build_manifest(root: Path, observer: ProgressObserver, cache: StatCache | No
 def _manifest(files: list[LocalFile], cache: StatCache | None,
               observer: ProgressObserver) -> tuple[list[dict], dict[str, LocalFile]]:
     hashes = hash_files(files, cache, observer)
-    manifest = [{"path": f.path, "size": f.size, "hash": f"sha256:{hashes[f.path]}"} for f in files]
+    manifest = [{"path": f.path, "size": f.size, "hash": f"sha256:{hashes[f.path]}", "mtime": f.key[2] / 1e9}
+                for f in files]
     by_hash: dict[str, LocalFile] = {}
     for f in files:
         by_hash.setdefault(f"sha256:{hashes[f.path]}", f)
@@ -66,7 +71,7 @@ def upload(client: FloydClient, owner: str, name: str, root: Path, message: str 
            cache: StatCache | None = None) -> UploadResult:
     observer = observer or ProgressObserver()
     manifest, by_hash = build_manifest(Path(root), observer, cache)
-    status = client.start_upload(owner, name, manifest, message, allow_duplicate)
+    status = start(lambda m: client.start_upload(owner, name, m, message, allow_duplicate), manifest)
     return send_missing(client, status, manifest, by_hash, observer)
 
 
@@ -94,11 +99,32 @@ def upload_code(client: FloydClient, owner: str, project: str, root: Path, keep:
             files += [_extra_file(Path(tmp), rel, data) for rel, data in extra.items()]
             files.sort(key=lambda f: f.path)
             manifest, by_hash = _manifest(files, cache, observer)
-            status = client.start_snapshot(owner, project, manifest, message)
+            status = start(lambda m: client.start_snapshot(owner, project, m, message), manifest)
             return send_missing(client, status, manifest, by_hash, observer)
     finally:
         if own_cache and cache is not None:
             cache.close()
+
+
+def start(post: Callable[[list[dict]], dict], manifest: list[dict]) -> dict:
+    """Start an upload; a bridge from before file times were kept refuses the ``mtime`` key, and gets
+    the manifest without it (its downloads then carry no file times)."""
+    try:
+        return post(manifest)
+    except FloydAPIError as exc:
+        if exc.status != 400 or "exactly 'path', 'size' and 'hash'" not in exc.message:
+            raise
+    return post([{k: v for k, v in e.items() if k != "mtime"} for e in manifest])
+
+
+def keep_mtime(path: Path, header: str | None) -> None:
+    """Give a downloaded file the modification time its upload recorded (``X-Floyd-Mtime``)."""
+    try:
+        mtime = float(header) if header else None
+    except ValueError:
+        mtime = None
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
 
 
 def _open_stat_cache() -> StatCache | None:
@@ -203,31 +229,43 @@ def file_chunks(f: LocalFile, offset: int, observer: ProgressObserver) -> Iterat
 def download(client: FloydClient, owner: str, name: str, version: str, path: str, out: Path,
              observer: ProgressObserver | None = None) -> list[Path]:
     """Fetch a file (written as ``out`` or into directory ``out``) or a directory (extracted under ``out``)."""
-    observer = observer or ProgressObserver()
-    resp = client.download(owner, name, version, path)
-    length = int(resp.headers.get("Content-Length") or 0)
-    observer.stage("download", length, "bytes")
+    return save_download(client.download(owner, name, version, path), path, str(out),
+                         observer or ProgressObserver())
+
+
+def save_download(resp: requests.Response, path: str, out: str, observer: ProgressObserver) -> list[Path]:
+    """THE way a download lands (dataset files, job outputs, code snapshots): a tar of a directory
+    extracted under ``out``, or one file written into directory ``out`` (or as ``out``) through a
+    ``.part`` file, with the modification time its upload recorded."""
+    observer.stage("download", int(resp.headers.get("Content-Length") or 0), "bytes")
     raw = _CountingReader(resp.raw, observer)
+    target_dir = Path(out)
     if resp.headers.get("Content-Type", "").startswith("application/x-tar"):
-        out.mkdir(parents=True, exist_ok=True)
-        written: list[Path] = []
-        with tarfile.open(fileobj=cast(IO[bytes], raw), mode="r|") as tar:
-            for member in tar:
-                tar.extract(member, out, filter="data")
-                written.append(out / member.name)
-        return written
-    filename = path.rsplit("/", 1)[-1]
-    target = out / filename if out.is_dir() else out
+        return extract_tar(raw, target_dir)
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    target = target_dir / name if target_dir.is_dir() or out.endswith(("/", "\\")) else target_dir
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
     with open(tmp, "wb") as fh:
-        while True:
-            block = raw.read(CHUNK)
-            if not block:
-                break
+        while block := raw.read(CHUNK):
             fh.write(block)
     os.replace(tmp, target)
+    keep_mtime(target, resp.headers.get(MTIME_HEADER))
     return [target]
+
+
+def extract_tar(raw: _Readable, out: Path) -> list[Path]:
+    """Extract a tar stream under ``out``, refusing links and paths that leave it."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with tarfile.open(fileobj=cast(IO[bytes], raw), mode="r|") as tar:
+        for member in tar:
+            try:
+                tar.extract(member, out, filter="data")
+            except tarfile.FilterError as exc:
+                raise FloydClientError(f"Refused to write {member.name!r}: {exc}") from None
+            written.append(out / member.name)
+    return written
 
 
 class _Readable(Protocol):
