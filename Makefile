@@ -3,6 +3,7 @@
 #   make up       run the platform locally (JupyterHub + jobs bridge), Ctrl-C stops it
 #   make test     lint + the whole test suite (what CI runs: .ci/run)
 #   make lint     ruff and mypy (jobs_bridge, hub_config/floyd_hub, extensions/floyd)
+#   make fuzz     schemathesis, long profile, against a platform of its own (FUZZ_ARGS=--max-examples 200)
 #   make bench    every benchmarks/*.py   (make bench BENCH_ARGS=--quick)
 #   make images   build the environment images: base floyd/base:bookworm, then floyd/cpu:latest (IMAGE_VARIANTS="pytorch tensorflow" adds more)
 #   make venv     create .venv / reinstall it when pyproject.toml changed
@@ -17,6 +18,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
 BENCH_ARGS ?=
+FUZZ_ARGS ?=
 UP_ARGS ?=
 IMAGE_ARGS ?=
 # make images IMAGE_VARIANTS='pytorch tensorflow cuda' IMAGE_BUILD_ARGS=--force (images/build.sh)
@@ -33,10 +35,10 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # Prints the DOCKER_HOST to use (last line of ensure-docker.sh), or fails.
 ENSURE_DOCKER := bash scripts/ensure-docker.sh | tail -n 1
 
-.PHONY: help venv labextension up test lint bench images clean
+.PHONY: help venv labextension up test lint fuzz bench images clean
 
 help:
-	@sed -n '3,10s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,11s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -103,6 +105,12 @@ test: venv labextension
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# Every check schemathesis has, all phases (stateful too), with a user's token and with none,
+# many more examples than the bounded profile of `make test` (tests/fuzz); prints the counts.
+fuzz: venv
+	@if host=$$($(ENSURE_DOCKER)); then export DOCKER_HOST="$$host"; fi; \
+	$(VENV)/bin/python -m tests.support.fuzz $(FUZZ_ARGS)
 
 bench: venv
 	@shopt -s nullglob; files=(); for f in benchmarks/*.py; do [ "$$(basename $$f)" = common.py ] || files+=("$$f"); done; \

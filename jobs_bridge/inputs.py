@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.errors import BadRequest, NotFound
-from jobs_bridge.names import NAME_RE
+from jobs_bridge.names import NAME_MAX, NAME_RE
 from jobs_bridge.orm import Job
 from jobs_bridge.storage.paths import StorageLayout
 from jobs_bridge.validate import id_number
@@ -82,7 +82,7 @@ class InputResolver:
                 resolved = ResolvedInput(f"{o}/{name}:{v.number}", "", "dataset",
                                          str(self.layout.version_dir(o, name, v.number)), v.version_id)
             mount = item.get("mount") or default_mount
-            if not isinstance(mount, str) or not NAME_RE.match(mount) or ".." in mount:
+            if not isinstance(mount, str) or len(mount) > NAME_MAX or not NAME_RE.fullmatch(mount):
                 raise BadRequest(f"Invalid mount name {mount!r}: one path component of a-z, 0-9, '.', '_', '-' "
                                  "(it becomes /floyd/input/NAME).")
             if mount in seen:

@@ -6,10 +6,16 @@ import re
 
 from jobs_bridge.errors import BadRequest
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# A name starts with a letter or digit, and a '.' is never followed by another: no '.', '..' or
+# 'a..b' can act as a path. The same patterns and lengths are in openapi.yaml (components/schemas
+# Name and Owner; tests/bridge/test_openapi.py compares them), written without a look-ahead so that
+# any JSON Schema tool can read them.
+NAME_RE = re.compile(r"^[a-z0-9](\.?[a-z0-9_-])*\.?$")
+NAME_MAX = 64
 # JupyterHub user names are wider than our resource names (e.g. e-mail style); we accept
 # what the hub accepts for owners but still refuse anything that could act as a path.
-OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+OWNER_RE = re.compile(r"^[A-Za-z0-9](\.?[A-Za-z0-9_@+-])*\.?$")
+OWNER_MAX = 128
 
 
 def shown(value: object, most: int = 80) -> str:
@@ -20,18 +26,16 @@ def shown(value: object, most: int = 80) -> str:
 
 def check_name(value: object, what: str = "name") -> str:
     """Return ``value`` if it is a valid resource name, else raise a 400 saying what is allowed."""
-    if not isinstance(value, str) or not NAME_RE.match(value) or value in (".", ".."):
+    if not isinstance(value, str) or len(value) > NAME_MAX or not NAME_RE.fullmatch(value):
         raise BadRequest(
             f"Invalid {what} {shown(value)}: use 1-64 characters from a-z, 0-9, '.', '_' and '-', "
             "starting with a letter or digit (e.g. 'mnist-v2')."
         )
-    if ".." in value:
-        raise BadRequest(f"Invalid {what} {value!r}: '..' is not allowed in names.")
     return value
 
 
 def check_owner(value: object) -> str:
-    if not isinstance(value, str) or not OWNER_RE.match(value) or ".." in value:
+    if not isinstance(value, str) or len(value) > OWNER_MAX or not OWNER_RE.fullmatch(value):
         raise BadRequest(f"Invalid user name {shown(value)}: use 1-128 characters from letters, digits and "
-                         "'.', '_', '@', '+', '-'.")
+                         "'.', '_', '@', '+', '-', starting with a letter or digit, with no '..'.")
     return value

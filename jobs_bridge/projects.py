@@ -62,7 +62,7 @@ class ProjectManager(LoggingConfigurable):
     def list(self, caller: Caller, owner: str | None = None) -> list[dict]:
         with self.sessions() as s:
             q = select(Project).order_by(Project.owner, Project.name)
-            if owner:
+            if owner is not None:
                 check_owner(owner)
                 q = q.where(Project.owner == owner)
             if not caller.admin:

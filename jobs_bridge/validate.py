@@ -12,6 +12,7 @@ holds for all of them: :data:`INT_MAX`. A number the database cannot hold never 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 
@@ -73,6 +74,31 @@ def json_bool(value: object, what: str) -> bool:
     if not isinstance(value, bool):
         raise BadRequest(f"'{what}' must be true or false (a JSON boolean), not {_shown(value)}.")
     return value
+
+
+QUERY_FLAGS = {"1": True, "true": True, "0": False, "false": False}
+
+
+def query_flag(value: str | None, what: str) -> bool:
+    """A flag from a query (``?follow=1``): ``1``/``true`` or ``0``/``false``, absent is false. Anything
+    else is a 400: ``?public=no`` once listed every dataset, because any word but a few meant no."""
+    if value is None:
+        return False
+    if value not in QUERY_FLAGS:
+        raise BadRequest(f"'{what}' must be 1, 0, true or false, not {_shown(value)}.")
+    return QUERY_FLAGS[value]
+
+
+def bounded_number(value: str, what: str, low: float, high: float) -> float:
+    """A real number from a query (``?minutes=``) from ``low`` to ``high``, else a 400 with the range
+    (NaN and infinities are no number of minutes)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not low <= number <= high:  # False for NaN
+        raise BadRequest(f"'{what}' must be a number from {low:g} to {high:g}, not {_shown(value)}.")
+    return number
 
 
 def positive_number(value: object, what: str, high: float) -> float:

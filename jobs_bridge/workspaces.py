@@ -13,10 +13,10 @@ from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.identity import Caller, acting_as
 from jobs_bridge.datasets.manager import DatasetManager
-from jobs_bridge.errors import BadRequest, Unprocessable
+from jobs_bridge.errors import Unprocessable
 from jobs_bridge.executors.contract import CONTAINER_UID, WorkspaceRun, give_to_container_user, workspace_spec
 from jobs_bridge.inputs import InputResolver
-from jobs_bridge.names import NAME_RE, check_name
+from jobs_bridge.names import check_name
 from jobs_bridge.orm import Dataset, DatasetVersion, Project
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.resources.environments import Environment, EnvironmentList, parse_memory
@@ -28,6 +28,14 @@ from jobs_bridge.validate import json_bool, positive_number, whole_number
 
 def holder_for(user: str, server_name: str) -> str:
     return f"workspace:{user}/{server_name}"
+
+
+def check_server_name(value: object) -> str:
+    """A named server's name ('' or absent: the default server), a resource name otherwise: it
+    becomes part of the GPU holder and of a directory name."""
+    if value in (None, ""):
+        return ""
+    return check_name(value, "server name")
 
 
 class WorkspaceManager(LoggingConfigurable):
@@ -72,9 +80,7 @@ class WorkspaceManager(LoggingConfigurable):
         choices the form shows; GPUs are leased unless it is a ``dry_run``."""
         user = acting_as(caller, body.get("user"))
         dry_run = json_bool(body.get("dry_run", False), "dry_run")
-        server_name = body.get("server_name", "") or ""
-        if not isinstance(server_name, str) or (server_name and not NAME_RE.match(server_name)):
-            raise BadRequest(f"Invalid server name {server_name!r}.")
+        server_name = check_server_name(body.get("server_name"))
         env = self.environments.get(body["environment"]) if body.get("environment") else self.environments.default()
         gpus, cpus, memory = self._resources(env, body)
         project = self._project(user, body.get("project") or "workspace")
@@ -117,7 +123,7 @@ class WorkspaceManager(LoggingConfigurable):
 
     def release(self, caller: Caller, body: dict) -> dict:
         user = acting_as(caller, body.get("user"))
-        holder = holder_for(user.name, body.get("server_name", "") or "")
+        holder = holder_for(user.name, check_server_name(body.get("server_name")))
         return {"holder": holder, "released": self.gpus.release(holder)}
 
     # -- checks ----------------------------------------------------------------------

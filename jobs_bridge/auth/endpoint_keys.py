@@ -65,9 +65,9 @@ class KeyStore:
 
     def create(self, s: Session, endpoint_id: int, name: object, created_by: str,
                expires_in_days: object) -> tuple[EndpointKey, str]:
-        name = check_name(name or "default", "key name")
+        name = check_name("default" if name is None else name, "key name")
         expires_at = None
-        if expires_in_days not in (None, "", 0):
+        if expires_in_days is not None and (isinstance(expires_in_days, bool) or expires_in_days != 0):
             if isinstance(expires_in_days, bool) or not isinstance(expires_in_days, (int, float)) \
                     or not 0 < expires_in_days <= 3650:
                 raise BadRequest("'expires_in_days' must be a number of days between 0 and 3650 (or omitted).")

@@ -132,7 +132,7 @@ class DatasetManager(LoggingConfigurable):
     def list(self, caller: Caller, owner: str | None = None, public: bool = False) -> list[dict]:
         with self.sessions() as s:
             q = select(Dataset).where(Dataset.kind == "data").order_by(Dataset.owner, Dataset.name)
-            if owner:
+            if owner is not None:
                 check_owner(owner)
                 q = q.where(Dataset.owner == owner)
             elif public:
@@ -167,8 +167,8 @@ class DatasetManager(LoggingConfigurable):
             if "public" in changes:
                 ds.public = json_bool(changes["public"], "public")
             if "description" in changes:
-                if not isinstance(changes["description"], str):
-                    raise BadRequest("'description' must be a string.")
+                if not isinstance(changes["description"], str) or len(changes["description"]) > 10_000:
+                    raise BadRequest("'description' must be a string of at most 10,000 characters.")
                 ds.description = changes["description"]
             s.flush()
             return self._summary(s, ds)

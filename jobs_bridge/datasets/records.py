@@ -28,6 +28,8 @@ def dataset_json(ds: Dataset, latest: DatasetVersion | None = None, count: int |
 def version_json(ds: Dataset, v: DatasetVersion) -> dict:
     return {
         "dataset": f"{ds.owner}/{ds.name}",
+        "owner": ds.owner,  # owner, name and number fill the version's routes (openapi.yaml links)
+        "name": ds.name,
         "number": v.number,
         "ref": f"{ds.owner}/{ds.name}:{v.number}",
         "id": v.version_id,

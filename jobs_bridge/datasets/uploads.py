@@ -265,7 +265,7 @@ class UploadManager(LoggingConfigurable):
             up = self._find(s, caller, upload_id)
         entry = self._by_hash(up.id).get(hexd)
         if entry is None:
-            raise BadRequest(f"sha256:{hexd} is not in this upload's manifest.")
+            raise NotFound(f"sha256:{hexd} is not in this upload's manifest.")
         return self.layout.upload_dir(up.id) / f"{hexd}.part", entry
 
     def blob_offset(self, caller: Caller, upload_id: str, hash_value: str) -> tuple[int, int]:

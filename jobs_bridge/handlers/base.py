@@ -14,7 +14,7 @@ from tornado import web
 from jobs_bridge.auth.identity import Caller, Identity, identify
 from jobs_bridge.errors import BadRequest, FloydError, TooManyRequests, translate
 from jobs_bridge.services import BridgeServices
-from jobs_bridge.validate import whole_number
+from jobs_bridge.validate import query_flag, whole_number
 
 T = TypeVar("T")
 log = logging.getLogger("jobs_bridge.handlers")
@@ -75,7 +75,11 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     def raw_argument(self, name: str, default: str = "") -> str:
         """A query argument exactly as sent (tornado's get_argument silently drops control
-        characters, which would turn a path with NUL into a different, valid path)."""
+        characters, which would turn a path with NUL into a different, valid path).
+
+        Like every argument reader here it settles who is asking first: a request without a
+        token gets the 401 that says what to do, not a 400 about its arguments."""
+        self.caller  # noqa: B018
         values = self.request.query_arguments.get(name)
         if not values:
             return default
@@ -84,13 +88,22 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         except UnicodeDecodeError:
             raise to_http(BadRequest(f"Query argument {name!r} is not valid UTF-8.")) from None
 
+    def optional_argument(self, name: str) -> str | None:
+        """A query argument as sent, or None when absent: ``?owner=`` is an (invalid) empty name,
+        not the same request as no ``owner`` at all."""
+        return self.raw_argument(name) if name in self.request.query_arguments else None
+
     def int_argument(self, name: str, default: int | None, low: int, high: int) -> int | None:
         """A whole-number query argument within its range (validate.whole_number), else a 400
         that states the range; ``default`` when it is absent or empty."""
-        raw = self.get_argument(name, None)
+        raw = self.raw_argument(name)
         if not raw:
             return default
         return whole_number(raw, name, low, high, error=BadRequest)
+
+    def flag_argument(self, name: str) -> bool:
+        """A query flag (``?follow=1``): validate.query_flag, a 400 for anything but 1/0/true/false."""
+        return query_flag(self.optional_argument(name), name)
 
     def json_body(self) -> dict:
         self.caller  # noqa: B018  (who is asking is settled before their input is judged)

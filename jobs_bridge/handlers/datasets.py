@@ -10,15 +10,11 @@ from jobs_bridge.handlers.base import BaseHandler, to_http
 from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, MTIME_HEADER, member_header, padding
 
 
-def flag(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes", "on")
-
-
 class DatasetListHandler(BaseHandler):
     async def get(self) -> None:
         items = await self.call(
             self.bridge.dataset_manager.list, self.caller,
-            owner=self.get_argument("owner", None), public=flag(self.get_argument("public", None)),
+            owner=self.optional_argument("owner"), public=self.flag_argument("public"),
         )
         self.write_json({"items": items})
 
@@ -56,7 +52,7 @@ class VersionHandler(BaseHandler):
         self.write_json(await self.call(self.bridge.dataset_manager.version, self.caller, owner, name, version))
 
     async def delete(self, owner: str, name: str, version: str) -> None:
-        force = flag(self.get_argument("force", None))
+        force = self.flag_argument("force")
         info = await self.call(self.bridge.dataset_manager.delete_version, self.caller, owner, name, version, force)
         self.write_json(info)
 
@@ -68,7 +64,7 @@ class FilesHandler(BaseHandler):
         limit = self.int_argument("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         listing = await self.call(
             self.bridge.dataset_manager.list_files, self.caller, owner, name, version,
-            self.raw_argument("path"), flag(self.get_argument("recursive", None)),
+            self.raw_argument("path"), self.flag_argument("recursive"),
             self.raw_argument("after"), limit,
         )
         self.write_json(listing)
@@ -111,8 +107,8 @@ class DownloadHandler(BaseHandler):
 
 class DiffHandler(BaseHandler):
     async def get(self, owner: str, name: str) -> None:
-        a = self.get_argument("from", None)
-        b = self.get_argument("to", None)
+        a = self.raw_argument("from")
+        b = self.raw_argument("to")
         if not a or not b:
             raise to_http(BadRequest("Give both versions to compare: ?from=1&to=2."))
         self.write_json(await self.call(self.bridge.dataset_manager.diff, self.caller, owner, name, a, b))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
-from jobs_bridge.errors import BadRequest, FloydError
+from jobs_bridge.errors import FloydError
 from jobs_bridge.handlers.base import BaseHandler, to_http
 from jobs_bridge.handlers.logstream import LogStreamMixin
+from jobs_bridge.validate import bounded_number
+
+MAX_MINUTES = 7 * 24 * 60  # the metrics window: a week at most
 
 
 class EndpointListHandler(BaseHandler):
@@ -102,11 +105,8 @@ class KeyHandler(BaseHandler):
 
 class EndpointMetricsHandler(BaseHandler):
     async def get(self, owner: str, name: str) -> None:
-        try:
-            minutes = float(self.get_argument("minutes", "60"))
-        except ValueError:
-            raise to_http(BadRequest("'minutes' must be a number.")) from None
-        since = time.time() - max(1.0, min(minutes, 7 * 24 * 60)) * 60
+        minutes = bounded_number(self.raw_argument("minutes") or "60", "minutes", 1, MAX_MINUTES)
+        since = time.time() - minutes * 60
         self.write_json(await self.call(self.bridge.deployments.metrics, self.caller, owner, name, since))
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from jobs_bridge.errors import BadRequest, FloydError, NotFound
 from jobs_bridge.handlers.base import BaseHandler, to_http
-from jobs_bridge.handlers.datasets import flag
 from jobs_bridge.handlers.logstream import LogStreamMixin
 from jobs_bridge.jobs import states
 from jobs_bridge.jobs.logs import LogStore
@@ -22,8 +21,8 @@ class JobListHandler(BaseHandler):
     async def get(self) -> None:
         limit = self.int_argument("limit", 200, 1, 1000)
         group_id = self.int_argument("group", None, 0, INT_MAX)
-        items = await self.call(self.bridge.job_manager.list, self.caller, self.get_argument("project", None),
-                                group_id, self.get_argument("state", None), limit)
+        items = await self.call(self.bridge.job_manager.list, self.caller, self.raw_argument("project") or None,
+                                group_id, self.raw_argument("state") or None, limit)
         self.write_json({"items": items})
 
     async def post(self) -> None:
@@ -149,6 +148,7 @@ class JobOutputFilesHandler(JobOutputBase):
     async def get(self, owner: str, project: str, number: str) -> None:
         base = await self.output_dir(owner, project, number)
         target = self.resolve(base, self.raw_argument("path"))
+        recursive = self.flag_argument("recursive")
 
         def listing() -> list[dict[str, object]]:
             if not base.exists():
@@ -156,7 +156,6 @@ class JobOutputFilesHandler(JobOutputBase):
             if target.is_file():
                 return [{"path": str(target.relative_to(base)), "type": "file", "size": target.stat().st_size}]
             out: list[dict[str, object]] = []
-            recursive = flag(self.get_argument("recursive", None))
             walker = target.rglob("*") if recursive else target.iterdir()
             for p in sorted(walker):
                 rel = str(p.relative_to(base))

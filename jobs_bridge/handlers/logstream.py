@@ -15,7 +15,6 @@ from tornado.iostream import StreamClosedError
 
 from jobs_bridge.errors import FloydError
 from jobs_bridge.handlers.base import BaseHandler, to_http
-from jobs_bridge.handlers.datasets import flag
 from jobs_bridge.jobs.logs import END, LogStore
 
 
@@ -39,7 +38,7 @@ class LogStreamMixin(BaseHandler):
                          wait_live: Callable[[], Awaitable[LogStore | None]] = never_live) -> None:
         """``live()`` is the store being written now (None when nothing runs); ``wait_live()``
         waits for one to start (None if it ended without one); ``state()`` goes in ``end``."""
-        if not flag(self.get_argument("follow", None)):
+        if not self.flag_argument("follow"):
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             if path.exists():
                 self.write(await self.call(path.read_bytes))

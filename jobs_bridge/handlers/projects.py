@@ -7,7 +7,8 @@ from jobs_bridge.handlers.base import BaseHandler
 
 class ProjectListHandler(BaseHandler):
     async def get(self) -> None:
-        items = await self.call(self.bridge.project_manager.list, self.caller, self.get_argument("owner", None))
+        items = await self.call(self.bridge.project_manager.list, self.caller,
+                                self.optional_argument("owner"))
         self.write_json({"items": items})
 
     async def post(self) -> None:

@@ -22,7 +22,10 @@ log = logging.getLogger("jobs_bridge.handlers")
 class UploadStartHandler(BaseHandler):
     async def post(self, owner: str, name: str) -> None:
         body = self.json_body()
-        if "manifest" not in body and "version_id" in body:  # "is this tree still that version?"
+        if "manifest" in body and "version_id" in body:
+            raise ApiError(400, "Send either 'manifest' (start an upload) or 'version_id' (is this tree still "
+                                "that version?), not both.")
+        if "version_id" in body:  # "is this tree still that version?"
             self.write_json(await self.call(self.bridge.upload_manager.same_version, self.caller, owner, name,
                                             body["version_id"]))
             return
@@ -66,6 +69,7 @@ class StreamingHandler(BaseHandler):
     error: FloydError | None = None
 
     refused: ApiError | None = None
+    body_received = False  # set once the whole body has reached finish_receiving()
     received = 0
 
     async def prepare(self) -> None:
@@ -132,12 +136,26 @@ class StreamingHandler(BaseHandler):
                 log.warning("Cleaning up after %s failed", mapped.log_message, exc_info=True)
 
     async def finish_receiving(self) -> dict:
+        self.body_received = True
         if self.refused is not None:
             raise self.refused
         await self._hand_off()
         if self.error is not None:
             raise to_http(self.error)
         return await self.call(self.receiver.close)
+
+    def finish(self, chunk: Any = None) -> Any:
+        """Say ``Connection: close`` when answering before the body has been read (tornado's 405 for
+        a method it does not know, an error in prepare for a method that does not stream):
+        tornado then closes the connection without saying so, and the proxy, which keeps it
+        alive, would send the next request down a closed socket and answer that one 503."""
+        if not self.body_received and self._has_body():
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
+
+    def _has_body(self) -> bool:
+        headers = self.request.headers
+        return "Transfer-Encoding" in headers or headers.get("Content-Length", "0") not in ("", "0")
 
     def on_connection_close(self) -> None:
         if self.receiver is not None and not self._finished and self.error is None:

@@ -25,9 +25,9 @@ class GpusHandler(BaseHandler):
 
 class WorkspaceOptionsHandler(BaseHandler):
     async def get(self) -> None:
-        user = self.get_argument("user", None)
-        admin = self.get_argument("admin", "0") == "1"
-        caller = acting_as(self.caller, {"name": user, "admin": admin} if user else None)
+        user = self.optional_argument("user")
+        admin = self.flag_argument("admin")
+        caller = acting_as(self.caller, {"name": user, "admin": admin} if user is not None else None)
         self.write_json(await self.call(self.bridge.workspace_manager.options, caller))
 
 

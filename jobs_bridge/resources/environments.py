@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from jobs_bridge.errors import Unprocessable
 
-MEMORY_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$", re.IGNORECASE)
+MEMORY_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)i?B?$", re.IGNORECASE)  # openapi.yaml: Memory
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 DEFAULT_ENVIRONMENTS = [

@@ -24,7 +24,7 @@ from traitlets.config import LoggingConfigurable
 from jobs_bridge.auth.endpoint_keys import KeyStore, key_json
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.auth.rules import check_access
-from jobs_bridge.errors import BadRequest, Conflict, NotFound, Unprocessable
+from jobs_bridge.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from jobs_bridge.executors.base import Executor, ExecutorError
 from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.names import check_name, check_owner
@@ -128,9 +128,9 @@ class DeploymentManager(LoggingConfigurable):
         def insert_row() -> tuple[dict, LiveEndpoint]:
             only_keys(body, {"name", "owner", "public", "description"})
             name = check_name(body.get("name"), "endpoint name")
-            owner = check_owner(body.get("owner") or caller.name)
+            owner = check_owner(body.get("owner", caller.name))
             if owner != caller.name and not caller.admin:
-                raise BadRequest(f"You can create endpoints for yourself ({caller.name}), not for {owner}.")
+                raise Forbidden(f"You can create endpoints for yourself ({caller.name}), not for {owner}.")
             public, description = json_bool(body.get("public", False), "public"), body.get("description") or ""
             if not isinstance(description, str) or len(description) > 10_000:
                 raise BadRequest("'description' must be a string of at most 10,000 characters.")

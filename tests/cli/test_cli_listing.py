@@ -51,7 +51,7 @@ def listed(platform: Platform, alice: User, tree: Path, monkeypatch: pytest.Monk
 
 def whole(alice: User, recursive: bool) -> dict:
     return alice.api("GET", "datasets/alice/lsdata/versions/1/files",
-                     params={"recursive": "1" if recursive else "", "limit": 10_000}).json()
+                     params={"recursive": "1" if recursive else "0", "limit": 10_000}).json()
 
 
 @pytest.mark.parametrize("recursive", [True, False])

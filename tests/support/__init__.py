@@ -15,6 +15,8 @@
 - ``traffic``: continuous requests to an endpoint from a thread, every answer timed (``Traffic``, ``Answer``).
 - ``runtime``: real ``python -m floyd.container.serving`` processes (``RuntimeProcess``, ``start``,
   ``write``, ``write_notebook``, ``NOTEBOOKS``).
+- ``fuzz``: schemathesis's CLI against a platform (``run_schemathesis``, ``BOUNDED``/``LONG`` profiles,
+  ``FuzzReport``, ``release_gpus``); ``python -m tests.support.fuzz`` is ``make fuzz``.
 - ``lab``: code inside a workspace: ``Workspace``, ``make_workspace``, a real ``JupyterServer``
   (``jupyter_server`` fixture), ``sse_events``, and the workspace code ``TRAIN`` and ``APP``.
 - ``load``: many users at once (jobs, dataset uploads, endpoint traffic, a timed API GET) on a
