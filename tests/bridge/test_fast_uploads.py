@@ -54,7 +54,7 @@ def test_unchanged_tree_needs_no_manifest(alice: User, ds: str, tree: Path, cach
     os.utime(tree / "d0" / "f0.txt", (1, 1))
     touched = upload(client, "alice", ds, tree, "touched", cache=cache)
     assert touched.duplicate and touched.version["number"] == 1
-    (tree / "d1" / "new.txt").write_bytes(b"new")
+    (tree / "d1" / "new.txt").write_bytes(f"new in {ds}".encode())  # bytes no other test stored
     added = upload(client, "alice", ds, tree, "added", cache=cache)
     assert not added.duplicate and added.version["number"] == 2 and added.sent_files == 1
     with monkeypatch.context() as m:
@@ -64,7 +64,7 @@ def test_unchanged_tree_needs_no_manifest(alice: User, ds: str, tree: Path, cach
 
 def test_deleted_head_falls_back_to_the_manifest(alice: User, ds: str, tree: Path, cache: StatCache) -> None:
     client = FloydClient(alice.platform.url, alice.token)
-    write_tree(tree, {"a.txt": b"a", "b/c.txt": b"c"})
+    write_tree(tree, {"a.txt": f"a of {ds}".encode(), "b/c.txt": f"c of {ds}".encode()})  # not deduplicated
     first = upload(client, "alice", ds, tree, "first", cache=cache)
     client.delete_version("alice", ds, 1)
     again = upload(client, "alice", ds, tree, "again", cache=cache)
