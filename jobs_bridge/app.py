@@ -185,11 +185,16 @@ class BridgeApp(Application):
     executor_threads = Integer(
         8, help="Threads for blocking work: database, hashing, file copies. Keep the event loop free."
     ).tag(config=True)
+    read_threads = Integer(
+        4, help="Threads for the blocking part of API reads (GET, HEAD), apart from executor_threads: "
+        "a listing or a record never waits behind a burst of uploads, commits and job submissions.",
+    ).tag(config=True)
 
     # -- wiring ------------------------------------------------------------------------
     engine: Engine
     sessions: sessionmaker[Session]
     executor: ThreadPoolExecutor
+    read_executor: ThreadPoolExecutor
     layout: StorageLayout
     store: BlobStore
     environments_list: EnvironmentList
@@ -228,6 +233,7 @@ class BridgeApp(Application):
 
     def init_executor(self) -> None:
         self.executor = ThreadPoolExecutor(self.executor_threads, thread_name_prefix="bridge")
+        self.read_executor = ThreadPoolExecutor(self.read_threads, thread_name_prefix="bridge-read")
 
     def init_resources(self) -> None:
         """The environments and limits, checked now: a mistake stops the start with a message."""
@@ -256,6 +262,7 @@ class BridgeApp(Application):
         limits = RequestLimits(parent=self)
         self.services = BridgeServices(
             sessions=self.sessions, layout=self.layout, store=self.store, executor=self.executor,
+            read_executor=self.read_executor,
             dataset_manager=self.dataset_manager, upload_manager=self.upload_manager,
             project_manager=self.project_manager, workspace_manager=self.workspace_manager,
             gpu_allocator=self.gpu_allocator, environments_list=self.environments_list,
@@ -421,6 +428,7 @@ class BridgeApp(Application):
         await self.job_manager.close()
         await self.deployments.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.read_executor.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
 
 

@@ -33,6 +33,7 @@ class BridgeServices:
     layout: StorageLayout
     store: BlobStore
     executor: ThreadPoolExecutor  # blocking work (database, hashing, copies) runs here, off the loop
+    read_executor: ThreadPoolExecutor  # the blocking part of GET/HEAD: reads never queue behind writes
     dataset_manager: DatasetManager
     upload_manager: UploadManager
     project_manager: ProjectManager
