@@ -43,18 +43,9 @@ from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.ignore import IgnoreRules  # noqa: E402
 from floyd.client.transfer import upload_code  # noqa: E402
 from tests.support.platform import Platform  # noqa: E402
+from tests.support.serving import ASGI_OK_APP  # noqa: E402
 
-APP = b'''async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")]})
-    await send({"type": "http.response.body", "body": b"ok"})
-'''
+APP = ASGI_OK_APP  # a raw ASGI app answering 'ok': the proxy's cost shows
 FLASK_APP = b'''from flask import Flask
 
 app = Flask(__name__)

@@ -22,21 +22,9 @@ from floyd.client.transfer import upload, upload_code
 from tests.support.fairshare import Report, check
 from tests.support.loadgen import ErrorTally, OpenLoopResult, Sampler, open_loop
 from tests.support.platform import Platform, User, write_tree
-from tests.support.serving import deploy_ready
+from tests.support.serving import ASGI_OK_APP, deploy_ready
 
 FINISHED = {"succeeded", "failed", "stopped", "timed_out", "lost"}
-# A trivial ASGI app (no framework to import): the endpoint's own work is next to nothing.
-APP = b'''async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")]})
-    await send({"type": "http.response.body", "body": b"ok"})
-'''
 
 
 @dataclass(frozen=True)
@@ -121,7 +109,7 @@ class LoadRun:
                      for k in range(2) for n in range(5)}
             write_tree(self.workdir / "data" / str(j), files)
         owner = self.p.user(f"{self.prefix}srv")
-        deploy_ready(owner, "echo", {"app.py": APP}, self.workdir / "deploy")
+        deploy_ready(owner, "echo", {"app.py": ASGI_OK_APP}, self.workdir / "deploy")
         r = owner.api("POST", f"endpoints/{owner.name}/echo/keys", json={"name": "load"})
         assert r.status_code == 201, r.text
         self.endpoint_key = r.json()["key"]
