@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import socket
 import sys
 import time
@@ -42,6 +41,7 @@ if str(REPO) not in sys.path:
 from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.ignore import IgnoreRules  # noqa: E402
 from floyd.client.transfer import upload_code  # noqa: E402
+from tests.support.loadgen import exchange, get_request  # noqa: E402
 from tests.support.platform import Platform  # noqa: E402
 from tests.support.serving import ASGI_OK_APP  # noqa: E402
 
@@ -55,7 +55,6 @@ app = Flask(__name__)
 def ok():
     return "ok"
 '''
-LENGTH_RE = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 
 
 class Target:
@@ -64,19 +63,8 @@ class Target:
     def __init__(self, label: str, port: int, path: str, headers: dict[str, str]) -> None:
         self.label = label
         self.port = port
-        lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
-        self.request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        self.request = get_request(port, path, headers)
 
-
-async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
-    """Send one request on a kept-alive connection; return the status after reading the body."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    m = LENGTH_RE.search(head)
-    if m is None:
-        raise RuntimeError(f"no Content-Length in {head[:200]!r}")
-    await reader.readexactly(int(m.group(1)))
-    return int(head[9:12])
 
 
 async def sequential(target: Target, n: int) -> list[float]:

@@ -106,12 +106,17 @@ def open_loop(port: int, path: str, headers: dict[str, str], rate: float, second
               connections: int = 16) -> OpenLoopResult:
     """About ``rate`` GETs/s for ``seconds``, spread over kept-alive connections; every answer
     that is not a 200, and every failed or cut connection, goes into ``errors``."""
+    return asyncio.run(_open_loop(port, get_request(port, path, headers), rate, seconds, errors, connections))
+
+
+def get_request(port: int, path: str, headers: dict[str, str]) -> bytes:
+    """The bytes of a keep-alive ``GET path`` to 127.0.0.1:``port``, built once, sent many times."""
     lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
-    return asyncio.run(_open_loop(port, request, rate, seconds, errors, connections))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """Send one request on a kept-alive connection; return the status after reading the body."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     m = LENGTH_RE.search(head)
@@ -137,7 +142,7 @@ async def _open_loop(port: int, request: bytes, rate: float, seconds: float, err
             try:
                 if conn is None:
                     conn = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
-                status = await asyncio.wait_for(_exchange(*conn, request), 30)
+                status = await asyncio.wait_for(exchange(*conn, request), 30)
                 if status == 200:
                     ok[0] += 1
                 else:
