@@ -16,6 +16,7 @@ from jobs_bridge.executors.contract import JobRun, RunSpec, job_spec
 from jobs_bridge.executors.docker import DockerExecutor
 from jobs_bridge.executors.local import LocalExecutor
 from jobs_bridge.storage.paths import StorageLayout
+from tests.support.platform import IMAGE
 
 PUBLIC_URL = "http://bridge.example:8000/"
 
@@ -43,7 +44,7 @@ def env_lines(text: str) -> dict[str, str]:
 
 
 def test_spec_is_the_contract(tmp_path: Path) -> None:
-    layout, spec = make_spec(tmp_path, "floyd/cpu:latest")
+    layout, spec = make_spec(tmp_path, IMAGE)
     assert spec.mount_table() == {
         "/floyd/code": (str(layout.job_code("ann", "proj", 3)), False),
         "/floyd/output": (str(layout.job_output("ann", "proj", 3)), False),
@@ -99,7 +100,7 @@ def link_table(top: Path) -> dict[str, str]:
 
 
 def test_local_process_gets_the_same_tree(tmp_path: Path) -> None:
-    layout, spec = make_spec(tmp_path, "floyd/cpu:latest", command="env; pwd")
+    layout, spec = make_spec(tmp_path, IMAGE, command="env; pwd")
     executor = LocalExecutor(layout.root)
     handle = executor.start(spec)
     assert executor.wait(handle, spec.workdir) == 0
@@ -119,7 +120,7 @@ def test_local_process_gets_the_same_tree(tmp_path: Path) -> None:
 
 
 def test_gpus_by_device_id_in_each_runtime(tmp_path: Path) -> None:
-    _, spec = make_spec(tmp_path, "floyd/cpu:latest")
+    _, spec = make_spec(tmp_path, IMAGE)
     gpu = dataclasses.replace(spec, gpu_devices=["0"])
     options = contract.docker_options(gpu, "inst")
     (request,) = options["device_requests"]

@@ -10,9 +10,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from tests.support.platform import REPO
-
-IMAGE = "floyd/cpu:latest"
+from tests.support.platform import IMAGE, REPO
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +24,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="session")
 def workspace_image(docker_client: docker.DockerClient) -> str:
     """Build the CPU environment the way `make images` does (a no-op when it is current)."""
-    proc = subprocess.run(["bash", str(REPO / "images" / "build.sh"), "--variant", "cpu"], cwd=REPO,
+    proc = subprocess.run(["bash", str(REPO / "images" / "build.sh"), "--variant", "cpu", "--tag", IMAGE], cwd=REPO,
                           capture_output=True, text=True, timeout=1800, env=dict(os.environ))
     if proc.returncode:
         raise RuntimeError(f"images/build.sh failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

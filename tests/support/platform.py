@@ -21,6 +21,9 @@ import requests
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+# The environment image the tests build and run. FLOYD_TEST_IMAGE gives a checkout a tag of its
+# own, so that two checkouts testing on one Docker engine do not rebuild each other's image.
+IMAGE = os.environ.get("FLOYD_TEST_IMAGE", "floyd/cpu:latest")
 
 
 # Two pretend GPUs and an environment that allows them: there is no GPU here, so the tests
@@ -29,11 +32,11 @@ TEST_BRIDGE_CONFIG = """
 c.GpuAllocator.devices = ["0", "1"]
 c.DeploymentManager.ready_timeout = 30
 c.BridgeApp.environments = [
-    {"name": "cpu", "image": "floyd/cpu:latest", "description": "CPU", "gpu": False, "cpus": 1, "memory": "2G"},
-    {"name": "cuda", "image": "floyd/cpu:latest", "description": "GPU test environment", "gpu": True,
+    {"name": "cpu", "image": "@IMAGE@", "description": "CPU", "gpu": False, "cpus": 1, "memory": "2G"},
+    {"name": "cuda", "image": "@IMAGE@", "description": "GPU test environment", "gpu": True,
      "cpus": 1, "memory": "2G"},
 ]
-"""
+""".replace("@IMAGE@", IMAGE)
 
 
 def free_port() -> int:
