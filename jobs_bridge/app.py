@@ -35,10 +35,12 @@ from jobs_bridge.executors.docker import DockerExecutor, docker_available
 from jobs_bridge.executors.local import SAFE_ENV, LocalExecutor
 from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
 from jobs_bridge.handlers.base import NotFoundHandler
+from jobs_bridge.jobs.compare import RunComparison
 from jobs_bridge.jobs.manager import JobManager
 from jobs_bridge.jobs.queue import JobQueue
 from jobs_bridge.jobs.runner import JobRunner
 from jobs_bridge.jobs.spec import SpecResolver
+from jobs_bridge.lineage.graph import LineageBuilder
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.request_limits import Followers, RequestLimits
 from jobs_bridge.resources.environments import DEFAULT_ENVIRONMENTS, EnvironmentList
@@ -90,7 +92,7 @@ class BridgeApp(Application):
     # Every configurable part, so --generate-config and --help-all document all their settings.
     classes = [DatasetManager, UploadManager, ProjectManager, GpuAllocator, ResourceLimits, WorkspaceManager,
                JobQueue, JobRunner, SpecResolver, DockerExecutor, LocalExecutor, DeploymentManager, Router,
-               VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits]
+               VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits, LineageBuilder]
 
     @default("log_level")
     def _default_log_level(self) -> int:
@@ -268,7 +270,8 @@ class BridgeApp(Application):
             gpu_allocator=self.gpu_allocator, environments_list=self.environments_list,
             job_manager=self.job_manager, deployments=self.deployments, admin_services=frozenset(self.admin_services),
             service_prefix=self.service_prefix, hub_prefix=self.hub_prefix, openapi_document=self.openapi_document,
-            request_limits=limits, followers=Followers(limits))
+            request_limits=limits, followers=Followers(limits), comparison=RunComparison(self.sessions),
+            lineage=LineageBuilder(parent=self, sessions=self.sessions, prefix=self.service_prefix))
 
     def recover(self) -> None:
         """Finish or undo what a crash left half done; forget expired uploads."""

@@ -80,6 +80,9 @@ class DatasetVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     file_count: Mapped[int] = mapped_column(Integer, default=0)
+    # the job whose output became this version (lineage); NULL for uploads
+    source_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True,
+                                                      index=True)
 
     dataset: Mapped[Dataset] = relationship(back_populates="versions")
 
@@ -181,7 +184,8 @@ class Job(Base):
     task: Mapped[str] = mapped_column(String(64), default="")
     snapshot: Mapped[str] = mapped_column(String(71))
     requirements_hash: Mapped[str] = mapped_column(String(64), default="")
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True,
+                                                  index=True)
     group_id: Mapped[int | None] = mapped_column(ForeignKey("job_groups.id", ondelete="SET NULL"), nullable=True,
                                                  index=True)
     executor: Mapped[str] = mapped_column(String(16), default="")

@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.uploads import UploadManager
+from jobs_bridge.jobs.compare import RunComparison
 from jobs_bridge.jobs.manager import JobManager
+from jobs_bridge.lineage.graph import LineageBuilder
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.request_limits import Followers, RequestLimits
 from jobs_bridge.resources.environments import EnvironmentList
@@ -48,6 +50,8 @@ class BridgeServices:
     openapi_document: Callable[[], dict[str, Any]]
     request_limits: RequestLimits  # query strings, live log streams
     followers: Followers  # the live log streams open now
+    comparison: RunComparison  # runs side by side (floyd compare, the compare page)
+    lineage: LineageBuilder  # the graph of what made what (floyd lineage, the lineage page)
 
     def usage(self, owner: str) -> int:
         """Bytes of dataset storage ``owner`` uses (blocking: call it through the executor)."""

@@ -327,9 +327,11 @@ class UploadManager(LoggingConfigurable):
         return result
 
     def commit_entries(self, caller: Caller, owner: str, name: str, kind: str, entries: list[Entry], message: str,
-                       uploader: str, upload_id: str | None = None, allow_duplicate: bool = False) -> dict:
+                       uploader: str, upload_id: str | None = None, allow_duplicate: bool = False,
+                       source_job: int | None = None) -> dict:
         """Make ``entries`` (all in the store already) the dataset's next version, atomically:
-        materialized in a staging directory, renamed into place, then the database commit."""
+        materialized in a staging directory, renamed into place, then the database commit.
+        ``source_job`` (a job's id) records the run whose output it is, for lineage."""
         with self.datasets.lock(owner, name):
             vid = version_id(entries)
             total = sum(e.size for e in entries)
@@ -359,8 +361,7 @@ class UploadManager(LoggingConfigurable):
                 with self.datasets.sessions.begin() as s:
                     v = DatasetVersion(
                         dataset_id=ds.id, number=number, version_id=vid, message=message,
-                        created_by=caller.name, size=total, file_count=len(entries),
-                    )
+                        created_by=caller.name, size=total, file_count=len(entries), source_job_id=source_job)
                     s.add(v)
                     s.flush()
                     if entries:
@@ -409,4 +410,5 @@ class UploadManager(LoggingConfigurable):
         entries.sort(key=lambda e: e.path)
         with self.datasets.sessions.begin() as s:
             self.add_owners(s, caller.name, [e.hexdigest for e in entries])
-        return self.commit_entries(caller, owner, name, "data", entries, message or f"output of job {job}", caller.name)
+        return self.commit_entries(caller, owner, name, "data", entries, message or f"output of job {job}", caller.name,
+                                   source_job=row.id)
