@@ -28,8 +28,26 @@
     const tbody = table.tBodies[0];
     const pages = table.dataset.pages;
     const stamp = document.getElementById("refreshed");
+    const ticked = new Set();
+    const compare = document.getElementById("compare");
+    function tick(box) {
+      if (box.checked) ticked.add(box.value); else ticked.delete(box.value);
+      if (compare) compare.disabled = ticked.size < 1;
+    }
+    tbody.addEventListener("change", (e) => { if (e.target.classList.contains("pick")) tick(e.target); });
+    for (const box of tbody.querySelectorAll("input.pick")) tick(box);
+    if (compare) {
+      compare.addEventListener("click", () => {
+        window.location.href = compare.dataset.page + "?jobs=" + encodeURIComponent([...ticked].join(","));
+      });
+    }
     function row(j) {
       const tr = el("tr", { "data-job": j.id });
+      const pick = el("td");
+      const box = el("input", { type: "checkbox", class: "pick", value: j.id, "aria-label": "compare " + j.id });
+      box.checked = ticked.has(j.id);
+      pick.appendChild(box);
+      tr.appendChild(pick);
       const link = el("td");
       link.appendChild(el("a", { href: pages + j.id }, j.id));
       tr.appendChild(link);
@@ -50,7 +68,7 @@
         const rows = data.items.map(row);
         if (!rows.length) {
           const tr = el("tr", { class: "empty" });
-          tr.appendChild(el("td", { colspan: "8", class: "muted" }, "No jobs yet."));
+          tr.appendChild(el("td", { colspan: "9", class: "muted" }, "No jobs yet."));
           rows.push(tr);
         }
         tbody.replaceChildren(...rows);

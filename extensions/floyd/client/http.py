@@ -247,6 +247,15 @@ class FloydClient:
     def job_metrics(self, owner: str, project: str, number: int | str) -> dict:
         return self.get_json(f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}/metrics")
 
+    def lineage(self, ref: str, depth: int | None = None) -> dict:
+        """The lineage graph of REF: {root, nodes: [{kind, ref, label, state, url}], edges: [{from, to}]}."""
+        return self.get_json("lineage", ref=ref, depth=depth)
+
+    def compare(self, jobs: list[str] | None = None, group: int | None = None, rank: str | None = None,
+                order: str = "min") -> dict:
+        return self.get_json("compare", jobs=",".join(jobs) if jobs else None, group=group, rank=rank,
+                             order=order if rank else None)
+
     def job_packages(self, owner: str, project: str, number: int | str) -> list[str]:
         return self.get_json(f"jobs/{_q(owner)}/{_q(project)}/{_q(str(number))}/packages")["items"]
 
