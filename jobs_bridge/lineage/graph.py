@@ -100,9 +100,15 @@ class _Walk:
                 return
             frontier = following
         # cut by the depth: say so when the last layer still had links to follow
-        if any(self.visible(other) for ref in frontier for other in self._links(ref, up)
-               if str(other) not in seen):
+        if any(self._exists(other) for ref in frontier for other in self._links(ref, up) if str(other) not in seen):
             self.truncated = True
+
+    def _exists(self, ref: Ref) -> bool:
+        """Whether the caller could see ``ref``, without adding it to the graph."""
+        if str(ref) in self.nodes:
+            return True
+        kind = self.kinds.get(ref.kind)
+        return str(ref) not in self.hidden and kind is not None and kind.node(self.ctx, ref) is not None
 
     def _links(self, ref: Ref, up: bool) -> Iterable[Ref]:
         kind = self.kinds[ref.kind]

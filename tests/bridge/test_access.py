@@ -18,7 +18,11 @@ from tests.support.routes import route_methods
 from tests.support.serving import deploy_ready
 
 PUBLIC_API = {"/api/v1/info", "/api/v1/openapi.json"}
-PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}", "/serving", "/serving/{owner}/{name}"}
+PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}", "/serving", "/serving/{owner}/{name}",
+         "/lineage", "/compare"}
+# Routes that name what they read in the query, not the path: the owner's job stands in for it.
+QUERIES = {"/api/v1/lineage": {"ref": "walk-owner/secret-proj/1"}, "/lineage": {"ref": "walk-owner/secret-proj/1"},
+           "/api/v1/compare": {"jobs": "walk-owner/secret-proj/1"}, "/compare": {"jobs": "walk-owner/secret-proj/1"}}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +59,7 @@ def concrete(template: str, world: dict[str, str]) -> str:
 
 
 def owner_scoped(template: str) -> bool:
-    return "{owner}" in template or "{upload_id}" in template
+    return "{owner}" in template or "{upload_id}" in template or template in QUERIES
 
 
 
@@ -64,8 +68,9 @@ def request(platform: Platform, method: str, path: str, user: User | None) -> re
     base = platform.url + "services/floyd"
     headers = user.headers if user else {}
     kwargs = {"json": {}} if method in ("post", "put", "patch") else {}
+    params = {"from": "1", "to": "1"} if path.endswith("/diff") else QUERIES.get(path)
     return requests.request(method.upper(), base + path, headers=headers, allow_redirects=False, timeout=30,
-                            params={"from": "1", "to": "1"} if path.endswith("/diff") else None, **kwargs)
+                            params=params, **kwargs)
 
 
 def routes() -> list[tuple[str, str]]:
