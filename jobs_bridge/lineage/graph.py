@@ -18,6 +18,7 @@ from jobs_bridge.errors import NotFound
 from jobs_bridge.lineage.kinds import KINDS
 from jobs_bridge.lineage.nodes import Context, Kind, Node
 from jobs_bridge.lineage.refs import Ref, parse
+from jobs_bridge.lineage.world import World
 
 MAX_DEPTH = 1000
 
@@ -43,7 +44,8 @@ class LineageBuilder(LoggingConfigurable):
         depth = self.default_depth if depth is None else depth
         ref = parse(ref_text, caller.name)
         with self.sessions() as s:
-            ctx = Context(s, caller, self.prefix)
+            ctx = Context(caller, self.prefix, World(s, everyone=caller.admin))
+            ctx.world.load(caller.name)  # the caller's own objects can be children of anything they see
             root = self.kinds[ref.kind].node(ctx, ref)
             if root is None:
                 raise NotFound(f"{ref} not found (or not shared with you).")

@@ -1,16 +1,14 @@
 """The pieces every kind of lineage node shares: the node as data, the contract of a kind, and
-the per-request context (who asks, the database session, a cache of rows already read)."""
+the per-request context (who asks, and the rows read for this request)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
-from sqlalchemy.orm import Session
+from dataclasses import asdict, dataclass
 
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.lineage.refs import Ref
+from jobs_bridge.lineage.world import World
 
 
 @dataclass
@@ -29,20 +27,16 @@ class Node:
 
 @dataclass
 class Context:
-    """One lineage request: rows read once are kept in ``cache`` (keyed by the kind's choice)."""
+    """One lineage request: who asks, and the rows of the owners it touched (``world``)."""
 
-    s: Session
     caller: Caller
     prefix: str  # the service prefix, for page URLs
-    cache: dict[Any, Any] = field(default_factory=dict)
+    world: World
 
     def may_see(self, owner: str, public: bool = False) -> bool:
         """The API's visibility rule (auth/rules.check_access), as a yes/no."""
         return public or self.caller.admin or self.caller.name == owner
 
-    def owners(self) -> list[str] | None:
-        """Whose objects a search for children may find: the caller's own, or all for an admin."""
-        return None if self.caller.admin else [self.caller.name]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ that differs), and the sweep's page ranks its runs by a chosen metric.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 
