@@ -19,10 +19,14 @@ from jobs_bridge.names import shown
 from jobs_bridge.orm import Job, JobMetric
 
 MAX_RUNS = 100
+MAX_JOBS_TEXT = 1000  # characters of ?jobs= (openapi.yaml says the same); a sweep is named by its group
+MAX_METRIC = 128  # a metric's name (job_metrics.name)
 
 
 def parse_jobs(raw: str, caller: Caller) -> list[tuple[str, str, str]]:
     """``alice/proj/12,proj/13`` → [(owner, project, number)]; a 400 for anything else."""
+    if len(raw) > MAX_JOBS_TEXT:
+        raise BadRequest(f"?jobs= is {len(raw)} characters; at most {MAX_JOBS_TEXT}. Compare a sweep with ?group=.")
     items = [p.strip() for p in raw.split(",") if p.strip()]
     if not items:
         raise BadRequest("Name the runs to compare: ?jobs=OWNER/PROJECT/N,… or ?group=SWEEP_ID.")
@@ -75,7 +79,7 @@ class RunComparison:
         differing = [n for n in names if len({json.dumps(r["params"].get(n), sort_keys=True) for r in runs}) > 1]
         metrics = sorted({m for r in runs for m in r["metrics"]}, key=lambda n: (n.startswith("system/"), n))
         if rank is not None:
-            if rank not in metrics:
+            if len(rank) > MAX_METRIC or rank not in metrics:
                 raise BadRequest(f"No run reported the metric {shown(rank)}; one of: {', '.join(metrics) or 'none'}.")
             runs.sort(key=_rank_key(rank, order))
         return {"group": group, "runs": runs, "params": names, "differing": differing, "metrics": metrics,
