@@ -60,7 +60,7 @@ def parse(text: object, default_owner: str) -> Ref:
     kind, sep, rest = text.partition(":")
     if sep and kind in ("job", "dataset", "snapshot", "endpoint"):
         return _canonical(kind, rest, default_owner)
-    parts = text.split("/")
+    parts = text.removesuffix("/output").split("/")
     if len(parts) in (2, 3) and parts[-1].isdigit():
         return _canonical("job", text, default_owner)
     if "@" in text and "/" not in text.rpartition("@")[2]:

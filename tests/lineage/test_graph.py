@@ -100,11 +100,12 @@ def test_max_nodes_cuts(sessions: sessionmaker[Session]) -> None:
     assert len(g["nodes"]) == 10 and g["truncated"] is True
 
 
-def test_bad_refs(sessions: sessionmaker[Session]) -> None:
+def test_bad_refs_and_a_job_output(sessions: sessionmaker[Session]) -> None:
     builder = LineageBuilder(sessions=sessions, prefix="/p/")
     for ref in ("", "job:u/../1", "u/raw@", "u/raw@-1x", "endpoint:u/ep:v", "a/b/c/d"):
         with pytest.raises(BadRequest):
             builder.graph(Caller("u", False), ref)
+    assert builder.graph(Caller("u", False), "u/p/3/output", 1)["root"] == "job:u/p/3"
 
 
 def test_a_kind_added_as_data(sessions: sessionmaker[Session]) -> None:
