@@ -1,8 +1,19 @@
 """Tornado handlers: parse and validate, call one manager method, write the result."""
 
-from jobs_bridge.handlers import datasets, endpoints, jobs, meta, pages, projects, uploads, workspaces
+from jobs_bridge.handlers import (
+    datasets,
+    endpoints,
+    jobs,
+    meta,
+    model_pages,
+    models,
+    pages,
+    projects,
+    uploads,
+    workspaces,
+)
 
-API_MODULES = [meta, projects, datasets, uploads, workspaces, jobs, endpoints]
-PAGE_MODULES = [pages]
+API_MODULES = [meta, projects, datasets, uploads, workspaces, jobs, endpoints, models]
+PAGE_MODULES = [pages, model_pages]
 
 __all__ = ["API_MODULES", "PAGE_MODULES"]
