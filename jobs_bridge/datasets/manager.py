@@ -24,6 +24,7 @@ from jobs_bridge.errors import BadRequest, Conflict, NotFound, TooLarge
 from jobs_bridge.names import check_name, check_owner
 from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionFile
 from jobs_bridge.storage.blobs import BlobStore
+from jobs_bridge.storage.hashcache import OutputHashes
 from jobs_bridge.storage.manifest import Entry
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.paths import StorageLayout, clean_relpath
@@ -58,6 +59,8 @@ class DatasetManager(LoggingConfigurable):
         self.layout = layout
         self.store = store
         self.use_checks: list[VersionUseCheck] = []
+        # hashes of finished jobs' outputs (filled when a job ends), for versions made from them
+        self.output_hashes = OutputHashes()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 

@@ -36,7 +36,7 @@ from jobs_bridge.jobs import states
 from jobs_bridge.memtrim import release_memory
 from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionFile
 from jobs_bridge.projects import ProjectManager
-from jobs_bridge.storage.blobs import BlobStore, hash_file, parse_hash
+from jobs_bridge.storage.blobs import BlobStore, parse_hash
 from jobs_bridge.storage.manifest import Entry, parse_manifest, version_id
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.paths import StorageLayout
@@ -396,11 +396,12 @@ class UploadManager(LoggingConfigurable):
         else:
             found = [(Path(d) / f, str((Path(d) / f).relative_to(top)).replace(os.sep, "/"))
                      for d, _dirs, files in os.walk(top) for f in files]
+        self.datasets.output_hashes.wait(top)
         entries: list[Entry] = []
         for path, rel in found:
             if path.is_symlink() or not path.is_file():
                 continue
-            digest = hash_file(path)
+            digest = self.datasets.output_hashes.digest(path)
             self.store.link_in(path, digest)
             st = path.stat()
             entries.append(Entry(rel, st.st_size, digest, st.st_mtime))
