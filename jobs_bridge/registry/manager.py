@@ -145,13 +145,11 @@ class ModelManager(LoggingConfigurable):
         check_owner(owner)
         check_name(name, "model name")
         with self.sessions() as s:  # who may register here is settled before the body is judged
-            self._check_registrable(s, caller, owner, name)
-        only_keys(body, {"from", "description", "tags"})
-        description = check_description(body.get("description") or "")
-        tags = check_tags(body.get("tags") or [])
-        source = parse_job_source(body.get("from"), caller.name)
-        with self.sessions() as s:
-            self._check_registrable(s, caller, owner, name)
+            exists = self._check_registrable(s, caller, owner, name)
+            only_keys(body, {"from", "description", "tags"})
+            description = check_description(body.get("description") or "")
+            tags = check_tags(body.get("tags") or [])
+            source = parse_job_source(body.get("from"), caller.name)
             job = find_job(s, caller, source.owner, source.project, source.number)
             job_ref = f"{job.owner}/{job.project}/{job.number}"
             if job.state not in states.FINISHED:
@@ -164,21 +162,32 @@ class ModelManager(LoggingConfigurable):
         entries = self.uploads.link_tree(top)
         if not entries:
             raise Conflict(f"Job {job_ref} wrote no output files" + (f" under {source.path!r}." if source.path else "."))
+        if not exists:
+            self._create(owner, name)
+        result: dict = {}
+
+        def record(s: Session, v: DatasetVersion) -> None:
+            """In the version's own transaction: its source, and the owner's claim on its blobs."""
+            row = ModelVersion(version_pk=v.id, tags=json.dumps(tags), **meta)
+            s.add(row)
+            self.uploads.add_owners(s, owner, [e.hexdigest for e in entries])
+            model = s.get(Dataset, v.dataset_id)
+            assert model is not None
+            result.update(model_version_json(model, v, row, []))
+
+        self.uploads.commit_entries(caller, owner, name, "model", entries, description, caller.name,
+                                    allow_duplicate=True, on_commit=record)
+        return result
+
+    def _create(self, owner: str, name: str) -> None:
         with self.datasets.lock(owner, name), self.sessions.begin() as s:
             if s.scalar(select(Dataset.id).where(Dataset.owner == owner, Dataset.name == name,
                                                  Dataset.kind == "model")) is None:
                 s.add(Dataset(owner=owner, name=name, kind="model", description="", public=False))
-        with self.sessions.begin() as s:
-            self.uploads.add_owners(s, owner, [e.hexdigest for e in entries])
 
-        def record(s: Session, v: DatasetVersion) -> None:
-            s.add(ModelVersion(version_pk=v.id, tags=json.dumps(tags), **meta))
-
-        info = self.uploads.commit_entries(caller, owner, name, "model", entries, description, caller.name,
-                                           allow_duplicate=True, on_commit=record)
-        return self.version(caller, owner, name, str(info["number"]))
-
-    def _check_registrable(self, s: Session, caller: Caller, owner: str, name: str) -> None:
+    @staticmethod
+    def _check_registrable(s: Session, caller: Caller, owner: str, name: str) -> bool:
+        """Whether the model exists (and the caller may add to it); a missing one only its owner makes."""
         exists = s.scalar(select(Dataset.id).where(Dataset.owner == owner, Dataset.name == name,
                                                    Dataset.kind == "model"))
         if exists is not None:
@@ -186,6 +195,7 @@ class ModelManager(LoggingConfigurable):
         elif owner != caller.name and not caller.admin:
             raise NotFound(f"Model {owner}/{name} not found; you can register models under your own name "
                            f"({caller.name}/{name}).")
+        return exists is not None
 
     @staticmethod
     def _job_meta(s: Session, job: Job, path: str) -> dict:

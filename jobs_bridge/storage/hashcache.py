@@ -1,10 +1,12 @@
 """Hashes of job outputs, taken once when a job ends, so that registering a model (or making a
 dataset) from the output later costs a ``stat`` per file instead of a read of every byte.
 
-The cache lives in the bridge's memory, keyed by (device, inode, size, mtime_ns, ctime_ns): any
-change to a file (even one that keeps its mtime) changes its ctime, and nothing a job or a
-workspace can write (unlike an extended attribute on the file) can plant a hash. After a bridge
-restart the first registration hashes again; nothing is wrong, only slower.
+The cache lives in the bridge's memory, keyed by (device, inode, size, mtime_ns), so nothing a job
+or a workspace can write (unlike an extended attribute on the file) can plant a hash. The ctime
+is left out on purpose: hardlinking the file into the blob store (and materializing a version)
+changes it, and the content cannot change behind the key: once a job has ended the bridge makes
+its output read-only, and no container mounts it writable again (workspaces see /floyd/jobs
+read-only). After a bridge restart the first registration hashes again: slower, never wrong.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from pathlib import Path
 
 from jobs_bridge.storage.blobs import hash_file
 
-Key = tuple[int, int, int, int, int]
+Key = tuple[int, int, int, int]
 
 
 def stat_key(st: os.stat_result) -> Key:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class OutputHashes:
