@@ -76,9 +76,10 @@ class DatasetManager(LoggingConfigurable):
     @staticmethod
     def find(s: Session, caller: Caller, owner: str, name: str, *, write: bool = False, kind: str = "data") -> Dataset:
         check_owner(owner)
-        check_name(name, "dataset name")
+        noun = KIND_NOUN.get(kind, "Dataset")
+        check_name(name, f"{noun.lower()} name")
         ds = s.scalar(select(Dataset).where(Dataset.owner == owner, Dataset.name == name, Dataset.kind == kind))
-        what = f"{KIND_NOUN.get(kind, 'Dataset')} {owner}/{name}"
+        what = f"{noun} {owner}/{name}"
         if ds is None:
             raise NotFound(f"{what} not found.")
         check_access(caller, ds.owner, ds.public, what, write=write)
