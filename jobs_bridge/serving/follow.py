@@ -4,15 +4,18 @@ serving on if the new one fails) takes it from there."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobs_bridge.orm import Endpoint, EndpointReplica, EndpointVersion
+from jobs_bridge.orm import Dataset, Endpoint, EndpointReplica, EndpointVersion
 from jobs_bridge.registry.refs import ResolvedModel, model_version_by_number
 from jobs_bridge.serving.router import DEPLOYING
 from jobs_bridge.storage.paths import StorageLayout
+
+log = logging.getLogger("jobs_bridge.serving")
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,14 @@ def roll_forward(sessions: sessionmaker[Session], layout: StorageLayout, model_i
         model = model_version_by_number(s, layout, model_id, number, alias)
         if model is None:
             return started
+        row = s.get(Dataset, model_id)
         q = select(Endpoint).where(Endpoint.follow_model_id == model_id, Endpoint.follow_alias == alias)
         for ep in s.scalars(q):
+            if row is None or not (row.public or ep.owner == row.owner):
+                # the model is no longer shared with the endpoint's owner: it keeps what it serves
+                log.warning("Endpoint %s/%s follows %s@%s, which its owner may no longer read; not rolled out",
+                            ep.owner, ep.name, model.ref, alias)
+                continue
             base = s.scalar(select(EndpointVersion).where(EndpointVersion.endpoint_id == ep.id)
                             .order_by(EndpointVersion.number.desc()).limit(1))
             if base is None or base.model_version_pk == model.version_pk:

@@ -163,8 +163,17 @@ def test_private_by_default_then_shared(platform: Platform, trained: dict) -> No
     assert other.api("GET", "models/mara/iris").status_code == 200
     assert other.api("PUT", "models/mara/iris/aliases/production", json={"version": 2}).status_code == 403
     assert register(other, "iris", "x/1").status_code == 404  # nosy's own iris: no such job
+    v = deploy(other, "nosy-iris", {"app.py": SERVE}, trained["tmp"], model="mara/iris@production")
+    assert wait_version(other, "nosy-iris", v["number"])["state"] == "ready"
+    assert call(other, "nosy-iris", "/").text == trained["weights"][0]
+    assert other.api("GET", "endpoints/nosy/nosy-iris").json()["following"] == "mara/iris@production"
     trained["user"].cli("model", "share", "iris", "--private")
     assert other.api("GET", "models/mara/iris").status_code == 404
+    # no longer shared: moving the alias rolls out mara's endpoint, not nosy's
+    moved = trained["user"].api("PUT", "models/mara/iris/aliases/production", json={"version": 2}).json()
+    assert [r["endpoint"] for r in moved["rollouts"]] == ["mara/iris-api"]
+    assert other.api("GET", "endpoints/nosy/nosy-iris").json()["serving_version"] == v["number"]
+    wait_version(trained["user"], "iris-api", moved["rollouts"][0]["version"])
 
 
 BAD_SOURCES = ["iris-train/1/output/../../2/output", "iris-train/1/output/a\x00b", "iris-train/1/output//etc",
