@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.support.jobs import submit, wait_state
-from tests.support.platform import Platform, User
+from tests.support.platform import Platform, User, write_tree
 from tests.support.serving import call, deploy, wait_version
 
 TRAIN = b'''import json, os, sys
@@ -106,6 +106,10 @@ def test_alias_moves_atomically_with_history(trained: dict) -> None:
     assert history[:2] == [("staging", 1, 2, "mara"), ("staging", None, 1, "mara")]
     # an alias keeps its version from deletion
     assert user.api("DELETE", "models/mara/iris/versions/2").status_code == 409
+    shown = user.cli("model", "show", "iris").stdout
+    assert "staging" in shown and "removed" not in shown and "No endpoint mounts this model." in shown
+    assert "mara/iris:2" in user.cli("model", "show", "iris@staging").stdout
+    assert "staging=2" in user.cli("model", "list").stdout
 
 
 def test_deploy_follows_the_alias(platform: Platform, trained: dict) -> None:
@@ -138,6 +142,17 @@ def test_deploy_follows_the_alias(platform: Platform, trained: dict) -> None:
     assert page.status_code == 200 and v3["reason"].split(":")[0] in page.text and "production" in page.text
     endpoint_page = user.api("GET", "../../serving/mara/iris-api")
     assert "mara/iris@production" in endpoint_page.text and "failed" in endpoint_page.text
+
+
+def test_cli_deploy_with_a_pinned_model(trained: dict) -> None:
+    user: User = trained["user"]
+    root = write_tree(trained["tmp"] / "cli-deploy", {"app.py": SERVE})
+    user.cli("init", "iris-cli-code", cwd=root)
+    out = json.loads(user.cli("deploy", "iris-cli", "--model", "iris:1", "--json", cwd=root).stdout)
+    assert out["state"] == "ready" and out["model"] == "mara/iris:1"
+    assert call(user, "iris-cli", "/").text == trained["weights"][0]
+    refused = user.cli("deploy", "iris-cli", "--model", "iris:1", "--follow", cwd=root, check=False)
+    assert refused.returncode == 4 and "Only an alias can be followed" in refused.stderr
 
 
 def test_pinned_version_and_data_style_still_work(trained: dict) -> None:
