@@ -120,7 +120,10 @@ def bench(base: Path, quick: bool) -> None:
             log(f"round {i}: register {seconds:.3f}s, cp -r {copies[-1]:.3f}s")
         common = {"bytes": total, "files": files, "bytes_copied": copied, "mode": "quick" if quick else "full",
                   "register_s": fmt(ours), "cp_s": fmt(copies)}
-        emit(f"model_register_{label}", median(ours), "cp -r of the same job output", median(copies), goal=0.05,
+        # The goal is the 1 GiB one: registering costs a fixed ~30 ms (a request, two transactions, the
+        # links), which a 64 MiB copy does not dwarf; --quick checks that it works and copies nothing.
+        goal = {"goal": 0.05} if not quick else {"note": "no goal at 64 MiB: the goal (0.05x) is the 1 GiB run's"}
+        emit(f"model_register_{label}", median(ours), "cp -r of the same job output", median(copies), **goal,
              **common)
         emit(f"model_register_first_{label}", first_s, "cp -r of the same job output", median(copies),
              note="posted the moment the job ended: waits for the rest of its background hashing", **common)
