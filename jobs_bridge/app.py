@@ -42,6 +42,7 @@ from jobs_bridge.jobs.runner import JobRunner
 from jobs_bridge.jobs.spec import SpecResolver
 from jobs_bridge.lineage.graph import LineageBuilder
 from jobs_bridge.projects import ProjectManager
+from jobs_bridge.registry.manager import ModelManager
 from jobs_bridge.request_limits import Followers, RequestLimits
 from jobs_bridge.resources.environments import DEFAULT_ENVIRONMENTS, EnvironmentList
 from jobs_bridge.resources.gpus import GpuAllocator
@@ -203,6 +204,7 @@ class BridgeApp(Application):
     limits: Limits
     dataset_manager: DatasetManager
     upload_manager: UploadManager
+    models: ModelManager
     project_manager: ProjectManager
     gpu_allocator: GpuAllocator
     workspace_manager: WorkspaceManager
@@ -251,6 +253,8 @@ class BridgeApp(Application):
         self.dataset_manager = DatasetManager(parent=self, sessions=self.sessions, layout=self.layout,
                                               store=self.store)
         self.upload_manager = UploadManager(parent=self, datasets=self.dataset_manager)
+        self.models = ModelManager(parent=self, sessions=self.sessions, layout=self.layout,
+                                   datasets=self.dataset_manager, uploads=self.upload_manager)
         self.project_manager = ProjectManager(parent=self, sessions=self.sessions, layout=self.layout)
         self.gpu_allocator = GpuAllocator(parent=self, sessions=self.sessions)
         self.log.info("GPUs: %s", ", ".join(self.gpu_allocator.devices) or "none")
@@ -265,7 +269,7 @@ class BridgeApp(Application):
         self.services = BridgeServices(
             sessions=self.sessions, layout=self.layout, store=self.store, executor=self.executor,
             read_executor=self.read_executor,
-            dataset_manager=self.dataset_manager, upload_manager=self.upload_manager,
+            dataset_manager=self.dataset_manager, upload_manager=self.upload_manager, models=self.models,
             project_manager=self.project_manager, workspace_manager=self.workspace_manager,
             gpu_allocator=self.gpu_allocator, environments_list=self.environments_list,
             job_manager=self.job_manager, deployments=self.deployments, admin_services=frozenset(self.admin_services),

@@ -234,6 +234,10 @@ class Endpoint(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)  # no API key needed
     last_number: Mapped[int] = mapped_column(Integer, default=0)  # version numbers are never reused
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # the model alias this endpoint follows: moving the alias rolls out a new version (docs/models.md)
+    follow_model_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"),
+                                                        nullable=True, index=True)
+    follow_alias: Mapped[str] = mapped_column(String(64), default="")
 
 
 class EndpointVersion(Base):
@@ -266,6 +270,11 @@ class EndpointVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the model version mounted at /floyd/model (lineage walks it); its ref stays readable if it is deleted
+    model_version_pk: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id", ondelete="SET NULL"),
+                                                         nullable=True, index=True)
+    model_ref: Mapped[str] = mapped_column(String(255), default="")  # alice/iris:3 (@production when followed)
+    model_path: Mapped[str] = mapped_column(Text, default="")  # host path of the materialized version
 
 
 class EndpointReplica(Base):
@@ -315,3 +324,47 @@ class EndpointMetric(Base):
     p50_ms: Mapped[float] = mapped_column(Float)
     p95_ms: Mapped[float] = mapped_column(Float)
     p99_ms: Mapped[float] = mapped_column(Float)
+
+
+class ModelVersion(Base):
+    """What a model version (a DatasetVersion of a kind 'model' Dataset) was made from: its job."""
+
+    __tablename__ = "model_versions"
+
+    version_pk: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True, index=True)
+    source_job: Mapped[str] = mapped_column(String(255))  # owner/project/number, kept if the job is deleted
+    output_path: Mapped[str] = mapped_column(Text, default="")  # under the job's output; "" for all of it
+    params: Mapped[str] = mapped_column(Text, default="{}")  # JSON object, the job's
+    metrics: Mapped[str] = mapped_column(Text, default="{}")  # JSON: each metric's last value
+    image_id: Mapped[str] = mapped_column(String(128), default="")
+    snapshot: Mapped[str] = mapped_column(String(71), default="")
+    tags: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of strings
+
+
+class ModelAlias(Base):
+    """A movable name (production, staging…) for one version of a model."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (UniqueConstraint("model_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int] = mapped_column(Integer)
+    moved_by: Mapped[str] = mapped_column(String(128))
+    moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelAliasEvent(Base):
+    """The history of an alias: who moved it, when, from which version to which (None: unset)."""
+
+    __tablename__ = "model_alias_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    alias: Mapped[str] = mapped_column(String(64))
+    from_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    to_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    moved_by: Mapped[str] = mapped_column(String(128))
+    moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

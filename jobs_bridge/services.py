@@ -20,6 +20,7 @@ from jobs_bridge.jobs.compare import RunComparison
 from jobs_bridge.jobs.manager import JobManager
 from jobs_bridge.lineage.graph import LineageBuilder
 from jobs_bridge.projects import ProjectManager
+from jobs_bridge.registry.manager import ModelManager
 from jobs_bridge.request_limits import Followers, RequestLimits
 from jobs_bridge.resources.environments import EnvironmentList
 from jobs_bridge.resources.gpus import GpuAllocator
@@ -38,6 +39,7 @@ class BridgeServices:
     read_executor: ThreadPoolExecutor  # the blocking part of GET/HEAD: reads never queue behind writes
     dataset_manager: DatasetManager
     upload_manager: UploadManager
+    models: ModelManager
     project_manager: ProjectManager
     workspace_manager: WorkspaceManager
     gpu_allocator: GpuAllocator

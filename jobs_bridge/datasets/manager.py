@@ -24,6 +24,7 @@ from jobs_bridge.errors import BadRequest, Conflict, NotFound, TooLarge
 from jobs_bridge.names import check_name, check_owner
 from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionFile
 from jobs_bridge.storage.blobs import BlobStore
+from jobs_bridge.storage.hashcache import OutputHashes
 from jobs_bridge.storage.manifest import Entry
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.paths import StorageLayout, clean_relpath
@@ -37,6 +38,7 @@ VersionUseCheck = Callable[[Session, DatasetVersion], "str | None"]
 
 
 GiB = 1 << 30
+KIND_NOUN = {"data": "Dataset", "code": "Project", "model": "Model"}  # Dataset.kind as a user reads it
 
 
 class DatasetManager(LoggingConfigurable):
@@ -57,6 +59,8 @@ class DatasetManager(LoggingConfigurable):
         self.layout = layout
         self.store = store
         self.use_checks: list[VersionUseCheck] = []
+        # hashes of finished jobs' outputs (filled when a job ends), for versions made from them
+        self.output_hashes = OutputHashes()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -72,9 +76,10 @@ class DatasetManager(LoggingConfigurable):
     @staticmethod
     def find(s: Session, caller: Caller, owner: str, name: str, *, write: bool = False, kind: str = "data") -> Dataset:
         check_owner(owner)
-        check_name(name, "dataset name")
+        noun = KIND_NOUN.get(kind, "Dataset")
+        check_name(name, f"{noun.lower()} name")
         ds = s.scalar(select(Dataset).where(Dataset.owner == owner, Dataset.name == name, Dataset.kind == kind))
-        what = f"Dataset {owner}/{name}" if kind == "data" else f"Project {owner}/{name}"
+        what = f"{noun} {owner}/{name}"
         if ds is None:
             raise NotFound(f"{what} not found.")
         check_access(caller, ds.owner, ds.public, what, write=write)
@@ -91,7 +96,7 @@ class DatasetManager(LoggingConfigurable):
         n = id_number(number, "version", "give a number or 'latest'.")
         v = s.scalar(q.where(DatasetVersion.number == n))
         if v is None:
-            raise NotFound(f"Dataset {ds.owner}/{ds.name} has no version {n}.")
+            raise NotFound(f"{KIND_NOUN.get(ds.kind, 'Dataset')} {ds.owner}/{ds.name} has no version {n}.")
         return v
 
     def usage(self, s: Session, owner: str) -> int:
@@ -215,9 +220,10 @@ class DatasetManager(LoggingConfigurable):
             ds = self.find(s, caller, owner, name)
             return version_json(ds, self.find_version(s, ds, number))
 
-    def entries(self, caller: Caller, owner: str, name: str, number: int | str) -> tuple[dict, builtins.list[Entry]]:
+    def entries(self, caller: Caller, owner: str, name: str, number: int | str,
+                kind: str = "data") -> tuple[dict, builtins.list[Entry]]:
         with self.sessions() as s:
-            ds = self.find(s, caller, owner, name)
+            ds = self.find(s, caller, owner, name, kind=kind)
             v = self.find_version(s, ds, number)
             rows = s.execute(
                 select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
@@ -241,10 +247,10 @@ class DatasetManager(LoggingConfigurable):
         return {"version": info, "path": listed, "files": page.files, "next": page.next}
 
     def select_for_download(
-        self, caller: Caller, owner: str, name: str, number: int | str, path: str = ""
+        self, caller: Caller, owner: str, name: str, number: int | str, path: str = "", kind: str = "data"
     ) -> tuple[dict, builtins.list[Entry], bool]:
         """Entries under ``path`` and whether ``path`` names a single file."""
-        info, entries = self.entries(caller, owner, name, number)
+        info, entries = self.entries(caller, owner, name, number, kind)
         if not path:
             return info, entries, False
         rel = clean_relpath(path)
@@ -279,10 +285,11 @@ class DatasetManager(LoggingConfigurable):
             d = version_diff(s, va.id, vb.id)
         return {"from": info_a, "to": info_b, "added": d.added, "removed": d.removed, "changed": d.changed}
 
-    def delete_version(self, caller: Caller, owner: str, name: str, number: int | str, force: bool = False) -> dict:
+    def delete_version(self, caller: Caller, owner: str, name: str, number: int | str, force: bool = False,
+                       kind: str = "data") -> dict:
         with self.lock(owner, name):
             with self.sessions.begin() as s:
-                ds = self.find(s, caller, owner, name, write=True)
+                ds = self.find(s, caller, owner, name, write=True, kind=kind)
                 v = self.find_version(s, ds, number)
                 for check in self.use_checks:
                     reason = check(s, v)
@@ -301,7 +308,7 @@ class DatasetManager(LoggingConfigurable):
                 garbage_list = sorted(garbage)
                 for i in range(0, len(garbage_list), 500):
                     s.execute(delete(BlobOwner).where(BlobOwner.hash.in_(garbage_list[i : i + 500])))
-            remove_tree(self.layout.version_dir(owner, name, info["number"]))  # data only: code snapshots are kept
+            remove_tree(self.layout.version_dir(owner, name, info["number"], kind))  # code snapshots are never deleted
             for h in garbage:
                 self.store.delete(h)
             info["blobs_removed"] = len(garbage)
@@ -312,7 +319,8 @@ class DatasetManager(LoggingConfigurable):
         """Make the tree agree with the database after a crash: a version directory exists
         exactly for each committed version; staging leftovers and orphans go away."""
         actions: builtins.list[str] = []
-        for kind, root in (("data", self.layout.datasets), ("code", self.layout.snapshots)):
+        for kind, root in (("data", self.layout.datasets), ("code", self.layout.snapshots),
+                           ("model", self.layout.models)):
             actions += self._recover_tree(kind, root)
         for leftover in self.layout.tmp.glob("blob-*"):
             leftover.unlink(missing_ok=True)

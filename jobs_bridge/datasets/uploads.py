@@ -16,6 +16,7 @@ import json
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
@@ -35,12 +36,13 @@ from jobs_bridge.jobs import states
 from jobs_bridge.memtrim import release_memory
 from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionFile
 from jobs_bridge.projects import ProjectManager
-from jobs_bridge.storage.blobs import BlobStore, hash_file, parse_hash
+from jobs_bridge.storage.blobs import BlobStore, parse_hash
 from jobs_bridge.storage.manifest import Entry, parse_manifest, version_id
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.paths import StorageLayout
 from jobs_bridge.validate import json_bool
 
+OnCommit = Callable[[Session, DatasetVersion], None]
 VERSION_FILES = cast(Table, VersionFile.__table__)  # the table itself, for Core inserts
 OWNED = select(BlobOwner.hash).where(
     BlobOwner.owner == bindparam("owner"), BlobOwner.hash.in_(bindparam("hashes", expanding=True))
@@ -328,9 +330,10 @@ class UploadManager(LoggingConfigurable):
 
     def commit_entries(self, caller: Caller, owner: str, name: str, kind: str, entries: list[Entry], message: str,
                        uploader: str, upload_id: str | None = None, allow_duplicate: bool = False,
-                       source_job: int | None = None) -> dict:
+                       source_job: int | None = None, on_commit: OnCommit | None = None) -> dict:
         """Make ``entries`` (all in the store already) the dataset's next version, atomically:
-        materialized in a staging directory, renamed into place, then the database commit.
+        materialized in a staging directory, renamed into place, then the database commit
+        (``on_commit`` adds rows of its own to that same transaction: a model version's source).
         ``source_job`` (a job's id) records the run whose output it is, for lineage."""
         with self.datasets.lock(owner, name):
             vid = version_id(entries)
@@ -378,10 +381,32 @@ class UploadManager(LoggingConfigurable):
                     ds_row = s.get(Dataset, ds.id)
                     assert ds_row is not None
                     ds_row.last_number = number
+                    if on_commit is not None:
+                        on_commit(s, v)
                     return version_json(ds_row, v)
             except Exception:
                 remove_tree(target)
                 raise
+
+    def link_tree(self, top: Path) -> list[Entry]:
+        """The files under ``top`` (or ``top`` itself, a file), hashed and hardlinked into the store
+        (no bytes copied), as sorted entries; symlinks and special files are left out."""
+        if top.is_file() and not top.is_symlink():
+            found = [(top, top.name)]
+        else:
+            found = [(Path(d) / f, str((Path(d) / f).relative_to(top)).replace(os.sep, "/"))
+                     for d, _dirs, files in os.walk(top) for f in files]
+        self.datasets.output_hashes.wait(top)
+        entries: list[Entry] = []
+        for path, rel in found:
+            if path.is_symlink() or not path.is_file():
+                continue
+            digest = self.datasets.output_hashes.digest(path)
+            self.store.link_in(path, digest)
+            st = path.stat()
+            entries.append(Entry(rel, st.st_size, digest, st.st_mtime))
+        entries.sort(key=lambda e: e.path)
+        return entries
 
     def from_job_output(self, caller: Caller, owner: str, name: str, job: str, message: str = "") -> dict:
         """A finished job's output becomes a dataset version without copying bytes: its files
@@ -394,20 +419,9 @@ class UploadManager(LoggingConfigurable):
             row = find_job(s, caller, *parts)
             if row.state not in states.FINISHED:
                 raise Conflict(f"Job {job} is {row.state}; its output becomes a dataset once it has ended.")
-        output = self.layout.job_output(row.owner, row.project, row.number)
-        entries: list[Entry] = []
-        for dirpath, _dirs, files in os.walk(output):
-            for fname in sorted(files):
-                path = Path(dirpath) / fname
-                if path.is_symlink() or not path.is_file():
-                    continue
-                digest = hash_file(path)
-                self.store.link_in(path, digest)
-                st = path.stat()
-                entries.append(Entry(str(path.relative_to(output)).replace(os.sep, "/"), st.st_size, digest, st.st_mtime))
+        entries = self.link_tree(self.layout.job_output(row.owner, row.project, row.number))
         if not entries:
             raise Conflict(f"Job {'/'.join(parts)} wrote no output files.")
-        entries.sort(key=lambda e: e.path)
         with self.datasets.sessions.begin() as s:
             self.add_owners(s, caller.name, [e.hexdigest for e in entries])
         return self.commit_entries(caller, owner, name, "data", entries, message or f"output of job {job}", caller.name,

@@ -27,6 +27,7 @@ CODE = "/floyd/code"
 INPUT = "/floyd/input"
 OUTPUT = "/floyd/output"
 JOBS = "/floyd/jobs"
+MODEL = "/floyd/model"  # an endpoint's model version (floyd deploy --model), read-only
 PIP_CACHE = "/floyd/cache/pip"
 
 # -- who runs inside: the image's jovyan (uid 1000, gid users) -------------------------------------
@@ -221,6 +222,7 @@ class ReplicaRun:
     cpus: float
     memory: int
     gpu_devices: list[str]
+    model_dir: str = ""  # the model version mounted at /floyd/model; "" for none
 
     @property
     def name(self) -> str:
@@ -234,12 +236,14 @@ def replica_spec(layout: StorageLayout, rep: ReplicaRun, public_url: str) -> Run
     give_to_container_user(scratch)
     mounts = [Mount(rep.code_dir, CODE, True), Mount(str(scratch), OUTPUT, False),
               pip_cache_mount(layout, rep.owner, rep.image_id), *input_mounts(rep.inputs)]
+    if rep.model_dir:
+        mounts.append(Mount(rep.model_dir, MODEL, True))
     argv = wrap_requirements(["python", "-m", SERVING, "--entry", rep.entry, "--port", str(rep.port),
                               "--host", rep.listen], rep.requirements)
     env = {"FLOYD_ENDPOINT": f"{rep.owner}/{rep.endpoint}", "FLOYD_ENDPOINT_VERSION": str(rep.version),
            "FLOYD_REPLICA": str(rep.index), **tree_env(), "FLOYD_URL": public_url,
            "FLOYD_HEALTH_PATH": rep.health_path, "FLOYD_PROXY_TOKEN": rep.proxy_token, "PYTHONUNBUFFERED": "1",
-           "PYTHONDONTWRITEBYTECODE": "1"}
+           "PYTHONDONTWRITEBYTECODE": "1", **({"FLOYD_MODEL": MODEL} if rep.model_dir else {})}
     return RunSpec(job_id=rep.version_id, name=rep.name, image=rep.image, argv=argv, env=env, mounts=mounts,
                    workdir=str(layout.replica_dir(rep.owner, rep.endpoint, rep.version, rep.index)), cpus=rep.cpus, memory=rep.memory, gpu_devices=list(rep.gpu_devices),
                    labels={OWNER_LABEL: rep.owner}, kind="replica", read_only_code=True)
@@ -334,7 +338,7 @@ def local_env(spec: RunSpec, paths: Mapping[str, str], top: Path) -> dict[str, s
     """``spec.env`` with the tree's variables pointing at the local link tree, and the GPUs."""
     env = dict(spec.env)
     for var, target in (("FLOYD_CODE", CODE), ("FLOYD_OUTPUT", OUTPUT), ("FLOYD_PIP_CACHE", PIP_CACHE),
-                        ("FLOYD_JOBS", JOBS)):
+                        ("FLOYD_JOBS", JOBS), ("FLOYD_MODEL", MODEL)):
         if var in env or target in paths:
             env[var] = paths.get(target, "")
     env["FLOYD_INPUT"] = str(top / "input")

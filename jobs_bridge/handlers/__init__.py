@@ -7,13 +7,15 @@ from jobs_bridge.handlers import (
     lineage,
     lineage_pages,
     meta,
+    model_pages,
+    models,
     pages,
     projects,
     uploads,
     workspaces,
 )
 
-API_MODULES = [meta, projects, datasets, uploads, workspaces, jobs, endpoints, lineage]
-PAGE_MODULES = [pages, lineage_pages]
+API_MODULES = [meta, projects, datasets, uploads, workspaces, jobs, endpoints, lineage, models]
+PAGE_MODULES = [pages, lineage_pages, model_pages]
 
 __all__ = ["API_MODULES", "PAGE_MODULES"]

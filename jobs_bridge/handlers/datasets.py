@@ -73,10 +73,13 @@ class FilesHandler(BaseHandler):
 class DownloadHandler(BaseHandler):
     """One file as its bytes, or a directory (or the whole version) as a tar stream."""
 
+    kind = "data"  # Dataset.kind served: model versions are downloaded the same way
+
     async def get(self, owner: str, name: str, version: str) -> None:
         path = self.raw_argument("path")
         manager = self.bridge.dataset_manager
-        info, entries, single = await self.call(manager.select_for_download, self.caller, owner, name, version, path)
+        info, entries, single = await self.call(manager.select_for_download, self.caller, owner, name, version, path,
+                                                  self.kind)
         if single:
             entry = entries[0]
             self.set_header("Content-Type", "application/octet-stream")

@@ -340,6 +340,8 @@ class JobRunner(LoggingConfigurable):
                     p = os.path.join(dirpath, f)
                     if not os.path.islink(p):
                         os.chmod(p, 0o444)
+            # hashed now, in the background, so registering it as a model later reads no bytes
+            self.preparer.datasets.output_hashes.submit(output)
 
     async def stop(self, rj: RunningJob, reason: str) -> None:
         """Ask a running job to stop (``stopped`` or ``timed_out``); returns once its end is recorded."""

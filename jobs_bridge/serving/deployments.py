@@ -28,9 +28,10 @@ from jobs_bridge.errors import BadRequest, Conflict, Forbidden, NotFound, Unproc
 from jobs_bridge.executors.base import Executor, ExecutorError
 from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.names import check_name, check_owner
-from jobs_bridge.orm import Endpoint, EndpointKey, EndpointReplica, EndpointVersion
+from jobs_bridge.orm import Dataset, Endpoint, EndpointKey, EndpointReplica, EndpointVersion
 from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.serving.common import ServingLimits, VersionLogs
+from jobs_bridge.serving.follow import model_fields, roll_forward
 from jobs_bridge.serving.records import endpoint_json, version_json
 from jobs_bridge.serving.recovery import Recovery, live_version
 from jobs_bridge.serving.replicas import ReplicaLifecycle
@@ -120,8 +121,10 @@ class DeploymentManager(LoggingConfigurable):
         latest = live.latest() if live else None
         keys = s.scalar(select(func.count()).select_from(EndpointKey).where(
             EndpointKey.endpoint_id == ep.id, EndpointKey.revoked_at.is_(None))) or 0
+        followed = s.get(Dataset, ep.follow_model_id) if ep.follow_model_id else None
         return endpoint_json(ep, self.url(ep.owner, ep.name), latest.number if latest else None,
-                             [self._version_json(s, ep, v) for v in versions], keys)
+                             [self._version_json(s, ep, v) for v in versions], keys,
+                             f"{followed.owner}/{followed.name}@{ep.follow_alias}" if followed else None)
 
     # -- endpoints -----------------------------------------------------------------------
     async def create(self, caller: Caller, body: dict) -> dict:
@@ -213,13 +216,23 @@ class DeploymentManager(LoggingConfigurable):
     async def deploy(self, caller: Caller, owner: str, name: str, body: dict) -> dict:
         """Record the new version and start its rollout; returns at once (state ``deploying``)."""
         version_id, number, result = await self.tasks.run(self._new_version, caller, owner, name, body)
+        self._start(owner, name, version_id, number)
+        return result
+
+    def _start(self, owner: str, name: str, version_id: int, number: int) -> None:
         live = self.router.endpoint(owner, name)
         assert live is not None
         lv = live_version(self.secret, version_id, number, DEPLOYING)
         self.router.add_version(live, lv)
         self.logs[version_id] = LogStore(self.layout.endpoint_log(owner, name, number))
         self.tasks.spawn(self.rollout.deploy(live, lv))
-        return result
+
+    async def follow_alias(self, model_id: int, alias: str, number: int) -> builtins.list[dict]:
+        """The alias moved to ``number``: every endpoint following it rolls out that model version."""
+        started = await self.tasks.run(roll_forward, self.sessions, self.layout, model_id, alias, number)
+        for st in started:
+            self._start(st.owner, st.name, st.version_pk, st.number)
+        return [{"endpoint": f"{st.owner}/{st.name}", "version": st.number} for st in started]
 
     def _new_version(self, caller: Caller, owner: str, name: str, body: dict) -> tuple[int, int, dict]:
         with self.sessions() as s:
@@ -232,6 +245,8 @@ class DeploymentManager(LoggingConfigurable):
         with self.sessions.begin() as s:
             ep = self._find(s, caller, owner, name)
             ep.last_number += 1
+            follow = spec.model if spec.follow else None
+            ep.follow_model_id, ep.follow_alias = (follow.model_id, follow.alias) if follow else (None, "")
             v = self._version_row(ep, spec, image_id, caller)
             s.add(v)
             s.flush()
@@ -249,7 +264,7 @@ class DeploymentManager(LoggingConfigurable):
             requirements_hash=spec.requirements_hash, entry=spec.entry, environment=spec.env.name,
             image=spec.env.image, image_id=image_id, cpus=spec.cpus, memory=spec.memory, gpus=spec.gpus,
             replicas=spec.replicas, inputs=json.dumps([i.record() | {"path": i.path} for i in spec.inputs]),
-            health_path=spec.health_path, message=spec.message, created_by=caller.name,
+            health_path=spec.health_path, message=spec.message, created_by=caller.name, **model_fields(spec.model),
         )
 
     async def stop_version(self, caller: Caller, owner: str, name: str, number: str) -> dict:

@@ -35,14 +35,15 @@ def version_json(v: EndpointVersion, owner: str, replicas: list[EndpointReplica]
         "inputs": [{k: i[k] for k in ("source", "mount", "kind", "version_id")} for i in json.loads(v.inputs)],
         "health_path": v.health_path or "/_floyd/ready", "message": v.message, "created_by": v.created_by,
         "created_at": iso(v.created_at), "ready_at": iso(v.ready_at), "stopped_at": iso(v.stopped_at),
-        "url": f"{url}v{v.number}/",
+        "url": f"{url}v{v.number}/", "model": v.model_ref or None,
         "stats": stats.summary(),
     }
 
 
-def endpoint_json(ep: Endpoint, url: str, serving: int | None, versions: list[dict], keys: int) -> dict:
+def endpoint_json(ep: Endpoint, url: str, serving: int | None, versions: list[dict], keys: int,
+                  following: str | None = None) -> dict:
     return {
         "id": ep.id, "owner": ep.owner, "name": ep.name, "description": ep.description, "public": ep.public,
         "created_at": iso(ep.created_at), "url": url, "serving_version": serving, "active_keys": keys,
-        "versions": versions,
+        "versions": versions, "following": following,
     }

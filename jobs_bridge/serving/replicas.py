@@ -132,7 +132,7 @@ class ReplicaLifecycle:
                 code_dir=str(self.layout.version_dir(ep.owner, v.project, number, "code")), image=v.image,
                 image_id=v.image_id, entry=v.entry, listen=r.listen, port=r.port,
                 requirements=bool(v.requirements_hash), inputs=json.loads(v.inputs), health_path=v.health_path,
-                proxy_token=lv.token, cpus=v.cpus, memory=v.memory, gpu_devices=devices)
+                proxy_token=lv.token, cpus=v.cpus, memory=v.memory, gpu_devices=devices, model_dir=v.model_path)
         return replica_spec(self.layout, run, self.public_url)
 
     def _record_replica(self, version_id: int, r: Replica) -> None:

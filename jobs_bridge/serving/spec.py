@@ -18,12 +18,13 @@ from jobs_bridge.jobs.spec import SpecResolver
 from jobs_bridge.names import check_name, check_owner
 from jobs_bridge.orm import DatasetVersion, VersionFile
 from jobs_bridge.projects import ProjectManager
+from jobs_bridge.registry.refs import ResolvedModel, resolve_model
 from jobs_bridge.resources.environments import Environment, parse_memory
 from jobs_bridge.storage.paths import clean_relpath
-from jobs_bridge.validate import only_keys, positive_number, whole_number
+from jobs_bridge.validate import json_bool, only_keys, positive_number, whole_number
 
 KNOWN_KEYS = {"project", "snapshot", "entry", "environment", "cpus", "memory", "gpus", "replicas", "inputs",
-              "health_path", "message"}
+              "health_path", "message", "model", "follow"}
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HEALTH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,255}$")
@@ -44,6 +45,8 @@ class VersionSpec:
     inputs: list[ResolvedInput]
     health_path: str
     message: str
+    model: ResolvedModel | None = None  # mounted at /floyd/model
+    follow: bool = False  # roll out again whenever model.alias moves
 
 
 def entry_file(entry: str) -> str:
@@ -84,6 +87,20 @@ class VersionResolver(LoggingConfigurable):
     def __init__(self, jobs: SpecResolver, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.jobs = jobs
+
+    def model(self, s: Session, caller: Caller, body: dict) -> tuple[ResolvedModel | None, bool]:
+        """The model to mount, and whether the endpoint follows its alias: following is implied
+        when an alias is named (``iris@production``) unless ``follow`` is false."""
+        if body.get("model") in (None, ""):
+            if body.get("follow"):
+                raise BadRequest("'follow' needs a model named by an alias, e.g. 'model': 'iris@production'.")
+            return None, False
+        model = resolve_model(s, caller, self.jobs.layout, body["model"])
+        follow = json_bool(body.get("follow", bool(model.alias)), "follow")
+        if follow and not model.alias:
+            raise BadRequest(f"Only an alias can be followed: name one, e.g. {model.name}@production, "
+                             "or leave 'follow' out to pin this version.")
+        return model, follow
 
     def resolve(self, s: Session, caller: Caller, owner: str, body: dict) -> VersionSpec:
         only_keys(body, KNOWN_KEYS)
@@ -126,8 +143,9 @@ class VersionResolver(LoggingConfigurable):
         message = body.get("message") or ""
         if not isinstance(message, str) or len(message) > 10_000:
             raise BadRequest("'message' must be a string of at most 10,000 characters.")
+        model, follow = self.model(s, caller, body)
         return VersionSpec(
-            project=pname, snapshot=snapshot,
+            model=model, follow=follow, project=pname, snapshot=snapshot,
             snapshot_dir=str(self.jobs.layout.version_dir(p_owner, pname, v.number, "code")),
             requirements_hash=files.get("floyd_requirements.txt", ""), entry=entry, env=env, cpus=cpus,
             memory=memory, gpus=gpus, replicas=replicas,

@@ -96,6 +96,10 @@ class StorageLayout:
         return self.root / "snapshots"
 
     @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
     def jobs(self) -> Path:
         return self.root / "jobs"
 
@@ -104,7 +108,8 @@ class StorageLayout:
         return self.root / "endpoints"
 
     def ensure(self) -> None:
-        for path in (self.blobs, self.tmp, self.uploads, self.datasets, self.projects, self.snapshots, self.jobs):
+        for path in (self.blobs, self.tmp, self.uploads, self.datasets, self.projects, self.snapshots, self.jobs,
+                     self.models):
             path.mkdir(parents=True, exist_ok=True)
 
     # -- secrets and tokens kept in the root ----------------------------------------------
@@ -116,8 +121,9 @@ class StorageLayout:
 
     # -- datasets, snapshots, projects, uploads -------------------------------------------
     def dataset_dir(self, owner: str, name: str, kind: str = "data") -> Path:
-        """Versions of a dataset live under datasets/; a project's code snapshots under snapshots/."""
-        base = self.snapshots if kind == "code" else self.datasets
+        """Versions of a dataset live under datasets/, a project's code snapshots under snapshots/,
+        a model's versions under models/ (a model and a dataset may share a name)."""
+        base = {"code": self.snapshots, "model": self.models}.get(kind, self.datasets)
         return base / check_owner(owner) / check_name(name, "dataset name")
 
     def version_dir(self, owner: str, name: str, number: int, kind: str = "data") -> Path:

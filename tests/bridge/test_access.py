@@ -19,7 +19,7 @@ from tests.support.serving import deploy_ready
 
 PUBLIC_API = {"/api/v1/info", "/api/v1/openapi.json"}
 PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}", "/serving", "/serving/{owner}/{name}",
-         "/lineage", "/compare"}
+         "/lineage", "/compare", "/models", "/models/{owner}/{name}"}
 # Routes that name what they read in the query, not the path: the owner's job stands in for it.
 QUERIES = {"/api/v1/lineage": {"ref": "walk-owner/secret-proj/1"}, "/lineage": {"ref": "walk-owner/secret-proj/1"},
            "/api/v1/compare": {"jobs": "walk-owner/secret-proj/1"}, "/compare": {"jobs": "walk-owner/secret-proj/1"}}
@@ -40,20 +40,27 @@ def world(platform: Platform, workspace_image: str, tmp_path_factory: pytest.Tem
     m2 = [{"path": "t.txt", "size": len(data2), "hash": "sha256:" + hashlib.sha256(data2).hexdigest()}]
     up2 = owner.api("POST", "datasets/walk-owner/secret-data/uploads", json={"manifest": m2}).json()
     # A finished job of the project, for the job routes.
-    job = submit(owner, "secret-proj", {"run.py": b"print('secret output')"}, tmp_path_factory.mktemp("walk"),
+    job = submit(owner, "secret-proj", {"run.py": b"import os\nprint('secret output')\n"
+                                                  b"open(os.environ['FLOYD_OUTPUT'] + '/w.txt', 'w').write('walk weights')\n"}, tmp_path_factory.mktemp("walk"),
                  command="python run.py")["job"]
     wait_state(owner, job["id"], {"succeeded"})
     # An endpoint with a running version and a key, for the endpoint routes and pages.
     deploy_ready(owner, "secret-ep", {"app.py": b"from flask import Flask\napp = Flask(__name__)\n"},
                  tmp_path_factory.mktemp("walk-ep"))
     key = owner.api("POST", "endpoints/walk-owner/secret-ep/keys", json={"name": "k"}).json()
+    # A model registered from the job's output, with an alias, for the model routes and pages.
+    r = owner.api("POST", "models/walk-owner/secret-model/versions", json={"from": job["id"]})
+    assert r.status_code == 201, r.text
+    assert owner.api("PUT", "models/walk-owner/secret-model/aliases/production", json={"version": 1}).ok
     return {"owner": "walk-owner", "upload_id": up2["id"], "hash": m2[0]["hash"], "version": "1",
-            "project": "secret-proj", "number": "1", "snapshot": job["snapshot"], "key_id": str(key["id"])}
+            "project": "secret-proj", "number": "1", "snapshot": job["snapshot"], "key_id": str(key["id"]),
+            "alias": "production"}
 
 
 def concrete(template: str, world: dict[str, str]) -> str:
     name = "secret-proj" if template.startswith(("/api/v1/projects", "/api/v1/jobs")) else \
-        "secret-ep" if template.startswith(("/api/v1/endpoints", "/serving")) else "secret-data"
+        "secret-ep" if template.startswith(("/api/v1/endpoints", "/serving")) else \
+        "secret-model" if template.startswith(("/api/v1/models", "/models")) else "secret-data"
     values = {**world, "name": name}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 
@@ -122,3 +129,5 @@ def test_intruder_lists_show_nothing(platform: Platform, world: dict[str, str]) 
     assert "secret-proj" not in str(intruder.api("GET", "projects", params={"owner": "walk-owner"}).json())
     admin_view = platform.admin.api("GET", "datasets", params={"owner": "walk-owner"}).json()["items"]
     assert [d["name"] for d in admin_view] == ["secret-data"]
+    assert "secret-model" not in str(intruder.api("GET", "models", params={"owner": "walk-owner"}).json())
+    assert "secret-model" in str(platform.admin.api("GET", "models", params={"owner": "walk-owner"}).json())

@@ -62,6 +62,8 @@ class DeployFlags:
     health_path: str | None = None
     public: bool = False
     message: str | None = None
+    model: str | None = None
+    follow: bool | None = None
     wait: bool = True
     as_json: bool = False
 
@@ -71,7 +73,7 @@ class DeployFlags:
         opts = DeployOptions(entry=entry, task=self.task, environment=self.environment,
                              gpus=0 if self.cpu else self.gpu, cpus=self.cpus, memory=self.memory,
                              replicas=self.replicas, data=self.data, health_path=self.health_path,
-                             public=self.public, message=self.message)
+                             public=self.public, message=self.message, model=self.model, follow=self.follow)
         opts.check()
         return opts
 
@@ -223,6 +225,10 @@ def deploy_options(fn: Any) -> Any:
         click.option("--data", "data", multiple=True, metavar="SRC[:MOUNT]",
                      help="Mount a dataset version (mnist:3) or a job's output (alice/iris/12/output:model) at "
                           "/floyd/input/MOUNT. Repeatable."),
+        click.option("--model", metavar="NAME[:N|@ALIAS]",
+                     help="Mount a model version read-only at /floyd/model (iris:3, iris@production)."),
+        click.option("--follow/--no-follow", default=None,
+                     help="Roll out again whenever the alias moves (the default when --model names an alias)."),
         click.option("--health-path", help="Path that answers 2xx once the app is ready (default /_floyd/ready)."),
         click.option("--public", is_flag=True, help="Make the endpoint public: callers need no key."),
         click.option("-m", "--message", help="Describe this version."),
@@ -247,6 +253,7 @@ def deploy(name: str, path: str | None, no_wait: bool, **kwargs: Any) -> None:
     \b
       floyd deploy iris                      # app.py of the project linked here
       floyd deploy iris serve.py --replicas 2 --data alice/iris/12/output:model
+      floyd deploy iris --model iris@production    # follows the alias
       floyd deploy digits model.ipynb --public
     """
     deploy_project(Session(), name, path, DeployFlags(wait=not no_wait, **kwargs))

@@ -40,6 +40,8 @@ class DeployOptions:
     health_path: str | None = None
     public: bool = False
     message: str | None = None
+    model: str | None = None  # a model version mounted at /floyd/model: iris:3, iris@production
+    follow: bool | None = None  # None: follow when model names an alias (docs/models.md)
 
     def check(self) -> None:
         """What can be refused before anything is uploaded."""
@@ -74,6 +76,8 @@ class VersionRequest:
     message: str | None = None
     replicas: int | None = None
     health_path: str | None = None
+    model: str | None = None
+    follow: bool | None = None
 
     def to_body(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -85,7 +89,8 @@ def build_version_request(project: str, root: Path | None, opts: DeployOptions) 
     s = resolve_settings(project, root, opts.job_options(), opts.task)
     return VersionRequest(project=project, entry=opts.entry or None, environment=s.environment, gpus=s.gpus,
                           cpus=s.cpus, memory=s.memory, inputs=s.inputs, message=s.message,
-                          replicas=opts.replicas, health_path=opts.health_path or None)
+                          replicas=opts.replicas, health_path=opts.health_path or None, model=opts.model or None,
+                          follow=opts.follow)
 
 
 @dataclass
