@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.jobs.manager import JobManager
+from jobs_bridge.pipelines.manager import PipelineManager
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.request_limits import Followers, RequestLimits
 from jobs_bridge.resources.environments import EnvironmentList
@@ -41,6 +42,7 @@ class BridgeServices:
     gpu_allocator: GpuAllocator
     environments_list: EnvironmentList
     job_manager: JobManager
+    pipelines: PipelineManager
     deployments: DeploymentManager
     admin_services: Collection[str]  # hub services that act with admin rights (the spawner)
     service_prefix: str  # e.g. /services/floyd/
