@@ -18,7 +18,8 @@ from tests.support.routes import route_methods
 from tests.support.serving import deploy_ready
 
 PUBLIC_API = {"/api/v1/info", "/api/v1/openapi.json"}
-PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}", "/serving", "/serving/{owner}/{name}"}
+PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}", "/serving", "/serving/{owner}/{name}",
+         "/pipelines/{owner}/{project}/{number}"}
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,10 @@ def world(platform: Platform, workspace_image: str, tmp_path_factory: pytest.Tem
     job = submit(owner, "secret-proj", {"run.py": b"print('secret output')"}, tmp_path_factory.mktemp("walk"),
                  command="python run.py")["job"]
     wait_state(owner, job["id"], {"succeeded"})
+    # A pipeline run of the project (run 1), for the pipeline routes and page.
+    run = owner.api("POST", "pipelines", json={"project": "walk-owner/secret-proj", "snapshot": job["snapshot"],
+                                               "pipeline": "walk", "steps": {"only": {"command": "python run.py"}}})
+    assert run.status_code == 201 and run.json()["number"] == 1, run.text
     # An endpoint with a running version and a key, for the endpoint routes and pages.
     deploy_ready(owner, "secret-ep", {"app.py": b"from flask import Flask\napp = Flask(__name__)\n"},
                  tmp_path_factory.mktemp("walk-ep"))
@@ -48,7 +53,7 @@ def world(platform: Platform, workspace_image: str, tmp_path_factory: pytest.Tem
 
 
 def concrete(template: str, world: dict[str, str]) -> str:
-    name = "secret-proj" if template.startswith(("/api/v1/projects", "/api/v1/jobs")) else \
+    name = "secret-proj" if template.startswith(("/api/v1/projects", "/api/v1/jobs", "/api/v1/pipelines")) else \
         "secret-ep" if template.startswith(("/api/v1/endpoints", "/serving")) else "secret-data"
     values = {**world, "name": name}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
