@@ -65,9 +65,11 @@ class Stepper:
         self.jobs = jobs
         self.uploads = uploads
         self._trees: dict[str, str] = {}  # content hashes of finished outputs (they never change)
+        self._images: dict[str, str] = {}  # image ids, asked of the engine once per advance()
 
     def advance(self, run_id: int) -> None:
         """Passes over the run until nothing changes (worker thread only)."""
+        self._images.clear()  # a tag may point to a new image by the next time
         for _ in range(ANY_SIZE):
             if not self._pass(run_id):
                 return
@@ -180,8 +182,13 @@ class Stepper:
         inputs = sorted((i.mount, i.version_id or self._tree(i.path)) for i in spec.inputs)
         return reuse_key({"code": code_hash(files, code), "inputs": inputs, "params": spec.params,
                           "command": spec.command, "notebook": spec.notebook,
-                          "image_id": self.jobs.executor.image_id(spec.env.image),
+                          "image_id": self._image_id(spec.env.image),
                           "requirements": spec.requirements_hash})
+
+    def _image_id(self, image: str) -> str:
+        if image not in self._images:
+            self._images[image] = self.jobs.executor.image_id(image)
+        return self._images[image]
 
     def _snapshot_files(self, s: Session, owner: str, project: str, snapshot: str) -> dict[str, str]:
         ds = self.jobs.resolver.datasets.code_dataset(s, owner, project)

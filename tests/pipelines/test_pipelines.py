@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from floyd.client.transfer import upload_code
 from tests.support.docker import workspace_image  # noqa: F401  (fixture)
+from tests.support.jobs import client_for
 from tests.support.platform import Platform, User, as_json, write_tree
 
 # Each step writes what depends on its own code, so changing a step's file changes its output.
@@ -113,9 +115,6 @@ def test_run_reuse_change_one_step_and_no_reuse(piper: User, project: Path) -> N
 
 
 def submit_steps(user: User, project: str, files: dict[str, bytes], tmp: Path, steps: dict, **extra) -> dict:
-    from tests.support.jobs import client_for
-
-    from floyd.client.transfer import upload_code
     user.api("POST", "projects", json={"name": project})
     up = upload_code(client_for(user), user.name, project, write_tree(tmp / f"code-{time.monotonic_ns()}", files))
     r = user.api("POST", "pipelines", json={"project": f"{user.name}/{project}", "snapshot": up.version["id"],
@@ -181,9 +180,6 @@ def test_stop_skips_what_has_not_started(piper: User, tmp_path: Path, workspace_
 def test_bad_pipelines_are_4xx_and_store_nothing(piper: User, tmp_path: Path, change: dict, status: int,
                                                   message: str) -> None:
     piper.api("POST", "projects", json={"name": "badpipes"})
-    from floyd.client.transfer import upload_code
-    from tests.support.jobs import client_for
-
     up = upload_code(client_for(piper), "piper", "badpipes",
                      write_tree(tmp_path / "code", {"x.py": b"# pipelines test: bad input\n"}))
     body = {"project": "piper/badpipes", "snapshot": up.version["id"], "pipeline": "p",
