@@ -66,10 +66,12 @@ class Stepper:
         self.uploads = uploads
         self._trees: dict[str, str] = {}  # content hashes of finished outputs (they never change)
         self._images: dict[str, str] = {}  # image ids, asked of the engine once per advance()
+        self._files: dict[str, dict[str, str]] = {}  # a snapshot's {path: hash}, read once per advance()
 
     def advance(self, run_id: int) -> None:
         """Passes over the run until nothing changes (worker thread only)."""
         self._images.clear()  # a tag may point to a new image by the next time
+        self._files.clear()
         for _ in range(ANY_SIZE):
             if not self._pass(run_id):
                 return
@@ -158,8 +160,7 @@ class Stepper:
         caller = Caller(view.owner)
         body = self.job_body(view, step)
         try:
-            key = self._key(caller, body, step.code)
-            earlier = None if view.no_reuse else self._earlier(view.owner, key)
+            key, earlier = self._key(caller, body, step.code, view.no_reuse)
             if earlier is not None:
                 self._write(view.id, name, state=r.REUSED, job_id=earlier[0], reused=True, cache_key=key,
                             reason=f"reused from job {earlier[1]}")
@@ -175,15 +176,17 @@ class Stepper:
             log.exception("Starting step %s of pipeline run %s failed", name, view.id)
             self._write(view.id, name, state=r.FAILED, reason=f"could not start: {exc}")
 
-    def _key(self, caller: Caller, body: dict, code: list[str]) -> str:
+    def _key(self, caller: Caller, body: dict, code: list[str], no_reuse: bool) -> tuple[str, tuple[int, int] | None]:
+        """The step's reuse key, and the earlier job it may reuse (None with ``no_reuse``)."""
         with self.sessions() as s:
             spec = self.jobs.resolver.resolve(s, caller, body)
-            files = self._snapshot_files(s, spec.owner, spec.project, spec.snapshot)
-        inputs = sorted((i.mount, i.version_id or self._tree(i.path)) for i in spec.inputs)
-        return reuse_key({"code": code_hash(files, code), "inputs": inputs, "params": spec.params,
-                          "command": spec.command, "notebook": spec.notebook,
-                          "image_id": self._image_id(spec.env.image),
-                          "requirements": spec.requirements_hash})
+            if spec.snapshot not in self._files:
+                self._files[spec.snapshot] = self._snapshot_files(s, spec.owner, spec.project, spec.snapshot)
+            inputs = sorted((i.mount, i.version_id or self._tree(i.path)) for i in spec.inputs)
+            key = reuse_key({"code": code_hash(self._files[spec.snapshot], code), "inputs": inputs,
+                             "params": spec.params, "command": spec.command, "notebook": spec.notebook,
+                             "image_id": self._image_id(spec.env.image), "requirements": spec.requirements_hash})
+            return key, None if no_reuse else self._earlier(s, spec.owner, key)
 
     def _image_id(self, image: str) -> str:
         if image not in self._images:
@@ -201,15 +204,14 @@ class Stepper:
             self._trees[path] = tree_hash(Path(path))
         return self._trees[path]
 
-    def _earlier(self, owner: str, key: str) -> tuple[int, int] | None:
+    def _earlier(self, s: Session, owner: str, key: str) -> tuple[int, int] | None:
         """The newest succeeded job of ``owner`` whose step had ``key``, if its output is still there."""
-        with self.sessions() as s:
-            row = s.execute(
-                select(Job.id, Job.number, Job.project).join(PipelineStep, PipelineStep.job_id == Job.id)
-                .join(PipelineRun, PipelineRun.id == PipelineStep.run_id)
-                .where(PipelineStep.cache_key == key, PipelineRun.owner == owner,
-                       PipelineStep.state.in_(r.DONE), Job.state == job_states.SUCCEEDED)
-                .order_by(Job.id.desc()).limit(1)).first()
+        row = s.execute(
+            select(Job.id, Job.number, Job.project).join(PipelineStep, PipelineStep.job_id == Job.id)
+            .join(PipelineRun, PipelineRun.id == PipelineStep.run_id)
+            .where(PipelineStep.cache_key == key, PipelineRun.owner == owner,
+                   PipelineStep.state.in_(r.DONE), Job.state == job_states.SUCCEEDED)
+            .order_by(Job.id.desc()).limit(1)).first()
         if row is None or not self.layout.job_output(owner, row.project, row.number).is_dir():
             return None
         return row.id, row.number
