@@ -73,6 +73,11 @@ def _step(name: str, raw: object) -> StepSpec:
             spec.upstream.append(_from_input(item, f"{where}.inputs[{i}]"))
         else:
             spec.datasets.append(item)
+    mounts = [u.mount for u in spec.upstream]
+    twice = sorted({m for m in mounts if mounts.count(m) > 1})
+    if twice:
+        raise BadRequest(f"{where}.inputs: two step outputs would be mounted at /floyd/input/{twice[0]}; "
+                         "give one of them another mount.")
     code = raw.get("code") or []
     if isinstance(code, str):
         code = [code]

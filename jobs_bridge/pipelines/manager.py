@@ -144,7 +144,8 @@ class PipelineManager(LoggingConfigurable):
                 jobs = s.scalars(select(Job).where(Job.id.in_(running))).all()
                 return run.id, [j.number for j in jobs]
 
-        run_id, numbers = await self.jobs.offload(skip_waiting)
+        # On the worker: no pass is between deciding to start a step and recording its job.
+        run_id, numbers = await asyncio.wrap_future(self.worker.submit(skip_waiting))
         for n in numbers:
             try:
                 await self.jobs.stop(caller, owner, project, n)

@@ -168,6 +168,8 @@ def test_stop_skips_what_has_not_started(piper: User, tmp_path: Path, workspace_
      400, "is a cycle"),
     ({"steps": {"a": {"command": "x", "inputs": [{"from": "ghost/output"}]}}}, 400, "unknown step 'ghost'"),
     ({"steps": {"a": {"command": "x", "comand": "y"}}}, 400, "steps.a: unknown key(s) comand"),
+    ({"steps": {"a": {"command": "x"}, "b": {"command": "x", "inputs": [{"from": "a/output/m"}, {"from": "a", "mount": "m"}]}}},
+     400, "steps.b.inputs: two step outputs would be mounted at /floyd/input/m"),
     ({"pipeline": "p" * 4096}, 400, "Invalid pipeline name"),
     ({"steps": {"n" * 4096: {"command": "x"}}}, 400, "Invalid step name"),
     ({"steps": {"a": {"command": "x", "inputs": [{"from": "a/output/../../x"}]}}}, 400, "'..'"),
