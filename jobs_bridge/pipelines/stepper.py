@@ -67,11 +67,13 @@ class Stepper:
         self._trees: dict[str, str] = {}  # content hashes of finished outputs (they never change)
         self._images: dict[str, str] = {}  # image ids, asked of the engine once per advance()
         self._files: dict[str, dict[str, str]] = {}  # a snapshot's {path: hash}, read once per advance()
+        self._parsed: dict[int, dict[str, StepSpec]] = {}  # a run's steps, parsed once per advance()
 
     def advance(self, run_id: int) -> None:
         """Passes over the run until nothing changes (worker thread only)."""
         self._images.clear()  # a tag may point to a new image by the next time
         self._files.clear()
+        self._parsed.clear()
         for _ in range(ANY_SIZE):
             if not self._pass(run_id):
                 return
@@ -115,18 +117,14 @@ class Stepper:
                     st.state, st.reason, changed = r.SKIPPED, f"upstream failed ({', '.join(bad)})", True
         return changed
 
-    @staticmethod
-    def _view(s: Session, run: PipelineRun) -> RunView:
+    def _view(self, s: Session, run: PipelineRun) -> RunView:
         spec = json.loads(run.spec)
-        numbers = {}
-        for st in run.steps:
-            if st.state in r.DONE and st.job_id is not None:
-                job = s.get(Job, st.job_id)
-                if job is not None:
-                    numbers[st.name] = job.number
-        steps = {st.name: st for st in parse_steps(spec["steps"], ANY_SIZE)}
-        return RunView(run.id, run.owner, run.project, run.number, run.name, run.snapshot, run.no_reuse, steps,
-                       spec.get("save_outputs", {}), numbers)
+        done = {st.job_id: st.name for st in run.steps if st.state in r.DONE and st.job_id is not None}
+        numbers = {done[i]: n for i, n in s.execute(select(Job.id, Job.number).where(Job.id.in_(done)))} if done else {}
+        if run.id not in self._parsed:
+            self._parsed[run.id] = {st.name: st for st in parse_steps(spec["steps"], ANY_SIZE)}
+        return RunView(run.id, run.owner, run.project, run.number, run.name, run.snapshot, run.no_reuse,
+                       self._parsed[run.id], spec.get("save_outputs", {}), numbers)
 
     @staticmethod
     def _finish(run: PipelineRun) -> None:
