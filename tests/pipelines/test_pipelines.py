@@ -90,6 +90,10 @@ def test_run_reuse_change_one_step_and_no_reuse(piper: User, project: Path) -> N
     assert saved == "piper/nightly-clean:1"
     files = piper.api("GET", "datasets/piper/nightly-clean/versions/1/files", params={"recursive": "1"}).json()
     assert [f["path"] for f in files["files"]] == ["clean/data.txt"]
+    root = piper.platform.root
+    output = root / "jobs" / "piper" / "nightly" / str(jobs1["prepare"]) / "output" / "clean" / "data.txt"
+    version = root / "datasets" / "piper" / "nightly-clean" / "1" / "clean" / "data.txt"
+    assert output.stat().st_ino == version.stat().st_ino  # one file, linked
 
     # Nothing changed: every step is reused, no job runs.
     run2 = as_json(piper.cli("pipeline", "run", "nightly", "--follow", "--json", cwd=project))
@@ -104,6 +108,11 @@ def test_run_reuse_change_one_step_and_no_reuse(piper: User, project: Path) -> N
     run3 = as_json(piper.cli("pipeline", "run", "nightly", "--follow", "--json", cwd=project))
     assert states(run3) == {"prepare": "reused", "train": "succeeded", "evaluate": "succeeded"}, run3
     assert next(st for st in run3["steps"] if st["name"] == "prepare")["reused_from"] == jobs1["prepare"]
+    # The new train job mounts the reused job's output itself: nothing was copied for the reuse.
+    train3 = piper.api("GET", f"jobs/{next(st['job'] for st in run3['steps'] if st['name'] == 'train')}").json()
+    assert [i["source"] for i in train3["inputs"]] == [f"piper/nightly/{jobs1['prepare']}/output/clean"]
+    listing = piper.cli("pipeline", "status", cwd=project).stdout
+    assert run1["id"] in listing and run3["id"] in listing and "nightly" in listing
 
     # A parameter is part of the key; --no-reuse runs everything.
     run4 = as_json(piper.cli("pipeline", "run", "nightly", "--param", "prepare.ROWS=5", "--follow", "--json",
