@@ -41,6 +41,7 @@ from jobs_bridge.jobs.queue import JobQueue
 from jobs_bridge.jobs.runner import JobRunner
 from jobs_bridge.jobs.spec import SpecResolver
 from jobs_bridge.lineage.graph import LineageBuilder
+from jobs_bridge.pipelines.manager import PipelineManager
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.registry.manager import ModelManager
 from jobs_bridge.request_limits import Followers, RequestLimits
@@ -92,7 +93,7 @@ class BridgeApp(Application):
     # Configured through this app (``c.DatasetManager.user_quota_bytes = …``; --help-all lists them).
     # Every configurable part, so --generate-config and --help-all document all their settings.
     classes = [DatasetManager, UploadManager, ProjectManager, GpuAllocator, ResourceLimits, WorkspaceManager,
-               JobQueue, JobRunner, SpecResolver, DockerExecutor, LocalExecutor, DeploymentManager, Router,
+               JobQueue, JobRunner, SpecResolver, PipelineManager, DockerExecutor, LocalExecutor, DeploymentManager, Router,
                VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits, LineageBuilder]
 
     @default("log_level")
@@ -209,6 +210,7 @@ class BridgeApp(Application):
     gpu_allocator: GpuAllocator
     workspace_manager: WorkspaceManager
     job_manager: JobManager
+    pipelines: PipelineManager
     deployments: DeploymentManager
     services: BridgeServices
 
@@ -226,6 +228,7 @@ class BridgeApp(Application):
         self.init_resources()
         self.init_managers()
         self.job_manager = self.make_job_manager(self.limits, len(self.gpu_allocator.devices))
+        self.pipelines = PipelineManager(self.sessions, self.layout, self.job_manager, self.upload_manager, parent=self)
         self.deployments = self.make_deployments()
         self.init_services()
         self.recover()
@@ -272,7 +275,7 @@ class BridgeApp(Application):
             dataset_manager=self.dataset_manager, upload_manager=self.upload_manager, models=self.models,
             project_manager=self.project_manager, workspace_manager=self.workspace_manager,
             gpu_allocator=self.gpu_allocator, environments_list=self.environments_list,
-            job_manager=self.job_manager, deployments=self.deployments, admin_services=frozenset(self.admin_services),
+            job_manager=self.job_manager, pipelines=self.pipelines, deployments=self.deployments, admin_services=frozenset(self.admin_services),
             service_prefix=self.service_prefix, hub_prefix=self.hub_prefix, openapi_document=self.openapi_document,
             request_limits=limits, followers=Followers(limits), comparison=RunComparison(self.sessions),
             lineage=LineageBuilder(parent=self, sessions=self.sessions, prefix=self.service_prefix))
@@ -423,6 +426,7 @@ class BridgeApp(Application):
         )
         server.listen(self.port, self.ip)
         await self.job_manager.start()
+        self.pipelines.start()
         await self.deployments.start()
         self.log.info("Floyd bridge %s on http://%s:%d%s (root %s)", __version__, self.ip, self.port,
                       self.service_prefix, self.layout.root)
@@ -432,6 +436,7 @@ class BridgeApp(Application):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         server.stop()
+        self.pipelines.close()
         await self.job_manager.close()
         await self.deployments.close()
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.datasets.manager import DatasetManager
-from jobs_bridge.errors import BadRequest, NotFound
+from jobs_bridge.errors import BadRequest, NotFound, Unprocessable
 from jobs_bridge.names import NAME_MAX, NAME_RE
 from jobs_bridge.orm import Job
-from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.storage.paths import StorageLayout, clean_relpath, contained
 from jobs_bridge.validate import id_number
 
-JOB_OUTPUT_RE = re.compile(r"^(?:(?P<owner>[A-Za-z0-9][A-Za-z0-9._@+-]*)/)?(?P<project>[a-z0-9][a-z0-9._-]*)/(?P<number>-?[0-9]+)(?:/output)?$")
+JOB_OUTPUT_RE = re.compile(r"^(?:(?P<owner>[A-Za-z0-9][A-Za-z0-9._@+-]*)/)?(?P<project>[a-z0-9][a-z0-9._-]*)/(?P<number>-?[0-9]+)(?:/output(?:/(?P<sub>.+))?)?$")
 
 
 @dataclass
@@ -67,8 +67,7 @@ class InputResolver:
                 o = m.group("owner") or caller.name
                 job = find_job(s, caller, o, m.group("project"), m.group("number"))
                 default_mount = f"{job.project}-{job.number}"
-                path = str(self.layout.job_output(o, job.project, job.number))
-                resolved = ResolvedInput(f"{o}/{job.project}/{job.number}/output", "", "job", path)
+                resolved = self._job_output(job, m.group("sub"))
             else:
                 base, _, version = source.partition(":")
                 o, _, name = base.rpartition("/")
@@ -91,3 +90,16 @@ class InputResolver:
             resolved.mount = mount
             out.append(resolved)
         return out
+
+    def _job_output(self, job: Job, sub: str | None) -> ResolvedInput:
+        """A job's output, or one folder of it (``…/12/output/clean``, a pipeline step's input),
+        which must exist and stay inside the output."""
+        output = self.layout.job_output(job.owner, job.project, job.number)
+        source = f"{job.owner}/{job.project}/{job.number}/output"
+        if not sub:
+            return ResolvedInput(source, "", "job", str(output))
+        sub = clean_relpath(sub, "output path")
+        path = contained(output, sub)
+        if not path.is_dir():
+            raise Unprocessable(f"The output of job {source.removesuffix('/output')} has no folder {sub!r}.")
+        return ResolvedInput(f"{source}/{sub}", "", "job", str(path))

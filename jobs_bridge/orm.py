@@ -368,3 +368,43 @@ class ModelAliasEvent(Base):
     to_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     moved_by: Mapped[str] = mapped_column(String(128))
     moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+class PipelineRun(Base):
+    """One run of a floyd.yml pipeline: its steps are jobs (or reused earlier jobs) of one project."""
+
+    __tablename__ = "pipeline_runs"
+    __table_args__ = (UniqueConstraint("owner", "project", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    project: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    snapshot: Mapped[str] = mapped_column(String(71))
+    no_reuse: Mapped[bool] = mapped_column(Boolean, default=False)
+    spec: Mapped[str] = mapped_column(Text)  # JSON: {"steps": {...}, "save_outputs": {...}}
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    steps: Mapped[list[PipelineStep]] = relationship(back_populates="run", cascade="all, delete-orphan",
+                                                     order_by="PipelineStep.position")
+
+
+class PipelineStep(Base):
+    """A step of a run: waiting for its inputs, then a job of its own or an earlier job reused."""
+
+    __tablename__ = "pipeline_steps"
+    __table_args__ = (UniqueConstraint("run_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)  # in topological order
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    needs: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of step names
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
+    reused: Mapped[bool] = mapped_column(Boolean, default=False)
+    cache_key: Mapped[str] = mapped_column(String(71), default="", index=True)
+    saved_as: Mapped[str] = mapped_column(String(255), default="")  # the dataset version its output became
+    run: Mapped[PipelineRun] = relationship(back_populates="steps")

@@ -19,6 +19,7 @@ from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.jobs.compare import RunComparison
 from jobs_bridge.jobs.manager import JobManager
 from jobs_bridge.lineage.graph import LineageBuilder
+from jobs_bridge.pipelines.manager import PipelineManager
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.registry.manager import ModelManager
 from jobs_bridge.request_limits import Followers, RequestLimits
@@ -45,6 +46,7 @@ class BridgeServices:
     gpu_allocator: GpuAllocator
     environments_list: EnvironmentList
     job_manager: JobManager
+    pipelines: PipelineManager
     deployments: DeploymentManager
     admin_services: Collection[str]  # hub services that act with admin rights (the spawner)
     service_prefix: str  # e.g. /services/floyd/

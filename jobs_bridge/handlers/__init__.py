@@ -10,12 +10,13 @@ from jobs_bridge.handlers import (
     model_pages,
     models,
     pages,
+    pipelines,
     projects,
     uploads,
     workspaces,
 )
 
-API_MODULES = [meta, projects, datasets, uploads, workspaces, jobs, endpoints, lineage, models]
+API_MODULES = [meta, projects, datasets, uploads, workspaces, jobs, pipelines, endpoints, lineage, models]
 PAGE_MODULES = [pages, lineage_pages, model_pages]
 
 __all__ = ["API_MODULES", "PAGE_MODULES"]

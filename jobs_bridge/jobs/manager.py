@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 from traitlets.config import LoggingConfigurable
@@ -46,8 +47,10 @@ class JobManager(LoggingConfigurable):
         self.reader = JobReader(sessions)
         self.queue = JobQueue(sessions, layout, resolver, gpus, executor, parent=self)
         preparer = JobPreparer(sessions, layout, resolver.datasets, gpus, executor, public_url, parent=self)
-        self.runner = JobRunner(sessions, layout, preparer, gpus, executor, self.metrics, self.offload, self.kick,
+        self.runner = JobRunner(sessions, layout, preparer, gpus, executor, self.metrics, self.offload, self.ended,
                                 parent=self)
+        # Called with a job's id when it ends (on the event loop): pipelines move on.
+        self.ended_listeners: builtins.list[Callable[[int], None]] = []
         self._schedule_lock = asyncio.Lock()
         resolver.datasets.use_checks.append(self.reader.version_used_by)
 
@@ -105,7 +108,7 @@ class JobManager(LoggingConfigurable):
             raise Conflict(f"Job {owner}/{project}/{number} has already ended ({state}).")
         if state == states.QUEUED and await self.offload(self.queue.stop_queued, job_id):
             self.runner.wake_waiters()
-            self.kick()
+            self.ended(job_id)
         else:
             rj = self.runner.running.get(job_id)
             if rj is not None:
@@ -113,6 +116,12 @@ class JobManager(LoggingConfigurable):
         return await self.offload(self.reader.get, caller, owner, project, number)
 
     # -- the queue's heartbeat: no polling, a kick on submit, on every finish, on a queued stop -----
+    def ended(self, job_id: int) -> None:
+        """A job ended: the queue may start another, and its listeners hear of it."""
+        self.kick()
+        for listener in self.ended_listeners:
+            listener(job_id)
+
     def kick(self) -> None:
         """Start whatever can start now (safe from any thread)."""
         loop = self.offload.loop

@@ -78,7 +78,7 @@ class JobRunner(LoggingConfigurable):
 
     def __init__(self, sessions: sessionmaker[Session], layout: StorageLayout, preparer: JobPreparer,
                  gpus: GpuAllocator, executor: Executor, metrics: JobMetrics, offload: Offload,
-                 on_finished: Callable[[], None], **kwargs: object) -> None:
+                 on_finished: Callable[[int], None], **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.sessions = sessions
         self.layout = layout
@@ -301,7 +301,7 @@ class JobRunner(LoggingConfigurable):
         finally:
             if rj is not None:
                 rj.done.set()
-            self.on_finished()
+            self.on_finished(job_id)
 
     async def persist(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a database write that must not be lost, again and again while the platform

@@ -19,7 +19,8 @@ from tests.support.serving import deploy_ready
 
 PUBLIC_API = {"/api/v1/info", "/api/v1/openapi.json"}
 PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}", "/serving", "/serving/{owner}/{name}",
-         "/lineage", "/compare", "/models", "/models/{owner}/{name}"}
+         "/lineage", "/compare", "/models", "/models/{owner}/{name}",
+         "/pipelines/{owner}/{project}/{number}"}
 # Routes that name what they read in the query, not the path: the owner's job stands in for it.
 QUERIES = {"/api/v1/lineage": {"ref": "walk-owner/secret-proj/1"}, "/lineage": {"ref": "walk-owner/secret-proj/1"},
            "/api/v1/compare": {"jobs": "walk-owner/secret-proj/1"}, "/compare": {"jobs": "walk-owner/secret-proj/1"}}
@@ -44,6 +45,10 @@ def world(platform: Platform, workspace_image: str, tmp_path_factory: pytest.Tem
                                                   b"open(os.environ['FLOYD_OUTPUT'] + '/w.txt', 'w').write('walk weights')\n"}, tmp_path_factory.mktemp("walk"),
                  command="python run.py")["job"]
     wait_state(owner, job["id"], {"succeeded"})
+    # A pipeline run of the project (run 1), for the pipeline routes and page.
+    run = owner.api("POST", "pipelines", json={"project": "walk-owner/secret-proj", "snapshot": job["snapshot"],
+                                               "pipeline": "walk", "steps": {"only": {"command": "python run.py"}}})
+    assert run.status_code == 201 and run.json()["number"] == 1, run.text
     # An endpoint with a running version and a key, for the endpoint routes and pages.
     deploy_ready(owner, "secret-ep", {"app.py": b"from flask import Flask\napp = Flask(__name__)\n"},
                  tmp_path_factory.mktemp("walk-ep"))
@@ -58,7 +63,7 @@ def world(platform: Platform, workspace_image: str, tmp_path_factory: pytest.Tem
 
 
 def concrete(template: str, world: dict[str, str]) -> str:
-    name = "secret-proj" if template.startswith(("/api/v1/projects", "/api/v1/jobs")) else \
+    name = "secret-proj" if template.startswith(("/api/v1/projects", "/api/v1/jobs", "/api/v1/pipelines")) else \
         "secret-ep" if template.startswith(("/api/v1/endpoints", "/serving")) else \
         "secret-model" if template.startswith(("/api/v1/models", "/models")) else "secret-data"
     values = {**world, "name": name}

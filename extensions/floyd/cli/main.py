@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("jobs", "metrics"), "clone": ("downloads", "clone"), "output": ("downloads", "output"),
     "deploy": ("deploy", "deploy"), "endpoint": ("endpoints", "endpoint"), "model": ("models", "model"),
     "lineage": ("lineage", "lineage"), "compare": ("lineage", "compare"),
+    "pipeline": ("pipelines", "pipeline"),
 }
 
 

@@ -35,7 +35,7 @@ YML_FILE = "floyd.yml"
 
 TASK_KEYS = ("command", "concurrency", "description", "env", "input", "machine", "max_runtime", "params",
              "resources", "sweep")
-TOP_KEYS = tuple(sorted((*TASK_KEYS, "task")))
+TOP_KEYS = tuple(sorted((*TASK_KEYS, "task", "pipelines")))  # pipelines: client/pipelines.py
 MACHINES = {"cpu": 0, "gpu": 1, "gpu2": 2}
 RESOURCE_KEYS = ("cpus", "gpus", "memory")
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
