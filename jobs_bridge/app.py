@@ -44,6 +44,9 @@ from jobs_bridge.request_limits import Followers, RequestLimits
 from jobs_bridge.resources.environments import DEFAULT_ENVIRONMENTS, EnvironmentList
 from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.resources.limits import Limits, ResourceLimits
+from jobs_bridge.schedules.clock import ScheduleClock
+from jobs_bridge.schedules.manager import ScheduleManager
+from jobs_bridge.schedules.targets import JobTarget
 from jobs_bridge.services import BridgeServices
 from jobs_bridge.serving.deployments import DeploymentManager
 from jobs_bridge.serving.proxy import EndpointProxy
@@ -90,7 +93,7 @@ class BridgeApp(Application):
     # Every configurable part, so --generate-config and --help-all document all their settings.
     classes = [DatasetManager, UploadManager, ProjectManager, GpuAllocator, ResourceLimits, WorkspaceManager,
                JobQueue, JobRunner, SpecResolver, DockerExecutor, LocalExecutor, DeploymentManager, Router,
-               VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits]
+               VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits, ScheduleManager, ScheduleClock]
 
     @default("log_level")
     def _default_log_level(self) -> int:
@@ -206,6 +209,8 @@ class BridgeApp(Application):
     workspace_manager: WorkspaceManager
     job_manager: JobManager
     deployments: DeploymentManager
+    schedules: ScheduleManager
+    clock: ScheduleClock
     services: BridgeServices
 
     def initialize(self, argv: list[str] | None = None) -> None:
@@ -223,6 +228,9 @@ class BridgeApp(Application):
         self.init_managers()
         self.job_manager = self.make_job_manager(self.limits, len(self.gpu_allocator.devices))
         self.deployments = self.make_deployments()
+        targets = {"job": JobTarget(self.job_manager)}  # what a schedule may start, by kind
+        self.schedules = ScheduleManager(self.sessions, targets, parent=self)
+        self.clock = ScheduleClock(self.sessions, targets, self.executor, parent=self)
         self.init_services()
         self.recover()
 
@@ -266,7 +274,8 @@ class BridgeApp(Application):
             dataset_manager=self.dataset_manager, upload_manager=self.upload_manager,
             project_manager=self.project_manager, workspace_manager=self.workspace_manager,
             gpu_allocator=self.gpu_allocator, environments_list=self.environments_list,
-            job_manager=self.job_manager, deployments=self.deployments, admin_services=frozenset(self.admin_services),
+            job_manager=self.job_manager, deployments=self.deployments, schedules=self.schedules,
+            admin_services=frozenset(self.admin_services),
             service_prefix=self.service_prefix, hub_prefix=self.hub_prefix, openapi_document=self.openapi_document,
             request_limits=limits, followers=Followers(limits))
 
@@ -417,6 +426,7 @@ class BridgeApp(Application):
         server.listen(self.port, self.ip)
         await self.job_manager.start()
         await self.deployments.start()
+        await self.clock.start()
         self.log.info("Floyd bridge %s on http://%s:%d%s (root %s)", __version__, self.ip, self.port,
                       self.service_prefix, self.layout.root)
         stop = asyncio.Event()
@@ -425,6 +435,7 @@ class BridgeApp(Application):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         server.stop()
+        await self.clock.close()
         await self.job_manager.close()
         await self.deployments.close()
         self.executor.shutdown(wait=False, cancel_futures=True)

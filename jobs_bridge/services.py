@@ -21,6 +21,7 @@ from jobs_bridge.projects import ProjectManager
 from jobs_bridge.request_limits import Followers, RequestLimits
 from jobs_bridge.resources.environments import EnvironmentList
 from jobs_bridge.resources.gpus import GpuAllocator
+from jobs_bridge.schedules.manager import ScheduleManager
 from jobs_bridge.serving.deployments import DeploymentManager
 from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.paths import StorageLayout
@@ -42,6 +43,7 @@ class BridgeServices:
     environments_list: EnvironmentList
     job_manager: JobManager
     deployments: DeploymentManager
+    schedules: ScheduleManager
     admin_services: Collection[str]  # hub services that act with admin rights (the spawner)
     service_prefix: str  # e.g. /services/floyd/
     hub_prefix: str  # e.g. /hub/, for links to the hub's pages
