@@ -12,7 +12,9 @@ class ScheduleListHandler(BaseHandler):
         self.write_json({"items": await self.call(self.bridge.schedules.list, self.caller, owner)})
 
     async def post(self) -> None:
-        self.write_json(await self.call(self.bridge.schedules.create, self.caller, self.json_body()), 201)
+        body = self.json_body()
+        result = await self.call(self.bridge.schedules.create, self.caller, body)
+        self.write_json(result, 200 if body.get("check_only") is True else 201)
 
 
 class ScheduleHandler(BaseHandler):

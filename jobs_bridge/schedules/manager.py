@@ -17,6 +17,7 @@ from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.auth.rules import check_access
+from jobs_bridge.datasets.records import iso
 from jobs_bridge.errors import BadRequest, Conflict, NotFound
 from jobs_bridge.names import check_name, check_owner
 from jobs_bridge.orm import Schedule, ScheduleRun
@@ -26,7 +27,7 @@ from jobs_bridge.schedules.targets import Target
 from jobs_bridge.timeutil import utcnow
 from jobs_bridge.validate import json_bool, only_keys
 
-CREATE_KEYS = ("name", "cron", "timezone", "allow_overlap", "paused", "target")
+CREATE_KEYS = ("name", "cron", "timezone", "allow_overlap", "paused", "target", "check_only")
 UPDATE_KEYS = ("cron", "timezone", "allow_overlap", "paused")
 
 
@@ -58,29 +59,38 @@ class ScheduleManager(LoggingConfigurable):
         return sched
 
     def create(self, caller: Caller, body: dict) -> dict:
+        """A new schedule; with ``check_only``, only the checks of everything but the target (the
+        CLI asks before it uploads the code), and nothing is stored."""
         only_keys(body, CREATE_KEYS)
         name = check_name(body.get("name"), "schedule name")
         cron = check_cron(body.get("cron"))
         tz = check_timezone(body.get("timezone", "UTC"))
         overlap = json_bool(body.get("allow_overlap", False), "allow_overlap")
         paused = json_bool(body.get("paused", False), "paused")
+        check_only = json_bool(body.get("check_only", False), "check_only")
         target = body.get("target")
-        if not isinstance(target, dict):
+        if not check_only and not isinstance(target, dict):
             raise BadRequest("'target' must be {'kind': 'job', 'request': <a job request>}.")
-        kind = target.get("kind", "job")
         with self.sessions.begin() as s:
+            self._check_room(s, caller, name)
+            if check_only:
+                return {"name": name, "cron": cron, "timezone": tz, "next_run_at": iso(next_after(cron, tz, utcnow()))}
+            assert isinstance(target, dict)
+            kind = target.get("kind", "job")
             stored = self.target_of(kind).check(s, caller, target)
-            if s.scalar(select(Schedule.id).where(Schedule.owner == caller.name, Schedule.name == name)):
-                raise Conflict(f"You already have a schedule named {name}; delete it first or choose another name.")
-            count = s.scalar(select(func.count()).select_from(Schedule).where(Schedule.owner == caller.name)) or 0
-            if count >= self.max_per_user:
-                raise Conflict(f"You have {count} schedules, the most allowed; delete one first.")
             sched = Schedule(owner=caller.name, name=name, cron=cron, timezone=tz, kind=kind,
                              target=json.dumps(stored), allow_overlap=overlap, paused=paused,
                              next_run_at=next_after(cron, tz, utcnow()), last_jobs="[]", created_at=utcnow())
             s.add(sched)
             s.flush()
             return schedule_json(sched, [])
+
+    def _check_room(self, s: Session, caller: Caller, name: str) -> None:
+        if s.scalar(select(Schedule.id).where(Schedule.owner == caller.name, Schedule.name == name)):
+            raise Conflict(f"You already have a schedule named {name}; delete it first or choose another name.")
+        count = s.scalar(select(func.count()).select_from(Schedule).where(Schedule.owner == caller.name)) or 0
+        if count >= self.max_per_user:
+            raise Conflict(f"You have {count} schedules, the most allowed; delete one first.")
 
     def list(self, caller: Caller, owner: str | None = None) -> builtins.list[dict]:
         with self.sessions() as s:
