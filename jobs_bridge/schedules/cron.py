@@ -6,7 +6,7 @@ extension: ``*/5 * * * * *`` is every five seconds), which tests and short inter
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -42,9 +42,10 @@ def check_timezone(value: object) -> str:
 
 
 def next_after(cron: str, tz: str, after: datetime) -> datetime:
-    """The first time strictly after ``after`` that ``cron`` names, read in time zone ``tz``."""
+    """The first time strictly after ``after`` that ``cron`` names, read in time zone ``tz``, in UTC
+    (SQLite keeps no zone: every stored time is UTC)."""
     result: datetime = croniter(cron, after.astimezone(ZoneInfo(tz))).get_next(datetime)
-    return result
+    return result.astimezone(timezone.utc)
 
 
 def due_since(cron: str, tz: str, due: datetime, now: datetime) -> tuple[datetime, int]:
@@ -56,4 +57,4 @@ def due_since(cron: str, tz: str, due: datetime, now: datetime) -> tuple[datetim
         if following > now:
             break
         newest, missed = following, missed + 1
-    return newest, missed
+    return newest.astimezone(timezone.utc), missed
