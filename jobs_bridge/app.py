@@ -33,7 +33,7 @@ from jobs_bridge.errors import FloydError
 from jobs_bridge.executors.base import Executor
 from jobs_bridge.executors.docker import DockerExecutor, docker_available
 from jobs_bridge.executors.local import SAFE_ENV, LocalExecutor
-from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
+from jobs_bridge.handlers import API_MODULES, PAGE_MODULES, PROXY_HANDLERS
 from jobs_bridge.handlers.base import NotFoundHandler
 from jobs_bridge.jobs.manager import JobManager
 from jobs_bridge.jobs.queue import JobQueue
@@ -55,6 +55,7 @@ from jobs_bridge.serving.router import Router
 from jobs_bridge.serving.spec import VersionResolver
 from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.tensorboards.manager import TensorBoardManager
 from jobs_bridge.workspaces import WorkspaceManager
 
 HERE = Path(__file__).parent
@@ -93,7 +94,7 @@ class BridgeApp(Application):
     # Every configurable part, so --generate-config and --help-all document all their settings.
     classes = [DatasetManager, UploadManager, ProjectManager, GpuAllocator, ResourceLimits, WorkspaceManager,
                JobQueue, JobRunner, SpecResolver, DockerExecutor, LocalExecutor, DeploymentManager, Router,
-               VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits, ScheduleManager, ScheduleClock]
+               VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits, ScheduleManager, ScheduleClock, TensorBoardManager]
 
     @default("log_level")
     def _default_log_level(self) -> int:
@@ -209,8 +210,6 @@ class BridgeApp(Application):
     workspace_manager: WorkspaceManager
     job_manager: JobManager
     deployments: DeploymentManager
-    schedules: ScheduleManager
-    clock: ScheduleClock
     services: BridgeServices
 
     def initialize(self, argv: list[str] | None = None) -> None:
@@ -228,9 +227,10 @@ class BridgeApp(Application):
         self.init_managers()
         self.job_manager = self.make_job_manager(self.limits, len(self.gpu_allocator.devices))
         self.deployments = self.make_deployments()
-        targets = {"job": JobTarget(self.job_manager)}  # what a schedule may start, by kind
-        self.schedules = ScheduleManager(self.sessions, targets, parent=self)
-        self.clock = ScheduleClock(self.sessions, targets, self.executor, parent=self)
+        self.schedules = ScheduleManager(self.sessions, {"job": JobTarget(self.job_manager)}, parent=self)  # by kind
+        self.clock = ScheduleClock(self.sessions, self.schedules.targets, self.executor, parent=self)
+        self.tensorboards = TensorBoardManager(self.sessions, self.layout, self.job_manager.executor,
+                                               self.service_prefix, parent=self)
         self.init_services()
         self.recover()
 
@@ -275,7 +275,7 @@ class BridgeApp(Application):
             project_manager=self.project_manager, workspace_manager=self.workspace_manager,
             gpu_allocator=self.gpu_allocator, environments_list=self.environments_list,
             job_manager=self.job_manager, deployments=self.deployments, schedules=self.schedules,
-            admin_services=frozenset(self.admin_services),
+            tensorboards=self.tensorboards, admin_services=frozenset(self.admin_services),
             service_prefix=self.service_prefix, hub_prefix=self.hub_prefix, openapi_document=self.openapi_document,
             request_limits=limits, followers=Followers(limits))
 
@@ -372,7 +372,7 @@ class BridgeApp(Application):
         # the PKCE state it needs lives in that object.
         hub_auth = HubOAuth.instance(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=60)
         handlers: list[Any] = [(prefix + template_to_regex(t), h) for t, h in self.route_table()]
-        handlers.append((prefix + "/oauth_callback", HubOAuthCallbackHandler))
+        handlers += [(prefix + pattern, h) for pattern, h in PROXY_HANDLERS] + [(prefix + "/oauth_callback", HubOAuthCallbackHandler)]
         handlers.append((prefix + "/api/.*", NotFoundHandler))
         return web.Application(
             handlers,
@@ -426,7 +426,7 @@ class BridgeApp(Application):
         server.listen(self.port, self.ip)
         await self.job_manager.start()
         await self.deployments.start()
-        await self.clock.start()
+        await asyncio.gather(self.clock.start(), self.tensorboards.start())
         self.log.info("Floyd bridge %s on http://%s:%d%s (root %s)", __version__, self.ip, self.port,
                       self.service_prefix, self.layout.root)
         stop = asyncio.Event()
@@ -435,7 +435,7 @@ class BridgeApp(Application):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         server.stop()
-        await self.clock.close()
+        await asyncio.gather(self.clock.close(), self.tensorboards.close())
         await self.job_manager.close()
         await self.deployments.close()
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -25,6 +25,7 @@ from jobs_bridge.schedules.manager import ScheduleManager
 from jobs_bridge.serving.deployments import DeploymentManager
 from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.tensorboards.manager import TensorBoardManager
 from jobs_bridge.workspaces import WorkspaceManager
 
 
@@ -44,6 +45,7 @@ class BridgeServices:
     job_manager: JobManager
     deployments: DeploymentManager
     schedules: ScheduleManager
+    tensorboards: TensorBoardManager
     admin_services: Collection[str]  # hub services that act with admin rights (the spawner)
     service_prefix: str  # e.g. /services/floyd/
     hub_prefix: str  # e.g. /hub/, for links to the hub's pages

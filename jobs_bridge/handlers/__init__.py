@@ -8,11 +8,14 @@ from jobs_bridge.handlers import (
     pages,
     projects,
     schedules,
+    tensorboards,
     uploads,
     workspaces,
 )
 
-API_MODULES = [meta, projects, datasets, uploads, workspaces, jobs, endpoints, schedules]
+API_MODULES = [meta, projects, datasets, uploads, workspaces, jobs, endpoints, schedules, tensorboards]
+# Proxies with paths of their own (not in the route table or the OpenAPI document).
+PROXY_HANDLERS = tensorboards.proxy_handlers
 PAGE_MODULES = [pages]
 
-__all__ = ["API_MODULES", "PAGE_MODULES"]
+__all__ = ["API_MODULES", "PAGE_MODULES", "PROXY_HANDLERS"]
