@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("jobs", "status"), "info": ("jobs", "info"), "logs": ("jobs", "logs"), "stop": ("jobs", "stop"),
     "metrics": ("jobs", "metrics"), "clone": ("downloads", "clone"), "output": ("downloads", "output"),
     "deploy": ("deploy", "deploy"), "endpoint": ("endpoints", "endpoint"), "schedule": ("schedules", "schedule"),
+    "tensorboard": ("tensorboard", "tensorboard"),
 }
 
 

@@ -288,6 +288,10 @@ class FloydClient:
     def create_schedule(self, body: dict) -> dict:
         return self.send_json("POST", "schedules", body)
 
+    def open_tensorboard(self, jobs: list[str]) -> dict:
+        """Start (or find) the platform's TensorBoard over these jobs' outputs; waits until it answers."""
+        return self.send_json("POST", "tensorboards", {"jobs": jobs})
+
     def check_schedule(self, body: dict) -> dict:
         """The bridge's checks of a new schedule's name, cron and time zone; nothing is stored."""
         return self.send_json("POST", "schedules", {**body, "check_only": True})
