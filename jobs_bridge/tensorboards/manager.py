@@ -89,23 +89,24 @@ class TensorBoardManager(LoggingConfigurable):
             raise BadRequest(f"At most {self.max_jobs} jobs in one TensorBoard, not {len(names)}.")
         outputs: dict[str, str] = {}
         images: list[str] = []
+        jobs: set[str] = set()
         with self.sessions() as s:
             for name in names:
                 parts = name.strip().split("/")
                 if len(parts) != 3:
                     raise BadRequest(f"Cannot read job {shown(name)}: use OWNER/PROJECT/NUMBER.")
                 job = find_job(s, caller, *parts)
-                label = f"{job.project}/{job.number}" if job.owner == caller.name else \
-                    f"{job.owner}/{job.project}/{job.number}"
-                outputs[label] = str(self.layout.job_output(job.owner, job.project, job.number))
+                label = f"{job.project}/{job.number}"
+                outputs[label if job.owner == caller.name else f"{job.owner}/{label}"] = \
+                    str(self.layout.job_output(job.owner, job.project, job.number))
                 images.append(job.image)
-        jobs = sorted({f"{caller.name}/{lbl}" if lbl.count("/") == 1 else lbl for lbl in outputs})
-        tb_id = hashlib.sha256(json.dumps([caller.name, jobs]).encode()).hexdigest()[:12]
+                jobs.add(f"{job.owner}/{label}")
+        tb_id = hashlib.sha256(json.dumps([caller.name, sorted(jobs)]).encode()).hexdigest()[:12]
         listen, _, port = self.executor.replica_address(f"{caller.name}/tensorboard/{tb_id}")
         run = TensorBoardRun(owner=caller.name, tb_id=tb_id, image=images[0], outputs=outputs, listen=listen,
                              port=port or free_port(), path_prefix=f"{self.prefix}/{caller.name}/{tb_id}",
                              local=self.executor.name == "local")
-        return run, jobs
+        return run, sorted(jobs)
 
     async def open(self, caller: Caller, body: dict) -> tuple[dict, bool]:
         """The TensorBoard over ``body['jobs']``, started (and waited for) unless it runs; whether it was new."""

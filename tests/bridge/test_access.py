@@ -49,8 +49,12 @@ def world(platform: Platform, workspace_image: str, tmp_path_factory: pytest.Tem
         "target": {"kind": "job", "request": {"project": "walk-owner/secret-proj", "snapshot": job["snapshot"],
                                               "command": "python run.py"}}})
     assert sched.status_code == 201, sched.text
+    # A running TensorBoard over the job's output, for the TensorBoard routes.
+    board = owner.api("POST", "tensorboards", json={"jobs": [job["id"]]})
+    assert board.status_code == 201, board.text
     return {"owner": "walk-owner", "upload_id": up2["id"], "hash": m2[0]["hash"], "version": "1",
-            "project": "secret-proj", "number": "1", "snapshot": job["snapshot"], "key_id": str(key["id"])}
+            "project": "secret-proj", "number": "1", "snapshot": job["snapshot"], "key_id": str(key["id"]),
+            "tb_id": board.json()["id"]}
 
 
 def concrete(template: str, world: dict[str, str]) -> str:
