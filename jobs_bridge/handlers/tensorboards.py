@@ -68,7 +68,7 @@ class TensorBoardProxy(BaseHandler):
     async def relay(self, owner: str, tb_id: str) -> None:
         manager = self.bridge.tensorboards
         try:
-            board = manager.find(self.caller, owner, tb_id)
+            board = manager.find(self.caller, owner, tb_id, touch=True)
         except FloydError as exc:
             raise to_http(exc) from None
         headers = {k: v for k, v in self.request.headers.items()

@@ -159,14 +159,16 @@ class TensorBoardManager(LoggingConfigurable):
     def upstream(self, board: LiveBoard, uri: str) -> str:
         return f"http://{board.connect}:{board.port}{uri}"
 
-    def find(self, caller: Caller, owner: str, tb_id: str) -> LiveBoard:
-        """A running TensorBoard the caller may see (its owner or an admin), else 404."""
+    def find(self, caller: Caller, owner: str, tb_id: str, *, touch: bool = False) -> LiveBoard:
+        """A running TensorBoard the caller may see (its owner or an admin), else 404; ``touch``:
+        a look at TensorBoard itself (the proxy), which keeps it from being stopped as idle."""
         board = self.boards.get(f"{owner}/{tb_id}")
         if board is None:
             raise NotFound(f"TensorBoard {shown(owner)}/{shown(tb_id)} not found (it stops when idle; open it "
                            "again with floyd tensorboard JOB).")
         check_access(caller, board.owner, False, f"TensorBoard {owner}/{tb_id}")
-        board.last_used = time.monotonic()
+        if touch:
+            board.last_used = time.monotonic()
         return board
 
     def get(self, caller: Caller, owner: str, tb_id: str) -> dict:

@@ -49,3 +49,17 @@ def test_run_as_job_on_a_schedule(page, lab_workspace: Platform) -> None:  # noq
         raise
     finally:
         admin.api("DELETE", "schedules/admin/nightly-lab")
+
+
+def test_tensorboard_in_the_workspace_is_one_click(lab_workspace: Platform) -> None:  # noqa: F811
+    """jupyter-server-proxy's launcher entry: TensorBoard over /floyd/jobs (this project's outputs)."""
+    import requests
+
+    base = lab_workspace.url + "user/admin/"
+    headers = lab_workspace.admin.headers
+    r = requests.get(base + "server-proxy/servers-info", headers=headers, timeout=30)
+    assert r.ok, r.text
+    assert any(s["name"] == "tensorboard" and s.get("launcher_entry", {}).get("enabled", True)
+               for s in r.json()["server_processes"]), r.text
+    r = requests.get(base + "tensorboard/", headers=headers, timeout=90)
+    assert r.status_code == 200 and "TensorBoard" in r.text, r.text[:300]
