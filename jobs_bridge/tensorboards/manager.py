@@ -31,6 +31,7 @@ from jobs_bridge.executors.contract import TensorBoardRun, tensorboard_spec
 from jobs_bridge.inputs import find_job
 from jobs_bridge.names import shown
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.validate import only_keys
 
 READY_POLL = 0.5  # seconds between looks at a starting TensorBoard
 
@@ -82,6 +83,7 @@ class TensorBoardManager(LoggingConfigurable):
 
     def resolve(self, caller: Caller, body: dict) -> tuple[TensorBoardRun, list[str]]:
         """The jobs checked as the caller (another user's private job: 404), as a run to start."""
+        only_keys(body, ("jobs",))
         names = body.get("jobs")
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise BadRequest("'jobs' must be a list of job names such as ['alice/mnist-cnn/12'].")
