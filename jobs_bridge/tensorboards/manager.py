@@ -46,7 +46,8 @@ class LiveBoard:
     port: int = 0
     handle: str = ""
     last_used: float = field(default_factory=time.monotonic)
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # set once it answers, or failed
+    failed: str = ""  # why it could not start (for whoever waited on it meanwhile)
 
 
 def free_port() -> int:
@@ -79,7 +80,7 @@ class TensorBoardManager(LoggingConfigurable):
 
     def record(self, board: LiveBoard) -> dict:
         return {"owner": board.owner, "id": board.tb_id, "jobs": board.jobs, "url": self.url_of(board),
-                "state": "running" if board.ready.is_set() else "starting"}
+                "state": "running" if board.ready.is_set() and not board.failed else "starting"}
 
     def resolve(self, caller: Caller, body: dict) -> tuple[TensorBoardRun, list[str]]:
         """The jobs checked as the caller (another user's private job: 404), as a run to start."""
@@ -122,11 +123,18 @@ class TensorBoardManager(LoggingConfigurable):
             self.boards[key] = board
             try:
                 await self._start(board, run)
-            except BaseException:
+            except BaseException as exc:
                 self.boards.pop(key, None)
+                board.failed = getattr(exc, "message", "") or "TensorBoard could not start."
+                board.ready.set()
                 await self._stop(board)
                 raise
-        await asyncio.wait_for(board.ready.wait(), self.start_timeout + 5)
+        try:
+            await asyncio.wait_for(board.ready.wait(), self.start_timeout + 5)
+        except asyncio.TimeoutError:
+            raise Unavailable("TensorBoard is still starting; try again in a moment.") from None
+        if board.failed:
+            raise Unavailable(board.failed)
         board.last_used = time.monotonic()
         return self.record(board), created
 
