@@ -1,7 +1,7 @@
 """Cron expressions and time zones, read by croniter (a maintained library), never by hand.
 
 Five fields (minute hour day month weekday) as in crontab, or six with seconds last (croniter's
-extension: ``*/5 * * * * *`` is every five seconds), which tests and short intervals use.
+extension: ``* * * * * */5`` is every five seconds), which tests and short intervals use.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import pytest
 from tests.support.jobs import client_for
 from tests.support.platform import TEST_BRIDGE_CONFIG, Platform, User, write_tree
 
-EVERY_2S = "*/2 * * * * *"
+EVERY_2S = "* * * * * */2"
 SLOW = {"slow.py": b"import time\nprint('schedules: slow run', flush=True)\ntime.sleep(60)\n"}
 QUICK = {"quick.py": b"print('schedules: quick run')\n"}
 

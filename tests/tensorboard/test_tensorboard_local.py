@@ -50,3 +50,20 @@ def test_local_tensorboard_and_idle_stop(local_platform: Platform, tmp_path: Pat
         time.sleep(1)
     assert user.api("GET", f"tensorboards/tb-local/{board['id']}").status_code == 404
     assert requests.get(board["url"], headers=user.headers, timeout=30).status_code == 404
+
+
+def test_tensorboard_spec_mounts_outputs_read_only(tmp_path: Path) -> None:
+    from jobs_bridge.executors.contract import TensorBoardRun, tensorboard_spec
+    from jobs_bridge.storage.paths import StorageLayout
+
+    layout = StorageLayout(tmp_path / "root")
+    out = str(layout.job_output("ann", "proj", 3))
+    run = TensorBoardRun(owner="ann", tb_id="0123456789ab", image="img", outputs={"proj/3": out},
+                         listen="127.0.0.1", port=6006, path_prefix="/services/floyd/tensorboards/ann/0123456789ab",
+                         local=False)
+    spec = tensorboard_spec(layout, run)
+    assert spec.mount_table()["/floyd/tensorboard/proj/3"] == (out, True)
+    assert spec.argv[spec.argv.index("--logdir_spec") + 1] == "proj/3:/floyd/tensorboard/proj/3"
+    assert spec.kind == "tensorboard" and spec.labels["org.floyd.tensorboard"] == "0123456789ab"
+    local = tensorboard_spec(layout, TensorBoardRun(**{**run.__dict__, "local": True}))
+    assert local.argv[local.argv.index("--logdir_spec") + 1] == f"proj/3:{out}"
