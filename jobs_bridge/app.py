@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
-import secrets
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -14,11 +12,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import yaml
-from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from tornado import httpserver, web
+from tornado import httpserver
 from tornado.routing import AnyMatches, PathMatches, Rule, RuleRouter
 from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 from traitlets.config import Application
@@ -26,15 +22,12 @@ from traitlets.config import Application
 from jobs_bridge import __version__, db
 from jobs_bridge.auth.endpoint_gate import EndpointGate, EndpointKeyBackoff, KeyBackoff
 from jobs_bridge.auth.endpoint_keys import KeyStore
-from jobs_bridge.bodylimit import BodyGuard
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.errors import FloydError
 from jobs_bridge.executors.base import Executor
 from jobs_bridge.executors.docker import DockerExecutor, docker_available
 from jobs_bridge.executors.local import SAFE_ENV, LocalExecutor
-from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
-from jobs_bridge.handlers.base import NotFoundHandler
 from jobs_bridge.jobs.compare import RunComparison
 from jobs_bridge.jobs.manager import JobManager
 from jobs_bridge.jobs.queue import JobQueue
@@ -48,6 +41,9 @@ from jobs_bridge.request_limits import Followers, RequestLimits
 from jobs_bridge.resources.environments import DEFAULT_ENVIRONMENTS, EnvironmentList
 from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.resources.limits import Limits, ResourceLimits
+from jobs_bridge.schedules.clock import ScheduleClock
+from jobs_bridge.schedules.manager import ScheduleManager
+from jobs_bridge.schedules.targets import JobTarget
 from jobs_bridge.services import BridgeServices
 from jobs_bridge.serving.deployments import DeploymentManager
 from jobs_bridge.serving.proxy import EndpointProxy
@@ -56,14 +52,9 @@ from jobs_bridge.serving.router import Router
 from jobs_bridge.serving.spec import VersionResolver
 from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.tensorboards.manager import TensorBoardManager
+from jobs_bridge.webapp import body_guard, cookie_secret, make_web_app, openapi_document
 from jobs_bridge.workspaces import WorkspaceManager
-
-HERE = Path(__file__).parent
-
-
-def template_to_regex(template: str) -> str:
-    """``/api/v1/datasets/{owner}/{name}`` → a tornado pattern with named groups."""
-    return re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
 
 
 class OptionalType(Type):
@@ -94,7 +85,8 @@ class BridgeApp(Application):
     # Every configurable part, so --generate-config and --help-all document all their settings.
     classes = [DatasetManager, UploadManager, ProjectManager, GpuAllocator, ResourceLimits, WorkspaceManager,
                JobQueue, JobRunner, SpecResolver, PipelineManager, DockerExecutor, LocalExecutor, DeploymentManager, Router,
-               VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits, LineageBuilder]
+               VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits, LineageBuilder,
+               ScheduleManager, ScheduleClock, TensorBoardManager]
 
     @default("log_level")
     def _default_log_level(self) -> int:
@@ -230,6 +222,10 @@ class BridgeApp(Application):
         self.job_manager = self.make_job_manager(self.limits, len(self.gpu_allocator.devices))
         self.pipelines = PipelineManager(self.sessions, self.layout, self.job_manager, self.upload_manager, parent=self)
         self.deployments = self.make_deployments()
+        self.schedules = ScheduleManager(self.sessions, {"job": JobTarget(self.job_manager)}, parent=self)  # by kind
+        self.clock = ScheduleClock(self.sessions, self.schedules.targets, self.executor, parent=self)
+        self.tensorboards = TensorBoardManager(self.sessions, self.layout, self.job_manager.executor,
+                                               self.service_prefix, parent=self)
         self.init_services()
         self.recover()
 
@@ -275,8 +271,9 @@ class BridgeApp(Application):
             dataset_manager=self.dataset_manager, upload_manager=self.upload_manager, models=self.models,
             project_manager=self.project_manager, workspace_manager=self.workspace_manager,
             gpu_allocator=self.gpu_allocator, environments_list=self.environments_list,
-            job_manager=self.job_manager, pipelines=self.pipelines, deployments=self.deployments, admin_services=frozenset(self.admin_services),
-            service_prefix=self.service_prefix, hub_prefix=self.hub_prefix, openapi_document=self.openapi_document,
+            job_manager=self.job_manager, pipelines=self.pipelines, deployments=self.deployments, schedules=self.schedules,
+            tensorboards=self.tensorboards, admin_services=frozenset(self.admin_services),
+            service_prefix=self.service_prefix, hub_prefix=self.hub_prefix, openapi_document=lambda: openapi_document(self.service_prefix),
             request_limits=limits, followers=Followers(limits), comparison=RunComparison(self.sessions),
             lineage=LineageBuilder(parent=self, sessions=self.sessions, prefix=self.service_prefix))
 
@@ -330,7 +327,7 @@ class BridgeApp(Application):
         self.keys = KeyStore(self.sessions)
         return DeploymentManager(self.sessions, self.layout, VersionResolver(self.job_manager.resolver, parent=self),
                                  self.gpu_allocator, self.job_manager.executor, self.router, self.keys,
-                                 self.public_url, self.service_prefix, self.cookie_secret(), parent=self)
+                                 self.public_url, self.service_prefix, cookie_secret(self.layout), parent=self)
 
     def init_db(self) -> None:
         self.engine = db.make_engine(self.db_url)
@@ -345,48 +342,6 @@ class BridgeApp(Application):
             sys.exit(1)
         self.log.info("Database %s (%s)", self.engine.url.render_as_string(True), state)
         self.sessions = db.session_factory(self.engine)
-
-    def openapi_document(self) -> dict[str, Any]:
-        doc = yaml.safe_load((HERE / "openapi.yaml").read_text())
-        doc["info"]["version"] = __version__
-        doc["servers"] = [{"url": self.service_prefix.rstrip("/")}]
-        return doc
-
-    def route_table(self) -> list[tuple[str, type]]:
-        """Every route as (OpenAPI-style template, handler), without the service prefix."""
-        routes: list[tuple[str, type]] = []
-        for module in API_MODULES + PAGE_MODULES:
-            routes.extend(module.default_handlers)
-        return routes
-
-    def cookie_secret(self) -> bytes:
-        path = self.layout.secret_file("bridge_cookie_secret")
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
-        return bytes.fromhex(path.read_text().strip())
-
-    def make_app(self) -> web.Application:
-        prefix = self.service_prefix.rstrip("/")
-        # One HubOAuth for the whole process: the OAuth callback handler uses the singleton, and
-        # the PKCE state it needs lives in that object.
-        hub_auth = HubOAuth.instance(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=60)
-        handlers: list[Any] = [(prefix + template_to_regex(t), h) for t, h in self.route_table()]
-        handlers.append((prefix + "/oauth_callback", HubOAuthCallbackHandler))
-        handlers.append((prefix + "/api/.*", NotFoundHandler))
-        return web.Application(
-            handlers,
-            bridge=self.services,
-            hub_auth=hub_auth,
-            cookie_secret=self.cookie_secret(),
-            template_path=str(HERE / "templates"),
-            static_path=str(HERE / "static"),
-            static_url_prefix=prefix + "/static/",
-            default_handler_class=NotFoundHandler,
-            login_url=hub_auth.login_url,
-            xsrf_cookies=True,
-        )
 
     def start(self) -> None:
         if self.generate_config:
@@ -407,27 +362,21 @@ class BridgeApp(Application):
     def make_router(self) -> RuleRouter:
         """Requests to endpoints go straight to the proxy (no tornado.web on their path); the
         rest to the web application."""
-        app = self.make_app()
+        app = make_web_app(self.services, self.service_prefix, cookie_secret(self.layout))
         gate = EndpointGate(self.keys, app.settings["hub_auth"], KeyBackoff(parent=self), EndpointKeyBackoff(parent=self))
         proxy = EndpointProxy(self.router, gate, self.service_prefix)
         return RuleRouter([Rule(PathMatches(proxy_route(self.service_prefix)), proxy), Rule(AnyMatches(), app)])
 
-    def make_guard(self) -> BodyGuard:
-        """The router behind BodyGuard: bodies over max_json_bytes answer 413 (streaming uploads
-        set their own limit)."""
-        prefix = self.service_prefix.rstrip("/")
-        streaming = [prefix + template_to_regex(t) for t, h in self.route_table() if getattr(h, "_stream_request_body", False)]
-        return BodyGuard(self.make_router(), self.max_json_bytes, streaming)
-
     async def serve(self) -> None:
         server = httpserver.HTTPServer(
-            self.make_guard(), xheaders=True, max_body_size=self.max_json_bytes, chunk_size=1 << 20,
+            body_guard(self.make_router(), self.service_prefix, self.max_json_bytes), xheaders=True, max_body_size=self.max_json_bytes, chunk_size=1 << 20,
             max_buffer_size=self.max_json_bytes,
         )
         server.listen(self.port, self.ip)
         await self.job_manager.start()
         self.pipelines.start()
         await self.deployments.start()
+        await asyncio.gather(self.clock.start(), self.tensorboards.start())
         self.log.info("Floyd bridge %s on http://%s:%d%s (root %s)", __version__, self.ip, self.port,
                       self.service_prefix, self.layout.root)
         stop = asyncio.Event()
@@ -437,6 +386,7 @@ class BridgeApp(Application):
         await stop.wait()
         server.stop()
         self.pipelines.close()
+        await asyncio.gather(self.clock.close(), self.tensorboards.close())
         await self.job_manager.close()
         await self.deployments.close()
         self.executor.shutdown(wait=False, cancel_futures=True)

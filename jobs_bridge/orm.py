@@ -408,3 +408,36 @@ class PipelineStep(Base):
     cache_key: Mapped[str] = mapped_column(String(71), default="", index=True)
     saved_as: Mapped[str] = mapped_column(String(255), default="")  # the dataset version its output became
     run: Mapped[PipelineRun] = relationship(back_populates="steps")
+class Schedule(Base):
+    """A cron schedule that submits a stored request (kind 'job': a job request, as POST /jobs takes)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (UniqueConstraint("owner", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    cron: Mapped[str] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    kind: Mapped[str] = mapped_column(String(16), default="job")  # what ``target`` is: 'job' (later 'pipeline')
+    target: Mapped[str] = mapped_column(Text)  # JSON: the stored request
+    allow_overlap: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    last_jobs: Mapped[str] = mapped_column(Text, default="[]")  # JSON: ids of the jobs of the newest run
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScheduleRun(Base):
+    """One time a schedule came due: what it started, or why it started nothing."""
+
+    __tablename__ = "schedule_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"), index=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    missed: Mapped[int] = mapped_column(Integer, default=0)  # earlier due times this run stands for
+    outcome: Mapped[str] = mapped_column(String(16))  # started | skipped | failed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    jobs: Mapped[str] = mapped_column(Text, default="[]")  # JSON: names of the jobs started

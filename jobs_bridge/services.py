@@ -25,9 +25,11 @@ from jobs_bridge.registry.manager import ModelManager
 from jobs_bridge.request_limits import Followers, RequestLimits
 from jobs_bridge.resources.environments import EnvironmentList
 from jobs_bridge.resources.gpus import GpuAllocator
+from jobs_bridge.schedules.manager import ScheduleManager
 from jobs_bridge.serving.deployments import DeploymentManager
 from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.tensorboards.manager import TensorBoardManager
 from jobs_bridge.workspaces import WorkspaceManager
 
 
@@ -48,6 +50,8 @@ class BridgeServices:
     job_manager: JobManager
     pipelines: PipelineManager
     deployments: DeploymentManager
+    schedules: ScheduleManager
+    tensorboards: TensorBoardManager
     admin_services: Collection[str]  # hub services that act with admin rights (the spawner)
     service_prefix: str  # e.g. /services/floyd/
     hub_prefix: str  # e.g. /hub/, for links to the hub's pages

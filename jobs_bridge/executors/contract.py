@@ -49,8 +49,10 @@ JOB_NAME_LABEL = "org.floyd.job"
 REPLICA_LABEL = "org.floyd.replica"  # "<version id>/<replica index>"
 ENDPOINT_LABEL = "org.floyd.endpoint"
 WORKSPACE_LABEL = "org.floyd.workspace"
+TENSORBOARD_LABEL = "org.floyd.tensorboard"  # the TensorBoard's id
+TENSORBOARD = "/floyd/tensorboard"  # a TensorBoard's job outputs, read-only: /floyd/tensorboard/<project>/<n>
 
-KINDS = ("job", "replica", "workspace")
+KINDS = ("job", "replica", "workspace", "tensorboard")
 
 
 @dataclass
@@ -287,6 +289,38 @@ def workspace_spec(layout: StorageLayout, ws: WorkspaceRun) -> RunSpec:
 
 
 # -- translations: what each runtime takes ---------------------------------------------------------
+@dataclass(frozen=True)
+class TensorBoardRun:
+    """What the TensorBoard manager decided for one TensorBoard over some jobs' outputs."""
+
+    owner: str
+    tb_id: str
+    image: str  # the first job's environment image
+    outputs: dict[str, str]  # run label (<project>/<n>) → host path of that job's output
+    listen: str
+    port: int
+    path_prefix: str  # where the bridge proxies it: /services/floyd/tensorboards/<owner>/<id>
+    local: bool  # a local process reads the host paths (it has no mounts)
+
+
+def tensorboard_spec(layout: StorageLayout, tb: TensorBoardRun) -> RunSpec:
+    """TensorBoard from the job's image, each output mounted read-only; a scratch directory is its
+    working directory and HOME (TensorBoard writes nothing else)."""
+    workdir = layout.tensorboard_dir(tb.owner, tb.tb_id)
+    scratch = workdir / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    give_to_container_user(scratch)
+    runs = sorted(tb.outputs.items())
+    mounts = [Mount(str(scratch), CODE, False), *(Mount(src, f"{TENSORBOARD}/{label}", True) for label, src in runs)]
+    logdirs = ",".join(f"{label}:{src if tb.local else f'{TENSORBOARD}/{label}'}" for label, src in runs)
+    argv = ["python", "-m", "tensorboard.main", "--logdir_spec", logdirs, "--host", tb.listen, "--port", str(tb.port),
+            "--path_prefix", tb.path_prefix, "--reload_interval", "5"]
+    return RunSpec(job_id=0, name=f"{tb.owner}/tensorboard/{tb.tb_id}", image=tb.image, argv=argv,
+                   env={"HOME": CODE if not tb.local else str(scratch), "PYTHONUNBUFFERED": "1"}, mounts=mounts,
+                   workdir=str(workdir), cpus=1, memory=2 << 30,
+                   labels={OWNER_LABEL: tb.owner, TENSORBOARD_LABEL: tb.tb_id}, kind="tensorboard")
+
+
 def identity_labels(spec: RunSpec, instance: str) -> dict[str, str]:
     """The labels a runtime puts on the container so that it is found again."""
     labels = {INSTANCE_LABEL: instance, **spec.labels}

@@ -12,11 +12,16 @@ from jobs_bridge.handlers import (
     pages,
     pipelines,
     projects,
+    schedules,
+    tensorboards,
     uploads,
     workspaces,
 )
 
-API_MODULES = [meta, projects, datasets, uploads, workspaces, jobs, pipelines, endpoints, lineage, models]
+API_MODULES = [meta, projects, datasets, uploads, workspaces, jobs, pipelines, endpoints, lineage, models, schedules,
+               tensorboards]
+# Proxies with paths of their own (not in the route table or the OpenAPI document).
+PROXY_HANDLERS = tensorboards.proxy_handlers
 PAGE_MODULES = [pages, lineage_pages, model_pages]
 
-__all__ = ["API_MODULES", "PAGE_MODULES"]
+__all__ = ["API_MODULES", "PAGE_MODULES", "PROXY_HANDLERS"]

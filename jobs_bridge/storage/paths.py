@@ -187,6 +187,16 @@ class StorageLayout:
         """A local workspace's /floyd, as a directory of links (no container to mount into)."""
         return self.tmp / "workspaces" / check_owner(user) / (server_name or "default")
 
+    def tensorboard_dir(self, owner: str, tb_id: str) -> Path:
+        """A TensorBoard's directory (its handle, a scratch home, a local process's links and log)."""
+        if not tb_id.isalnum():
+            raise ValueError(f"not a TensorBoard id: {tb_id!r}")
+        return self.tmp / "tensorboards" / check_owner(owner) / tb_id
+
+    @property
+    def tensorboards(self) -> Path:
+        return self.tmp / "tensorboards"
+
     def home(self, user: str) -> Path:
         """HOME of a local workspace process (containers keep theirs in the image)."""
         return self.root / "home" / check_owner(user)

@@ -53,19 +53,29 @@ def world(platform: Platform, workspace_image: str, tmp_path_factory: pytest.Tem
     deploy_ready(owner, "secret-ep", {"app.py": b"from flask import Flask\napp = Flask(__name__)\n"},
                  tmp_path_factory.mktemp("walk-ep"))
     key = owner.api("POST", "endpoints/walk-owner/secret-ep/keys", json={"name": "k"}).json()
+    # A schedule of the project's job (paused: the walk starts no jobs), for the schedule routes.
+    sched = owner.api("POST", "schedules", json={
+        "name": "secret-sched", "cron": "0 3 * * *", "paused": True,
+        "target": {"kind": "job", "request": {"project": "walk-owner/secret-proj", "snapshot": job["snapshot"],
+                                              "command": "python run.py"}}})
+    assert sched.status_code == 201, sched.text
+    # A running TensorBoard over the job's output, for the TensorBoard routes.
+    board = owner.api("POST", "tensorboards", json={"jobs": [job["id"]]})
+    assert board.status_code == 201, board.text
     # A model registered from the job's output, with an alias, for the model routes and pages.
     r = owner.api("POST", "models/walk-owner/secret-model/versions", json={"from": job["id"]})
     assert r.status_code == 201, r.text
     assert owner.api("PUT", "models/walk-owner/secret-model/aliases/production", json={"version": 1}).ok
     return {"owner": "walk-owner", "upload_id": up2["id"], "hash": m2[0]["hash"], "version": "1",
             "project": "secret-proj", "number": "1", "snapshot": job["snapshot"], "key_id": str(key["id"]),
-            "alias": "production"}
+            "alias": "production", "tb_id": board.json()["id"]}
 
 
 def concrete(template: str, world: dict[str, str]) -> str:
     name = "secret-proj" if template.startswith(("/api/v1/projects", "/api/v1/jobs", "/api/v1/pipelines")) else \
         "secret-ep" if template.startswith(("/api/v1/endpoints", "/serving")) else \
-        "secret-model" if template.startswith(("/api/v1/models", "/models")) else "secret-data"
+        "secret-model" if template.startswith(("/api/v1/models", "/models")) else \
+        "secret-sched" if template.startswith("/api/v1/schedules") else "secret-data"
     values = {**world, "name": name}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 

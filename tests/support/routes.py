@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tornado import web
 
-from jobs_bridge.app import BridgeApp
+from jobs_bridge.webapp import route_table
 
 METHODS = ("get", "post", "put", "patch", "delete", "head")
 
@@ -14,4 +14,4 @@ def implemented(handler: type) -> list[str]:
 
 
 def route_methods() -> dict[str, list[str]]:
-    return {template: implemented(h) for template, h in BridgeApp().route_table()}
+    return {template: implemented(h) for template, h in route_table()}

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("deploy", "deploy"), "endpoint": ("endpoints", "endpoint"), "model": ("models", "model"),
     "lineage": ("lineage", "lineage"), "compare": ("lineage", "compare"),
     "pipeline": ("pipelines", "pipeline"),
+    "schedule": ("schedules", "schedule"), "tensorboard": ("tensorboard", "tensorboard"),
 }
 
 

@@ -291,6 +291,29 @@ class FloydClient:
             body["owner"] = owner
         return self.send_json("POST", "endpoints", body)
 
+    def schedules(self) -> list[dict]:
+        return self.get_json("schedules")["items"]
+
+    def create_schedule(self, body: dict) -> dict:
+        return self.send_json("POST", "schedules", body)
+
+    def open_tensorboard(self, jobs: list[str]) -> dict:
+        """Start (or find) the platform's TensorBoard over these jobs' outputs; waits until it answers."""
+        return self.send_json("POST", "tensorboards", {"jobs": jobs})
+
+    def check_schedule(self, body: dict) -> dict:
+        """The bridge's checks of a new schedule's name, cron and time zone; nothing is stored."""
+        return self.send_json("POST", "schedules", {**body, "check_only": True})
+
+    def schedule(self, owner: str, name: str) -> dict:
+        return self.get_json(f"schedules/{_q(owner)}/{_q(name)}")
+
+    def update_schedule(self, owner: str, name: str, **changes: Any) -> dict:
+        return self.send_json("PATCH", f"schedules/{_q(owner)}/{_q(name)}", changes)
+
+    def delete_schedule(self, owner: str, name: str) -> None:
+        self.request("DELETE", f"schedules/{_q(owner)}/{_q(name)}")
+
     def get_endpoint(self, owner: str, name: str) -> dict:
         return self.get_json(_endpoint(owner, name))
 

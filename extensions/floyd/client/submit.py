@@ -28,10 +28,17 @@ class Submitted:
         return {**self.result, "snapshot": self.snapshot, **self.upload.facts()}
 
 
+def snapshot_request(client: FloydClient, request: JobRequest, root: Path, extra: Mapping[str, bytes] | None = None,
+                     observer: ProgressObserver | None = None) -> tuple[JobRequest, UploadResult]:
+    """Snapshot ``root`` (plus ``extra`` files) for ``request.project``: the request on that snapshot,
+    ready to submit now or to store in a schedule."""
+    owner, name = request.project.split("/", 1)
+    up = upload_code(client, owner, name, root, observer=observer, extra=extra)
+    return replace(request, snapshot=up.version["id"]), up
+
+
 def submit_job(client: FloydClient, request: JobRequest, root: Path, extra: Mapping[str, bytes] | None = None,
                observer: ProgressObserver | None = None) -> Submitted:
     """Snapshot ``root`` (plus ``extra`` files) for ``request.project`` and submit ``request`` on it."""
-    owner, name = request.project.split("/", 1)
-    up = upload_code(client, owner, name, root, observer=observer, extra=extra)
-    result = client.submit_job(replace(request, snapshot=up.version["id"]).to_body())
-    return Submitted(result, up)
+    ready, up = snapshot_request(client, request, root, extra, observer)
+    return Submitted(client.submit_job(ready.to_body()), up)

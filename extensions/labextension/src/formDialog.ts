@@ -36,7 +36,7 @@ export abstract class FloydForm<R> extends Widget {
   }
 
   /** A labelled row for `input`, appended to the form. */
-  protected row(label: string, input: HTMLElement, hint?: string): void {
+  protected row(label: string, input: HTMLElement, hint?: string): HTMLElement {
     const wrap = el('label', { class: 'floyd-RunJob-row' });
     wrap.appendChild(el('span', { class: 'floyd-RunJob-label' }, label));
     wrap.appendChild(input);
@@ -44,6 +44,7 @@ export abstract class FloydForm<R> extends Widget {
       wrap.appendChild(el('span', { class: 'floyd-RunJob-hint' }, hint));
     }
     this.node.appendChild(wrap);
+    return wrap;
   }
 
   /** Fills the environment select from the defaults; returns the environments it offers. */

@@ -9,7 +9,8 @@ import {
   IEndpointVersion,
   IJob,
   IMetrics,
-  IRunRequest
+  IRunRequest,
+  ISchedule
 } from './types';
 
 export const API_NAMESPACE = 'floyd/api';
@@ -102,6 +103,12 @@ export class FloydAPI {
   async run(request: IRunRequest): Promise<IJob> {
     const reply = await requestAPI<{ job: IJob }>('run', jsonInit('POST', request), this.settings);
     return reply.job;
+  }
+
+  /** The same form as `run`, with `schedule`: stored as a schedule that runs it on its cron. */
+  async schedule(request: IRunRequest): Promise<ISchedule> {
+    const reply = await requestAPI<{ schedule: ISchedule }>('run', jsonInit('POST', request), this.settings);
+    return reply.schedule;
   }
 
   async jobs(): Promise<IJob[]> {

@@ -165,7 +165,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       rank: 3,
       execute: async path => {
         const job = await showRunJobDialog(api, path);
-        if (job) {
+        if (job && 'number' in job) {
           app.shell.activateById(panel.id);
           await panel.select(job.number);
         }

@@ -66,6 +66,23 @@ export interface IRunRequest {
   params?: Params;
   max_runtime?: number;
   message?: string;
+  /** Present: store it as a schedule (cron time table) instead of running it now. */
+  schedule?: IScheduleRequest;
+}
+
+export interface IScheduleRequest {
+  name: string;
+  cron: string;
+  timezone?: string;
+}
+
+/** A schedule as the bridge answers it (`/api/v1/schedules/{owner}/{name}`). */
+export interface ISchedule {
+  owner: string;
+  name: string;
+  cron: string;
+  timezone: string;
+  next_run_at: string | null;
 }
 
 export interface IMetricPoint {

@@ -53,6 +53,16 @@ describe('FloydAPI', () => {
     expect(JSON.parse(calls[0].init.body as string)).toEqual({ path: 'train.ipynb', gpus: 1, params: { lr: 0.1 } });
   });
 
+  it('posts a run with a schedule and returns the stored schedule', async () => {
+    const stored = { owner: 'alice', name: 'nightly', cron: '0 3 * * *', timezone: 'Europe/Berlin', next_run_at: 'x' };
+    const { settings, calls } = settingsWith(() => json(201, { schedule: stored }));
+    const request = { path: 'train.ipynb', schedule: { name: 'nightly', cron: '0 3 * * *', timezone: 'Europe/Berlin' } };
+    const schedule = await new FloydAPI(settings).schedule(request);
+    expect(schedule).toEqual(stored);
+    expect(calls[0].url).toBe('http://localhost:8888/user/alice/floyd/api/run');
+    expect(JSON.parse(calls[0].init.body as string)).toEqual(request);
+  });
+
   it('encodes the defaults path as a query string', async () => {
     const { settings, calls } = settingsWith(() =>
       json(200, { environment: 'pytorch', environments: [], datasets: [], params: {} })

@@ -36,7 +36,7 @@ from floyd.client.http import FloydClient
 from floyd.client.request import JobOptions
 from floyd.lab.server_extension.deploy import DeployHandler, VersionHandler
 from floyd.lab.server_extension.handler import BadInput, FloydHandler, only_keys
-from floyd.lab.submit import submit_from_lab
+from floyd.lab.submit import schedule_from_lab, submit_from_lab
 from floyd.lab.targets import script_or_notebook
 from floyd.lab.workspace import (
     code_dir,
@@ -48,7 +48,8 @@ from floyd.lab.workspace import (
     workspace_project,
 )
 
-RUN_KEYS = {"path", "environment", "gpus", "cpus", "memory", "datasets", "params", "max_runtime", "message", "args"}
+RUN_KEYS = {"path", "environment", "gpus", "cpus", "memory", "datasets", "params", "max_runtime", "message", "args",
+            "schedule"}
 
 
 class RunHandler(FloydHandler):
@@ -56,10 +57,17 @@ class RunHandler(FloydHandler):
     async def post(self) -> None:
         root = code_dir()
         try:
-            what, options = run_request(self.body(), self.server_root, root)
+            body = self.body()
+            what, options = run_request(body, self.server_root, root)
             project = workspace_project(root)
+            schedule = body.get("schedule")
+            if schedule is not None and not isinstance(schedule, dict):
+                raise BadInput("'schedule' must be {name, cron, timezone?}.")
         except FloydClientError as exc:
             return self.write_problem(400, exc.message)
+        if schedule is not None:
+            return await self.guarded(lambda: {"schedule": schedule_from_lab(what, options, schedule, project, root)},
+                                      201)
         await self.guarded(lambda: submit_from_lab(what, options, project=project, root=root).facts(), 201)
 
 

@@ -1,0 +1,1 @@
+"""Schedules: cron time tables that submit a stored request (a job today, a pipeline later)."""

@@ -1,0 +1,97 @@
+"""TensorBoard over a job's output, run by the platform in the job's environment image and served
+behind the Hub's login: a job writes scalars with tensorboardX; TensorBoard's scalars view shows
+them in a real browser through the platform's URL; its data grows while the job runs; another
+user gets 404 and nobody signed in goes to the login; bad requests are 4xx."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from tests.support.browser import OUTPUT, login
+from tests.support.jobs import submit, wait_state
+from tests.support.platform import Platform
+
+pytestmark = pytest.mark.browser
+
+WRITER = b"""import time
+from tensorboardX import SummaryWriter
+w = SummaryWriter('/floyd/output/tb')
+for step in range(40):
+    w.add_scalar('tbtest/loss', 1.0 / (step + 1), step)
+    w.flush()
+    print('step', step, flush=True)
+    time.sleep(0.5)
+w.close()
+"""
+
+
+def scalars(platform: Platform, url: str, headers: dict) -> list:
+    runs = requests.get(platform.url.rstrip("/") + url + "data/runs", headers=headers, timeout=30).json()
+    if not runs:
+        return []
+    r = requests.get(platform.url.rstrip("/") + url + "data/plugin/scalars/scalars",
+                     params={"run": runs[0], "tag": "tbtest/loss"}, headers=headers, timeout=30)
+    return r.json() if r.ok else []
+
+
+def test_tensorboard_shows_a_jobs_scalars(page, platform: Platform, workspace_image: str, tmp_path: Path) -> None:
+    admin = platform.admin
+    job = submit(admin, "tb-proj", {"write.py": WRITER}, tmp_path, command="python write.py")["job"]
+    wait_state(admin, job["id"], {"running"})
+    deadline = time.monotonic() + 60
+    while "step 2" not in admin.api("GET", f"jobs/{job['id']}/logs").text and time.monotonic() < deadline:
+        time.sleep(0.3)
+    r = admin.api("POST", "tensorboards", json={"jobs": [job["id"]]})
+    assert r.status_code == 201, r.text
+    board = r.json()
+    assert board["jobs"] == [job["id"]] and board["url"].startswith("/services/floyd/tensorboards/admin/")
+    again = admin.api("POST", "tensorboards", json={"jobs": [job["id"]]})
+    assert again.status_code == 200 and again.json()["id"] == board["id"]  # the running one
+
+    # It updates while the job runs: more points later than at first.
+    first = scalars(platform, board["url"], admin.headers)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and len(scalars(platform, board["url"], admin.headers)) <= len(first):
+        time.sleep(1)
+    assert len(scalars(platform, board["url"], admin.headers)) > len(first)
+
+    # Only its owner (or an admin): another user gets 404, nobody signed in goes to the login.
+    other = platform.user("tb-intruder")
+    assert requests.get(platform.url.rstrip("/") + board["url"], headers=other.headers, timeout=30).status_code == 404
+    assert other.api("GET", f"tensorboards/admin/{board['id']}").status_code == 404
+    anonymous = requests.get(platform.url.rstrip("/") + board["url"], allow_redirects=False, timeout=30)
+    assert anonymous.status_code == 302 and "/hub/api/oauth2/authorize" in anonymous.headers["Location"]
+    intruding = other.api("POST", "tensorboards", json={"jobs": [job["id"]]})
+    assert intruding.status_code == 404, intruding.text
+
+    # The scalars view in a browser, through the platform's URL, signed in.
+    try:
+        login(page, platform, "admin", (platform.root / "admin-password").read_text().strip())
+        page.goto(platform.url.rstrip("/") + board["url"] + "#scalars")
+        expect(page.get_by_text("tbtest/loss").first).to_be_visible(timeout=90_000)
+        expect(page.locator("body")).to_contain_text("tb-proj", timeout=30_000)  # the run's name
+    except BaseException:
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "test_tensorboard.png"), full_page=True)
+        raise
+    finally:
+        admin.api("POST", f"jobs/{job['id']}/stop")
+    assert admin.api("DELETE", f"tensorboards/admin/{board['id']}").status_code == 204
+    assert admin.api("GET", f"tensorboards/admin/{board['id']}").status_code == 404
+
+
+def test_tensorboard_bad_requests(platform: Platform) -> None:
+    user = platform.user("tb-bad")
+    for body, status in (({}, 400), ({"jobs": []}, 400), ({"jobs": "x"}, 400), ({"jobs": ["a" * 4096]}, 400),
+                         ({"jobs": ["tb-bad/nope/1"]}, 404), ({"jobs": ["x/y/1"] * 21}, 400)):
+        r = user.api("POST", "tensorboards", json=body)
+        assert r.status_code == status, (body, r.text)
+        assert len(r.text) < 2000
+    assert user.api("GET", "tensorboards").json()["items"] == []
+    r = user.cli("tensorboard", "nope/1", check=False)
+    assert r.returncode == 4 and "Traceback" not in r.stderr
