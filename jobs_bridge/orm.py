@@ -230,6 +230,21 @@ class Endpoint(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)  # no API key needed
     last_number: Mapped[int] = mapped_column(Integer, default=0)  # version numbers are never reused
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Autoscaling (min_replicas None: each version keeps the replicas it was deployed with);
+    # a None window or idle time means the Autoscaler's default.
+    min_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    target_in_flight: Mapped[float | None] = mapped_column(Float, nullable=True)
+    scale_up_window: Mapped[float | None] = mapped_column(Float, nullable=True)
+    scale_down_window: Mapped[float | None] = mapped_column(Float, nullable=True)
+    idle_timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Traffic split of unpinned requests, JSON {"<version>": percent}; {} = the newest ready version.
+    traffic: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    rollback_error_rate: Mapped[float | None] = mapped_column(Float, nullable=True)  # canary's 5xx share
+    # Limits at the edge (None: the platform's own).
+    max_body_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    request_timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rate_limit: Mapped[float | None] = mapped_column(Float, nullable=True)  # requests/s per key
 
 
 class EndpointVersion(Base):
@@ -311,3 +326,4 @@ class EndpointMetric(Base):
     p50_ms: Mapped[float] = mapped_column(Float)
     p95_ms: Mapped[float] = mapped_column(Float)
     p99_ms: Mapped[float] = mapped_column(Float)
+    replicas: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # the most in the bucket
