@@ -140,8 +140,9 @@ def test_autoscales_up_under_a_stepped_load_and_down_without_failures(owner: Use
         load.finish()
     assert set(load.statuses) == {200}, load.statuses
     assert set(light.statuses) == {200}, light.statuses
-    log = owner.api("GET", f"endpoints/{owner.name}/stepped/versions/{v['number']}/logs").text
-    assert "autoscaler: adding r1" in log and "removed" in log
+    log = wait_for("the removal in the log", lambda: (lambda text: "removed" in text and text)(
+        owner.api("GET", f"endpoints/{owner.name}/stepped/versions/{v['number']}/logs").text), 60)
+    assert "autoscaler: adding r1 (load)" in log
 
 
 def test_scale_to_zero_and_the_first_request_is_answered(owner: User, tmp_path: Path) -> None:
