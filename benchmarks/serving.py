@@ -35,11 +35,12 @@ import docker
 import requests
 from common import build_image, cli, log, median, run_then_cleanup
 from common import emit as emit_record
-from serving_scaling import Scaling
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from serving_scaling import Scaling  # noqa: E402  (after the repository is on sys.path)
 
 from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.ignore import IgnoreRules  # noqa: E402

@@ -92,7 +92,7 @@ class Scaling:
         path = self.endpoint(name, {"min_replicas": 1, "max_replicas": 2, "target_in_flight": 1,
                                     "scale_up_window": 0, "scale_down_window": 2})
         request = get_request(self.hub_port, path + "slow", self.auth)
-        result = asyncio.run(self._step(request))
+        result = asyncio.run(self._step(request, get_request(self.hub_port, path, self.auth)))
         logs = self.client.request("GET", f"endpoints/{self.bench.user}/{name}/versions/1/logs").text
         starts = [float(s) for i, s in READY_RE.findall(logs) if i == "1"]
         start = starts[0] if starts else float("nan")
@@ -104,12 +104,12 @@ class Scaling:
              result["down_ok"] + result["down_failed"], unit="requests", meets_goal=result["down_failed"] == 0,
              goal=0, scale_down_s=result["down_s"], failures=result["failures"][:10], **common)
 
-    async def _step(self, request: bytes) -> dict[str, Any]:
+    async def _step(self, request: bytes, quick: bytes) -> dict[str, Any]:
         stop, seen = asyncio.Event(), {"first_r1": 0.0}
         failures: list[Any] = []
         ok = [0]
 
-        async def caller(paced: float) -> None:
+        async def caller(paced: float, request: bytes = request) -> None:
             conn: list = []
             while not stop.is_set():
                 t0 = time.perf_counter()
@@ -136,11 +136,12 @@ class Scaling:
         await asyncio.sleep(1.0)
         stop.set()
         await asyncio.gather(*first, *step)
-        # Scale-down: a light paced load (8 callers, one request each 0.2 s + 0.2 s) until one replica is left.
+        # Scale-down: a light paced load (8 callers of the instant path, one request each 0.2 s: about
+        # 40 requests/s, well under one in flight) until one replica is left.
         failures.clear()
         ok[0] = 0
         stop.clear()
-        light = [asyncio.ensure_future(caller(0.2)) for _ in range(8)]
+        light = [asyncio.ensure_future(caller(0.2, quick)) for _ in range(8)]
         down_at = time.perf_counter()
         while await asyncio.to_thread(self.desired, "scaled") > 1 and time.perf_counter() - down_at < 120:
             await asyncio.sleep(0.2)

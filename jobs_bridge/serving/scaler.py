@@ -93,6 +93,9 @@ class Autoscaler(LoggingConfigurable):
                             lv.stats.note_replicas(sum(1 for r in lv.replicas if r.ready))
                             if ep.policy is not None:
                                 self.sample(ep, lv, now, free)
+                            elif not any(r.state not in GONE for r in lv.replicas):
+                                # Autoscaling was turned off while the version was at zero.
+                                self.add(ep, lv, "autoscaling is off; a version keeps one replica at least")
                 except Exception:
                     log.exception("Autoscaling %s/%s failed", ep.owner, ep.name)
 
@@ -153,7 +156,7 @@ class Autoscaler(LoggingConfigurable):
         took = time.monotonic() - started
         if cold:
             lv.cold_start_s = round(took, 3)
-        self._log(lv, f"[floyd] autoscaler: r{r.index} ready in {took:.1f} s"
+        self._log(lv, f"[floyd] autoscaler: r{r.index} ready in {took:.2f} s"
                       + (" (cold start from zero replicas)" if cold else ""))
         self.tasks.spawn(self.replicas.supervise(ep, lv, r))
 

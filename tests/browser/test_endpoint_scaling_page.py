@@ -13,8 +13,8 @@ from tests.support.platform import Platform
 from tests.support.serving import ASGI_OK_APP, call, deploy_ready, ensure_endpoint
 
 
-def test_scaling_page_shows_autoscaling_cold_start_split_and_replicas(page, platform: Platform,  # noqa: F811
-                                                                      workspace_image: str, tmp_path: Path) -> None:
+def test_scaling_page_shows_autoscaling_cold_start_split_and_replicas(
+        page, platform: Platform, workspace_image: str, tmp_path: Path) -> None:  # noqa: F811
     admin = platform.admin
     name = "browser-scaled"
     ensure_endpoint(admin, name)
