@@ -57,9 +57,11 @@ def _autoscaling(row: Endpoint, value: object, bounds: Defaults) -> None:
         raise BadRequest("'autoscaling' must be an object such as {\"min_replicas\": 1, \"max_replicas\": 4} "
                          "or null (off).")
     only_keys(value, SCALING_KEYS)
-    low = whole_number(value.get("min_replicas", row.min_replicas or 1), "min_replicas", 0, bounds.max_replicas)
-    high = whole_number(value.get("max_replicas", row.max_replicas or max(low, 1)), "max_replicas", 1,
-                        bounds.max_replicas)
+    # A field left out keeps its value (an endpoint not autoscaled yet: minimum 1, maximum the minimum).
+    kept_low = 1 if row.min_replicas is None else row.min_replicas
+    low = whole_number(value.get("min_replicas", kept_low), "min_replicas", 0, bounds.max_replicas)
+    kept_high = max(low, 1) if row.max_replicas is None else row.max_replicas
+    high = whole_number(value.get("max_replicas", kept_high), "max_replicas", 1, bounds.max_replicas)
     if high < low:
         raise Unprocessable(f"'max_replicas' ({high}) must be at least 'min_replicas' ({low}).")
     row.min_replicas, row.max_replicas = low, high

@@ -9,7 +9,9 @@ from collections import Counter
 import pytest
 
 from jobs_bridge.auth.endpoint_gate import Denied
-from jobs_bridge.serving import autoscale, edge, traffic
+from jobs_bridge.errors import BadRequest, Unprocessable
+from jobs_bridge.orm import Endpoint
+from jobs_bridge.serving import autoscale, edge, settings, traffic
 from jobs_bridge.serving.autoscale import History, Policy, decide
 
 POLICY = Policy(min_replicas=1, max_replicas=4, target_in_flight=2, up_window=0, down_window=10, idle_timeout=60)
@@ -85,3 +87,24 @@ def test_edge_limits() -> None:
     assert edge.timeout(limits, 300) == 2 and edge.timeout(edge.EdgeLimits(), 300) == 300
     assert edge.caller_key("", "Bearer fk_abc", "1.2.3.4") == "k:fk_abc"
     assert edge.caller_key("", "token hub", "1.2.3.4") == "a:1.2.3.4"
+
+
+def test_settings_keep_what_a_patch_leaves_out() -> None:
+    bounds = settings.Defaults(1.0, 0.0, 30.0, 300.0, max_replicas=8)
+    row = Endpoint(owner="a", name="b", traffic="{}")
+    settings.change(row, {"autoscaling": {"min_replicas": 0, "max_replicas": 2}}, bounds)
+    settings.change(row, {"autoscaling": {"max_replicas": 4, "idle_timeout": 0}}, bounds)
+    assert (row.min_replicas, row.max_replicas, row.idle_timeout) == (0, 4, 0.0)
+    policy = settings.policy_of(row, bounds)
+    assert policy is not None and policy.down_window == 30.0 and policy.target_in_flight == 1.0
+    for bad, error in [({"autoscaling": {"min_replicas": 5, "max_replicas": 2}}, Unprocessable),
+                       ({"autoscaling": {"max_replicas": 9}}, Unprocessable),
+                       ({"autoscaling": {"target_in_flight": "nan"}}, Unprocessable),
+                       ({"autoscaling": {"bogus": 1}}, BadRequest),
+                       ({"autoscaling": 3}, BadRequest),
+                       ({"limits": {"rate_limit": 0}}, Unprocessable),
+                       ({"rollback_error_rate": 2}, Unprocessable)]:
+        with pytest.raises(error):
+            settings.change(row, bad, bounds)
+    settings.change(row, {"autoscaling": None}, bounds)
+    assert settings.policy_of(row, bounds) is None
