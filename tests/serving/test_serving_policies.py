@@ -1,8 +1,10 @@
 """The pure decisions of serving under traffic: the autoscaler's replica count, the traffic
-split's pick, and the limits at the edge (no platform, no containers)."""
+split's pick, the limits at the edge, the settings' checks, and the proxy's bounded hold of
+requests at zero replicas (no platform, no containers)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 
@@ -13,6 +15,9 @@ from jobs_bridge.errors import BadRequest, Unprocessable
 from jobs_bridge.orm import Endpoint
 from jobs_bridge.serving import autoscale, edge, settings, traffic
 from jobs_bridge.serving.autoscale import History, Policy, decide
+from jobs_bridge.serving.metrics import VersionStats
+from jobs_bridge.serving.proxy import EndpointProxy
+from jobs_bridge.serving.router import READY, LiveEndpoint, LiveVersion, Replica, Router
 
 POLICY = Policy(min_replicas=1, max_replicas=4, target_in_flight=2, up_window=0, down_window=10, idle_timeout=60)
 
@@ -108,3 +113,33 @@ def test_settings_keep_what_a_patch_leaves_out() -> None:
             settings.change(row, bad, bounds)
     settings.change(row, {"autoscaling": None}, bounds)
     assert settings.policy_of(row, bounds) is None
+
+
+def test_requests_held_at_zero_are_bounded_in_number_and_time() -> None:
+    async def scenario() -> None:
+        router = Router(cold_queue_limit=1, cold_start_timeout=0.3)
+        woken: list[int] = []
+        router.wake = lambda ep, lv: woken.append(lv.number)
+        ep = LiveEndpoint(1, "a", "b", False, policy=Policy(0, 2, 1, 0, 10, 60))
+        lv = LiveVersion(1, 1, READY, VersionStats(1))
+        ep.versions[1] = lv
+        proxy = EndpointProxy(router, None, "/services/floyd")  # type: ignore[arg-type]  # the gate is not asked
+        assert ep.latest() is lv  # at zero replicas, it still serves
+        first = asyncio.ensure_future(proxy.hold(ep, lv))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Denied) as full:
+            await proxy.hold(ep, lv)  # the queue holds one
+        assert full.value.status == 503 and "already holds 1" in full.value.message
+        with pytest.raises(Denied) as late:
+            await first  # nobody starts a replica here: the bounded wait ends
+        assert late.value.status == 503 and "within 0.3 s" in late.value.message
+        assert woken and lv.waiting == 0
+        # A replica that gets ready answers the held request.
+        held = asyncio.ensure_future(proxy.hold(ep, lv))
+        await asyncio.sleep(0.05)
+        replica = Replica(index=0, port=1, ready=True)
+        lv.replicas.append(replica)
+        lv.replica_ready()
+        assert await held is replica
+
+    asyncio.run(scenario())
