@@ -16,7 +16,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs_bridge.auth.identity import Caller
-from jobs_bridge.errors import BadRequest, Conflict, NotFound, Unprocessable
+from jobs_bridge.errors import BadRequest, Conflict, NotFound
 from jobs_bridge.orm import Endpoint
 from jobs_bridge.serving import traffic
 from jobs_bridge.serving.common import VersionLogs
@@ -31,7 +31,8 @@ Find = Callable[[Session, Caller, str, str], Endpoint]
 
 
 def parse_split(raw: object) -> dict[int, int]:
-    """``{"v3": 10, "2": 90}`` → ``{3: 10, 2: 90}``; percentages that add up to 100 (or ``{}``)."""
+    """``{"v3": 10, "2": 90}`` → ``{3: 10, 2: 90}``: weights, kept as percentages of their sum
+    (``{"3": 1, "2": 1}`` is 50/50); ``{}`` (or only zeros) ends the split."""
     if not isinstance(raw, dict):
         raise BadRequest("'split' must be an object of version → percent, such as {\"3\": 10, \"2\": 90}.")
     split: dict[int, int] = {}
@@ -40,10 +41,7 @@ def parse_split(raw: object) -> dict[int, int]:
         if m is None:
             raise BadRequest(f"Invalid version {key!r} in the split: use a number such as 3 (or v3).")
         split[int(m.group(1))] = whole_number(weight, f"percent of v{m.group(1)}", 0, 100)
-    if split and sum(split.values()) != 100:
-        raise Unprocessable(f"The split's percentages add up to {sum(split.values())}, not 100: "
-                            + ", ".join(f"v{n}={w}" for n, w in sorted(split.items(), reverse=True)) + ".")
-    return {n: w for n, w in split.items() if w > 0}
+    return traffic.percent(split)
 
 
 class Splits:
@@ -84,7 +82,9 @@ class Splits:
     async def set_split(self, caller: Caller, owner: str, name: str, body: dict) -> dict[int, int]:
         live = await self.tasks.run(self._live, caller, owner, name)
         only_keys(body, {"split"})
-        split = parse_split(body.get("split", {}))
+        if "split" not in body:
+            raise BadRequest("Give 'split': version → percent, such as {\"3\": 10, \"2\": 90} ({} ends the split).")
+        split = parse_split(body["split"])
         for number in split:
             self._ready(live, number)
         await self.tasks.run(self._store, live, split)
@@ -96,7 +96,9 @@ class Splits:
         """``version`` takes all unpinned traffic; every other ready version drains and stops."""
         live = await self.tasks.run(self._live, caller, owner, name)
         only_keys(body, {"version"})
-        number = self._number(body.get("version"), live)
+        if "version" not in body:
+            raise BadRequest(f"Give 'version': the version of {owner}/{name} to promote, such as 3.")
+        number = self._number(body["version"], live)
         self._ready(live, number)
         await self.tasks.run(self._store, live, {})
         self._note(live, number, "promoted: it takes all unpinned traffic")

@@ -1,6 +1,6 @@
 """Which version answers an unpinned request when the endpoint's traffic is split, pure.
 
-A split gives each version a weight (percent). A caller that sends a client key header always
+A split gives each version a weight (stored as a percentage). A caller that sends a client key header always
 lands on the same version while the split stays (the key's hash picks the point); any other
 request draws at random. Only versions that are ready are offered, so a split never sends
 traffic to a version that cannot answer.
@@ -36,16 +36,23 @@ def canary(split: Mapping[int, int]) -> int | None:
     return max(split) if len(split) > 1 else None
 
 
+def percent(weights: Mapping[int, int]) -> dict[int, int]:
+    """Relative weights as whole percentages adding up to 100 (the largest takes the rounding);
+    versions with no weight leave. ``{3: 1, 2: 1}`` → ``{3: 50, 2: 50}``."""
+    rest = {n: w for n, w in weights.items() if w > 0}
+    total = sum(rest.values())
+    if not total:
+        return {}
+    scaled = {n: w * 100 // total for n, w in rest.items()}
+    scaled[max(rest, key=lambda n: (rest[n], n))] += 100 - sum(scaled.values())
+    return {n: w for n, w in scaled.items() if w > 0}
+
+
 def without(split: Mapping[int, int], number: int) -> dict[int, int]:
     """The split once ``number`` leaves it, the others scaled back to 100; one left (or none)
     means no split at all: unpinned traffic goes to the newest ready version again."""
     rest = {n: w for n, w in split.items() if n != number and w > 0}
-    if len(rest) <= 1:
-        return {}
-    total = sum(rest.values())
-    scaled = {n: w * 100 // total for n, w in rest.items()}
-    scaled[max(rest, key=lambda n: rest[n])] += 100 - sum(scaled.values())
-    return scaled
+    return percent(rest) if len(rest) > 1 else {}
 
 
 def error_rate(requests: int, errors: int) -> float:

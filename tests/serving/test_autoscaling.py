@@ -166,8 +166,10 @@ def test_a_10_90_split_promote_and_sticky_clients(owner: User, tmp_path: Path) -
     v2 = deploy_ready(owner, "split", files("2"), tmp_path)
     assert version(owner, "split", v1["number"])["state"] == "ready"  # the split keeps it serving
     assert call(owner, "split", "/hello").json()["version"] == "1"
-    bad = owner.api("PUT", f"endpoints/{owner.name}/split/traffic", json={"split": {"2": 10, "1": 80}})
-    assert bad.status_code == 422 and "add up to 90" in bad.json()["message"]
+    bad = owner.api("PUT", f"endpoints/{owner.name}/split/traffic", json={"split": {"2": 10, "9": 90}})
+    assert bad.status_code == 404 and "has no version 9" in bad.json()["message"]
+    bad = owner.api("PUT", f"endpoints/{owner.name}/split/traffic", json={})
+    assert bad.status_code == 400 and "Give 'split'" in bad.json()["message"]
     r = owner.api("PUT", f"endpoints/{owner.name}/split/traffic", json={"split": {"v2": 10, "v1": 90}})
     assert r.status_code == 200, r.text
     seen: Counter[str] = Counter()

@@ -74,6 +74,8 @@ def test_split_canary_and_rollback_shares() -> None:
     assert traffic.canary({3: 10, 2: 90}) == 3 and traffic.canary({2: 100}) is None
     assert traffic.without({3: 10, 2: 90}, 3) == {}
     assert traffic.without({4: 10, 3: 30, 2: 60}, 4) == {3: 33, 2: 67}
+    assert traffic.percent({3: 1, 2: 1}) == {3: 50, 2: 50} and traffic.percent({3: 0}) == {}
+    assert traffic.percent({3: 10, 2: 80}) == {3: 11, 2: 89}
 
 
 def test_edge_limits() -> None:
