@@ -43,6 +43,8 @@ def test_scale_traffic_promote_rollback_and_limits(dora: User, tmp_path: Path) -
     dora.cli("deploy", "scaled", cwd=root)
     ep = as_json(dora.cli("endpoint", "traffic", "scaled", "v2=10", "v1=90", "--auto-rollback", "20", "--json"))
     assert ep["traffic"] == {"2": 10, "1": 90} and ep["rollback_error_rate"] == 0.2
+    status = dora.cli("endpoint", "status", "scaled").stdout
+    assert "Traffic split: v2=10% v1=90%" in status and "Autoscaling: 1–3 replicas" in status, status
     bad = dora.cli("endpoint", "traffic", "scaled", "v2=10", "v7=90", check=False)
     assert bad.returncode == 4 and "has no version 7" in bad.stderr and "Traceback" not in bad.stderr
     bad = dora.cli("endpoint", "traffic", "scaled", "banana", check=False)

@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 
 from floyd.cli.context import Session
-from floyd.cli.endpoints import endpoint, endpoint_ref
+from floyd.cli.endpoints import autoscaling_text, endpoint, endpoint_ref, split_text
 from floyd.cli.output import print_json, say
 from floyd.client.project_config import ConfigError
 from floyd.formatting import fmt_bytes
@@ -26,19 +26,6 @@ def autoscaling_body(min_replicas: int | None, max_replicas: int | None, target_
              "scale_up_window": up_window, "scale_down_window": down_window, "idle_timeout": idle_timeout}
     body = {k: v for k, v in given.items() if v is not None}
     return body or None
-
-
-def autoscaling_text(ep: dict) -> str:
-    a = ep.get("autoscaling")
-    if not a:
-        return "autoscaling off: each version keeps the replicas it was deployed with"
-    zero = f", to zero after {a['idle_timeout']:g} s idle" if a["min_replicas"] == 0 else ""
-    return (f"{a['min_replicas']}–{a['max_replicas']} replicas at {a['target_in_flight']:g} request(s) in flight "
-            f"each (up after {a['scale_up_window']:g} s, down after {a['scale_down_window']:g} s{zero})")
-
-
-def split_text(split: dict) -> str:
-    return " ".join(f"v{n}={w}%" for n, w in split.items()) or "none (the newest ready version takes it all)"
 
 
 def parse_shares(shares: tuple[str, ...]) -> dict[str, int]:
@@ -175,4 +162,4 @@ def limits(name: str, max_body: int | None, timeout: float | None, rate: float |
 
 COMMANDS = [endpoint]
 
-__all__ = ["COMMANDS", "autoscaling_body", "autoscaling_text"]
+__all__ = ["COMMANDS", "autoscaling_body"]
