@@ -21,6 +21,11 @@ class EdgeLimits:
     timeout: float | None = None
     rate: float | None = None  # requests per second per key (burst: one second's worth)
 
+    @property
+    def checked(self) -> bool:
+        """Whether a request has anything to be checked against (else the proxy skips ``check``)."""
+        return self.max_body_bytes is not None or bool(self.rate)
+
 
 class RateLimiter:
     """Token buckets per caller key: ``rate`` tokens a second, at most ``max(1, rate)`` saved."""

@@ -70,10 +70,11 @@ class EndpointProxy:
                 raise Denied(404, f"No endpoint {owner}/{name}.")
             address = client_ip(request.headers, peer_address(request), self.gate.by_address.forwarded_hops)
             strip = await self.gate.authorize(request.headers, ep, address)
-            caller = edge.caller_key(request.headers.get("X-Floyd-Key", ""), request.headers.get("Authorization", ""),
-                                     address)
-            edge.check(ep.edge, ep.rates, f"{owner}/{name}", len(request.body or b""), caller, time.monotonic())
-            version, path = self.choose(ep, rest or "/", request.headers.get(self.router.sticky_header))
+            if ep.edge.checked:  # the endpoint's own limits (serving/edge.py)
+                caller = edge.caller_key(request.headers.get("X-Floyd-Key", ""),
+                                         request.headers.get("Authorization", ""), address)
+                edge.check(ep.edge, ep.rates, f"{owner}/{name}", len(request.body or b""), caller, time.monotonic())
+            version, path = self.choose(ep, rest or "/", request.headers)
             replica = version.pick() or await self.hold(ep, version)
             await self.relay(request, ep, version, replica, path, strip)
         except Denied as exc:
@@ -111,9 +112,11 @@ class EndpointProxy:
         finally:
             version.waiting -= 1
 
-    def choose(self, ep: LiveEndpoint, rest: str, client: str | None = None) -> tuple[LiveVersion, str]:
+    def choose(self, ep: LiveEndpoint, rest: str,
+               headers: httputil.HTTPHeaders | None = None) -> tuple[LiveVersion, str]:
         m = PIN_RE.match(rest)
-        if m is None and ep.split:
+        if m is None and ep.split:  # a traffic split (serving/traffic.py), sticky per client key
+            client = headers.get(self.router.sticky_header) if headers is not None else None
             number = traffic.pick(ep.weights(), client, random.random())
             if number is not None:
                 return ep.versions[number], rest
