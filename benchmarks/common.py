@@ -27,7 +27,9 @@ from typing import Any, Protocol
 REPO = Path(__file__).resolve().parents[1]
 MiB = 1 << 20
 GiB = 1 << 30
-IMAGE = "floyd/cpu:latest"  # the environment image build_image() makes, and jobs/workspaces use
+# The environment image build_image() makes, and jobs/workspaces use; FLOYD_TEST_IMAGE gives a
+# checkout a tag of its own, as in the tests (tests/support/platform.py).
+IMAGE = os.environ.get("FLOYD_TEST_IMAGE", "floyd/cpu:latest")
 
 
 def log(message: str) -> None:
@@ -66,7 +68,7 @@ def force_remove(path: Path) -> None:
 def build_image() -> str:
     """Build IMAGE the way a site does (images/build.sh, a no-op when it is up to date), so
     the benchmark measures what users run; returns build.sh's last ``build:`` line for the log."""
-    proc = subprocess.run(["bash", str(REPO / "images" / "build.sh"), "--variant", "cpu"], cwd=REPO,
+    proc = subprocess.run(["bash", str(REPO / "images" / "build.sh"), "--variant", "cpu", "--tag", IMAGE], cwd=REPO,
                           capture_output=True, text=True, timeout=1800)
     if proc.returncode:
         raise RuntimeError(f"images/build.sh failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

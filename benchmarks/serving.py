@@ -12,6 +12,8 @@ side by side in the same run, against the same replica reached directly on its l
   serving_rolling_deploy_failures    requests that did not get a 200 while v2, then v3 were
                                      deployed under ~200 requests/s through the public URL
                                      (goal: 0)
+  serving_autoscale_reaction_s, serving_cold_start_s, serving_scale_down_failures
+                                     autoscaling, measured by serving_scaling.py (its docstring)
 The load generator is a minimal asyncio HTTP/1.1 keep-alive client (fixed request bytes,
 Content-Length framing), so the client costs little next to what it measures.
 One JSON object per measurement on stdout; logs on stderr.
@@ -37,6 +39,8 @@ from common import emit as emit_record
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from serving_scaling import Scaling  # noqa: E402  (after the repository is on sys.path)
 
 from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.ignore import IgnoreRules  # noqa: E402
@@ -209,6 +213,8 @@ class Bench:
                     roll["ok"] + roll["failed"], unit="requests", meets_goal=roll["failed"] == 0, goal=0,
                     rate_rps=round(roll["rps"], 1), deploys_s=roll["deploys_s"], failures=roll["failures"],
                     version_states=states, **common)
+        # (d) autoscaling: reaction to a load step, cold start from zero, scale-down (serving_scaling.py).
+        Scaling(self, client, p.hub_port, {}).run(common)
 
     def measure(self, client: FloydClient, name: str, suffix: str, common: dict[str, Any]) -> Target:
         """(a) latency at concurrency 1 and (b) throughput at 32, direct vs through the bridge

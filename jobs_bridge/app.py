@@ -49,6 +49,7 @@ from jobs_bridge.serving.deployments import DeploymentManager
 from jobs_bridge.serving.proxy import EndpointProxy
 from jobs_bridge.serving.proxy import route as proxy_route
 from jobs_bridge.serving.router import Router
+from jobs_bridge.serving.scaler import Autoscaler
 from jobs_bridge.serving.spec import VersionResolver
 from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.paths import StorageLayout
@@ -85,7 +86,7 @@ class BridgeApp(Application):
     # Every configurable part, so --generate-config and --help-all document all their settings.
     classes = [DatasetManager, UploadManager, ProjectManager, GpuAllocator, ResourceLimits, WorkspaceManager,
                JobQueue, JobRunner, SpecResolver, PipelineManager, DockerExecutor, LocalExecutor, DeploymentManager, Router,
-               VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits, LineageBuilder,
+               Autoscaler, VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits, LineageBuilder,
                ScheduleManager, ScheduleClock, TensorBoardManager]
 
     @default("log_level")

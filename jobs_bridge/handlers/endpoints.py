@@ -1,4 +1,4 @@
-"""``/api/v1/endpoints``: create, deploy versions, stop, keys, metrics, logs."""
+"""``/api/v1/endpoints``: create, deploy versions, stop, keys, metrics, logs, traffic splits."""
 
 from __future__ import annotations
 
@@ -103,6 +103,35 @@ class KeyHandler(BaseHandler):
         self.write_json(await self.call(self.bridge.deployments.revoke_key, self.caller, owner, name, key_id))
 
 
+class TrafficHandler(BaseHandler):
+    """``PUT …/traffic``: the split of unpinned requests between ready versions (``{}`` ends it)."""
+
+    async def put(self, owner: str, name: str) -> None:
+        body = self.json_body()
+        try:
+            self.write_json(await self.bridge.deployments.set_traffic(self.caller, owner, name, body))
+        except FloydError as exc:
+            raise to_http(exc) from None
+
+
+class PromoteHandler(BaseHandler):
+    async def post(self, owner: str, name: str) -> None:
+        body = self.json_body()
+        try:
+            self.write_json(await self.bridge.deployments.promote(self.caller, owner, name, body))
+        except FloydError as exc:
+            raise to_http(exc) from None
+
+
+class RollbackHandler(BaseHandler):
+    async def post(self, owner: str, name: str) -> None:
+        body = self.json_body()
+        try:
+            self.write_json(await self.bridge.deployments.rollback(self.caller, owner, name, body))
+        except FloydError as exc:
+            raise to_http(exc) from None
+
+
 class EndpointMetricsHandler(BaseHandler):
     async def get(self, owner: str, name: str) -> None:
         minutes = bounded_number(self.raw_argument("minutes") or "60", "minutes", 1, MAX_MINUTES)
@@ -120,4 +149,7 @@ default_handlers = [
     ("/api/v1/endpoints/{owner}/{name}/keys", KeyListHandler),
     ("/api/v1/endpoints/{owner}/{name}/keys/{key_id}", KeyHandler),
     ("/api/v1/endpoints/{owner}/{name}/metrics", EndpointMetricsHandler),
+    ("/api/v1/endpoints/{owner}/{name}/traffic", TrafficHandler),
+    ("/api/v1/endpoints/{owner}/{name}/promote", PromoteHandler),
+    ("/api/v1/endpoints/{owner}/{name}/rollback", RollbackHandler),
 ]

@@ -14,6 +14,7 @@ import builtins  # the method `list` hides the type in this class's annotations
 import json
 import logging
 import shutil
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,6 +31,7 @@ from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.names import check_name, check_owner
 from jobs_bridge.orm import Dataset, Endpoint, EndpointKey, EndpointReplica, EndpointVersion
 from jobs_bridge.resources.gpus import GpuAllocator
+from jobs_bridge.serving import settings
 from jobs_bridge.serving.common import ServingLimits, VersionLogs
 from jobs_bridge.serving.follow import model_fields, roll_forward
 from jobs_bridge.serving.records import endpoint_json, version_json
@@ -37,13 +39,16 @@ from jobs_bridge.serving.recovery import Recovery, live_version
 from jobs_bridge.serving.replicas import ReplicaLifecycle
 from jobs_bridge.serving.rollout import Rollout
 from jobs_bridge.serving.router import DEPLOYING, DRAINING, FAILED, READY, STOPPED, LiveEndpoint, Router
+from jobs_bridge.serving.scaler import Autoscaler
 from jobs_bridge.serving.spec import VersionResolver, VersionSpec
+from jobs_bridge.serving.splits import Splits
 from jobs_bridge.serving.tasks import TaskRunner
 from jobs_bridge.serving.usage import UsageWriter
 from jobs_bridge.storage.paths import StorageLayout
 from jobs_bridge.validate import id_number, json_bool, only_keys
 
 log = logging.getLogger("jobs_bridge.serving")
+SETTINGS = ("autoscaling", "limits", "rollback_error_rate")
 
 
 class DeploymentManager(LoggingConfigurable):
@@ -85,9 +90,16 @@ class DeploymentManager(LoggingConfigurable):
         self.replicas = ReplicaLifecycle(sessions, layout, resolver.jobs.datasets, executor, router.pool, gpus,
                                          self.limits, self.logs, self.tasks, public_url)
         self.rollout = Rollout(sessions, router, self.replicas, self.logs, self.tasks, self.limits)
+        self.splits = Splits(sessions, router, self.rollout, self.logs, self.tasks, self._find)
+        self.scaler = Autoscaler(router, self.replicas, gpus, self.tasks, self.logs, self.limits, self._auto_rollback,
+                                 parent=self)
+        self.defaults = self.scaler.defaults(resolver.max_replicas)
         self.recovery = Recovery(sessions, layout, executor, router, self.replicas, self.rollout, self.logs,
-                                 self.tasks, secret)
+                                 self.tasks, secret, self.configure)
         self.usage = UsageWriter(sessions, router, keys, self.tasks)
+
+    def configure(self, live: LiveEndpoint, row: Endpoint) -> LiveEndpoint:
+        return settings.to_live(live, row, self.defaults)
 
     # -- lookups -------------------------------------------------------------------------
     def url(self, owner: str, name: str) -> str:
@@ -124,12 +136,13 @@ class DeploymentManager(LoggingConfigurable):
         followed = s.get(Dataset, ep.follow_model_id) if ep.follow_model_id else None
         return endpoint_json(ep, self.url(ep.owner, ep.name), latest.number if latest else None,
                              [self._version_json(s, ep, v) for v in versions], keys,
-                             f"{followed.owner}/{followed.name}@{ep.follow_alias}" if followed else None)
+                             f"{followed.owner}/{followed.name}@{ep.follow_alias}" if followed else None) | \
+            settings.settings_json(ep, self.defaults)
 
     # -- endpoints -----------------------------------------------------------------------
     async def create(self, caller: Caller, body: dict) -> dict:
         def insert_row() -> tuple[dict, LiveEndpoint]:
-            only_keys(body, {"name", "owner", "public", "description"})
+            only_keys(body, {"name", "owner", "public", "description", *SETTINGS})
             name = check_name(body.get("name"), "endpoint name")
             owner = check_owner(body.get("owner", caller.name))
             if owner != caller.name and not caller.admin:
@@ -140,10 +153,11 @@ class DeploymentManager(LoggingConfigurable):
             with self.sessions.begin() as s:
                 if s.scalar(select(Endpoint.id).where(Endpoint.owner == owner, Endpoint.name == name)):
                     raise Conflict(f"Endpoint {owner}/{name} exists already; deploy a new version to it.")
-                ep = Endpoint(owner=owner, name=name, public=public, description=description)
+                ep = Endpoint(owner=owner, name=name, public=public, description=description, traffic="{}")
+                settings.change(ep, body, self.defaults)
                 s.add(ep)
                 s.flush()
-                return self._endpoint_json(s, ep), LiveEndpoint(ep.id, owner, name, public)
+                return self._endpoint_json(s, ep), self.configure(LiveEndpoint(ep.id, owner, name, public), ep)
 
         result, live = await self.tasks.run(insert_row)
         self.router.add_endpoint(live)
@@ -161,22 +175,25 @@ class DeploymentManager(LoggingConfigurable):
             return self._endpoint_json(s, self._find(s, caller, owner, name))
 
     async def update(self, caller: Caller, owner: str, name: str, body: dict) -> dict:
-        def change() -> tuple[dict, bool]:
-            only_keys(body, {"public", "description"})
+        def change() -> tuple[dict, Endpoint]:
             with self.sessions.begin() as s:
                 ep = self._find(s, caller, owner, name)
+                only_keys(body, {"public", "description", *SETTINGS})
+                settings.change(ep, body, self.defaults)
                 if "public" in body:
                     ep.public = json_bool(body["public"], "public")
                 if "description" in body:
                     if not isinstance(body["description"], str) or len(body["description"]) > 10_000:
                         raise BadRequest("'description' must be a string of at most 10,000 characters.")
                     ep.description = body["description"]
-                return self._endpoint_json(s, ep), ep.public
+                s.flush()
+                s.expunge(ep)
+                return self._endpoint_json(s, ep), ep
 
-        result, public = await self.tasks.run(change)
+        result, row = await self.tasks.run(change)
         live = self.router.endpoint(owner, name)
         if live is not None:
-            live.public = public
+            self.configure(live, row)
         return result
 
     async def delete(self, caller: Caller, owner: str, name: str) -> None:
@@ -215,14 +232,14 @@ class DeploymentManager(LoggingConfigurable):
 
     async def deploy(self, caller: Caller, owner: str, name: str, body: dict) -> dict:
         """Record the new version and start its rollout; returns at once (state ``deploying``)."""
-        version_id, number, result = await self.tasks.run(self._new_version, caller, owner, name, body)
-        self._start(owner, name, version_id, number)
+        version_id, number, gpus, result = await self.tasks.run(self._new_version, caller, owner, name, body)
+        self._start(owner, name, version_id, number, gpus)
         return result
 
-    def _start(self, owner: str, name: str, version_id: int, number: int) -> None:
+    def _start(self, owner: str, name: str, version_id: int, number: int, gpus: int) -> None:
         live = self.router.endpoint(owner, name)
         assert live is not None
-        lv = live_version(self.secret, version_id, number, DEPLOYING)
+        lv = live_version(self.secret, version_id, number, DEPLOYING, gpus=gpus)
         self.router.add_version(live, lv)
         self.logs[version_id] = LogStore(self.layout.endpoint_log(owner, name, number))
         self.tasks.spawn(self.rollout.deploy(live, lv))
@@ -231,13 +248,16 @@ class DeploymentManager(LoggingConfigurable):
         """The alias moved to ``number``: every endpoint following it rolls out that model version."""
         started = await self.tasks.run(roll_forward, self.sessions, self.layout, model_id, alias, number)
         for st in started:
-            self._start(st.owner, st.name, st.version_pk, st.number)
+            self._start(st.owner, st.name, st.version_pk, st.number, st.gpus)
         return [{"endpoint": f"{st.owner}/{st.name}", "version": st.number} for st in started]
 
-    def _new_version(self, caller: Caller, owner: str, name: str, body: dict) -> tuple[int, int, dict]:
+    def _new_version(self, caller: Caller, owner: str, name: str, body: dict) -> tuple[int, int, int, dict]:
         with self.sessions() as s:
             ep = self._find(s, caller, owner, name)
             spec = self.resolver.resolve(s, caller, ep.owner, body)
+            if ep.min_replicas is not None and ep.max_replicas is not None and "replicas" not in body:
+                # Autoscaled: start with the floor (one at least, to pass the readiness check).
+                spec = replace(spec, replicas=min(max(1, ep.min_replicas), ep.max_replicas))
         try:
             image_id = self.executor.image_id(spec.env.image)
         except ExecutorError as exc:
@@ -254,7 +274,7 @@ class DeploymentManager(LoggingConfigurable):
                 s.add(EndpointReplica(version_id=v.id, index=i))
             s.flush()
             self.layout.endpoint_version_dir(owner, name, v.number).mkdir(parents=True, exist_ok=True)
-            return v.id, v.number, self._version_json(s, ep, v)
+            return v.id, v.number, v.gpus, self._version_json(s, ep, v)
 
     @staticmethod
     def _version_row(ep: Endpoint, spec: VersionSpec, image_id: str, caller: Caller) -> EndpointVersion:
@@ -319,6 +339,23 @@ class DeploymentManager(LoggingConfigurable):
         with self.sessions() as s:
             return self.usage.report(s, self._find(s, caller, owner, name), since)
 
+    # -- traffic -------------------------------------------------------------------------
+    async def set_traffic(self, caller: Caller, owner: str, name: str, body: dict) -> dict:
+        await self.splits.set_split(caller, owner, name, body)
+        return await self.tasks.run(self.get, caller, owner, name)
+
+    async def promote(self, caller: Caller, owner: str, name: str, body: dict) -> dict:
+        await self.splits.promote(caller, owner, name, body)
+        return await self.tasks.run(self.get, caller, owner, name)
+
+    async def rollback(self, caller: Caller, owner: str, name: str, body: dict) -> dict:
+        await self.splits.rollback(caller, owner, name, body)
+        return await self.tasks.run(self.get, caller, owner, name)
+
+    async def _auto_rollback(self, ep: LiveEndpoint, number: int, reason: str) -> None:
+        log.warning("%s/%s v%s %s", ep.owner, ep.name, number, reason)
+        await self.splits.leave(ep, number, reason)
+
     # -- start-up and shutdown -----------------------------------------------------------
     async def start(self) -> None:
         self.tasks.bind()
@@ -326,6 +363,7 @@ class DeploymentManager(LoggingConfigurable):
         await self.recovery.run()
         self.router.loaded = True
         self.tasks.spawn(self.usage.loop())
+        self.tasks.spawn(self.scaler.loop())
 
     async def close(self) -> None:
         self.tasks.closing = True

@@ -24,6 +24,7 @@ class Started:
     name: str
     version_pk: int
     number: int
+    gpus: int = 0  # per replica, as the version it follows
 
 
 def model_fields(model: ResolvedModel | None) -> dict:
@@ -72,5 +73,5 @@ def roll_forward(sessions: sessionmaker[Session], layout: StorageLayout, model_i
             for i in range(v.replicas):
                 s.add(EndpointReplica(version_id=v.id, index=i))
             layout.endpoint_version_dir(ep.owner, ep.name, v.number).mkdir(parents=True, exist_ok=True)
-            started.append(Started(ep.owner, ep.name, v.id, v.number))
+            started.append(Started(ep.owner, ep.name, v.id, v.number, v.gpus))
     return started

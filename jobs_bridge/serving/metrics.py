@@ -61,9 +61,10 @@ class Bucket:
     start: float
     hist: Histogram = field(default_factory=Histogram)
     classes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
+    replicas: int = 0  # the most ready replicas seen in the bucket
 
     def row(self, version_id: int) -> dict:
-        return {"version_id": version_id, "ts": self.start, "requests": self.hist.total,
+        return {"version_id": version_id, "ts": self.start, "requests": self.hist.total, "replicas": self.replicas,
                 "errors_4xx": self.classes["4xx"], "errors_5xx": self.classes["5xx"],
                 "p50_ms": self.hist.percentile_ms(50) or 0.0, "p95_ms": self.hist.percentile_ms(95) or 0.0,
                 "p99_ms": self.hist.percentile_ms(99) or 0.0}
@@ -82,6 +83,7 @@ class VersionStats:
         self.bucket = Bucket(self._bucket_start(time.time()))
         self.finished: list[Bucket] = []
         self.dirty = False
+        self.replicas = 0  # ready replicas now (the Autoscaler notes them)
 
     @staticmethod
     def _bucket_start(now: float) -> float:
@@ -97,10 +99,19 @@ class VersionStats:
         self.bucket.hist.add(seconds)
         self.dirty = True
 
+    def note_replicas(self, count: int) -> None:
+        now = time.time()
+        if now >= self.bucket.start + BUCKET_SECONDS:
+            self.roll(now)
+        self.replicas = count
+        self.bucket.replicas = max(self.bucket.replicas, count)
+
     def roll(self, now: float) -> None:
-        if self.bucket.hist.total:
+        # A bucket without requests is kept only when the replica count changed (for the chart).
+        last = self.finished[-1].replicas if self.finished else self.replicas
+        if self.bucket.hist.total or self.bucket.replicas != last:
             self.finished.append(self.bucket)
-        self.bucket = Bucket(self._bucket_start(now))
+        self.bucket = Bucket(self._bucket_start(now), replicas=self.replicas)
 
     def take_rows(self, now: float) -> list[dict]:
         if now >= self.bucket.start + BUCKET_SECONDS:

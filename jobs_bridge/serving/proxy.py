@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import re
 import time
 from typing import Any
@@ -22,6 +23,7 @@ from tornado.iostream import StreamClosedError
 
 from jobs_bridge.auth.backoff import client_ip, peer_address
 from jobs_bridge.auth.endpoint_gate import Denied, EndpointGate
+from jobs_bridge.serving import edge, traffic
 from jobs_bridge.serving.router import READY, LiveEndpoint, LiveVersion, Replica, Router
 from jobs_bridge.serving.upstream import Response, UpstreamError, UpstreamTimeout
 
@@ -68,11 +70,12 @@ class EndpointProxy:
                 raise Denied(404, f"No endpoint {owner}/{name}.")
             address = client_ip(request.headers, peer_address(request), self.gate.by_address.forwarded_hops)
             strip = await self.gate.authorize(request.headers, ep, address)
-            version, path = self.choose(ep, rest or "/")
-            replica = version.pick()
-            if replica is None:
-                raise Denied(503, f"No replica of {owner}/{name} v{version.number} is ready right now (restarting); "
-                                  "try again in a few seconds.", {"Retry-After": "2"})
+            if ep.edge.checked:  # the endpoint's own limits (serving/edge.py)
+                caller = edge.caller_key(request.headers.get("X-Floyd-Key", ""),
+                                         request.headers.get("Authorization", ""), address)
+                edge.check(ep.edge, ep.rates, f"{owner}/{name}", len(request.body or b""), caller, time.monotonic())
+            version, path = self.choose(ep, rest or "/", request.headers)
+            replica = version.pick() or await self.hold(ep, version)
             await self.relay(request, ep, version, replica, path, strip)
         except Denied as exc:
             self.send_error(request, exc.status, exc.message, exc.headers)
@@ -82,8 +85,41 @@ class EndpointProxy:
             log.exception("Proxying %s %s failed", request.method, request.uri)
             self.send_error(request, 500, "Internal error in the Floyd bridge's proxy.")
 
-    def choose(self, ep: LiveEndpoint, rest: str) -> tuple[LiveVersion, str]:
+    async def hold(self, ep: LiveEndpoint, version: LiveVersion) -> Replica:
+        """No replica is ready: wait (bounded) while one starts if the version scales to zero."""
+        if not ep.can_answer(version) or ep.policy is None:
+            raise Denied(503, f"No replica of {ep.owner}/{ep.name} v{version.number} is ready right now (restarting); "
+                              "try again in a few seconds.", {"Retry-After": "2"})
+        if version.waiting >= self.router.cold_queue_limit:
+            raise Denied(503, f"{ep.owner}/{ep.name} v{version.number} is starting from zero replicas and already "
+                              f"holds {version.waiting} requests; try again in a few seconds.", {"Retry-After": "5"})
+        version.waiting += 1
+        deadline = time.monotonic() + self.router.cold_start_timeout
+        try:
+            self.router.wake(ep, version)
+            while (replica := version.pick()) is None:
+                left = deadline - time.monotonic()
+                if left <= 0 or version.state != READY:
+                    raise Denied(503, f"{ep.owner}/{ep.name} v{version.number} was at zero replicas and none got "
+                                      f"ready within {self.router.cold_start_timeout:g} s; try again shortly.",
+                                 {"Retry-After": "5"})
+                version.warm.clear()
+                try:
+                    await asyncio.wait_for(version.warm.wait(), left)
+                except asyncio.TimeoutError:
+                    pass
+            return replica
+        finally:
+            version.waiting -= 1
+
+    def choose(self, ep: LiveEndpoint, rest: str,
+               headers: httputil.HTTPHeaders | None = None) -> tuple[LiveVersion, str]:
         m = PIN_RE.match(rest)
+        if m is None and ep.split:  # a traffic split (serving/traffic.py), sticky per client key
+            client = headers.get(self.router.sticky_header) if headers is not None else None
+            number = traffic.pick(ep.weights(), client, random.random())
+            if number is not None:
+                return ep.versions[number], rest
         if m is None:
             latest = ep.latest()
             if latest is None:
@@ -136,7 +172,7 @@ class EndpointProxy:
         headers = self.upstream_headers(request, ep, version, strip)
         target = path + (f"?{request.query}" if request.query else "")
         method, body = request.method or "GET", request.body or None
-        timeout = self.router.request_timeout
+        timeout = edge.timeout(ep.edge, self.router.request_timeout)
         started = time.perf_counter()
         status = 502
         version.begin(replica)

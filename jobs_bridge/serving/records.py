@@ -16,6 +16,13 @@ def iso(when: datetime | None) -> str | None:
     return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).isoformat()
 
 
+def desired(v: EndpointVersion, live: LiveVersion | None) -> int:
+    """The replicas a version should have now: the autoscaler's count once it serves."""
+    if live is None or live.state != "ready":
+        return v.replicas
+    return sum(1 for r in live.replicas if r.state not in ("stopping", "stopped"))
+
+
 def version_json(v: EndpointVersion, owner: str, replicas: list[EndpointReplica], live: LiveVersion | None,
                  url: str) -> dict:
     live_replicas = {r.index: r for r in live.replicas} if live else {}
@@ -31,12 +38,15 @@ def version_json(v: EndpointVersion, owner: str, replicas: list[EndpointReplica]
         "number": v.number, "state": live.state if live else v.state, "reason": reason,
         "log_tail": tail.split("\n") if tail else [], "entry": v.entry, "project": f"{owner}/{v.project}", "snapshot": v.snapshot, "environment": v.environment, "image": v.image,
         "image_id": v.image_id, "resources": {"cpus": v.cpus, "memory": v.memory, "gpus": v.gpus},
-        "replicas": {"desired": v.replicas, "ready": sum(1 for i in items if i["ready"]), "items": items},
+        "replicas": {"desired": desired(v, live), "ready": sum(1 for i in items if i["ready"]), "items": items},
         "inputs": [{k: i[k] for k in ("source", "mount", "kind", "version_id")} for i in json.loads(v.inputs)],
         "health_path": v.health_path or "/_floyd/ready", "message": v.message, "created_by": v.created_by,
         "created_at": iso(v.created_at), "ready_at": iso(v.ready_at), "stopped_at": iso(v.stopped_at),
         "url": f"{url}v{v.number}/", "model": v.model_ref or None,
         "stats": stats.summary(),
+        # Autoscaling, seen live: the last start from zero, why more replicas could not start, held requests.
+        "cold_start_s": live.cold_start_s if live else None, "capped": live.capped if live else "",
+        "waiting": live.waiting if live else 0,
     }
 
 

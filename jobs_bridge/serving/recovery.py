@@ -7,6 +7,8 @@ traffic) and stops what should no longer run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,9 +36,11 @@ from jobs_bridge.storage.paths import StorageLayout
 Plan = list[tuple[LiveEndpoint, list[tuple[LiveVersion, list[EndpointReplica], str]]]]
 
 
-def live_version(secret: bytes, version_id: int, number: int, state: str, stats: str = "{}") -> LiveVersion:
+def live_version(secret: bytes, version_id: int, number: int, state: str, stats: str = "{}",
+                 gpus: int = 0) -> LiveVersion:
     """A version as the router keeps it, with the token its replicas expect."""
-    return LiveVersion(version_id, number, state, VersionStats(version_id, stats), token=proxy_token(secret, version_id))
+    return LiveVersion(version_id, number, state, VersionStats(version_id, stats), token=proxy_token(secret, version_id),
+                       gpus=gpus)
 
 
 class Recovery:
@@ -44,7 +48,7 @@ class Recovery:
 
     def __init__(self, sessions: sessionmaker[Session], layout: StorageLayout, executor: Executor, router: Router,
                  replicas: ReplicaLifecycle, rollout: Rollout, logs: VersionLogs, tasks: TaskRunner,
-                 secret: bytes) -> None:
+                 secret: bytes, configure: Callable[[LiveEndpoint, Endpoint], LiveEndpoint]) -> None:
         self.sessions = sessions
         self.layout = layout
         self.executor = executor
@@ -54,6 +58,7 @@ class Recovery:
         self.logs = logs
         self.tasks = tasks
         self.secret = secret
+        self.configure = configure  # the endpoint row's serving settings onto the router's endpoint
 
     async def run(self) -> None:
         """Route to the replicas a previous bridge left running; restart the missing ones;
@@ -98,7 +103,8 @@ class Recovery:
                 versions = []
                 for v in s.scalars(select(EndpointVersion).where(EndpointVersion.endpoint_id == ep.id)):
                     rows = list(s.scalars(select(EndpointReplica).where(EndpointReplica.version_id == v.id)))
-                    versions.append((live_version(self.secret, v.id, v.number, v.state, v.stats), rows, v.state))
-                out.append((LiveEndpoint(ep.id, ep.owner, ep.name, ep.public), versions))
+                    versions.append((live_version(self.secret, v.id, v.number, v.state, v.stats, v.gpus), rows,
+                                     v.state))
+                out.append((self.configure(LiveEndpoint(ep.id, ep.owner, ep.name, ep.public), ep), versions))
             s.expunge_all()
         return out

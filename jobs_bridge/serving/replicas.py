@@ -161,6 +161,7 @@ class ReplicaLifecycle:
             delay = min(delay * 1.5, 0.5)
         r.state = "ready"
         r.ready = True
+        lv.replica_ready()
         self.logs[lv.id].append([f"[floyd] r{r.index}: ready ({path} answered)"])
 
     async def _answers(self, lv: LiveVersion, r: Replica, path: str) -> bool:
@@ -242,6 +243,25 @@ class ReplicaLifecycle:
     async def stop_all(self, ep: LiveEndpoint, lv: LiveVersion) -> None:
         """Stop every replica of ``lv`` (SIGTERM, ``stop_grace``, SIGKILL) and release its GPUs."""
         await asyncio.gather(*(self._stop(ep, lv, r) for r in lv.replicas))
+
+    async def stop_one(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
+        """Stop one replica (a scale-down, after it drained) and forget its row."""
+        await self._stop(ep, lv, r)
+        if r in lv.replicas:
+            lv.replicas.remove(r)
+        await self.tasks.run(self._forget_replica, lv.id, r.index)
+
+    def add_row(self, version_id: int, index: int) -> None:
+        """The row of a replica the autoscaler adds, written before it starts (for recovery)."""
+        with self.sessions.begin() as s:
+            s.add(EndpointReplica(version_id=version_id, index=index))
+
+    def _forget_replica(self, version_id: int, index: int) -> None:
+        with self.sessions.begin() as s:
+            row = s.scalar(select(EndpointReplica).where(EndpointReplica.version_id == version_id,
+                                                         EndpointReplica.index == index))
+            if row is not None:
+                s.delete(row)
 
     async def _stop(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
         r.ready = False

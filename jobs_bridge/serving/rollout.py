@@ -87,6 +87,10 @@ class Rollout:
         self.logs[lv.id].append([f"[floyd] v{lv.number} is ready and takes the endpoint's traffic"])
         for r in lv.replicas:
             self.tasks.spawn(self.replicas.supervise(ep, lv, r))
+        if ep.split:  # the split decides who serves; this version waits for a share of it
+            self.logs[lv.id].append([f"[floyd] v{lv.number} takes no unpinned traffic until the split gives it a "
+                                     f"share (`floyd endpoint traffic {ep.name} v{lv.number}=10 …` or `promote`)"])
+            return
         newer = [v.number for v in ep.versions.values() if v.number > lv.number and v.state == READY]
         if newer:  # a later deploy got ready first: it serves, this one is not needed
             self.tasks.spawn(self.retire(ep, lv, f"replaced by v{max(newer)}", drain=True))

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from traitlets import Float
+from traitlets import Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
+from jobs_bridge.serving.autoscale import Policy
+from jobs_bridge.serving.edge import EdgeLimits, RateLimiter
 from jobs_bridge.serving.metrics import VersionStats
 from jobs_bridge.serving.upstream import Pool
 
@@ -50,6 +53,14 @@ class LiveVersion:
     replicas: list[Replica] = field(default_factory=list)
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     _turn: itertools.count = field(default_factory=itertools.count)
+    gpus: int = 0  # per replica
+    warm: asyncio.Event = field(default_factory=asyncio.Event)  # set whenever a replica gets ready
+    waiting: int = 0  # requests held while the version starts from zero replicas
+    cold_start_s: float | None = None  # how long the last start from zero took
+    capped: str = ""  # why the autoscaler could not add the replicas it wanted (free GPUs)
+
+    def replica_ready(self) -> None:
+        self.warm.set()
 
     def ready_replicas(self) -> list[Replica]:
         return [r for r in self.replicas if r.ready]
@@ -81,14 +92,28 @@ class LiveEndpoint:
     name: str
     public: bool
     versions: dict[int, LiveVersion] = field(default_factory=dict)
+    policy: Policy | None = None  # autoscaling; None: each version keeps its deployed replicas
+    edge: EdgeLimits = field(default_factory=EdgeLimits)
+    rates: RateLimiter = field(default_factory=RateLimiter)
+    split: dict[int, int] = field(default_factory=dict)  # version → percent of unpinned traffic
+    rollback_error_rate: float | None = None  # a canary with a larger 5xx share rolls back
+
+    def can_answer(self, v: LiveVersion) -> bool:
+        """Ready with a ready replica, or able to start one for the request (scale to zero)."""
+        if v.state != READY:
+            return False
+        return any(r.ready for r in v.replicas) or (self.policy is not None and self.policy.min_replicas == 0)
 
     def latest(self) -> LiveVersion | None:
-        """The newest version that is ready and has a ready replica."""
+        """The newest version that can answer."""
         for number in sorted(self.versions, reverse=True):
-            v = self.versions[number]
-            if v.state == READY and any(r.ready for r in v.replicas):
-                return v
+            if self.can_answer(self.versions[number]):
+                return self.versions[number]
         return None
+
+    def weights(self) -> list[tuple[int, int]]:
+        """The split's (version, percent) of the versions that can answer."""
+        return [(n, w) for n, w in self.split.items() if n in self.versions and self.can_answer(self.versions[n])]
 
 
 class Router(LoggingConfigurable):
@@ -100,6 +125,15 @@ class Router(LoggingConfigurable):
     ).tag(config=True)
     connect_timeout = Float(
         5.0, help="Seconds the proxy (and a readiness check) may take to connect to a replica.").tag(config=True)
+    cold_queue_limit = Integer(
+        100, help="Requests an endpoint version at zero replicas holds while one starts; more get 503.",
+    ).tag(config=True)
+    cold_start_timeout = Float(
+        120.0, help="Seconds a request held at zero replicas waits for a replica to get ready before it gets 503.",
+    ).tag(config=True)
+    sticky_header = Unicode(
+        "X-Floyd-Client", help="Request header whose value keeps a caller on one version of a traffic split.",
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -108,6 +142,8 @@ class Router(LoggingConfigurable):
         self.loaded = False  # True once the endpoints of the database are in the table
         # One pool of kept-alive connections for all replicas: no new TCP connection per request.
         self.pool = Pool(connect_timeout=self.connect_timeout)
+        # Asked to start a replica of a version at zero replicas (the Autoscaler sets it).
+        self.wake: Callable[[LiveEndpoint, LiveVersion], None] = lambda ep, lv: None
 
     async def close(self) -> None:
         self.pool.close()

@@ -40,14 +40,14 @@ class UsageWriter:
             live = self.router.by_version.get(v.id)
             stats = live.stats if live else VersionStats(v.id, v.stats)
             series = [{"ts": m.ts, "requests": m.requests, "errors_4xx": m.errors_4xx, "errors_5xx": m.errors_5xx,
-                       "p50_ms": m.p50_ms, "p95_ms": m.p95_ms, "p99_ms": m.p99_ms}
+                       "p50_ms": m.p50_ms, "p95_ms": m.p95_ms, "p99_ms": m.p99_ms, "replicas": m.replicas}
                       for m in s.scalars(select(EndpointMetric).where(EndpointMetric.version_id == v.id,
                                                                       EndpointMetric.ts >= since)
                                          .order_by(EndpointMetric.ts))]
             if live and live.stats.bucket.hist.total:
                 series.append({k: val for k, val in live.stats.bucket.row(v.id).items() if k != "version_id"})
             out.append({"number": v.number, "state": live.state if live else v.state, **stats.summary(),
-                        "series": series})
+                        "replicas": live.stats.replicas if live else 0, "series": series})
         return {"endpoint": f"{ep.owner}/{ep.name}", "versions": out}
 
     async def flush(self) -> None:

@@ -22,7 +22,7 @@
     const grid = [];
     for (let t = start - (start % BUCKET); t <= now; t += BUCKET) grid.push(t);
     const withData = versions.filter((v) => v.series.length).sort((a, b) => a.number - b.number);
-    const requests = [], latency = [], errors = new Map();
+    const requests = [], latency = [], replicas = [], errors = new Map();
     withData.forEach((v, i) => {
       const color = COLORS[i % COLORS.length];
       const at = new Map(v.series.map((r) => [r.ts - (r.ts % BUCKET), r]));
@@ -34,6 +34,12 @@
       const q = (key) => grid.map((t) => [t, at.has(t) && at.get(t).requests ? at.get(t)[key] : null]);
       latency.push({ name: "p50 v" + v.number, color, dash: "4 3", points: q("p50_ms") });
       latency.push({ name: "p99 v" + v.number, color, points: q("p99_ms") });
+      // Replicas per bucket (a bucket without a row keeps the count before it: a step line).
+      let count = v.series.length ? v.series[0].replicas || 0 : 0;
+      replicas.push({ name: "replicas v" + v.number, color, points: grid.map((t) => {
+        if (at.has(t)) count = at.get(t).replicas || 0;
+        return [t, count];
+      }) });
     });
     requests.push({ name: "errors", color: ERROR_COLOR, dash: "2 2", points: grid.map((t) => [t, errors.get(t) || 0]) });
     const x = { x0: grid[0], x1: Math.max(now, grid[grid.length - 1]), xFmt: clock, y0: 0, nice: true };
@@ -41,6 +47,7 @@
       { title: "Requests per 10 s", chart: plot({ name: "requests", series: requests, ...x }), series: requests },
       { title: "Latency (ms)", chart: plot({ name: "latency", series: latency, yFmt: (v) => fmtMs(v).replace(" ms", ""),
         ...x }), series: latency },
+      { title: "Replicas", chart: plot({ name: "replicas", series: replicas, ...x }), series: replicas },
     ];
   }
   function drawTraffic(box, versions) {
@@ -107,6 +114,17 @@
     const replicas = tr.querySelector("td.replicas");
     replicas.querySelector(".count").textContent = v.replicas.ready + "/" + v.replicas.desired + " ready";
     replicas.querySelector("div").textContent = restarts + (restarts === 1 ? " restart" : " restarts");
+    const scaling = replicas.querySelector(".scaling");
+    if (scaling) scaling.textContent = scalingNote(v);
+  }
+
+  // What the autoscaler did to a version: the last start from zero, held requests, a GPU cap.
+  function scalingNote(v) {
+    const notes = [];
+    if (v.cold_start_s) notes.push("cold start " + v.cold_start_s.toFixed(1) + " s");
+    if (v.waiting) notes.push(v.waiting + " request(s) waiting for a replica");
+    if (v.capped) notes.push("capped: " + v.capped);
+    return notes.join("; ");
   }
 
   function endpointPage(root) {
@@ -124,6 +142,9 @@
       }
       const fresh = ep.versions.filter((v) => !known.has(v.number)).map((v) => "v" + v.number + " (" + v.state + ")");
       const serving = ep.serving_version === null ? "" : String(ep.serving_version);
+      const split = document.getElementById("split");
+      if (split) split.textContent = Object.entries(ep.traffic || {}).sort((a, b) => b[0] - a[0])
+        .map(([n, w]) => "v" + n + " " + w + "%").join(", ") || "the newest ready version takes it all";
       const badge = document.getElementById("serving");
       badge.textContent = serving ? "serving v" + serving : "not serving";
       badge.className = "badge " + (serving ? "state-ready" : "state-stopped");

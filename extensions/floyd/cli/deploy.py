@@ -27,6 +27,7 @@ from floyd.cli.endpoints import EndpointRef, endpoint_ref, name_arg, replicas_te
 from floyd.cli.jobrefs import linked_project
 from floyd.cli.options import GpuArgs
 from floyd.cli.output import print_json, say, sent_summary
+from floyd.cli.scaling import autoscaling_body
 from floyd.client.deploy import (
     ENTRY_SUFFIXES,
     Deployed,
@@ -64,8 +65,16 @@ class DeployFlags:
     message: str | None = None
     model: str | None = None
     follow: bool | None = None
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    target_in_flight: float | None = None
+    idle_timeout: float | None = None
     wait: bool = True
     as_json: bool = False
+
+    def autoscaling(self) -> dict | None:
+        return autoscaling_body(self.min_replicas, self.max_replicas, self.target_in_flight,
+                                idle_timeout=self.idle_timeout)
 
     def options(self, entry: str | None) -> DeployOptions:
         if self.cpu and self.gpu is not None:
@@ -115,7 +124,8 @@ def deploy_project(s: Session, name: str, path: str | None, flags: DeployFlags) 
     opts = flags.options(entry)
     request = build_version_request(project, root, opts)
     with RichProgress(enabled=not flags.as_json) as progress:
-        done = deploy_new_version(s.client, ref.owner, ref.name, request, root, opts.public, progress)
+        done = deploy_new_version(s.client, ref.owner, ref.name, request, root, opts.public, progress,
+                                  flags.autoscaling())
     if not flags.as_json:
         say_deployed(ref, done, opts.public)
     number = done.version["number"]
@@ -222,6 +232,13 @@ def deploy_options(fn: Any) -> Any:
         click.option("--cpus", type=float, help="CPUs per replica (e.g. 0.5, 2)."),
         click.option("--memory", help="Memory limit per replica, e.g. 2G."),
         click.option("--replicas", type=int, help="Replicas of this version (default 1)."),
+        click.option("--min-replicas", type=click.IntRange(0),
+                     help="Autoscale: fewest replicas (0: scale to zero when idle)."),
+        click.option("--max-replicas", type=click.IntRange(1), help="Autoscale: most replicas."),
+        click.option("--target-in-flight", type=click.FloatRange(0, min_open=True),
+                     help="Autoscale: requests in flight per replica to aim at (default 1)."),
+        click.option("--idle-timeout", type=click.FloatRange(0),
+                     help="Autoscale: seconds without requests before scaling to zero (with --min-replicas 0)."),
         click.option("--data", "data", multiple=True, metavar="SRC[:MOUNT]",
                      help="Mount a dataset version (mnist:3) or a job's output (alice/iris/12/output:model) at "
                           "/floyd/input/MOUNT. Repeatable."),
@@ -255,6 +272,7 @@ def deploy(name: str, path: str | None, no_wait: bool, **kwargs: Any) -> None:
       floyd deploy iris serve.py --replicas 2 --data alice/iris/12/output:model
       floyd deploy iris --model iris@production    # follows the alias
       floyd deploy digits model.ipynb --public
+      floyd deploy iris --min-replicas 0 --max-replicas 4 --target-in-flight 2
     """
     deploy_project(Session(), name, path, DeployFlags(wait=not no_wait, **kwargs))
 

@@ -48,6 +48,19 @@ def first_line(text: str | None) -> str:
     return (text or "").split("\n", 1)[0]
 
 
+def autoscaling_text(ep: dict) -> str:
+    a = ep.get("autoscaling")
+    if not a:
+        return "autoscaling off: each version keeps the replicas it was deployed with"
+    zero = f", to zero after {a['idle_timeout']:g} s idle" if a["min_replicas"] == 0 else ""
+    return (f"{a['min_replicas']}–{a['max_replicas']} replicas at {a['target_in_flight']:g} request(s) in flight "
+            f"each (up after {a['scale_up_window']:g} s, down after {a['scale_down_window']:g} s{zero})")
+
+
+def split_text(split: dict) -> str:
+    return " ".join(f"v{n}={w}%" for n, w in split.items()) or "none (the newest ready version takes it all)"
+
+
 def name_arg(ref: EndpointRef, me: str) -> str:
     """How to name the endpoint in the next command the user is told to run."""
     return ref.name if ref.owner == me else str(ref)
@@ -117,10 +130,14 @@ def status(name: str, show_all: bool, as_json: bool) -> None:
         f"{ep.get('active_keys', 0)} active key(s))")
     print_table(["VERSION", "STATE", "REPLICAS", "REQUESTS", "ERRORS", "P50 MS", "P95 MS", "P99 MS", "IN FLIGHT",
                  "NOTE"], rows, empty=f"No versions yet: floyd deploy {escape(name)}")
+    if ep.get("autoscaling"):
+        say(f"Autoscaling: {escape(autoscaling_text(ep))}.")
     hidden = len(ep["versions"]) - len(shown)
     if hidden:
         say(f"[dim]{hidden} stopped or failed version(s) not shown (--all).[/]")
-    if serving:
+    if ep.get("traffic"):
+        say(f"Traffic split: {escape(split_text(ep['traffic']))}: {escape(ep['url'])}")
+    elif serving:
         say(f"* v{serving} serves unpinned traffic: {escape(ep['url'])}")
         say(f"  pinned: {escape(ep['url'])}v{serving}/")
     else:

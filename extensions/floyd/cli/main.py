@@ -18,13 +18,14 @@ from floyd.cli.term import error_line
 from floyd.client.errors import FloydAPIError, FloydClientError
 
 # command name → (module under floyd.cli, attribute); imported only when the command is used
+# ("endpoint": cli/scaling.py adds its commands to the group of cli/endpoints.py)
 COMMANDS: dict[str, tuple[str, str]] = {
     "login": ("auth", "login"), "logout": ("auth", "logout"), "whoami": ("auth", "whoami"),
     "project": ("projects", "project"), "data": ("data", "data"),
     "init": ("run", "init"), "run": ("run", "run"), "restart": ("run", "restart"),
     "status": ("jobs", "status"), "info": ("jobs", "info"), "logs": ("jobs", "logs"), "stop": ("jobs", "stop"),
     "metrics": ("jobs", "metrics"), "clone": ("downloads", "clone"), "output": ("downloads", "output"),
-    "deploy": ("deploy", "deploy"), "endpoint": ("endpoints", "endpoint"), "model": ("models", "model"),
+    "deploy": ("deploy", "deploy"), "endpoint": ("scaling", "endpoint"), "model": ("models", "model"),
     "lineage": ("lineage", "lineage"), "compare": ("lineage", "compare"),
     "pipeline": ("pipelines", "pipeline"),
     "schedule": ("schedules", "schedule"), "tensorboard": ("tensorboard", "tensorboard"),

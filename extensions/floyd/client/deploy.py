@@ -136,13 +136,16 @@ def find_endpoint(client: FloydClient, owner: str, name: str) -> dict | None:
 
 
 def deploy_new_version(client: FloydClient, owner: str, name: str, request: VersionRequest, root: Path, public: bool = False,
-           observer: ProgressObserver | None = None) -> Deployed:
-    """Post ``request`` (code of ``root``) as a new version of endpoint ``owner/name``."""
+           observer: ProgressObserver | None = None, autoscaling: dict | None = None) -> Deployed:
+    """Post ``request`` (code of ``root``) as a new version of endpoint ``owner/name``;
+    ``autoscaling`` (the API's object) is set on the endpoint first, so the version starts with it."""
     check_entry_file(root, request.entry)  # before anything is uploaded or created
     existing = find_endpoint(client, owner, name)  # also checks NAME with the bridge before uploading
     project_owner, project = request.project.split("/", 1)
     up = upload_code(client, project_owner, project, root, observer=observer)
     endpoint = existing or client.create_endpoint(name, public, owner)
+    if autoscaling:
+        endpoint = client.update_endpoint(owner, name, autoscaling=autoscaling)
     try:
         version = client.deploy_version(owner, name, replace(request, snapshot=up.version["id"]).to_body())
     except FloydAPIError:

@@ -320,6 +320,16 @@ class FloydClient:
     def update_endpoint(self, owner: str, name: str, **changes: Any) -> dict:
         return self.send_json("PATCH", _endpoint(owner, name), changes)
 
+    def set_traffic(self, owner: str, name: str, split: dict[str, int]) -> dict:
+        """Split unpinned traffic ({"3": 10, "2": 90}; {} ends the split)."""
+        return self.send_json("PUT", f"{_endpoint(owner, name)}/traffic", {"split": split})
+
+    def promote_version(self, owner: str, name: str, version: str) -> dict:
+        return self.send_json("POST", f"{_endpoint(owner, name)}/promote", {"version": version})
+
+    def rollback_version(self, owner: str, name: str, version: str | None = None) -> dict:
+        return self.send_json("POST", f"{_endpoint(owner, name)}/rollback", {"version": version} if version else {})
+
     def delete_endpoint(self, owner: str, name: str) -> None:
         self.request("DELETE", _endpoint(owner, name))
 

@@ -1,8 +1,9 @@
-"""Database tables (SQLAlchemy 2 typed models). Request/response shapes live in the managers."""
+"""Tables of the platform's first objects: projects, datasets and their versions, uploads, GPU
+leases, jobs and their metrics, endpoints with their versions, replicas, keys and metrics."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -12,28 +13,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+from jobs_bridge.orm.base import Base, utcnow
 
 
 class Project(Base):
@@ -238,6 +224,21 @@ class Endpoint(Base):
     follow_model_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"),
                                                         nullable=True, index=True)
     follow_alias: Mapped[str] = mapped_column(String(64), default="")
+    # Autoscaling (min_replicas None: each version keeps the replicas it was deployed with);
+    # a None window or idle time means the Autoscaler's default.
+    min_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    target_in_flight: Mapped[float | None] = mapped_column(Float, nullable=True)
+    scale_up_window: Mapped[float | None] = mapped_column(Float, nullable=True)
+    scale_down_window: Mapped[float | None] = mapped_column(Float, nullable=True)
+    idle_timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Traffic split of unpinned requests, JSON {"<version>": percent}; {} = the newest ready version.
+    traffic: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    rollback_error_rate: Mapped[float | None] = mapped_column(Float, nullable=True)  # canary's 5xx share
+    # Limits at the edge (None: the platform's own).
+    max_body_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    request_timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rate_limit: Mapped[float | None] = mapped_column(Float, nullable=True)  # requests/s per key
 
 
 class EndpointVersion(Base):
@@ -324,120 +325,4 @@ class EndpointMetric(Base):
     p50_ms: Mapped[float] = mapped_column(Float)
     p95_ms: Mapped[float] = mapped_column(Float)
     p99_ms: Mapped[float] = mapped_column(Float)
-
-
-class ModelVersion(Base):
-    """What a model version (a DatasetVersion of a kind 'model' Dataset) was made from: its job."""
-
-    __tablename__ = "model_versions"
-
-    version_pk: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True)
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True, index=True)
-    source_job: Mapped[str] = mapped_column(String(255))  # owner/project/number, kept if the job is deleted
-    output_path: Mapped[str] = mapped_column(Text, default="")  # under the job's output; "" for all of it
-    params: Mapped[str] = mapped_column(Text, default="{}")  # JSON object, the job's
-    metrics: Mapped[str] = mapped_column(Text, default="{}")  # JSON: each metric's last value
-    image_id: Mapped[str] = mapped_column(String(128), default="")
-    snapshot: Mapped[str] = mapped_column(String(71), default="")
-    tags: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of strings
-
-
-class ModelAlias(Base):
-    """A movable name (production, staging…) for one version of a model."""
-
-    __tablename__ = "model_aliases"
-    __table_args__ = (UniqueConstraint("model_id", "name"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    model_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(64))
-    number: Mapped[int] = mapped_column(Integer)
-    moved_by: Mapped[str] = mapped_column(String(128))
-    moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class ModelAliasEvent(Base):
-    """The history of an alias: who moved it, when, from which version to which (None: unset)."""
-
-    __tablename__ = "model_alias_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    model_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
-    alias: Mapped[str] = mapped_column(String(64))
-    from_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    to_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    moved_by: Mapped[str] = mapped_column(String(128))
-    moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-class PipelineRun(Base):
-    """One run of a floyd.yml pipeline: its steps are jobs (or reused earlier jobs) of one project."""
-
-    __tablename__ = "pipeline_runs"
-    __table_args__ = (UniqueConstraint("owner", "project", "number"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    owner: Mapped[str] = mapped_column(String(128), index=True)
-    project: Mapped[str] = mapped_column(String(64))
-    number: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16), index=True)
-    snapshot: Mapped[str] = mapped_column(String(71))
-    no_reuse: Mapped[bool] = mapped_column(Boolean, default=False)
-    spec: Mapped[str] = mapped_column(Text)  # JSON: {"steps": {...}, "save_outputs": {...}}
-    created_by: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    steps: Mapped[list[PipelineStep]] = relationship(back_populates="run", cascade="all, delete-orphan",
-                                                     order_by="PipelineStep.position")
-
-
-class PipelineStep(Base):
-    """A step of a run: waiting for its inputs, then a job of its own or an earlier job reused."""
-
-    __tablename__ = "pipeline_steps"
-    __table_args__ = (UniqueConstraint("run_id", "name"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(64))
-    position: Mapped[int] = mapped_column(Integer)  # in topological order
-    state: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    needs: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of step names
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
-    reused: Mapped[bool] = mapped_column(Boolean, default=False)
-    cache_key: Mapped[str] = mapped_column(String(71), default="", index=True)
-    saved_as: Mapped[str] = mapped_column(String(255), default="")  # the dataset version its output became
-    run: Mapped[PipelineRun] = relationship(back_populates="steps")
-class Schedule(Base):
-    """A cron schedule that submits a stored request (kind 'job': a job request, as POST /jobs takes)."""
-
-    __tablename__ = "schedules"
-    __table_args__ = (UniqueConstraint("owner", "name"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    owner: Mapped[str] = mapped_column(String(128), index=True)
-    name: Mapped[str] = mapped_column(String(64))
-    cron: Mapped[str] = mapped_column(String(255))
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    kind: Mapped[str] = mapped_column(String(16), default="job")  # what ``target`` is: 'job' (later 'pipeline')
-    target: Mapped[str] = mapped_column(Text)  # JSON: the stored request
-    allow_overlap: Mapped[bool] = mapped_column(Boolean, default=False)
-    paused: Mapped[bool] = mapped_column(Boolean, default=False)
-    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
-    last_jobs: Mapped[str] = mapped_column(Text, default="[]")  # JSON: ids of the jobs of the newest run
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class ScheduleRun(Base):
-    """One time a schedule came due: what it started, or why it started nothing."""
-
-    __tablename__ = "schedule_runs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"), index=True)
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    missed: Mapped[int] = mapped_column(Integer, default=0)  # earlier due times this run stands for
-    outcome: Mapped[str] = mapped_column(String(16))  # started | skipped | failed
-    reason: Mapped[str] = mapped_column(Text, default="")
-    jobs: Mapped[str] = mapped_column(Text, default="[]")  # JSON: names of the jobs started
+    replicas: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # the most in the bucket
