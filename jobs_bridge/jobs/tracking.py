@@ -142,12 +142,12 @@ class Tracking:
         if job is None:
             raise Forbidden("Runs are the jobs themselves: start_run() works inside a job, with the job's own "
                             "token (MLFLOW_TRACKING_TOKEN, set in every job).")
-        experiment = body.get("experiment_id") or DEFAULT_EXPERIMENT[0]
-        experiment = text_field({"experiment_id": experiment}, "experiment_id", NAME_MAX)
-        tags = dict(pair(t, TAG_VALUE_MAX) for t in items(body, "tags"))
-        run_name = text_field(body, "run_name", NAME_MAX, required=False)
         with self.sessions.begin() as s:
             row = self.find(s, caller, job, str(job.id))
+            experiment = body.get("experiment_id") or DEFAULT_EXPERIMENT[0]
+            experiment = text_field({"experiment_id": experiment}, "experiment_id", NAME_MAX)
+            tags = dict(pair(t, TAG_VALUE_MAX) for t in items(body, "tags"))
+            run_name = text_field(body, "run_name", NAME_MAX, required=False)
             merged = json.loads(row.tags or "{}") | tags | {EXPERIMENT_TAG: experiment}
             if run_name:
                 merged["mlflow.runName"] = run_name
@@ -161,12 +161,12 @@ class Tracking:
 
     def update_run(self, caller: Caller, job: Job | None, body: dict) -> dict:
         """``end_run()``: the job's own state stays the platform's; a run name is kept."""
-        status = body.get("status")
-        if status is not None and status not in RUN_STATUSES:
-            raise BadRequest(f"'status' must be one of {', '.join(RUN_STATUSES)}.")
-        run_name = text_field(body, "run_name", NAME_MAX, required=False)
         with self.sessions.begin() as s:
             row = self.find(s, caller, job, run_id_of(body))
+            status = body.get("status")
+            if status is not None and status not in RUN_STATUSES:
+                raise BadRequest(f"'status' must be one of {', '.join(RUN_STATUSES)}.")
+            run_name = text_field(body, "run_name", NAME_MAX, required=False)
             if run_name:
                 row.tags = json.dumps(json.loads(row.tags or "{}") | {"mlflow.runName": run_name})
             info = run_json(row, {})["info"]
@@ -185,12 +185,10 @@ class Tracking:
     def log_batch(self, caller: Caller, job: Job | None, body: dict) -> dict:
         """Params into the job's params (a changed value is refused, as MLflow does), tags into its
         tags, metrics into its series; all checked before anything is kept."""
-        run_id = run_id_of(body)
-        params = dict(pair(p, PARAM_VALUE_MAX) for p in items(body, "params"))
-        tags = dict(pair(t, TAG_VALUE_MAX) for t in items(body, "tags"))
-        points = [metric_point(m) for m in items(body, "metrics")]
-
-        def apply(row: Job) -> None:
+        def apply(row: Job) -> None:  # inside the transaction, after the access rule: a 404 comes first
+            params = dict(pair(p, PARAM_VALUE_MAX) for p in items(body, "params"))
+            tags = dict(pair(t, TAG_VALUE_MAX) for t in items(body, "tags"))
+            points = [metric_point(m) for m in items(body, "metrics")]
             old = json.loads(row.params or "{}")
             for key, value in params.items():
                 if key in old and (old[key] if isinstance(old[key], str) else json.dumps(old[key])) != value:
@@ -201,19 +199,19 @@ class Tracking:
             if points:
                 self.metrics.report(row.id, points)
 
-        self._change(caller, job, run_id, apply)
+        self._change(caller, job, run_id_of(body), apply)
         return {}
 
     def write_artifact(self, caller: Caller, job: Job | None, run_id: str, path: str, data: bytes) -> dict:
         """``log_artifact``: the file lands in the job's output folder, never outside it."""
-        rel = clean_relpath(path, "artifact path")
         target: list[Path] = []
 
         def locate(row: Job) -> None:
             target.append(self.layout.job_output(row.owner, row.project, row.number))
 
         self._change(caller, job, run_id, locate)
-        base = target[0]
+        base = Path(os.path.realpath(target[0]))
+        rel = clean_relpath(path, "artifact path")
         dest = contained(base, rel)
         if dest.is_dir():
             raise Conflict(f"The job's output already has a directory {rel!r}.")
