@@ -56,12 +56,12 @@ def decode(head: bytes) -> str | None:
     """The text of ``head``, or None when it looks binary (a NUL, or not UTF-8 past a cut character)."""
     if b"\x00" in head:
         return None
-    for cut in range(4):  # the head may end inside a multi-byte character
-        try:
-            return head[: len(head) - cut].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-    return None
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data":  # the head may end inside a character, nothing else
+            return None
+        return head[: exc.start].decode("utf-8")
 
 
 def make_preview(path: str, size: int, head: bytes) -> Preview:
