@@ -237,21 +237,25 @@ class DatasetManager(LoggingConfigurable):
             ds = self.find(s, caller, owner, name)
             v = self.find_version(s, ds, number)
             info = version_json(ds, v)
-            listed, page = listing.list_page(s, v.id, info["ref"], rel, cursor, limit, recursive)
+            listed, page = listing.list_page(s, v.id, info["ref"], rel, cursor, limit, recursive, v.version_id)
         return {"version": info, "path": listed, "files": page.files, "next": page.next}
 
     def select_for_download(
         self, caller: Caller, owner: str, name: str, number: int | str, path: str = ""
     ) -> tuple[dict, builtins.list[Entry], bool]:
-        """Entries under ``path`` and whether ``path`` names a single file."""
-        info, entries = self.entries(caller, owner, name, number)
+        """Entries under ``path`` and whether ``path`` names a single file: one indexed read of
+        the file or the directory's range, not the whole version (a file of a 100k-file version)."""
         if not path:
+            info, entries = self.entries(caller, owner, name, number)
             return info, entries, False
         rel = clean_relpath(path)
-        for e in entries:
-            if e.path == rel:
-                return info, [e], True
-        inside = [e for e in entries if e.path.startswith(rel + "/")]
+        with self.sessions() as s:
+            ds = self.find(s, caller, owner, name)
+            v = self.find_version(s, ds, number)
+            info, entry = version_json(ds, v), listing.single_file(s, v.id, rel)
+            if entry is not None:
+                return info, [entry], True
+            inside = listing.files_under(s, v.id, rel)
         if not inside:
             raise NotFound(f"{info['ref']} has no file or directory {path!r}.")
         return info, inside, False
