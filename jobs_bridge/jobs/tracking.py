@@ -51,7 +51,7 @@ def millis(dt: datetime | None) -> int | None:
 def text_field(body: dict, name: str, limit: int, *, required: bool = True, empty: bool = False) -> str:
     """A string field of a request (MLflow's clients send every value as a string)."""
     value = body.get(name)
-    if value is None and not required:
+    if value in (None, "") and not required:
         return ""
     if not isinstance(value, str) or (not value and not empty) or len(value) > limit:
         raise BadRequest(f"'{name}' must be a {'' if empty else 'non-empty '}string of at most {limit} characters.")
@@ -261,12 +261,14 @@ def pair(item: dict, value_max: int) -> tuple[str, str]:
 def metric_point(item: dict) -> dict:
     key = text_field(item, "key", 128)
     value, step = item.get("value"), item.get("step", 0)
-    if isinstance(value, str):  # MLflow sends NaN and infinities as strings
-        raise BadRequest(f"Metric {key!r}: the value must be a finite number.")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    try:  # (MLflow sends NaN and infinities as strings: refused like any non-number)
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an integer past the largest float
+        number = math.nan
+    if not math.isfinite(number):
         raise BadRequest(f"Metric {key!r}: the value must be a finite number.")
     if isinstance(step, str) and step.lstrip("-").isdigit():
         step = int(step)
     if isinstance(step, bool) or not isinstance(step, int) or abs(step) > INT_MAX:
         raise BadRequest(f"Metric {key!r}: 'step' must be a whole number.")
-    return {"metric": key, "value": value, "step": step}
+    return {"metric": key, "value": number, "step": step}
