@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import requests
+
 from tests.support.jobs import submit, wait_state
 from tests.support.platform import Platform
 
@@ -75,6 +77,8 @@ def test_mlflow_client_logs_into_the_job(platform: Platform, workspace_image: st
     got = user.api("GET", f"jobs/{job['id']}/output/download", params={"path": "models/best/model.txt"})
     assert got.content == b"weights for mlflow test 7c1e"
     assert not any("escape" in f for f in files)
+    page = requests.get(platform.url + f"services/floyd/jobs/{job['id']}", headers=user.headers, timeout=30)
+    assert page.status_code == 200 and "team=vision" in page.text and "lr=0.1" in page.text  # the job page
 
 
 def test_mlflow_routes_outside_a_job(platform: Platform, workspace_image: str, tmp_path: Path) -> None:
