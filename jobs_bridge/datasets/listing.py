@@ -29,6 +29,7 @@ from jobs_bridge.storage.manifest import Entry
 # written before paging still gets the whole listing of any version up to that size).
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 10_000
+FIRST_BATCH = 16  # rows of a folder's listing read at first (then doubled while they are files)
 SUMMARY_CACHE = 50_000  # directory summaries kept in memory (a version's content never changes)
 
 
@@ -150,10 +151,14 @@ class Lister:
         """Files directly under the prefix, and each subdirectory once, summed up; after a
         directory the read jumps past its files (one range read per directory)."""
         items: list[dict] = []
+        batch = FIRST_BATCH
         while len(items) < count:
-            rows = self._rows(start, count - len(items))
+            # Rows past a directory's first are thrown away, so reads start small and double
+            # while they find files: a root of 100 folders reads ~100 rows, not 100 × a page.
+            rows = self._rows(start, min(batch, count - len(items)))
             if not rows:
                 break
+            batch *= 2
             for e in rows:
                 rest = e.path[len(self.prefix):]
                 if "/" not in rest:
@@ -163,6 +168,7 @@ class Lister:
                 directory = self.prefix + rest.split("/", 1)[0]
                 items.append(self._directory(directory))
                 start = Bound(subtree_end(directory), True)
+                batch = FIRST_BATCH
                 break
         return items
 
