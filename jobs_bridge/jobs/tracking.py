@@ -167,6 +167,8 @@ class Tracking:
             if status is not None and status not in RUN_STATUSES:
                 raise BadRequest(f"'status' must be one of {', '.join(RUN_STATUSES)}.")
             run_name = text_field(body, "run_name", NAME_MAX, required=False)
+            if run_name and row.state in states.FINISHED:
+                raise Conflict(f"Job {row.owner}/{row.project}/{row.number} has ended; its run's name stays.")
             if run_name:
                 row.tags = json.dumps(json.loads(row.tags or "{}") | {"mlflow.runName": run_name})
             info = run_json(row, {})["info"]

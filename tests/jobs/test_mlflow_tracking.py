@@ -97,6 +97,10 @@ def test_mlflow_routes_outside_a_job(platform: Platform, workspace_image: str, t
                         json={"run_id": found, "key": "k", "value": "v"}).status_code == 404
     r = owner.api("POST", "mlflow/api/2.0/mlflow/runs/log-parameter", json={"run_id": found, "key": "k", "value": "v"})
     assert r.status_code == 409 and "has ended" in r.json()["message"]  # a finished job's record stays
+    r = owner.api("POST", "mlflow/api/2.0/mlflow/runs/update", json={"run_id": found, "run_name": "renamed"})
+    assert r.status_code == 409
+    r = owner.api("POST", "mlflow/api/2.0/mlflow/runs/update", json={"run_id": found, "status": "DONE"})
+    assert r.status_code == 400 and "RUNNING" in r.json()["message"]
     r = owner.api("POST", "mlflow/api/2.0/mlflow/runs/create", json={"experiment_id": "0"})
     assert r.status_code == 403 and "MLFLOW_TRACKING_TOKEN" in r.json()["message"]
     r = owner.api("POST", "mlflow/api/2.0/mlflow/registered-models/create", json={"name": "m"})
