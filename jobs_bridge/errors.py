@@ -11,6 +11,7 @@
      ├── TooLarge          413  quota or size limit exceeded
      ├── Unprocessable     422  well-formed but impossible
      ├── TooManyRequests   429  a rate or concurrency limit; retry_after seconds go in Retry-After
+     ├── NotImplementedRoute 501  a route of a foreign API (MLflow's) the bridge does not implement
      ├── Unavailable       503  something the bridge depends on (JupyterHub, the database) did not answer
      └── InsufficientStorage 507  the disk under FLOYD_ROOT (or SQLite's) is full
 
@@ -73,6 +74,10 @@ class TooManyRequests(FloydError):
     def __init__(self, message: str, retry_after: int, *, log_message: str | None = None) -> None:
         super().__init__(message, log_message=log_message)
         self.retry_after = retry_after
+
+
+class NotImplementedRoute(FloydError):
+    status = 501
 
 
 class Unavailable(FloydError):

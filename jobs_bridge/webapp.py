@@ -25,9 +25,13 @@ from jobs_bridge.storage.paths import StorageLayout
 HERE = Path(__file__).parent
 
 
+# Parameters that take the rest of the path, slashes included (an artifact's path, a route).
+MULTI_SEGMENT = ("artifact_path", "route")
+
+
 def template_to_regex(template: str) -> str:
     """``/api/v1/datasets/{owner}/{name}`` → a tornado pattern with named groups."""
-    return re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+    return re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m[1]}>{'.+' if m[1] in MULTI_SEGMENT else '[^/]+'})", template)
 
 
 def route_table() -> list[tuple[str, type]]:

@@ -63,11 +63,14 @@ JobLookup = Callable[[str], Awaitable["Job | None"]]
 async def identify(handler: HubAuthenticated, authorization: str, *, allow_job_token: bool,
                    job_by_token: JobLookup) -> Identity:
     """Resolve a request without blocking the loop (HubAuth caches what the Hub answers)."""
-    if authorization.startswith("token " + JOB_TOKEN_PREFIX):
-        # A job's own token: it reaches that job's routes and nothing else.
+    scheme, _, credential = authorization.partition(" ")
+    if scheme.lower() in ("token", "bearer") and credential.startswith(JOB_TOKEN_PREFIX):
+        # A job's own token (``bearer`` is how the MLflow client sends it): it reaches that job's
+        # routes and nothing else.
         if not allow_job_token:
-            raise Forbidden("A job's token cannot be used for this; it only reports the job's metrics.")
-        job = await job_by_token(authorization[len("token "):])
+            raise Forbidden("A job's token cannot be used for this; it only reports the job's metrics and "
+                            "MLflow tracking.")
+        job = await job_by_token(credential)
         if job is None:
             raise Unauthorized("This job token is not valid (the job has ended).")
         return Identity(job=job)

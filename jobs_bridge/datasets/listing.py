@@ -14,6 +14,8 @@ the path of the last entry of the page; after a directory the next page starts p
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select
@@ -27,6 +29,35 @@ from jobs_bridge.storage.manifest import Entry
 # written before paging still gets the whole listing of any version up to that size).
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 10_000
+FIRST_BATCH = 16  # rows of a folder's listing read at first (then doubled while they are files)
+SUMMARY_CACHE = 50_000  # directory summaries kept in memory (a version's content never changes)
+
+
+class Summaries:
+    """Directory summaries by (version id, path): summing a directory reads every file below it,
+    so the root of a 100k-file version costs a read of all 100k rows. A version id is the hash of
+    its manifest, so a summary never goes stale; the table is bounded (least recently used out)."""
+
+    def __init__(self, size: int = SUMMARY_CACHE) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[int, int] | None:
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str], value: tuple[int, int]) -> None:
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+SUMMARIES = Summaries()
 
 
 def entry_json(e: Entry) -> dict:
@@ -56,10 +87,11 @@ class Page:
 class Lister:
     """Pages of one version's files under ``prefix`` ('' or a directory path ending in '/')."""
 
-    def __init__(self, s: Session, version_pk: int, prefix: str) -> None:
+    def __init__(self, s: Session, version_pk: int, prefix: str, version_id: str = "") -> None:
         self.s = s
         self.version_pk = version_pk
         self.prefix = prefix
+        self.version_id = version_id  # the content's id: the key of cached directory summaries
 
     def _in_prefix(self, q: Select, start: Bound) -> Select:
         low = max(start.path, self.prefix) if start.path else self.prefix
@@ -77,11 +109,16 @@ class Lister:
 
     def _directory(self, path: str) -> dict:
         """A directory summed up: its size and the number of files below it."""
+        cached = SUMMARIES.get((self.version_id, path)) if self.version_id else None
+        if cached is not None:
+            return {"path": path, "type": "directory", "size": cached[1], "file_count": cached[0]}
         count, size = self.s.execute(
             select(func.count(), func.coalesce(func.sum(VersionFile.size), 0))
             .where(VersionFile.version_pk == self.version_pk, VersionFile.path >= path + "/",
                    VersionFile.path < subtree_end(path))
         ).one()
+        if self.version_id:
+            SUMMARIES.put((self.version_id, path), (int(count), int(size)))
         return {"path": path, "type": "directory", "size": int(size), "file_count": int(count)}
 
     def is_directory(self, path: str) -> bool:
@@ -114,10 +151,14 @@ class Lister:
         """Files directly under the prefix, and each subdirectory once, summed up; after a
         directory the read jumps past its files (one range read per directory)."""
         items: list[dict] = []
+        batch = FIRST_BATCH
         while len(items) < count:
-            rows = self._rows(start, count - len(items))
+            # Rows past a directory's first are thrown away, so reads start small and double
+            # while they find files: a root of 100 folders reads ~100 rows, not 100 × a page.
+            rows = self._rows(start, min(batch, count - len(items)))
             if not rows:
                 break
+            batch *= 2
             for e in rows:
                 rest = e.path[len(self.prefix):]
                 if "/" not in rest:
@@ -127,6 +168,7 @@ class Lister:
                 directory = self.prefix + rest.split("/", 1)[0]
                 items.append(self._directory(directory))
                 start = Bound(subtree_end(directory), True)
+                batch = FIRST_BATCH
                 break
         return items
 
@@ -141,8 +183,16 @@ def single_file(s: Session, version_pk: int, path: str) -> Entry | None:
     return Entry(*row) if row else None
 
 
+def files_under(s: Session, version_pk: int, path: str) -> list[Entry]:
+    """Every file below the directory ``path`` (one range read), in path order."""
+    rows = s.execute(select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
+                     .where(VersionFile.version_pk == version_pk, VersionFile.path >= path + "/",
+                            VersionFile.path < subtree_end(path)).order_by(VersionFile.path))
+    return [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
+
+
 def list_page(s: Session, version_pk: int, ref: str, path: str, after: str, limit: int,
-              recursive: bool) -> tuple[str, Page]:
+              recursive: bool, version_id: str = "") -> tuple[str, Page]:
     """The listed path and one page of ``path`` (clean, '' for the root) in a version.
 
     A path naming a file lists that file alone; one naming nothing is a 404."""
@@ -150,7 +200,7 @@ def list_page(s: Session, version_pk: int, ref: str, path: str, after: str, limi
         entry = single_file(s, version_pk, path)
         if entry is not None:
             return entry.path, Page([entry_json(entry)], None)
-    lister = Lister(s, version_pk, path + "/" if path else "")
+    lister = Lister(s, version_pk, path + "/" if path else "", version_id)
     page = lister.page(after, limit, recursive)
     if not page.files and not lister.exists():
         raise NotFound(f"{ref} has no file or directory {path!r}.")

@@ -19,13 +19,13 @@ from jobs_bridge.auth.identity import Caller
 from jobs_bridge.auth.rules import check_access
 from jobs_bridge.datasets import listing
 from jobs_bridge.datasets.records import dataset_json, version_json
-from jobs_bridge.datasets.versiondiff import version_diff
+from jobs_bridge.datasets.versiondiff import SizedDiff, version_diff
 from jobs_bridge.errors import BadRequest, Conflict, NotFound, TooLarge
 from jobs_bridge.names import check_name, check_owner
 from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionFile
 from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.hashcache import OutputHashes
-from jobs_bridge.storage.manifest import Entry
+from jobs_bridge.storage.manifest import Diff, Entry
 from jobs_bridge.storage.materialize import materialize, remove_tree
 from jobs_bridge.storage.paths import StorageLayout, clean_relpath
 from jobs_bridge.validate import id_number, json_bool
@@ -243,24 +243,41 @@ class DatasetManager(LoggingConfigurable):
             ds = self.find(s, caller, owner, name)
             v = self.find_version(s, ds, number)
             info = version_json(ds, v)
-            listed, page = listing.list_page(s, v.id, info["ref"], rel, cursor, limit, recursive)
+            listed, page = listing.list_page(s, v.id, info["ref"], rel, cursor, limit, recursive, v.version_id)
         return {"version": info, "path": listed, "files": page.files, "next": page.next}
 
     def select_for_download(
         self, caller: Caller, owner: str, name: str, number: int | str, path: str = "", kind: str = "data"
     ) -> tuple[dict, builtins.list[Entry], bool]:
-        """Entries under ``path`` and whether ``path`` names a single file."""
-        info, entries = self.entries(caller, owner, name, number, kind)
+        """Entries under ``path`` and whether ``path`` names a single file: one indexed read of
+        the file or the directory's range, not the whole version (a file of a 100k-file version)."""
         if not path:
+            info, entries = self.entries(caller, owner, name, number, kind)
             return info, entries, False
         rel = clean_relpath(path)
-        for e in entries:
-            if e.path == rel:
-                return info, [e], True
-        inside = [e for e in entries if e.path.startswith(rel + "/")]
+        with self.sessions() as s:
+            ds = self.find(s, caller, owner, name, kind=kind)
+            v = self.find_version(s, ds, number)
+            info, entry = version_json(ds, v), listing.single_file(s, v.id, rel)
+            if entry is not None:
+                return info, [entry], True
+            inside = listing.files_under(s, v.id, rel)
         if not inside:
             raise NotFound(f"{info['ref']} has no file or directory {path!r}.")
         return info, inside, False
+
+    def read_head(self, caller: Caller, owner: str, name: str, number: int | str, path: str,
+                  limit: int) -> tuple[dict, Entry, bytes]:
+        """A file's entry and its first ``limit`` bytes (the dataset page's preview)."""
+        rel = clean_relpath(path)
+        with self.sessions() as s:
+            ds = self.find(s, caller, owner, name)
+            v = self.find_version(s, ds, number)
+            info, entry = version_json(ds, v), listing.single_file(s, v.id, rel)
+        if entry is None:
+            raise NotFound(f"{info['ref']} has no file {path!r}.")
+        with open(self.store.path(entry.hexdigest), "rb") as f:
+            return info, entry, f.read(limit)
 
     def snapshot_entries(self, caller: Caller, owner: str, project: str, snapshot: str) -> builtins.list[Entry]:
         """The files of a project's code snapshot (for ``floyd clone``)."""
@@ -280,10 +297,10 @@ class DatasetManager(LoggingConfigurable):
             ds = self.find(s, caller, owner, name)
             va, vb = self.find_version(s, ds, a), self.find_version(s, ds, b)
             info_a, info_b = version_json(ds, va), version_json(ds, vb)
-            if va.version_id == vb.version_id:
-                return {"from": info_a, "to": info_b, "added": [], "removed": [], "changed": []}
-            d = version_diff(s, va.id, vb.id)
-        return {"from": info_a, "to": info_b, "added": d.added, "removed": d.removed, "changed": d.changed}
+            sized = version_diff(s, va.id, vb.id) if va.version_id != vb.version_id else SizedDiff(Diff([], [], []), {})
+        d = sized.diff
+        return {"from": info_a, "to": info_b, "added": d.added, "removed": d.removed, "changed": d.changed,
+                "files": sized.files(), "summary": sized.summary()}
 
     def delete_version(self, caller: Caller, owner: str, name: str, number: int | str, force: bool = False,
                        kind: str = "data") -> dict:

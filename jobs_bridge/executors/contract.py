@@ -39,6 +39,8 @@ CONTAINER_USER = f"{CONTAINER_UID}:{CONTAINER_GID}"
 JOB_ENTRY = "floyd.container.job_entry"
 NOTEBOOK_RUNNER = "floyd.container.notebook_runner"
 SERVING = "floyd.container.serving"
+# The bridge's MLflow-compatible tracking API, under the platform's URL (docs/tracking.md).
+MLFLOW_PATH = "services/floyd/api/v1/mlflow"
 
 # -- labels that let a restarted bridge (or the hub) find its containers -----------------------
 INSTANCE_LABEL = "org.floyd.instance"
@@ -193,6 +195,8 @@ def job_spec(layout: StorageLayout, job: JobRun, public_url: str) -> RunSpec:
         "FLOYD_JOB": job.name, "FLOYD_JOB_TOKEN": job.token, "FLOYD_URL": public_url,
         "FLOYD_PROJECT": f"{job.owner}/{job.project}", **tree_env(), "PYTHONUNBUFFERED": "1",
         **{f"FLOYD_PARAM_{k.upper()}": v for k, v in job.params.items()},
+        # The unchanged MLflow client logs to this job's record with the job's own token.
+        "MLFLOW_TRACKING_URI": public_url.rstrip("/") + "/" + MLFLOW_PATH, "MLFLOW_TRACKING_TOKEN": job.token,
     }
     return RunSpec(job_id=job.job_id, name=job.name, image=job.image, argv=job_argv(job), env=env, mounts=mounts,
                    workdir=str(layout.job_dir(job.owner, job.project, job.number)), cpus=job.cpus,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from jobs_bridge.datasets.listing import DEFAULT_LIMIT, MAX_LIMIT
+from jobs_bridge.datasets.preview import inline_type
 from jobs_bridge.errors import BadRequest
 from jobs_bridge.handlers.base import BaseHandler, to_http
 from jobs_bridge.storage.tarstream import END_OF_ARCHIVE, MTIME_HEADER, member_header, padding
@@ -71,24 +72,31 @@ class FilesHandler(BaseHandler):
 
 
 class DownloadHandler(BaseHandler):
-    """One file as its bytes, or a directory (or the whole version) as a tar stream."""
+    """One file as its bytes, or a directory (or the whole version) as a tar stream; with
+    ``?inline=1`` an image or text file is sent for the browser to show (the dataset page)."""
 
     kind = "data"  # Dataset.kind served: model versions are downloaded the same way
 
     async def get(self, owner: str, name: str, version: str) -> None:
         path = self.raw_argument("path")
+        inline = self.flag_argument("inline")
         manager = self.bridge.dataset_manager
         info, entries, single = await self.call(manager.select_for_download, self.caller, owner, name, version, path,
                                                   self.kind)
+        # Bytes a user stored never run as a page of this origin (the dataset page links here).
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", "sandbox")
         if single:
             entry = entries[0]
-            self.set_header("Content-Type", "application/octet-stream")
+            shown = inline_type(entry.path) if inline else None  # images and text only, never HTML or SVG
+            self.set_header("Content-Type", shown or "application/octet-stream")
             self.set_header("Content-Length", str(entry.size))
             self.set_header("X-Floyd-Hash", entry.hash)
             if entry.mtime is not None:
                 self.set_header(MTIME_HEADER, repr(entry.mtime))
             filename = entry.path.rsplit("/", 1)[-1]
-            self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(filename)}")
+            disposition = "inline" if shown else "attachment"
+            self.set_header("Content-Disposition", f"{disposition}; filename*=UTF-8''{quote(filename)}")
             await self._send_blob(entry.hexdigest)
             self.finish()
             return

@@ -1,18 +1,14 @@
-"""Server-rendered pages, signed in through the Hub (HubOAuth)."""
+"""Server-rendered pages, signed in through the Hub (HubOAuth); the dataset pages are in dataset_pages.py."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlencode
 
 from tornado import web
 
 from floyd.formatting import fmt_bytes, fmt_duration, fmt_ms, fmt_resources, fmt_when
-from jobs_bridge.datasets.listing import MAX_LIMIT
 from jobs_bridge.handlers.base import BaseHandler
-
-PAGE_FILES = 1000  # rows of a version's file list on the dataset page
 
 
 # Formatting shared by the templates is the client's (floyd.formatting: the CLI reads the same);
@@ -80,29 +76,6 @@ class HomePage(PageHandler):
         self.render_page("home.html", projects=projects, datasets=datasets, public=public, usage=usage, quota=quota)
 
 
-class DatasetPage(PageHandler):
-    """A dataset: its versions, and one page of a version's files with a link to the next page
-    (the files API's cursor), so a version of 100k files is never one HTML page."""
-
-    @web.authenticated
-    async def get(self, owner: str, name: str) -> None:
-        manager = self.bridge.dataset_manager
-        dataset = await self.call(manager.get, self.caller, owner, name)
-        versions = await self.call(manager.versions, self.caller, owner, name)
-        files, next_url = None, None
-        if versions:
-            limit = self.int_argument("limit", PAGE_FILES, 1, MAX_LIMIT) or PAGE_FILES
-            files = await self.call(manager.list_files, self.caller, owner, name,
-                                    self.get_argument("version", "latest"), "", True, self.raw_argument("after"), limit)
-            if files["next"]:
-                query = {"version": files["version"]["number"], "after": files["next"]}
-                if self.get_argument("limit", None):
-                    query["limit"] = limit
-                next_url = "?" + urlencode(query)
-        self.render_page("dataset.html", dataset=dataset, versions=versions, files=files, next_url=next_url,
-                         paged=bool(self.raw_argument("after")))
-
-
 class JobsPage(PageHandler):
     """The caller's jobs (an admin's: everyone's); job.js refreshes the table every 2 s."""
 
@@ -152,7 +125,6 @@ class EndpointPage(PageHandler):
 
 default_handlers = [
     ("/", HomePage),
-    ("/datasets/{owner}/{name}", DatasetPage),
     ("/jobs", JobsPage),
     ("/jobs/{owner}/{project}/{number}", JobPage),
     ("/serving", EndpointsPage),

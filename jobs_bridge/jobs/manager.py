@@ -27,6 +27,7 @@ from jobs_bridge.jobs.queue import JobQueue
 from jobs_bridge.jobs.reading import JobReader
 from jobs_bridge.jobs.runner import JobRunner, RunningJob
 from jobs_bridge.jobs.spec import SpecResolver
+from jobs_bridge.jobs.tracking import Tracking
 from jobs_bridge.orm import Job
 from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.storage.paths import StorageLayout
@@ -45,6 +46,7 @@ class JobManager(LoggingConfigurable):
         self.offload = Offload(THREADS, "jobs")
         self.metrics = JobMetrics(sessions)
         self.reader = JobReader(sessions)
+        self.tracking = Tracking(sessions, layout, self.metrics)  # the MLflow-compatible API
         self.queue = JobQueue(sessions, layout, resolver, gpus, executor, parent=self)
         preparer = JobPreparer(sessions, layout, resolver.datasets, gpus, executor, public_url, parent=self)
         self.runner = JobRunner(sessions, layout, preparer, gpus, executor, self.metrics, self.offload, self.ended,

@@ -47,6 +47,8 @@ def job_json(job: Job, latest: dict[str, float] | None = None, parent: str | Non
         # The host path each input is mounted from stays inside the bridge.
         "inputs": [{k: v for k, v in i.items() if k != "path"} for i in json.loads(job.inputs)],
         "params": json.loads(job.params),
+        "tags": json.loads(job.tags or "{}"),
+        "mlflow_run_id": str(job.id),  # the job's run id in the MLflow API (jobs/tracking.py)
         "max_runtime": job.max_runtime,
         "message": job.message,
         "task": job.task,

@@ -165,6 +165,7 @@ class Job(Base):
     gpu_devices: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     inputs: Mapped[str] = mapped_column(Text, default="[]")  # JSON: [{source, mount, kind, version_id, path}]
     params: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
+    tags: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # JSON object (MLflow tags)
     max_runtime: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str] = mapped_column(Text, default="")
     task: Mapped[str] = mapped_column(String(64), default="")

@@ -22,7 +22,7 @@ def test_openapi_matches_routes(platform: Platform) -> None:
 
 SHARED_ERRORS = {"400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound",
                  "409": "Conflict", "413": "TooLarge", "422": "Unprocessable", "429": "TooManyRequests",
-                 "503": "Unavailable", "507": "InsufficientStorage"}
+                 "501": "NotImplemented", "503": "Unavailable", "507": "InsufficientStorage"}
 
 
 def test_every_documented_error_uses_the_error_schema(platform: Platform) -> None:

@@ -56,14 +56,15 @@ def test_signup_approval_login(page, platform: Platform) -> None:
 
 
 def test_dataset_page_lists_files_a_page_at_a_time(page, platform: Platform, tmp_path) -> None:
-    """The file list follows the files API's cursor: "Next page" until the last, each file once."""
+    """The flat list of every file (?recursive=1) follows the files API's cursor: "Next page" until the
+    last, each file once (tests/browser/test_dataset_pages.py browses the folders)."""
     admin = platform.admin
     admin.api("POST", "datasets", json={"name": "paged-files"})
     names = ["a.txt", "b c&d.txt", "dir/e+f.txt", "dir/g#h.txt", "é.txt"]
     tree = write_tree(tmp_path / "t", {n: n.encode() for n in names})
     upload(FloydClient(platform.url, admin.token), "admin", "paged-files", tree, "five files")
     login(page, platform, "admin", (platform.root / "admin-password").read_text().strip())
-    page.goto(platform.url + "services/floyd/datasets/admin/paged-files?limit=2")
+    page.goto(platform.url + "services/floyd/datasets/admin/paged-files?limit=2&recursive=1")
     seen: list[str] = []
     for _ in range(len(names)):
         page.wait_for_selector("#files")

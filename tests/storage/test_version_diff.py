@@ -35,9 +35,14 @@ def test_version_diff_matches_python_diff() -> None:
             s.execute(insert(VERSION_FILES), [{"version_pk": v.id, "path": p, "size": 1, "hash": h}
                                               for p, h in files.items()])
             pks.append(v.id)
-        got = version_diff(s, pks[0], pks[1])
-        back = version_diff(s, pks[1], pks[0])
+        sized = version_diff(s, pks[0], pks[1])
+        got, back = sized.diff, version_diff(s, pks[1], pks[0]).diff
     want = diff(old, new)
+    files = sized.files()
+    assert [f["path"] for f in files] == sorted(want.added + want.removed + want.changed, key=str.encode)
+    assert {(f["change"], f["size_from"], f["size_to"]) for f in files} == {("added", None, 1), ("removed", 1, None),
+                                                                              ("changed", 1, 1)}
+    assert sized.summary() == {"added": 12, "removed": 30, "changed": 25, "bytes_from": 55, "bytes_to": 37}
     assert (got.added, got.removed, got.changed) == (want.added, want.removed, want.changed)
     assert len(got.added) == 12 and len(got.removed) == 30 and len(got.changed) == 25
     assert (back.added, back.removed, back.changed) == (want.removed, want.added, want.changed)

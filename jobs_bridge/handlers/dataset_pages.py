@@ -1,0 +1,103 @@
+"""The dataset pages: versions, a version's tree a page at a time, a file's preview, a diff.
+
+Every page reads through the dataset manager as the caller (404 to others), the tree through the
+files API's keyset pages (``datasets/listing.py``), so a folder of 100k files is never one HTML
+page and never one query over the whole version. Downloads are links to the API's download route
+(the HubOAuth cookie is accepted on a navigation and on a same-origin image).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from tornado import web
+
+from jobs_bridge.datasets.listing import MAX_LIMIT
+from jobs_bridge.datasets.preview import make_preview, read_limit
+from jobs_bridge.errors import BadRequest
+from jobs_bridge.handlers.base import to_http
+from jobs_bridge.handlers.pages import PageHandler
+
+PAGE_FILES = 1000  # rows of a folder on the dataset page
+DIFF_ROWS = 2000  # changes listed on the diff page (the API has them all)
+
+
+def crumbs(path: str) -> list[tuple[str, str]]:
+    """``a/b/c`` → [('a', 'a'), ('b', 'a/b'), ('c', 'a/b/c')]: each folder's name and path."""
+    parts = [p for p in path.split("/") if p]
+    return [(part, "/".join(parts[: i + 1])) for i, part in enumerate(parts)]
+
+
+class DatasetPageBase(PageHandler):
+    def render_dataset(self, template: str, owner: str, name: str, **kwargs: object) -> None:
+        base = f"{self.bridge.service_prefix}datasets/{quote(owner)}/{quote(name)}"
+        api = f"{self.bridge.service_prefix}api/v1/datasets/{quote(owner)}/{quote(name)}"
+        self.render_page(template, page_url=base, api_url=api, crumbs=crumbs, urlencode=urlencode, **kwargs)
+
+
+class DatasetPage(DatasetPageBase):
+    """A dataset: its versions (message, files, size), a compare form, and one page of a folder
+    of the chosen version (``?version=&path=``; ``?recursive=1`` lists every file below it)."""
+
+    @web.authenticated
+    async def get(self, owner: str, name: str) -> None:
+        manager = self.bridge.dataset_manager
+        dataset = await self.call(manager.get, self.caller, owner, name)
+        versions = await self.call(manager.versions, self.caller, owner, name)
+        path = self.raw_argument("path").strip("/")
+        recursive = self.flag_argument("recursive")
+        files, next_url = None, None
+        if versions:
+            limit = self.int_argument("limit", PAGE_FILES, 1, MAX_LIMIT) or PAGE_FILES
+            files = await self.call(manager.list_files, self.caller, owner, name, self.get_argument("version", "latest"),
+                                    path, recursive, self.raw_argument("after"), limit)
+            if files["next"]:
+                query: dict[str, object] = {"version": files["version"]["number"], "after": files["next"]}
+                if path:
+                    query["path"] = path
+                if recursive:
+                    query["recursive"] = 1
+                if self.get_argument("limit", None):
+                    query["limit"] = limit
+                next_url = "?" + urlencode(query)
+        self.render_dataset("dataset.html", owner, name, dataset=dataset, versions=versions, files=files,
+                            next_url=next_url, paged=bool(self.raw_argument("after")), path=path, recursive=recursive)
+
+
+class PreviewPage(DatasetPageBase):
+    """One file of a version: size, hash, a download link and a preview (text, CSV rows, JSON,
+    image); only the file's head is read (datasets/preview.py)."""
+
+    @web.authenticated
+    async def get(self, owner: str, name: str) -> None:
+        path = self.raw_argument("path")
+        if not path:
+            raise to_http(BadRequest("Name the file to preview: ?path=folder/file.csv"))
+        manager = self.bridge.dataset_manager
+        dataset = await self.call(manager.get, self.caller, owner, name)
+        info, entry, head = await self.call(manager.read_head, self.caller, owner, name,
+                                            self.get_argument("version", "latest"), path, read_limit(path))
+        self.render_dataset("dataset_preview.html", owner, name, dataset=dataset, version=info, entry=entry,
+                            preview=make_preview(entry.path, entry.size, head))
+
+
+class DiffPage(DatasetPageBase):
+    """What changed from one version to another: each path added, removed or changed, with sizes."""
+
+    @web.authenticated
+    async def get(self, owner: str, name: str) -> None:
+        a, b = self.raw_argument("from"), self.raw_argument("to")
+        if not a or not b:
+            raise to_http(BadRequest("Give both versions to compare: ?from=1&to=2."))
+        manager = self.bridge.dataset_manager
+        dataset = await self.call(manager.get, self.caller, owner, name)
+        diff = await self.call(manager.diff, self.caller, owner, name, a, b)
+        self.render_dataset("dataset_diff.html", owner, name, dataset=dataset, diff=diff,
+                            rows=diff["files"][:DIFF_ROWS], hidden=max(0, len(diff["files"]) - DIFF_ROWS))
+
+
+default_handlers = [
+    ("/datasets/{owner}/{name}", DatasetPage),
+    ("/datasets/{owner}/{name}/preview", PreviewPage),
+    ("/datasets/{owner}/{name}/diff", DiffPage),
+]
