@@ -234,10 +234,9 @@ class NamespaceSwarm:
 
     # -- images ----------------------------------------------------------------------------------
     def load_images(self, images: Sequence[str]) -> None:
-        for image in images:
-            tar = self.image_tar(image)
-            with ThreadPoolExecutor(len(self.nodes)) as pool:
-                list(pool.map(lambda n: n.docker("load", "-q", "-i", str(tar), timeout=600), self.nodes))
+        tars = [str(self.image_tar(image)) for image in images]
+        with ThreadPoolExecutor(len(self.nodes)) as pool:
+            list(pool.map(lambda n: [n.docker("load", "-q", "-i", t, timeout=600) for t in tars], self.nodes))
 
     @staticmethod
     def image_tar(image: str) -> Path:
