@@ -33,6 +33,7 @@ from jobs_bridge.errors import FloydError
 from jobs_bridge.executors.base import Executor
 from jobs_bridge.executors.docker import DockerExecutor, docker_available
 from jobs_bridge.executors.local import SAFE_ENV, LocalExecutor
+from jobs_bridge.executors.swarm import SwarmExecutor
 from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
 from jobs_bridge.handlers.base import NotFoundHandler
 from jobs_bridge.jobs.manager import JobManager
@@ -155,15 +156,17 @@ class BridgeApp(Application):
     environments = List(
         Dict(), default_value=DEFAULT_ENVIRONMENTS,
         help="The environments users choose from (never an arbitrary image): a list of "
-        "{'name', 'image', 'description', 'gpu' (GPUs allowed), 'cpus', 'memory'} with the default resources. "
+        "{'name', 'image', 'description', 'gpu' (GPUs allowed), 'cpus', 'memory'} with the default resources, "
+        "and 'node_labels' ({'gpu': 'a100'}: with the swarm runtime, its jobs run only on nodes with those labels). "
         "The first is the default.",
     ).tag(config=True)
     job_executor_class = OptionalType(
         default_value=None, klass=Executor, allow_none=True,
         help="Where jobs run: an Executor subclass (jobs_bridge.executors.base states the contract), e.g. "
         "'jobs_bridge.executors.docker.DockerExecutor' (containers) or 'jobs_bridge.executors.local.LocalExecutor' "
-        "(processes of the bridge's user, no isolation). Default: Docker when an engine answers, else local; "
-        "FLOYD_JOB_EXECUTOR=docker|local overrides.",
+        "(processes of the bridge's user, no isolation) or 'jobs_bridge.executors.swarm.SwarmExecutor' (Swarm "
+        "services on many machines). Default: Docker when an engine answers, else local; "
+        "FLOYD_JOB_EXECUTOR=docker|local|swarm overrides.",
     ).tag(config=True)
     # The queue's and the runner's settings live on their classes: c.JobQueue.max_running,
     # c.JobQueue.max_running_per_user, c.SpecResolver.max_sweep_jobs, c.JobRunner.stats_interval,
@@ -280,11 +283,12 @@ class BridgeApp(Application):
         answers) and the job components; each reads its own settings from this app's config."""
         cls: type[Executor]
         choice = os.environ.get("FLOYD_JOB_EXECUTOR", "")
-        if choice not in ("", "docker", "local"):
-            self.log.critical("Configuration error: FLOYD_JOB_EXECUTOR=%r; use 'docker' or 'local'.", choice)
+        runtimes: dict[str, type[Executor]] = {"docker": DockerExecutor, "local": LocalExecutor, "swarm": SwarmExecutor}
+        if choice not in ("", *runtimes):
+            self.log.critical("Configuration error: FLOYD_JOB_EXECUTOR=%r; use 'docker', 'local' or 'swarm'.", choice)
             sys.exit(1)
         if choice:
-            cls = DockerExecutor if choice == "docker" else LocalExecutor
+            cls = runtimes[choice]
         elif self.job_executor_class is not None:
             cls = self.job_executor_class
         else:
@@ -300,8 +304,9 @@ class BridgeApp(Application):
     def executor_env_defaults(self, cls: type[Executor]) -> dict[str, Any]:
         """What an executor takes from the bridge's environment, unless the config says otherwise
         (the environment is read here, never below the app): FLOYD_DOCKER_NETWORK (docker-compose
-        sets it) as DockerExecutor.network, and the variables a local job may inherit
-        (LocalExecutor.inherited_env)."""
+        sets it) as DockerExecutor.network, the variables a local job may inherit
+        (LocalExecutor.inherited_env), FLOYD_SWARM_MANAGER and the environments' node labels
+        (SwarmExecutor.manager_url, node_labels)."""
         sections = [k.__name__ for k in cls.mro()]
 
         def configured(trait: str) -> bool:
@@ -309,6 +314,10 @@ class BridgeApp(Application):
 
         if issubclass(cls, LocalExecutor) and not configured("inherited_env"):
             return {"inherited_env": {k: v for k, v in os.environ.items() if k in SAFE_ENV}}
+        if issubclass(cls, SwarmExecutor):
+            manager = os.environ.get("FLOYD_SWARM_MANAGER")
+            return {**({"manager_url": manager} if manager and not configured("manager_url") else {}),
+                    **({} if configured("node_labels") else {"node_labels": self.environments_list.placement()})}
         network = os.environ.get("FLOYD_DOCKER_NETWORK")
         if network and issubclass(cls, DockerExecutor) and not configured("network"):
             return {"network": network}

@@ -19,7 +19,8 @@ from jobs_bridge.errors import Unavailable
 from jobs_bridge.executors.contract import Mount, RunSpec
 from jobs_bridge.storage.paths import StorageLayout
 
-__all__ = ["EngineUnavailable", "Executor", "ExecutorError", "Found", "FoundReplica", "LineSplitter", "Mount", "RunSpec"]
+__all__ = ["EngineUnavailable", "Executor", "ExecutorError", "Found", "FoundReplica", "LineSplitter", "Mount",
+           "RunEnded", "RunSpec"]
 
 
 class ExecutorError(Exception):
@@ -28,6 +29,15 @@ class ExecutorError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class RunEnded(ExecutorError):
+    """``wait`` knows the run ended without an exit code: ``lost`` (its machine went away) or it
+    never started there (``lost=False``: the job failed). ``message`` says which, for the user."""
+
+    def __init__(self, message: str, lost: bool) -> None:
+        super().__init__(message)
+        self.lost = lost
 
 
 ENGINE_DOWN = "Docker engine unavailable: it is not answering (stopped or restarting); try again in a moment."
