@@ -296,6 +296,11 @@ class BridgeApp(Application):
         instance = self.layout.instance_id
         executor = cls(self.layout.root, instance, parent=self, **self.executor_env_defaults(cls))
         self.log.info("Jobs run with the %s executor", executor.name)
+        offered = executor.gpu_devices()
+        if offered is not None and "devices" not in self.config.get("GpuAllocator", {}):
+            self.gpu_allocator.devices = offered
+            gpu_count = len(offered)
+            self.log.info("GPUs (from the %s runtime): %s", executor.name, ", ".join(offered) or "none")
         resolver = SpecResolver(self.layout, self.dataset_manager, self.environments_list, limits.max_cpus,
                                 limits.max_memory, limits.max_gpus, gpu_count, parent=self)
         return JobManager(self.sessions, self.layout, resolver, self.gpu_allocator, executor, self.public_url,

@@ -154,6 +154,11 @@ class Executor(LoggingConfigurable):
         """CPU percent and memory bytes of the job right now ({} when unknown)."""
         return {}
 
+    def gpu_devices(self) -> list[str] | None:
+        """The GPU ids this runtime offers, where it knows better than ``nvidia-smi`` on the
+        bridge's machine (a swarm's nodes advertise theirs); None: not this runtime's to say."""
+        return None
+
     def sees_bridge_mounts(self) -> bool:
         """Does what this executor starts see the mounts the bridge makes (a job's code overlay)?
         Local processes do: they share the bridge's mount namespace."""

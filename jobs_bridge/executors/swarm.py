@@ -32,7 +32,7 @@ from docker.types import (
     TaskTemplate,
 )
 from docker.types import Mount as DockerMount
-from traitlets import Dict, Float, Unicode
+from traitlets import Bool, Dict, Float, Unicode
 
 from jobs_bridge.executors.base import (
     Executor,
@@ -49,6 +49,15 @@ from jobs_bridge.executors.docker import DockerExecutor, engine
 ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
 NODE_GONE = ("down", "unknown", "disconnected")
 STOP_GRACE_NS = 10 * 10**9
+NO_GPU_RUNTIME_EXIT = 97  # the GPU guard's exit code: the node's engine gave the job no NVIDIA device
+
+
+def gpu_guard(argv: list[str]) -> list[str]:
+    """``argv``, run only where the NVIDIA runtime gave the container its devices. Swarm's generic
+    resources only advertise GPUs: on a node without the runtime a "GPU" job would run on none."""
+    check = (f'[ -e /dev/nvidiactl ] || {{ echo "floyd: no NVIDIA runtime on $(hostname)" >&2; '
+             f'exit {NO_GPU_RUNTIME_EXIT}; }}; exec "$@"')
+    return ["sh", "-c", check, "floyd-gpu-guard", *argv]
 
 
 def constraints(labels: dict[str, str]) -> list[str]:
@@ -56,11 +65,18 @@ def constraints(labels: dict[str, str]) -> list[str]:
     return [f"node.labels.{k}=={v}" for k, v in sorted(labels.items())]
 
 
-def service_spec(spec: RunSpec, instance: str, gpu_resource: str, node_labels: dict[str, str]) -> dict[str, Any]:
-    """The contract's RunSpec as ``create_service`` arguments: one task, never restarted."""
+def service_spec(spec: RunSpec, instance: str, gpu_resource: str, placement: list[str],
+                 guard: bool = True) -> dict[str, Any]:
+    """The contract's RunSpec as ``create_service`` arguments: one task, never restarted. GPUs:
+    the bridge's leased ids in NVIDIA_VISIBLE_DEVICES (what the NVIDIA runtime reads), counted as
+    generic resources so that Swarm places the job where they are."""
     labels = identity_labels(spec, instance)
+    env, argv = dict(spec.env), spec.argv
+    if spec.gpu_devices:
+        env["NVIDIA_VISIBLE_DEVICES"] = ",".join(spec.gpu_devices)
+        argv = gpu_guard(argv) if guard else argv
     container = ContainerSpec(
-        spec.image, spec.argv, env=dict(spec.env), workdir=spec.working_dir, user=spec.user, labels=labels,
+        spec.image, argv, env=env, workdir=spec.working_dir, user=spec.user, labels=labels,
         mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only) for m in spec.mounts],
         init=True, stop_grace_period=STOP_GRACE_NS,
     )
@@ -68,8 +84,14 @@ def service_spec(spec: RunSpec, instance: str, gpu_resource: str, node_labels: d
     resources = Resources(cpu_limit=nano_cpus, mem_limit=memory, cpu_reservation=nano_cpus, mem_reservation=memory,
                           generic_resources={gpu_resource: len(spec.gpu_devices)} if spec.gpu_devices else None)
     template = TaskTemplate(container, resources=resources, restart_policy=RestartPolicy(condition="none"),
-                            placement=Placement(constraints=constraints(node_labels)), networks=["host"])
+                            placement=Placement(constraints=placement), networks=["host"])
     return {"task_template": template, "labels": labels, "mode": ServiceMode("replicated", replicas=1)}
+
+
+def assigned_gpus(task: dict[str, Any]) -> list[str]:
+    """The generic resource ids Swarm assigned to a task."""
+    return [str((r.get("NamedResourceSpec") or {}).get("Value")) for r in task.get("GenericResources") or task.get("AssignedGenericResources") or []
+            if r.get("NamedResourceSpec")]
 
 
 class SwarmExecutor(DockerExecutor):
@@ -96,6 +118,12 @@ class SwarmExecutor(DockerExecutor):
         "environments' 'node_labels'.",
     ).tag(config=True)
 
+    require_gpu_runtime = Bool(
+        True, help="GPU jobs check, as they start, that their node's engine gave them NVIDIA devices, and end "
+        "'failed' with a message naming the node where it did not (no nvidia-container-toolkit there). False only "
+        "to test placement on machines without GPUs.",
+    ).tag(config=True)
+
     def __init__(self, root: Path, instance: str, **kwargs: object) -> None:
         Executor.__init__(self, root, instance, **kwargs)  # not DockerExecutor's: the engine is the manager's
         url = self.manager_url or None
@@ -110,8 +138,11 @@ class SwarmExecutor(DockerExecutor):
         if spec.kind != "job":
             raise ExecutorError("Endpoint replicas and workspaces do not run on the swarm runtime yet; run this "
                                 "endpoint with the docker runtime (docs/admin.md, 'Several machines').")
-        args = service_spec(spec, self.instance, self.gpu_resource, dict(self.node_labels.get(spec.image, {})))
         with engine():
+            placement = constraints(dict(self.node_labels.get(spec.image, {})))
+            if spec.gpu_devices:
+                placement.append(f"node.id=={self.gpu_node(spec.gpu_devices)}")
+            args = service_spec(spec, self.instance, self.gpu_resource, placement, self.require_gpu_runtime)
             try:
                 return str(self.client.api.create_service(name=self.service_name(spec), **args)["ID"])
             except APIError as exc:
@@ -122,6 +153,35 @@ class SwarmExecutor(DockerExecutor):
                     raise ExecutorError("The swarm runtime's engine is not a Swarm manager: run `docker swarm "
                                         "init` there, or set FLOYD_SWARM_MANAGER to a manager.") from None
                 raise ExecutorError(f"Docker Swarm could not create the job: {exc.explanation or exc}") from None
+
+    def gpu_devices(self) -> list[str]:
+        return sorted(self.swarm_gpus())
+
+    def swarm_gpus(self) -> dict[str, str]:
+        """Advertised GPU id → the id of the node that advertises it (its dockerd's
+        ``node-generic-resources``)."""
+        with engine():
+            nodes = self.client.api.nodes()
+        out = {}
+        for node in nodes:
+            for res in node.get("Description", {}).get("Resources", {}).get("GenericResources") or []:
+                named = res.get("NamedResourceSpec") or {}
+                if named.get("Kind") == self.gpu_resource:
+                    out[str(named.get("Value"))] = str(node["ID"])
+        return out
+
+    def gpu_node(self, devices: list[str]) -> str:
+        """The one node that holds all of a job's leased GPUs."""
+        where = self.swarm_gpus()
+        missing = [d for d in devices if d not in where]
+        if missing:
+            raise ExecutorError(f"GPU {', '.join(missing)} is not advertised by any node of the swarm any more "
+                                "(a node left, or its node-generic-resources changed); try again.")
+        nodes = {where[d] for d in devices}
+        if len(nodes) > 1:
+            raise ExecutorError(f"The GPUs leased to this job ({', '.join(devices)}) are on {len(nodes)} nodes; a "
+                                "job's GPUs must be on one node: ask for fewer.")
+        return nodes.pop()
 
     def service_name(self, spec: RunSpec) -> str:
         return f"floyd-{self.instance}-job-{spec.job_id}"
@@ -177,6 +237,11 @@ class SwarmExecutor(DockerExecutor):
     def _exit_code(self, task: dict[str, Any]) -> int:
         status = task.get("Status", {})
         code = status.get("ContainerStatus", {}).get("ExitCode")
+        if code == NO_GPU_RUNTIME_EXIT and assigned_gpus(task):
+            name = self.node_name(task["NodeID"])[0]
+            raise RunEnded(f"The job's GPU ({', '.join(assigned_gpus(task))}) is on node {name}, whose Docker engine "
+                           "has no NVIDIA container runtime (nvidia-container-toolkit as its default runtime): it did "
+                           f"not run. Run on CPU, or ask an admin to install it on {name}.", lost=False)
         if status.get("State") == "rejected" or (code is None and status.get("Err")):
             name = self.node_name(task["NodeID"])[0] if task.get("NodeID") else "no node"
             raise RunEnded(f"Docker Swarm could not start the job on {name}: {status.get('Err', 'rejected')}",

@@ -16,8 +16,8 @@ from tests.support.swarm import NamespaceSwarm
 SWARM_IMAGE = os.environ.get("FLOYD_SWARM_TEST_IMAGE", "floyd/base:bookworm")
 GPU_ID = "GPU-5f1c0ffe"
 
+# No c.GpuAllocator.devices: the swarm runtime offers what the nodes advertise.
 SWARM_BRIDGE_CONFIG = f"""
-c.GpuAllocator.devices = ["{GPU_ID}"]
 c.SwarmExecutor.lost_after = 3
 c.BridgeApp.environments = [
     {{"name": "base", "image": "{SWARM_IMAGE}", "cpus": 0.5, "memory": "256M"}},
@@ -49,6 +49,18 @@ def swarm_platform(swarm: NamespaceSwarm, tmp_path_factory: pytest.TempPathFacto
     p.stop()
 
 
+@pytest.fixture(scope="session")
+def pretend_gpu_platform(swarm: NamespaceSwarm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A second platform on the same swarm whose GPU jobs skip the NVIDIA runtime check: there is
+    no GPU here, so placement and the device id are what can be checked."""
+    p = Platform.create(tmp_path_factory.mktemp("swarm-gpu-platform"),
+                        bridge_config=SWARM_BRIDGE_CONFIG + "c.SwarmExecutor.require_gpu_runtime = False\n",
+                        extra_env={"FLOYD_JOB_EXECUTOR": "swarm", "FLOYD_SWARM_MANAGER": swarm.manager.url})
+    p.start()
+    yield p
+    p.stop()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
@@ -57,6 +69,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         s = item.funcargs.get("swarm")
         if isinstance(s, NamespaceSwarm):
             report.sections.append(("swarm node logs (tail)", s.dump_logs()))
-        p = item.funcargs.get("swarm_platform")
-        if isinstance(p, Platform):
-            report.sections.append(("swarm platform log (tail)", p.log_tail(120)))
+        for name in ("swarm_platform", "pretend_gpu_platform"):
+            p = item.funcargs.get(name)
+            if isinstance(p, Platform):
+                report.sections.append((f"{name} log (tail)", p.log_tail(120)))
