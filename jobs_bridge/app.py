@@ -310,8 +310,8 @@ class BridgeApp(Application):
         """What an executor takes from the bridge's environment, unless the config says otherwise
         (the environment is read here, never below the app): FLOYD_DOCKER_NETWORK (docker-compose
         sets it) as DockerExecutor.network, the variables a local job may inherit
-        (LocalExecutor.inherited_env), FLOYD_SWARM_MANAGER and the environments' node labels
-        (SwarmExecutor.manager_url, node_labels)."""
+        (LocalExecutor.inherited_env), FLOYD_SWARM_MANAGER, the environments' node labels and the
+        default environment's image (SwarmExecutor.manager_url, node_labels, probe_image)."""
         sections = [k.__name__ for k in cls.mro()]
 
         def configured(trait: str) -> bool:
@@ -321,8 +321,9 @@ class BridgeApp(Application):
             return {"inherited_env": {k: v for k, v in os.environ.items() if k in SAFE_ENV}}
         if issubclass(cls, SwarmExecutor):
             manager = os.environ.get("FLOYD_SWARM_MANAGER")
-            return {**({"manager_url": manager} if manager and not configured("manager_url") else {}),
-                    **({} if configured("node_labels") else {"node_labels": self.environments_list.placement()})}
+            defaults = {"manager_url": manager, "node_labels": self.environments_list.placement(),
+                        "probe_image": self.environments_list.default().image}
+            return {k: v for k, v in defaults.items() if v and not configured(k)}
         network = os.environ.get("FLOYD_DOCKER_NETWORK")
         if network and issubclass(cls, DockerExecutor) and not configured("network"):
             return {"network": network}

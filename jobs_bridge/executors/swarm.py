@@ -15,6 +15,7 @@ went away"), so no job stays ``running`` on a machine that is gone.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,6 +46,7 @@ from jobs_bridge.executors.base import (
 )
 from jobs_bridge.executors.contract import INSTANCE_LABEL, JOB_LABEL, identity_labels
 from jobs_bridge.executors.docker import DockerExecutor, engine
+from jobs_bridge.executors.swarm_probe import ProbeResult, StorageProbe, needs_probe, root_label
 
 ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
 NODE_GONE = ("down", "unknown", "disconnected")
@@ -124,6 +126,11 @@ class SwarmExecutor(DockerExecutor):
         "to test placement on machines without GPUs.",
     ).tag(config=True)
 
+    probe_image = Unicode(
+        "", help="Image of the storage probe task that runs on every node (any image with sh and cat). Default "
+        "(empty): the app gives the default environment's image.",
+    ).tag(config=True)
+
     def __init__(self, root: Path, instance: str, **kwargs: object) -> None:
         Executor.__init__(self, root, instance, **kwargs)  # not DockerExecutor's: the engine is the manager's
         url = self.manager_url or None
@@ -132,6 +139,27 @@ class SwarmExecutor(DockerExecutor):
         # Logs of a task on a node that went away would hang until the manager gives up.
         self.log_client = docker.DockerClient(base_url=url, timeout=10) if url else docker.from_env(timeout=10)
         self.ended: set[str] = set()  # services whose wait() returned: their log streams stop
+        self.probe_lock = threading.Lock()
+        self.refused: dict[str, str] = {}  # node name → why its storage probe failed
+        try:
+            self.check_storage(force=True)
+        except Exception as exc:  # no swarm yet, or the manager is down: the first job probes again
+            self.log.warning("Swarm storage probe at start failed: %s", exc)
+
+    # -- storage ---------------------------------------------------------------------------------
+    def check_storage(self, force: bool = False) -> list[ProbeResult]:
+        """Probe the nodes (all with ``force``, else only when one joined since) for the shared root."""
+        with self.probe_lock:
+            if not force and not needs_probe(self.client.api.nodes(), self.instance):
+                return []
+            image = self.probe_image or next(iter(self.node_labels), "")
+            results = StorageProbe(self.client, self.root, self.layout.swarm_probe, self.instance, image).run()
+            for r in results:
+                if r.problem:
+                    self.refused[r.name] = r.problem
+                else:
+                    self.refused.pop(r.name, None)
+            return results
 
     # -- start -----------------------------------------------------------------------------------
     def start(self, spec: RunSpec) -> str:
@@ -139,7 +167,8 @@ class SwarmExecutor(DockerExecutor):
             raise ExecutorError("Endpoint replicas and workspaces do not run on the swarm runtime yet; run this "
                                 "endpoint with the docker runtime (docs/admin.md, 'Several machines').")
         with engine():
-            placement = constraints(dict(self.node_labels.get(spec.image, {})))
+            self.check_storage()
+            placement = [*constraints(dict(self.node_labels.get(spec.image, {}))), f"node.labels.{root_label(self.instance)}==ok"]
             if spec.gpu_devices:
                 placement.append(f"node.id=={self.gpu_node(spec.gpu_devices)}")
             args = service_spec(spec, self.instance, self.gpu_resource, placement, self.require_gpu_runtime)

@@ -55,6 +55,7 @@ class Node:
     index: int
     swarm: NamespaceSwarm
     generic_resources: list[str] = field(default_factory=list)  # e.g. ["NVIDIA-GPU=GPU-uuid1"]
+    hide: list[str] = field(default_factory=list)  # paths this node does not see (a tmpfs over them)
 
     @property
     def name(self) -> str:
@@ -106,11 +107,14 @@ class Node:
             f"--cgroup-parent=/{s.prefix}-{self.name}", "--shutdown-timeout=3",
             *(f"--node-generic-resource={r}" for r in self.generic_resources),
         ]
-        script = f"hostname {self.name}; exec dockerd " + " ".join(f"'{f}'" for f in flags)
+        hide = "".join(f"mount -t tmpfs hidden '{p}'; " for p in self.hide)
+        script = f"hostname {self.name}; {hide}exec dockerd " + " ".join(f"'{f}'" for f in flags)
+        mount_ns = ["--mount", "--propagation", "private"] if self.hide else []
         self.log.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE": "1"}
         with open(self.log, "ab") as log:
-            subprocess.Popen(["nsenter", f"--net=/run/netns/{self.netns}", "unshare", "--uts", "sh", "-c", script],
+            subprocess.Popen(["nsenter", f"--net=/run/netns/{self.netns}", "unshare", "--uts", *mount_ns, "sh", "-c",
+                              script],
                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                              start_new_session=True)
 
@@ -156,6 +160,7 @@ class NamespaceSwarm:
         res = generic_resources or {}
         self.nodes = [Node(i, self, list(res.get(i, []))) for i in range(1, nodes + 1)]
         self.labels = {i: dict(v) for i, v in (labels or {}).items()}
+        self.loaded: list[str] = []  # image tars every node has
 
     @property
     def manager(self) -> Node:
@@ -192,13 +197,16 @@ class NamespaceSwarm:
         run("iptables", "-I", "FORWARD", "1", "-i", self.bridge, "-o", self.bridge, "-m", "comment",
             "--comment", COMMENT, "-j", "ACCEPT")
         for n in self.nodes:
-            veth = f"{self.prefix}-v{n.index}"
-            run("ip", "netns", "add", n.netns)
-            run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", n.netns)
-            run("ip", "link", "set", veth, "master", self.bridge, "up")
-            run("ip", "-n", n.netns, "addr", "add", f"{n.address}/24", "dev", "eth0")
-            run("ip", "-n", n.netns, "link", "set", "lo", "up")
-            run("ip", "-n", n.netns, "link", "set", "eth0", "up")  # no default route, on purpose
+            self._node_network(n)
+
+    def _node_network(self, n: Node) -> None:
+        veth = f"{self.prefix}-v{n.index}"
+        run("ip", "netns", "add", n.netns)
+        run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", n.netns)
+        run("ip", "link", "set", veth, "master", self.bridge, "up")
+        run("ip", "-n", n.netns, "addr", "add", f"{n.address}/24", "dev", "eth0")
+        run("ip", "-n", n.netns, "link", "set", "lo", "up")
+        run("ip", "-n", n.netns, "link", "set", "eth0", "up")  # no default route, on purpose
 
     def _join(self) -> None:
         m = self.manager
@@ -232,6 +240,26 @@ class NamespaceSwarm:
             time.sleep(0.3)
         raise RuntimeError(f"nodes {names} not {state} in {timeout} s: {self.node_states()}")
 
+    def add_node(self, hide: Sequence[str] = ()) -> Node:
+        """A new node joins the running swarm (with the images loaded so far); ``hide``: paths
+        its engine does not see, as a machine that lacks the shared mount."""
+        node = Node(len(self.nodes) + 1, self, hide=list(hide))
+        self.nodes.append(node)
+        self._node_network(node)
+        node.start()
+        node.wait_up()
+        for tar in self.loaded:
+            node.docker("load", "-q", "-i", tar, timeout=600)
+        self.join(node)
+        self.wait_ready([node.name])
+        return node
+
+    def remove_node(self, node: Node) -> None:
+        """The node's engine stopped and the node removed from the swarm (its namespace stays until down)."""
+        node.kill(signal.SIGTERM)
+        node.kill(signal.SIGKILL)
+        self.manager.docker("node", "rm", "--force", node.name, check=False)
+
     def restart_node(self, node: Node) -> None:
         """Start a killed node's engine again; it rejoins the swarm by itself."""
         node.start()
@@ -241,6 +269,7 @@ class NamespaceSwarm:
     # -- images ----------------------------------------------------------------------------------
     def load_images(self, images: Sequence[str]) -> None:
         tars = [str(self.image_tar(image)) for image in images]
+        self.loaded += tars
         with ThreadPoolExecutor(len(self.nodes)) as pool:
             list(pool.map(lambda n: [n.docker("load", "-q", "-i", t, timeout=600) for t in tars], self.nodes))
 
