@@ -31,7 +31,8 @@ from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.errors import FloydError
 from jobs_bridge.executors.base import Executor
-from jobs_bridge.executors.docker import DockerExecutor, docker_available
+from jobs_bridge.executors.choice import runtime_class
+from jobs_bridge.executors.docker import DockerExecutor
 from jobs_bridge.executors.local import SAFE_ENV, LocalExecutor
 from jobs_bridge.executors.swarm import SwarmExecutor
 from jobs_bridge.handlers import API_MODULES, PAGE_MODULES
@@ -281,18 +282,11 @@ class BridgeApp(Application):
     def make_job_manager(self, limits: Limits, gpu_count: int) -> JobManager:
         """The executor (FLOYD_JOB_EXECUTOR, else job_executor_class, else Docker when an engine
         answers) and the job components; each reads its own settings from this app's config."""
-        cls: type[Executor]
-        choice = os.environ.get("FLOYD_JOB_EXECUTOR", "")
-        runtimes: dict[str, type[Executor]] = {"docker": DockerExecutor, "local": LocalExecutor, "swarm": SwarmExecutor}
-        if choice not in ("", *runtimes):
-            self.log.critical("Configuration error: FLOYD_JOB_EXECUTOR=%r; use 'docker', 'local' or 'swarm'.", choice)
+        try:
+            cls = runtime_class(os.environ.get("FLOYD_JOB_EXECUTOR", ""), self.job_executor_class)
+        except ValueError as exc:
+            self.log.critical("Configuration error: %s", exc)
             sys.exit(1)
-        if choice:
-            cls = runtimes[choice]
-        elif self.job_executor_class is not None:
-            cls = self.job_executor_class
-        else:
-            cls = DockerExecutor if docker_available() else LocalExecutor
         instance = self.layout.instance_id
         executor = cls(self.layout.root, instance, parent=self, **self.executor_env_defaults(cls))
         self.log.info("Jobs run with the %s executor", executor.name)
