@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from traitlets.config import LoggingConfigurable
 
-from jobs_bridge.errors import Unavailable
+from jobs_bridge.errors import Conflict, Unavailable
 from jobs_bridge.executors.contract import Mount, RunSpec
 from jobs_bridge.storage.paths import StorageLayout
 
@@ -158,6 +159,15 @@ class Executor(LoggingConfigurable):
         """The GPU ids this runtime offers, where it knows better than ``nvidia-smi`` on the
         bridge's machine (a swarm's nodes advertise theirs); None: not this runtime's to say."""
         return None
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The machines this runtime places work on (``floyd admin nodes``); [] for one machine."""
+        return []
+
+    def set_availability(self, name: str, availability: str) -> dict[str, Any]:
+        """Drain a node (no new work; running work finishes) or make it active again."""
+        raise Conflict(f"Nodes can be drained only with the swarm runtime (FLOYD_JOB_EXECUTOR=swarm); this "
+                       f"platform runs jobs with the {self.name} runtime, on one machine.")
 
     def sees_bridge_mounts(self) -> bool:
         """Does what this executor starts see the mounts the bridge makes (a job's code overlay)?

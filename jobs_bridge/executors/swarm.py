@@ -46,6 +46,8 @@ from jobs_bridge.executors.base import (
 )
 from jobs_bridge.executors.contract import INSTANCE_LABEL, JOB_LABEL, identity_labels
 from jobs_bridge.executors.docker import DockerExecutor, engine
+from jobs_bridge.executors.swarm_nodes import list_nodes
+from jobs_bridge.executors.swarm_nodes import set_availability as set_node_availability
 from jobs_bridge.executors.swarm_probe import ProbeResult, StorageProbe, needs_probe, root_label
 
 ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
@@ -333,6 +335,15 @@ class SwarmExecutor(DockerExecutor):
                 found.append(Found(int(svc["Spec"]["Labels"][JOB_LABEL]), svc["ID"], running,
                                    None if running else code))
         yield from found
+
+    def nodes(self) -> list[dict[str, Any]]:
+        with engine():
+            return list_nodes(self.client, self.instance, self.gpu_resource, self.refused)
+
+    def set_availability(self, name: str, availability: str) -> dict[str, Any]:
+        with engine():
+            node_id = set_node_availability(self.client, name, availability)
+            return next(n for n in self.nodes() if n["id"] == node_id)
 
     def find_replicas(self) -> Iterator[FoundReplica]:
         return iter(())

@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("run", "init"), "run": ("run", "run"), "restart": ("run", "restart"),
     "status": ("jobs", "status"), "info": ("jobs", "info"), "logs": ("jobs", "logs"), "stop": ("jobs", "stop"),
     "metrics": ("jobs", "metrics"), "clone": ("downloads", "clone"), "output": ("downloads", "output"),
-    "deploy": ("deploy", "deploy"), "endpoint": ("endpoints", "endpoint"),
+    "deploy": ("deploy", "deploy"), "endpoint": ("endpoints", "endpoint"), "admin": ("admin", "admin"),
 }
 
 
