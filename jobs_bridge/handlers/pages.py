@@ -11,6 +11,7 @@ from tornado import web
 from floyd.formatting import fmt_bytes, fmt_duration, fmt_ms, fmt_resources, fmt_when
 from jobs_bridge.datasets.listing import MAX_LIMIT
 from jobs_bridge.handlers.base import BaseHandler
+from jobs_bridge.handlers.nodes import admin_only
 
 PAGE_FILES = 1000  # rows of a version's file list on the dataset page
 
@@ -150,6 +151,16 @@ class EndpointPage(PageHandler):
                          keys=keys, log_version=log_version, xsrf_token=self.page_xsrf_token())
 
 
+class NodesPage(PageHandler):
+    """Admins: the machines jobs run on (the swarm runtime's nodes), as ``floyd admin nodes`` shows them."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        admin_only(self.caller)
+        executor = self.bridge.job_manager.executor
+        self.render_page("nodes.html", runtime=executor.name, nodes=await self.call(executor.nodes))
+
+
 default_handlers = [
     ("/", HomePage),
     ("/datasets/{owner}/{name}", DatasetPage),
@@ -157,4 +168,5 @@ default_handlers = [
     ("/jobs/{owner}/{project}/{number}", JobPage),
     ("/serving", EndpointsPage),
     ("/serving/{owner}/{name}", EndpointPage),
+    ("/nodes", NodesPage),
 ]

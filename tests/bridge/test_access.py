@@ -18,8 +18,9 @@ from tests.support.routes import route_methods
 from tests.support.serving import deploy_ready
 
 PUBLIC_API = {"/api/v1/info", "/api/v1/openapi.json"}
-ADMIN_API = {"/api/v1/nodes"}  # the machines jobs run on: admins only (403 to everybody else)
-PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}", "/serving", "/serving/{owner}/{name}"}
+ADMIN_API = {"/api/v1/nodes", "/nodes"}  # the machines jobs run on: admins only (403 to everybody else)
+PAGES = {"/", "/datasets/{owner}/{name}", "/jobs", "/jobs/{owner}/{project}/{number}", "/serving", "/serving/{owner}/{name}",
+         "/nodes"}
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import requests
+
 from tests.support.jobs import submit, wait_state
 from tests.support.platform import Platform, as_json
 from tests.support.swarm import NamespaceSwarm
@@ -23,6 +25,8 @@ def test_admin_lists_drains_and_activates_nodes(swarm: NamespaceSwarm, swarm_pla
     assert nodes["node2"]["labels"] == {"gpu": "a100"} and nodes["node1"]["address"] == swarm.manager.address
     assert all(nodes[n]["storage"] == "ok" and nodes[n]["state"] == "ready" and nodes[n]["cpus"] > 0
                for n in ("node1", "node2", "node3"))
+    page = requests.get(swarm_platform.url + "services/floyd/nodes", headers=admin.headers, timeout=30)
+    assert page.status_code == 200 and 'data-node="node2"' in page.text and "gpu=a100" in page.text
     table = admin.cli("admin", "nodes").stdout
     assert "node2" in table and "GPUS FREE" in table and "1/1" in table
     # Drained: no new work lands there, so a job goes to the one active node.
