@@ -48,9 +48,8 @@ from jobs_bridge.executors.contract import INSTANCE_LABEL, JOB_LABEL, identity_l
 from jobs_bridge.executors.docker import DockerExecutor, engine
 from jobs_bridge.executors.swarm_nodes import list_nodes
 from jobs_bridge.executors.swarm_nodes import set_availability as set_node_availability
-from jobs_bridge.executors.swarm_probe import ProbeResult, StorageProbe, needs_probe, root_label
+from jobs_bridge.executors.swarm_probe import ENDED, ProbeResult, StorageProbe, needs_probe, root_label
 
-ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
 NODE_GONE = ("down", "unknown", "disconnected")
 STOP_GRACE_NS = 10 * 10**9
 NO_GPU_RUNTIME_EXIT = 97  # the GPU guard's exit code: the node's engine gave the job no NVIDIA device

@@ -28,7 +28,7 @@ log = logging.getLogger("jobs_bridge.swarm")
 
 PROBE_TARGET = "/floyd-root"
 PROBE_LABEL = "org.floyd.storage-probe"
-ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
+ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")  # a Swarm task's last states
 
 
 @dataclass
