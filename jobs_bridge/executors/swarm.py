@@ -246,6 +246,7 @@ class SwarmExecutor(DockerExecutor):
 
     def _wait(self, handle: str) -> int:
         down_since: float | None = None
+        delay = 0.05
         while True:
             task = self.task(handle)
             status = (task or {}).get("Status", {})
@@ -262,7 +263,8 @@ class SwarmExecutor(DockerExecutor):
                         raise RunEnded(f"node {name}{where} went away while the job ran there", lost=True)
                 else:
                     down_since = None
-            time.sleep(self.poll_interval)
+            time.sleep(delay)
+            delay = min(delay * 1.5, self.poll_interval)
 
     def _exit_code(self, task: dict[str, Any]) -> int:
         status = task.get("Status", {})
@@ -284,6 +286,7 @@ class SwarmExecutor(DockerExecutor):
         """The service's log, read again every ``poll_interval`` (a followed service log never ends,
         even when its task has); new complete lines are emitted, the rest once the task ended."""
         emitted = skip_lines
+        delay = 0.05  # quick looks while a job starts (its first line), then every poll_interval
         while True:
             over = handle in self.ended
             lines = self._log_lines(handle, final=over)
@@ -293,7 +296,8 @@ class SwarmExecutor(DockerExecutor):
             if over or stopped():
                 self.ended.discard(handle)
                 return
-            time.sleep(self.poll_interval)
+            time.sleep(delay)
+            delay = min(delay * 1.5, self.poll_interval)
 
     def _log_lines(self, handle: str, final: bool) -> list[str] | None:
         try:
