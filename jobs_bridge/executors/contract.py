@@ -48,6 +48,7 @@ JOB_NAME_LABEL = "org.floyd.job"
 REPLICA_LABEL = "org.floyd.replica"  # "<version id>/<replica index>"
 ENDPOINT_LABEL = "org.floyd.endpoint"
 WORKSPACE_LABEL = "org.floyd.workspace"
+ENVIRONMENT_LABEL = "org.floyd.environment"  # a job's environment: where a runtime of many machines places it
 
 KINDS = ("job", "replica", "workspace")
 
@@ -163,6 +164,7 @@ class JobRun:
     cpus: float
     memory: int
     gpu_devices: list[str]
+    environment: str = ""
 
     @property
     def name(self) -> str:
@@ -194,7 +196,8 @@ def job_spec(layout: StorageLayout, job: JobRun, public_url: str) -> RunSpec:
     return RunSpec(job_id=job.job_id, name=job.name, image=job.image, argv=job_argv(job), env=env, mounts=mounts,
                    workdir=str(layout.job_dir(job.owner, job.project, job.number)), cpus=job.cpus,
                    memory=job.memory, gpu_devices=list(job.gpu_devices),
-                   labels={OWNER_LABEL: job.owner, PROJECT_LABEL: f"{job.owner}/{job.project}"})
+                   labels={OWNER_LABEL: job.owner, PROJECT_LABEL: f"{job.owner}/{job.project}",
+                           **({ENVIRONMENT_LABEL: job.environment} if job.environment else {})})
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from jobs_bridge.executors.base import (
     RunEnded,
     RunSpec,
 )
-from jobs_bridge.executors.contract import INSTANCE_LABEL, JOB_LABEL, identity_labels
+from jobs_bridge.executors.contract import ENVIRONMENT_LABEL, INSTANCE_LABEL, JOB_LABEL, identity_labels
 from jobs_bridge.executors.docker import DockerExecutor, engine
 from jobs_bridge.executors.swarm_nodes import list_nodes
 from jobs_bridge.executors.swarm_nodes import set_availability as set_node_availability
@@ -116,8 +116,8 @@ class SwarmExecutor(DockerExecutor):
         "`node-generic-resources: [\"NVIDIA-GPU=GPU-<uuid>\"]`); default NVIDIA-GPU.",
     ).tag(config=True)
     node_labels = Dict(
-        help="Placement per environment image: {image: {label: value}}; a job of that image runs only on nodes "
-        "with those labels (`docker node update --label-add gpu=a100 NODE`). The app fills it from the "
+        help="Placement per environment: {environment name: {label: value}}; a job in that environment runs only "
+        "on nodes with those labels (`docker node update --label-add gpu=a100 NODE`). The app fills it from the "
         "environments' 'node_labels'.",
     ).tag(config=True)
 
@@ -153,8 +153,11 @@ class SwarmExecutor(DockerExecutor):
         with self.probe_lock:
             if not force and not needs_probe(self.client.api.nodes(), self.instance):
                 return []
-            image = self.probe_image or next(iter(self.node_labels), "")
-            results = StorageProbe(self.client, self.root, self.layout.swarm_probe, self.instance, image).run()
+            if not self.probe_image:
+                raise ExecutorError("c.SwarmExecutor.probe_image is empty: set it to an image every node has "
+                                    "(e.g. 'floyd/cpu:latest'), or list an environment (c.BridgeApp.environments).")
+            results = StorageProbe(self.client, self.root, self.layout.swarm_probe, self.instance,
+                                   self.probe_image).run()
             for r in results:
                 if r.problem:
                     self.refused[r.name] = r.problem
@@ -169,7 +172,8 @@ class SwarmExecutor(DockerExecutor):
                                 "endpoint with the docker runtime (docs/admin.md, 'Several machines').")
         with engine():
             self.check_storage()
-            placement = [*constraints(dict(self.node_labels.get(spec.image, {}))), f"node.labels.{root_label(self.instance)}==ok"]
+            wanted = dict(self.node_labels.get(spec.labels.get(ENVIRONMENT_LABEL, ""), {}))
+            placement = [*constraints(wanted), f"node.labels.{root_label(self.instance)}==ok"]
             if spec.gpu_devices:
                 placement.append(f"node.id=={self.gpu_node(spec.gpu_devices)}")
             args = service_spec(spec, self.instance, self.gpu_resource, placement, self.require_gpu_runtime)

@@ -90,5 +90,5 @@ class EnvironmentList:
         return [e.as_json() for e in self.items.values()]
 
     def placement(self) -> dict[str, dict[str, str]]:
-        """image → the node labels its jobs need (the swarm runtime's constraints)."""
-        return {e.image: dict(e.node_labels) for e in self.items.values() if e.node_labels}
+        """environment name → the node labels its jobs need (the swarm runtime's constraints)."""
+        return {e.name: dict(e.node_labels) for e in self.items.values() if e.node_labels}
