@@ -26,8 +26,10 @@ from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.errors import FloydError
 from jobs_bridge.executors.base import Executor
-from jobs_bridge.executors.docker import DockerExecutor, docker_available
+from jobs_bridge.executors.choice import runtime_class
+from jobs_bridge.executors.docker import DockerExecutor
 from jobs_bridge.executors.local import SAFE_ENV, LocalExecutor
+from jobs_bridge.executors.swarm import SwarmExecutor
 from jobs_bridge.jobs.compare import RunComparison
 from jobs_bridge.jobs.manager import JobManager
 from jobs_bridge.jobs.queue import JobQueue
@@ -152,15 +154,17 @@ class BridgeApp(Application):
     environments = List(
         Dict(), default_value=DEFAULT_ENVIRONMENTS,
         help="The environments users choose from (never an arbitrary image): a list of "
-        "{'name', 'image', 'description', 'gpu' (GPUs allowed), 'cpus', 'memory'} with the default resources. "
+        "{'name', 'image', 'description', 'gpu' (GPUs allowed), 'cpus', 'memory'} with the default resources, "
+        "and 'node_labels' ({'gpu': 'a100'}: with the swarm runtime, its jobs run only on nodes with those labels). "
         "The first is the default.",
     ).tag(config=True)
     job_executor_class = OptionalType(
         default_value=None, klass=Executor, allow_none=True,
         help="Where jobs run: an Executor subclass (jobs_bridge.executors.base states the contract), e.g. "
         "'jobs_bridge.executors.docker.DockerExecutor' (containers) or 'jobs_bridge.executors.local.LocalExecutor' "
-        "(processes of the bridge's user, no isolation). Default: Docker when an engine answers, else local; "
-        "FLOYD_JOB_EXECUTOR=docker|local overrides.",
+        "(processes of the bridge's user, no isolation) or 'jobs_bridge.executors.swarm.SwarmExecutor' (Swarm "
+        "services on many machines). Default: Docker when an engine answers, else local; "
+        "FLOYD_JOB_EXECUTOR=docker|local|swarm overrides.",
     ).tag(config=True)
     # The queue's and the runner's settings live on their classes: c.JobQueue.max_running,
     # c.JobQueue.max_running_per_user, c.SpecResolver.max_sweep_jobs, c.JobRunner.stats_interval,
@@ -286,20 +290,19 @@ class BridgeApp(Application):
     def make_job_manager(self, limits: Limits, gpu_count: int) -> JobManager:
         """The executor (FLOYD_JOB_EXECUTOR, else job_executor_class, else Docker when an engine
         answers) and the job components; each reads its own settings from this app's config."""
-        cls: type[Executor]
-        choice = os.environ.get("FLOYD_JOB_EXECUTOR", "")
-        if choice not in ("", "docker", "local"):
-            self.log.critical("Configuration error: FLOYD_JOB_EXECUTOR=%r; use 'docker' or 'local'.", choice)
+        try:
+            cls = runtime_class(os.environ.get("FLOYD_JOB_EXECUTOR", ""), self.job_executor_class)
+        except ValueError as exc:
+            self.log.critical("Configuration error: %s", exc)
             sys.exit(1)
-        if choice:
-            cls = DockerExecutor if choice == "docker" else LocalExecutor
-        elif self.job_executor_class is not None:
-            cls = self.job_executor_class
-        else:
-            cls = DockerExecutor if docker_available() else LocalExecutor
         instance = self.layout.instance_id
         executor = cls(self.layout.root, instance, parent=self, **self.executor_env_defaults(cls))
         self.log.info("Jobs run with the %s executor", executor.name)
+        offered = executor.gpu_devices()
+        if offered is not None and "devices" not in self.config.get("GpuAllocator", {}):
+            self.gpu_allocator.devices = offered
+            gpu_count = len(offered)
+            self.log.info("GPUs (from the %s runtime): %s", executor.name, ", ".join(offered) or "none")
         resolver = SpecResolver(self.layout, self.dataset_manager, self.environments_list, limits.max_cpus,
                                 limits.max_memory, limits.max_gpus, gpu_count, parent=self)
         return JobManager(self.sessions, self.layout, resolver, self.gpu_allocator, executor, self.public_url,
@@ -308,8 +311,9 @@ class BridgeApp(Application):
     def executor_env_defaults(self, cls: type[Executor]) -> dict[str, Any]:
         """What an executor takes from the bridge's environment, unless the config says otherwise
         (the environment is read here, never below the app): FLOYD_DOCKER_NETWORK (docker-compose
-        sets it) as DockerExecutor.network, and the variables a local job may inherit
-        (LocalExecutor.inherited_env)."""
+        sets it) as DockerExecutor.network, the variables a local job may inherit
+        (LocalExecutor.inherited_env), FLOYD_SWARM_MANAGER, the environments' node labels and the
+        default environment's image (SwarmExecutor.manager_url, node_labels, probe_image)."""
         sections = [k.__name__ for k in cls.mro()]
 
         def configured(trait: str) -> bool:
@@ -317,6 +321,11 @@ class BridgeApp(Application):
 
         if issubclass(cls, LocalExecutor) and not configured("inherited_env"):
             return {"inherited_env": {k: v for k, v in os.environ.items() if k in SAFE_ENV}}
+        if issubclass(cls, SwarmExecutor):
+            manager = os.environ.get("FLOYD_SWARM_MANAGER")
+            defaults = {"manager_url": manager, "node_labels": self.environments_list.placement(),
+                        "probe_image": self.environments_list.default().image}
+            return {k: v for k, v in defaults.items() if v and not configured(k)}
         network = os.environ.get("FLOYD_DOCKER_NETWORK")
         if network and issubclass(cls, DockerExecutor) and not configured("network"):
             return {"network": network}

@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from traitlets.config import LoggingConfigurable
 
-from jobs_bridge.errors import Unavailable
+from jobs_bridge.errors import Conflict, Unavailable
 from jobs_bridge.executors.contract import Mount, RunSpec
 from jobs_bridge.storage.paths import StorageLayout
 
-__all__ = ["EngineUnavailable", "Executor", "ExecutorError", "Found", "FoundReplica", "LineSplitter", "Mount", "RunSpec"]
+__all__ = ["EngineUnavailable", "Executor", "ExecutorError", "Found", "FoundReplica", "LineSplitter", "Mount",
+           "RunEnded", "RunSpec"]
 
 
 class ExecutorError(Exception):
@@ -28,6 +30,15 @@ class ExecutorError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class RunEnded(ExecutorError):
+    """``wait`` knows the run ended without an exit code: ``lost`` (its machine went away) or it
+    never started there (``lost=False``: the job failed). ``message`` says which, for the user."""
+
+    def __init__(self, message: str, lost: bool) -> None:
+        super().__init__(message)
+        self.lost = lost
 
 
 ENGINE_DOWN = "Docker engine unavailable: it is not answering (stopped or restarting); try again in a moment."
@@ -143,6 +154,20 @@ class Executor(LoggingConfigurable):
     def system_stats(self, handle: str) -> dict[str, float]:
         """CPU percent and memory bytes of the job right now ({} when unknown)."""
         return {}
+
+    def gpu_devices(self) -> list[str] | None:
+        """The GPU ids this runtime offers, where it knows better than ``nvidia-smi`` on the
+        bridge's machine (a swarm's nodes advertise theirs); None: not this runtime's to say."""
+        return None
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The machines this runtime places work on (``floyd admin nodes``); [] for one machine."""
+        return []
+
+    def set_availability(self, name: str, availability: str) -> dict[str, Any]:
+        """Drain a node (no new work; running work finishes) or make it active again."""
+        raise Conflict(f"Nodes can be drained only with the swarm runtime (FLOYD_JOB_EXECUTOR=swarm); this "
+                       f"platform runs jobs with the {self.name} runtime, on one machine.")
 
     def sees_bridge_mounts(self) -> bool:
         """Does what this executor starts see the mounts the bridge makes (a job's code overlay)?

@@ -53,6 +53,7 @@ ENDPOINT_LABEL = "org.floyd.endpoint"
 WORKSPACE_LABEL = "org.floyd.workspace"
 TENSORBOARD_LABEL = "org.floyd.tensorboard"  # the TensorBoard's id
 TENSORBOARD = "/floyd/tensorboard"  # a TensorBoard's job outputs, read-only: /floyd/tensorboard/<project>/<n>
+ENVIRONMENT_LABEL = "org.floyd.environment"  # a job's environment: where a runtime of many machines places it
 
 KINDS = ("job", "replica", "workspace", "tensorboard")
 
@@ -168,6 +169,7 @@ class JobRun:
     cpus: float
     memory: int
     gpu_devices: list[str]
+    environment: str = ""
 
     @property
     def name(self) -> str:
@@ -201,7 +203,8 @@ def job_spec(layout: StorageLayout, job: JobRun, public_url: str) -> RunSpec:
     return RunSpec(job_id=job.job_id, name=job.name, image=job.image, argv=job_argv(job), env=env, mounts=mounts,
                    workdir=str(layout.job_dir(job.owner, job.project, job.number)), cpus=job.cpus,
                    memory=job.memory, gpu_devices=list(job.gpu_devices),
-                   labels={OWNER_LABEL: job.owner, PROJECT_LABEL: f"{job.owner}/{job.project}"})
+                   labels={OWNER_LABEL: job.owner, PROJECT_LABEL: f"{job.owner}/{job.project}",
+                           **({ENVIRONMENT_LABEL: job.environment} if job.environment else {})})
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from jobs_bridge.handlers import (
     mlflow,
     model_pages,
     models,
+    nodes,
     pages,
     pipelines,
     projects,
@@ -21,7 +22,7 @@ from jobs_bridge.handlers import (
 )
 
 API_MODULES = [meta, projects, datasets, uploads, workspaces, jobs, pipelines, endpoints, lineage, models, schedules,
-               tensorboards, mlflow]
+               tensorboards, mlflow, nodes]
 # Proxies with paths of their own (not in the route table or the OpenAPI document).
 PROXY_HANDLERS = tensorboards.proxy_handlers
 PAGE_MODULES = [pages, dataset_pages, lineage_pages, model_pages]

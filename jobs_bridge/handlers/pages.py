@@ -9,6 +9,7 @@ from tornado import web
 
 from floyd.formatting import fmt_bytes, fmt_duration, fmt_ms, fmt_resources, fmt_when
 from jobs_bridge.handlers.base import BaseHandler
+from jobs_bridge.handlers.nodes import admin_only
 
 
 # Formatting shared by the templates is the client's (floyd.formatting: the CLI reads the same);
@@ -123,10 +124,21 @@ class EndpointPage(PageHandler):
                          keys=keys, log_version=log_version, xsrf_token=self.page_xsrf_token())
 
 
+class NodesPage(PageHandler):
+    """Admins: the machines jobs run on (the swarm runtime's nodes), as ``floyd admin nodes`` shows them."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        admin_only(self.caller)
+        executor = self.bridge.job_manager.executor
+        self.render_page("nodes.html", runtime=executor.name, nodes=await self.call(executor.nodes))
+
+
 default_handlers = [
     ("/", HomePage),
     ("/jobs", JobsPage),
     ("/jobs/{owner}/{project}/{number}", JobPage),
     ("/serving", EndpointsPage),
     ("/serving/{owner}/{name}", EndpointPage),
+    ("/nodes", NodesPage),
 ]

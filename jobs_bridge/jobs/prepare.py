@@ -71,7 +71,7 @@ class JobPreparer(LoggingConfigurable):
                          image_id=job.image_id, command=job.command, notebook=job.notebook,
                          params=json.loads(job.params), requirements=bool(job.requirements_hash),
                          inputs=json.loads(job.inputs), token=token, cpus=job.cpus, memory=job.memory,
-                         gpu_devices=devices)
+                         gpu_devices=devices, environment=job.environment)
         self._capture_packages(run.image, run.image_id)
         self.layout.job_log(run.owner, run.project, run.number).parent.mkdir(parents=True, exist_ok=True)
         spec = job_spec(self.layout, run, self.public_url)

@@ -22,7 +22,7 @@ from traitlets import Float
 from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.errors import FloydError, InsufficientStorage, Unavailable, translate
-from jobs_bridge.executors.base import EngineUnavailable, Executor, ExecutorError
+from jobs_bridge.executors.base import EngineUnavailable, Executor, ExecutorError, RunEnded
 from jobs_bridge.jobs import states
 from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.jobs.metrics import JobMetrics
@@ -175,6 +175,7 @@ class JobRunner(LoggingConfigurable):
                                     lambda: asyncio.ensure_future(self.stop(rj, states.TIMED_OUT)))
         sampler = asyncio.ensure_future(self._sample(rj)) if self.stats_interval else None
         code: int | None = None
+        ended: RunEnded | None = None
         try:
             code = await wait_task
             if self.closing:
@@ -182,6 +183,8 @@ class JobRunner(LoggingConfigurable):
             await log_task
         except EngineUnavailable:  # the engine went away: what became of the job is known once it is back
             self.log.warning("Job %s: the Docker engine stopped answering; waiting for it", rj.job_id)
+        except RunEnded as exc:  # the runtime knows it ended with no exit code (its node went away)
+            ended = exc
         finally:
             if timer:
                 timer.cancel()
@@ -189,10 +192,12 @@ class JobRunner(LoggingConfigurable):
                 sampler.cancel()
         if self.closing:
             return
-        if code is None:
+        if ended is not None:
+            await self._ended_without_code(rj, ended)
+        elif code is None:
             await self._engine_lost(rj)
-            return
-        await self._ended(rj, code, max_runtime)
+        else:
+            await self._ended(rj, code, max_runtime)
 
     async def _ended(self, rj: RunningJob, code: int, max_runtime: int) -> None:
         """The process exited: flush its metrics, choose the state, remove the container, record."""
@@ -210,6 +215,16 @@ class JobRunner(LoggingConfigurable):
                 state, reason = states.LOST, f"{ENGINE_RESTARTED} (its container exited with code {code})"
             asyncio.ensure_future(self._cleanup_later(rj.handle))
         await self._finish(rj.job_id, state, code, reason)
+
+    async def _ended_without_code(self, rj: RunningJob, ended: RunEnded) -> None:
+        """``lost`` (or ``failed`` when it never started), unless a stop was asked for."""
+        try:
+            await self.run(self.executor.cleanup, rj.handle)
+        except EngineUnavailable:
+            asyncio.ensure_future(self._cleanup_later(rj.handle))
+        state = states.LOST if ended.lost else states.FAILED
+        await self._finish(rj.job_id, rj.stop_reason or state, None,
+                           "stopped by request" if rj.stop_reason == states.STOPPED else ended.message)
 
     async def _engine_lost(self, rj: RunningJob) -> None:
         """Wait until the engine answers again, then take the job back if its container still

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from jobs_bridge.errors import Unprocessable
 
@@ -45,6 +45,7 @@ class Environment:
     gpu: bool = False
     cpus: float = 1.0
     memory: int = 2 << 30
+    node_labels: dict[str, str] = field(default_factory=dict)  # swarm runtime: run only on nodes with these
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -59,14 +60,19 @@ class EnvironmentList:
                     f"c.BridgeApp.environments[{i}] needs at least 'name' and 'image', e.g. "
                     "{'name': 'cpu', 'image': 'floyd/cpu:latest', 'gpu': False, 'cpus': 2, 'memory': '4G'}"
                 )
-            unknown = set(item) - {"name", "image", "description", "gpu", "cpus", "memory"}
+            unknown = set(item) - {"name", "image", "description", "gpu", "cpus", "memory", "node_labels"}
             if unknown:
                 raise ValueError(f"c.BridgeApp.environments[{i}] has unknown keys {sorted(unknown)}; allowed: "
-                                 "name, image, description, gpu, cpus, memory")
+                                 "name, image, description, gpu, cpus, memory, node_labels")
+            labels = item.get("node_labels", {})
+            if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+                raise ValueError(f"c.BridgeApp.environments[{i}]['node_labels'] must map label names to strings, "
+                                 "e.g. {'gpu': 'a100'}")
             env = Environment(
                 name=str(item["name"]), image=str(item["image"]), description=str(item.get("description", "")),
                 gpu=bool(item.get("gpu", False)), cpus=float(item.get("cpus", 1.0)),
                 memory=parse_memory(item.get("memory", 2 << 30), f"memory of environment {item['name']}"),
+                node_labels={str(k): v for k, v in labels.items()},
             )
             self.items[env.name] = env
 
@@ -82,3 +88,7 @@ class EnvironmentList:
 
     def as_json(self) -> list[dict]:
         return [e.as_json() for e in self.items.values()]
+
+    def placement(self) -> dict[str, dict[str, str]]:
+        """environment name → the node labels its jobs need (the swarm runtime's constraints)."""
+        return {e.name: dict(e.node_labels) for e in self.items.values() if e.node_labels}

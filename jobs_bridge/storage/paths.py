@@ -107,6 +107,11 @@ class StorageLayout:
     def endpoints(self) -> Path:
         return self.root / "endpoints"
 
+    @property
+    def swarm_probe(self) -> Path:
+        """The token file every swarm node's probe task must read to prove it sees this root."""
+        return self.root / "swarm-probe"
+
     def ensure(self) -> None:
         for path in (self.blobs, self.tmp, self.uploads, self.datasets, self.projects, self.snapshots, self.jobs,
                      self.models):

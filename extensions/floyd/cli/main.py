@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lineage": ("lineage", "lineage"), "compare": ("lineage", "compare"),
     "pipeline": ("pipelines", "pipeline"),
     "schedule": ("schedules", "schedule"), "tensorboard": ("tensorboard", "tensorboard"),
+    "admin": ("admin", "admin"),
 }
 
 

@@ -122,6 +122,13 @@ class FloydClient:
     def projects(self, owner: str | None = None) -> list[dict]:
         return self.get_json("projects", owner=owner)["items"]
 
+    def nodes(self) -> dict:
+        """Admins: {runtime, items}: the machines jobs run on."""
+        return dict(self.get_json("nodes"))
+
+    def set_node_availability(self, name: str, availability: str) -> dict:
+        return dict(self.send_json("PATCH", f"nodes/{_q(name)}", {"availability": availability}))
+
     def create_project(self, name: str, description: str = "") -> dict:
         return self.send_json("POST", "projects", {"name": name, "description": description})
 

@@ -1,0 +1,132 @@
+"""Swarm benchmark: what does the platform add to running a job on a worker node of a Swarm?
+
+Brings up a real 3-node Docker Swarm on this machine (tests.support.swarm: engines in network
+namespaces, floyd/base loaded on each) and a platform on it (FLOYD_JOB_EXECUTOR=swarm), then
+measures, side by side in the same run:
+
+  swarm_job_submit_to_first_log_line   POST /api/v1/jobs of a job pinned to a worker (node
+                                       label) → its first line reaches a follower  vs
+                                       ``docker service create`` of the same print with the
+                                       same constraint (restart none, host network) → the line
+                                       in ``docker service logs`` (polled every 0.1 s)
+                                       (goal: ratio ≤ 1.2)
+  swarm_lost_node_detection            a worker's dockerd killed with a job on it → the job
+                                       recorded ``lost``  vs  → Swarm reporting the node
+                                       ``Down`` (what any tool on the manager could know first)
+
+Needs root (namespaces, dockerd). One JSON object per measurement on stdout; logs on stderr.
+
+    .venv/bin/python benchmarks/swarm.py [--quick] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import REPO, cli, emit, fmt, log, median
+
+sys.path.insert(0, str(REPO))
+from floyd.client import FloydClient
+from tests.support.jobs import submit, wait_state
+from tests.support.platform import Platform, User
+from tests.support.swarm import NamespaceSwarm
+
+IMAGE = "floyd/base:bookworm"
+PRINT = "echo hello"
+CONFIG = f"""
+c.SwarmExecutor.lost_after = 2
+c.BridgeApp.environments = [
+    {{"name": "worker", "image": "{IMAGE}", "cpus": 0.5, "memory": "256M", "node_labels": {{"role": "worker"}}}},
+    {{"name": "victim", "image": "{IMAGE}", "cpus": 0.5, "memory": "256M", "node_labels": {{"victim": "yes"}}}},
+]
+"""
+
+
+def first_line_platform(user: User, snapshot: str) -> float:
+    """From the POST (the code snapshot is uploaded already, as `floyd run` of unchanged code)."""
+    client = FloydClient(user.platform.url, user.token)
+    t0 = time.perf_counter()
+    r = user.api("POST", "jobs", json={"project": f"{user.name}/bench", "snapshot": snapshot,
+                                       "environment": "worker", "command": PRINT})
+    assert r.status_code == 201, r.text
+    job = r.json()["job"]
+    for kind, _data in client.follow_job_log(user.name, "bench", job["number"]):
+        if kind == "line":
+            return time.perf_counter() - t0
+        if kind == "end":
+            break
+    raise RuntimeError(f"job {job['id']} ended without a line")
+
+
+def first_line_direct(swarm: NamespaceSwarm, i: int) -> float:
+    m = swarm.manager
+    name = f"bench-direct-{i}"
+    t0 = time.perf_counter()
+    m.docker("service", "create", "-d", "-q", "--no-resolve-image", "--name", name, "--restart-condition", "none",
+             "--network", "host", "--init", "--constraint", "node.labels.role==worker", IMAGE, "sh", "-c", PRINT)
+    try:
+        while True:
+            out = m.docker("service", "logs", "--raw", name, check=False, timeout=30).stdout
+            if "hello" in out:
+                return time.perf_counter() - t0
+            time.sleep(0.1)
+    finally:
+        m.docker("service", "rm", name, check=False)
+
+
+def node_down_seconds(swarm: NamespaceSwarm, user: User, base: Path) -> tuple[float, float]:
+    """(seconds to the job's ``lost``, seconds to Swarm's ``Down``), both from the kill."""
+    job = submit(user, "bench", {"b": b"swarm-bench-lost"}, base, environment="victim", command="sleep 300")["job"]
+    wait_state(user, job["id"], {"running"}, timeout=90)
+    time.sleep(2)  # placed and started
+    node = swarm.node("node2")
+    t0 = time.perf_counter()
+    node.kill(signal.SIGKILL)
+    down = lost = None
+    while down is None or lost is None:
+        if down is None and swarm.node_states().get("node2") == "Down":
+            down = time.perf_counter() - t0
+        if lost is None and user.api("GET", f"jobs/{job['id']}").json()["state"] == "lost":
+            lost = time.perf_counter() - t0
+        if time.perf_counter() - t0 > 120:
+            raise RuntimeError("node loss not seen in 120 s")
+        time.sleep(0.1)
+    swarm.restart_node(node)
+    return lost, down
+
+
+def bench(base: Path, quick: bool) -> None:
+    swarm = NamespaceSwarm(3, labels={2: {"role": "worker", "victim": "yes"}, 3: {"role": "worker"}})
+    platform: Platform | None = None
+    try:
+        t = time.perf_counter()
+        swarm.up([IMAGE])
+        log(f"swarm up in {time.perf_counter() - t:.1f}s")
+        platform = Platform.create(base, bridge_config=CONFIG,
+                                   extra_env={"FLOYD_JOB_EXECUTOR": "swarm", "FLOYD_SWARM_MANAGER": swarm.manager.url})
+        platform.start()
+        user = platform.user("bencher")
+        runs = 3 if quick else 10
+        warm = submit(user, "bench", {"b": b"swarm-bench-code"}, base, environment="worker", command=PRINT)["job"]
+        wait_state(user, warm["id"], {"succeeded"}, timeout=90)
+        ours = [first_line_platform(user, warm["snapshot"]) for _ in range(runs)]
+        direct = [first_line_direct(swarm, i) for i in range(runs)]
+        emit("swarm_job_submit_to_first_log_line", median(ours), "docker service create + service logs",
+             median(direct), goal=1.2, runs=runs, values=fmt(ours), baseline_values=fmt(direct))
+        lost, down = node_down_seconds(swarm, user, base)
+        emit("swarm_lost_node_detection", lost, "Swarm marks the node Down", down,
+             lost_after=2, dispatcher_heartbeat="1s")
+    finally:
+        if platform is not None:
+            platform.stop()
+        swarm.down()
+        subprocess.run(["sync"], check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(cli(bench, __doc__, quick_help="3 runs of each instead of 10", keep_help="keep the platform's files",
+                 prefix="floyd-bench-swarm-"))
