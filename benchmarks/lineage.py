@@ -2,8 +2,9 @@
 
 Builds, on a real platform (local executor: no image to build), the chain an endpoint sits on
 after a month of work: a dataset version → job 1 → its output committed as a dataset version →
-job 2 on that version → … → job N, whose output the endpoint serves (N jobs and N dataset
-versions; 50, --quick 10). Then, interleaved so both sides see the same load:
+job 2 on that version → … → job N, whose output is registered as model version traced-model:1,
+aliased production, which the endpoint serves by following the alias (N jobs, N dataset versions,
+one model version; 50, --quick 10). Then, interleaved so both sides see the same load:
   lineage_api_ms    GET /api/v1/lineage?ref=ENDPOINT (the whole chain) vs GET /api/v1/jobs/O/P/N
                     (goal: under 150 ms and at most 3x the plain read)
   lineage_cli_ms    floyd lineage ENDPOINT vs floyd info JOB, each a fresh process
@@ -90,7 +91,7 @@ def bench_api(user: User, ref: str, job: str, runs: int, size: int) -> None:
     log(f"lineage_api_ms: {value:.1f} ms for {nodes} nodes (GET job {base:.1f} ms)")
     emit("lineage_api_ms", value, "GET /api/v1/jobs/O/P/N", base, unit="ms",
          meets_goal=value <= GOAL_MS and value <= GOAL_RATIO * base, goal_ms=GOAL_MS, goal_ratio=GOAL_RATIO,
-         runs=runs, jobs=size, dataset_versions=size, nodes=nodes)
+         runs=runs, jobs=size, dataset_versions=size, model_versions=1, nodes=nodes)
 
 
 def bench_cli(user: User, ref: str, job: str, runs: int, home: Path, size: int) -> None:
@@ -141,8 +142,9 @@ def bench(base: Path, quick: bool) -> None:
     try:
         admin = platform.admin
         last = build_chain(admin, size, base)
-        deploy(admin, "traced", {"app.py": ASGI_OK_APP}, base, entry="app.py",
-               inputs=[{"source": f"{last}/output", "mount": "model"}])
+        admin.api("POST", "models/admin/traced-model/versions", json={"from": last}).raise_for_status()
+        admin.api("PUT", "models/admin/traced-model/aliases/production", json={"version": 1}).raise_for_status()
+        deploy(admin, "traced", {"app.py": ASGI_OK_APP}, base, entry="app.py", model="traced-model@production")
         ref = "endpoint:admin/traced:1"
         home = base / "home"
         (home / "config").mkdir(parents=True)

@@ -2,7 +2,8 @@
 
 The links each function follows are what the records already hold: a job's code snapshot,
 inputs and parent; a dataset version's source job (``source_job_id``, set when it was made from
-a job's output); an endpoint version's snapshot and inputs. Children are the same links looked
+a job's output); a model version's job (the registry's ``ModelVersion.job_id``); an endpoint
+version's snapshot, inputs and mounted model version (``model_version_pk``). Children are the same links looked
 up the other way round, in the indexes of ``world.World``."""
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def job_children(ctx: Context, ref: Ref) -> Iterator[Ref]:
     for child in ctx.world.restarts.get(job.id, []):
         yield linked_ref(child)
     for version in ctx.world.made_from.get(job.id, []):
-        yield Ref("dataset", version.owner, version.name, str(version.number))
+        yield Ref("model" if version.kind == "model" else "dataset", version.owner, version.name, str(version.number))
     for reader in ctx.world.readers.get(f"{job.owner}/{job.name}/{job.number}/output", []):
         yield linked_ref(reader)
 
@@ -81,6 +82,36 @@ def dataset_parents(ctx: Context, ref: Ref) -> Iterator[Ref]:
 def dataset_children(ctx: Context, ref: Ref) -> Iterator[Ref]:
     for reader in ctx.world.readers.get(f"{ref.owner}/{ref.name}:{ref.item}", []):
         yield linked_ref(reader)
+
+
+# -- model versions (DatasetVersions of a kind 'model' Dataset, never shown as datasets) ------------
+def model_node(ctx: Context, ref: Ref) -> Node | None:
+    number = model_number(ctx, ref)
+    v = ctx.world.model(ref.owner, ref.name, number) if number is not None else None
+    if v is None or not ctx.may_see(v.owner, v.public):
+        return None
+    return Node("model", str(Ref("model", v.owner, v.name, str(v.number))), f"{v.owner}/{v.name}:{v.number}",
+                "registered", f"{ctx.prefix}models/{v.owner}/{v.name}")
+
+
+def model_number(ctx: Context, ref: Ref) -> int | None:
+    """A model ref's version: its number, the one an alias names (``@production``), or the latest."""
+    if ref.item.startswith("@"):
+        return ctx.world.model_alias(ref.owner, ref.name, ref.item[1:])
+    return int(ref.item) if ref.item else ctx.world.latest_model(ref.owner, ref.name)
+
+
+def model_parents(ctx: Context, ref: Ref) -> Iterator[Ref]:
+    v = ctx.world.model(ref.owner, ref.name, int(ref.item))
+    job = ctx.world.job_with_id(v.source_job_id, v.owner) if v and v.source_job_id is not None else None
+    if job is not None:
+        yield linked_ref(job)
+
+
+def model_children(ctx: Context, ref: Ref) -> Iterator[Ref]:
+    v = ctx.world.model(ref.owner, ref.name, int(ref.item))
+    for endpoint in ctx.world.mounted_by.get(v.pk, []) if v else []:
+        yield linked_ref(endpoint)
 
 
 # -- code snapshots -------------------------------------------------------------------------------
@@ -116,11 +147,15 @@ def endpoint_parents(ctx: Context, ref: Ref) -> Iterator[Ref]:
         return
     yield Ref("snapshot", v.owner, v.project, v.snapshot)
     yield from input_refs(v.inputs)
+    model = ctx.world.model_with_pk(v.model_pk) if v.model_pk is not None else None
+    if model is not None:
+        yield Ref("model", model.owner, model.name, str(model.number))
 
 
 KINDS: dict[str, Kind] = {
     "job": Kind(job_node, job_parents, job_children),
     "dataset": Kind(dataset_node, dataset_parents, dataset_children),
+    "model": Kind(model_node, model_parents, model_children),
     "snapshot": Kind(snapshot_node, no_links, snapshot_children),
     "endpoint": Kind(endpoint_node, endpoint_parents, no_links),
 }

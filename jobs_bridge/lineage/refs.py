@@ -7,6 +7,11 @@ back in one canonical form (``KIND:KEY``) that every node carries as its ``ref``
 | dataset    | ``dataset:alice/mnist:3``         | ``alice/mnist@3``, ``mnist@3`` |
 | snapshot   | ``snapshot:alice/proj/sha256:…``  | —                            |
 | endpoint   | ``endpoint:alice/iris:2``         | ``alice/iris:2``, ``iris`` (the serving version) |
+| model      | ``model:alice/iris:3``            | ``model:iris@production``, ``model:iris`` (latest) |
+
+A model version always carries the ``model:`` prefix: ``alice/iris:3`` is an endpoint version and
+``alice/iris@3`` a dataset version, and a model, a dataset and an endpoint may share a name.
+After the prefix come the registry's own forms (``registry.refs.parse_model_ref``).
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from dataclasses import dataclass
 
 from jobs_bridge.errors import BadRequest
 from jobs_bridge.names import check_name, check_owner, shown
+from jobs_bridge.registry.refs import parse_model_ref
 from jobs_bridge.validate import id_number
 
 HINT = ("Use a job (alice/proj/12), a dataset version (alice/mnist@3), an endpoint (alice/iris or "
-        "alice/iris:2) or a canonical ref such as job:alice/proj/12.")
+        "alice/iris:2), a model version (model:alice/iris:3 or model:iris@production) or a canonical ref "
+        "such as job:alice/proj/12.")
 SHA_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 MAX_REF = 400
 
@@ -38,7 +45,8 @@ class Ref:
             return f"job:{self.owner}/{self.name}/{self.item}"
         if self.kind == "snapshot":
             return f"snapshot:{self.owner}/{self.name}/{self.item}"
-        return f"{self.kind}:{self.owner}/{self.name}" + (f":{self.item}" if self.item else "")
+        sep = "" if self.item.startswith("@") else ":"  # a model's alias: model:alice/iris@production
+        return f"{self.kind}:{self.owner}/{self.name}" + (f"{sep}{self.item}" if self.item else "")
 
 
 def _owner_name(text: str, default_owner: str, what: str) -> tuple[str, str]:
@@ -58,7 +66,7 @@ def parse(text: object, default_owner: str) -> Ref:
         raise BadRequest(f"Invalid ref {shown(text)}. {HINT}")
     text = text.strip()
     kind, sep, rest = text.partition(":")
-    if sep and kind in ("job", "dataset", "snapshot", "endpoint"):
+    if sep and kind in ("job", "dataset", "snapshot", "endpoint", "model"):
         return _canonical(kind, rest, default_owner)
     parts = text.removesuffix("/output").split("/")
     if len(parts) in (2, 3) and parts[-1].isdigit():
@@ -82,6 +90,8 @@ def _canonical(kind: str, rest: str, default_owner: str) -> Ref:
         if not SHA_RE.fullmatch(sha):
             raise BadRequest(f"Invalid snapshot {shown(rest)}: use OWNER/PROJECT/sha256:<64 hex digits>.")
         return Ref("snapshot", *_owner_name(base, default_owner, "project name"), sha)
+    if kind == "model":
+        return _model(rest, default_owner)
     base, _, version = rest.partition(":")
     if kind == "dataset":
         if not version:
@@ -89,3 +99,12 @@ def _canonical(kind: str, rest: str, default_owner: str) -> Ref:
         return Ref("dataset", *_owner_name(base, default_owner, "dataset name"), _number(version, "version"))
     owner, name = _owner_name(base, default_owner, "endpoint name")
     return Ref("endpoint", owner, name, _number(version.removeprefix("v"), "version") if version else "")
+
+
+def _model(rest: str, default_owner: str) -> Ref:
+    """``model:`` + a registry ref; the item is a number, ``@alias`` or "" (latest), resolved by
+    the model node to the version's number."""
+    owner, name, sep, tag = parse_model_ref(rest, default_owner)
+    if sep == "@":
+        return Ref("model", owner, name, "@" + tag)
+    return Ref("model", owner, name, _number(tag, "version") if tag and tag != "latest" else "")

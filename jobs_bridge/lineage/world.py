@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobs_bridge.orm import Dataset, DatasetVersion, Endpoint, EndpointVersion, Job
+from jobs_bridge.orm import Dataset, DatasetVersion, Endpoint, EndpointVersion, Job, ModelAlias, ModelVersion
 
 
 @dataclass
@@ -34,15 +34,20 @@ class Linked:
     id: int = 0
     parent_id: int | None = None
     group_id: int | None = None
+    model_pk: int | None = None  # an endpoint version's model version (its DatasetVersion id)
 
 
 @dataclass
 class Version:
+    """A dataset version, or a model version (``kind`` model: its source is the registry's job)."""
+
     owner: str
     name: str
     number: int
     public: bool
     source_job_id: int | None
+    kind: str = "data"
+    pk: int = 0
 
 
 @dataclass
@@ -57,6 +62,9 @@ class World:
     runs_of: dict[tuple[str, str, str], list[Linked]] = field(default_factory=lambda: defaultdict(list))
     versions: dict[tuple[str, str, int], Version] = field(default_factory=dict)
     made_from: dict[int, list[Version]] = field(default_factory=lambda: defaultdict(list))  # job id → versions
+    models: dict[tuple[str, str, int], Version] = field(default_factory=dict)  # model versions, kept apart
+    model_by_pk: dict[int, Version] = field(default_factory=dict)
+    mounted_by: dict[int, list[Linked]] = field(default_factory=lambda: defaultdict(list))  # model pk → endpoints
     code: set[tuple[str, str, str]] = field(default_factory=set)  # (owner, project, snapshot id)
     endpoints: dict[tuple[str, str, int], Linked] = field(default_factory=dict)
 
@@ -72,19 +80,31 @@ class World:
             self._add(Linked("job", row.owner, row.project, row.number, row.state, row.project, row.snapshot,
                              _inputs(row.inputs), row.id, row.parent_id, row.group_id))
         for d in self.s.execute(select(Dataset.owner, Dataset.name, Dataset.kind, Dataset.public,
-                                       DatasetVersion.number, DatasetVersion.version_id,
-                                       DatasetVersion.source_job_id).join(Dataset).where(mine(Dataset.owner))):
-            if d.kind == "code":
-                self.code.add((d.owner, d.name, d.version_id))
-                continue
-            v = Version(d.owner, d.name, d.number, d.public, d.source_job_id)
-            self.versions[(v.owner, v.name, v.number)] = v
-            if v.source_job_id is not None:
-                self.made_from[v.source_job_id].append(v)
+                                       DatasetVersion.id, DatasetVersion.number, DatasetVersion.version_id,
+                                       DatasetVersion.source_job_id, ModelVersion.job_id).join(Dataset)
+                                .outerjoin(ModelVersion, ModelVersion.version_pk == DatasetVersion.id)
+                                .where(mine(Dataset.owner))):
+            self._add_version(d)
         for e in self.s.execute(select(Endpoint.owner, Endpoint.name, EndpointVersion.number, EndpointVersion.state,
-                                       EndpointVersion.project, EndpointVersion.snapshot, EndpointVersion.inputs)
-                                .join(Endpoint).where(mine(Endpoint.owner))):
-            self._add(Linked("endpoint", e.owner, e.name, e.number, e.state, e.project, e.snapshot, _inputs(e.inputs)))
+                                       EndpointVersion.project, EndpointVersion.snapshot, EndpointVersion.inputs,
+                                       EndpointVersion.model_version_pk).join(Endpoint).where(mine(Endpoint.owner))):
+            self._add(Linked("endpoint", e.owner, e.name, e.number, e.state, e.project, e.snapshot, _inputs(e.inputs),
+                             model_pk=e.model_version_pk))
+
+    def _add_version(self, d: Any) -> None:
+        """One version row: a project's code snapshot, a dataset version or a model version."""
+        if d.kind == "code":
+            self.code.add((d.owner, d.name, d.version_id))
+            return
+        if d.kind == "model":
+            v = Version(d.owner, d.name, d.number, d.public, d.job_id, "model", d.id)
+            self.models[(v.owner, v.name, v.number)] = v
+            self.model_by_pk[v.pk] = v
+        else:
+            v = Version(d.owner, d.name, d.number, d.public, d.source_job_id, d.kind, d.id)
+            self.versions[(v.owner, v.name, v.number)] = v
+        if v.source_job_id is not None:
+            self.made_from[v.source_job_id].append(v)
 
     def _add(self, item: Linked) -> None:
         if item.kind == "job":
@@ -94,6 +114,8 @@ class World:
                 self.restarts[item.parent_id].append(item)
         else:
             self.endpoints[(item.owner, item.name, item.number)] = item
+            if item.model_pk is not None:
+                self.mounted_by[item.model_pk].append(item)
         for _kind, source in item.inputs:
             self.readers[source].append(item)
         self.runs_of[(item.owner, item.project, item.snapshot)].append(item)
@@ -111,6 +133,28 @@ class World:
     def version(self, owner: str, name: str, number: int) -> Version | None:
         self.load(owner)
         return self.versions.get((owner, name, number))
+
+    def model(self, owner: str, name: str, number: int) -> Version | None:
+        self.load(owner)
+        return self.models.get((owner, name, number))
+
+    def model_with_pk(self, pk: int) -> Version | None:
+        """The model version an endpoint version mounts; its owner may be another (a shared model)."""
+        if pk not in self.model_by_pk:
+            owner = self.s.scalar(select(Dataset.owner).join(DatasetVersion).where(DatasetVersion.id == pk))
+            if owner is not None:
+                self.load(owner)
+        return self.model_by_pk.get(pk)
+
+    def model_alias(self, owner: str, name: str, alias: str) -> int | None:
+        """The version number an alias names now (None when the model or the alias is missing)."""
+        return self.s.scalar(select(ModelAlias.number).join(Dataset, Dataset.id == ModelAlias.model_id)
+                             .where(Dataset.owner == owner, Dataset.name == name, Dataset.kind == "model",
+                                    ModelAlias.name == alias))
+
+    def latest_model(self, owner: str, name: str) -> int | None:
+        self.load(owner)
+        return max((n for (o, m, n) in self.models if (o, m) == (owner, name)), default=None)
 
     def endpoint(self, owner: str, name: str, number: int | None) -> Linked | None:
         """A version, or (``number`` None) the newest ready one, else the newest."""

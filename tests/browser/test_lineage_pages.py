@@ -2,7 +2,8 @@
 
 Lineage: from a job's page to its lineage graph (nodes coloured by kind, the root marked), a
 click on the dataset version it made opens that dataset's page, whose own lineage link draws the
-same chain from there; the endpoint's page links to its lineage too. Compare: on the jobs page
+same chain from there; the endpoint's page links to its lineage too. The job's output is also a
+model version the endpoint mounts: its node opens the model page, whose lineage link draws it. Compare: on the jobs page
 two runs are ticked and compared (their loss curves on one chart, the params table with the one
 that differs), and the sweep's page ranks its runs by a chosen metric.
 """
@@ -45,8 +46,11 @@ def world(platform: Platform, workspace_image: str, tmp_path_factory: pytest.Tem
         wait_state(admin, job, {"succeeded"})
     admin.api("POST", "datasets", json={"name": "page-model"})
     assert admin.api("POST", "datasets/admin/page-model/from-job", json={"job": jobs[0]}).status_code == 201
+    r = admin.api("POST", "models/admin/page-iris/versions", json={"from": jobs[0]})
+    assert r.status_code == 201, r.text
+    admin.api("PUT", "models/admin/page-iris/aliases/production", json={"version": 1})
     deploy_ready(admin, "page-ep", {"app.py": ASGI_OK_APP}, tmp, entry="app.py",
-                 inputs=[{"source": "page-model:1", "mount": "model"}])
+                 inputs=[{"source": "page-model:1", "mount": "model"}], model="page-iris@production")
     return {"jobs": jobs, "group": sweep["group"]["id"]}
 
 
@@ -60,10 +64,10 @@ def test_lineage_from_job_to_dataset_and_endpoint(page, platform: Platform, worl
     root = page.locator("g.node.root")
     assert root.get_attribute("data-ref") == f"job:{job}"
     kinds = set(page.eval_on_selector_all("g.node", "els => els.map(e => e.dataset.kind)"))
-    assert kinds == {"job", "dataset", "snapshot", "endpoint"}
+    assert kinds == {"job", "dataset", "snapshot", "endpoint", "model"}
     fills = page.eval_on_selector_all(
         "g.node", "els => Object.fromEntries(els.map(e => [e.dataset.kind, getComputedStyle(e.querySelector('rect')).fill]))")
-    assert len(set(fills.values())) == 4, fills  # one colour per kind
+    assert len(set(fills.values())) == 5, fills  # one colour per kind
     assert "state-ok" in (root.get_attribute("class") or "")  # succeeded: the state's outline
     assert page.locator("path.edge").count() >= 4
     # click the dataset version the job made: its page, and its own lineage from there
@@ -79,6 +83,16 @@ def test_lineage_from_job_to_dataset_and_endpoint(page, platform: Platform, worl
     page.wait_for_selector("svg.lineage-graph g.node.root")
     assert page.locator("g.node.root").get_attribute("data-ref") == "endpoint:admin/page-ep:1"
     assert page.locator("g.node.root").get_attribute("data-state") == "ready"
+    assert page.locator('g.node[data-ref="model:admin/page-iris:1"]').count() == 1  # the model it mounts
+    # the model version's node opens the model page, whose lineage link draws it from there
+    page.click('g.node[data-ref="model:admin/page-iris:1"]')
+    page.wait_for_url("**/models/admin/page-iris")
+    page.click("#versions a.lineage-link")
+    page.wait_for_selector("svg.lineage-graph g.node.root")
+    assert page.locator("g.node.root").get_attribute("data-ref") == "model:admin/page-iris:1"
+    assert page.locator("g.node.root").get_attribute("data-kind") == "model"
+    assert page.locator(f'g.node[data-ref="job:{job}"]').count() == 1
+    assert page.locator('g.node[data-ref="endpoint:admin/page-ep:1"]').count() == 1
 
 
 def test_tick_runs_and_compare_their_curves(page, platform: Platform, world: dict) -> None:

@@ -17,7 +17,7 @@ from jobs_bridge.lineage.graph import LineageBuilder
 from jobs_bridge.lineage.kinds import KINDS
 from jobs_bridge.lineage.nodes import Context, Kind, Node
 from jobs_bridge.lineage.refs import Ref
-from jobs_bridge.orm import Dataset, DatasetVersion, Endpoint, EndpointVersion, Job
+from jobs_bridge.orm import Dataset, DatasetVersion, Endpoint, EndpointVersion, Job, ModelAlias, ModelVersion
 
 SNAP = "sha256:" + "a" * 64
 CHAIN = 50
@@ -106,6 +106,70 @@ def test_bad_refs_and_a_job_output(sessions: sessionmaker[Session]) -> None:
         with pytest.raises(BadRequest):
             builder.graph(Caller("u", False), ref)
     assert builder.graph(Caller("u", False), "u/p/3/output", 1)["root"] == "job:u/p/3"
+
+
+def model_version(s: Session, owner: str, name: str, job_number: int, public: bool = False) -> int:
+    """A model (a kind 'model' Dataset) with version 1 registered from u/p/JOB; its version's pk."""
+    model = Dataset(owner=owner, name=name, kind="model", public=public)
+    s.add(model)
+    s.flush()
+    v = DatasetVersion(dataset_id=model.id, number=1, version_id="sha256:" + "d" * 64, created_by=owner)
+    s.add(v)
+    s.flush()
+    made_by = s.query(Job).filter_by(owner="u", project="p", number=job_number).one()
+    s.add(ModelVersion(version_pk=v.id, job_id=made_by.id, source_job=f"u/p/{job_number}"))
+    s.add(ModelAlias(model_id=model.id, name="production", number=1, moved_by=owner))
+    return v.id
+
+
+def serving(s: Session, owner: str, name: str, model_pk: int) -> None:
+    ep = Endpoint(owner=owner, name=name)
+    s.add(ep)
+    s.flush()
+    s.add(EndpointVersion(endpoint_id=ep.id, number=1, state="ready", project="p", snapshot=SNAP, entry="app.py",
+                          environment="cpu", image="x", cpus=1, memory=1, created_by=owner, model_version_pk=model_pk))
+
+
+@pytest.fixture(scope="module")
+def models(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """u/iris:1 (private, named like u's dataset and endpoint would be) from u/p/50, served by u/iris-api;
+    u/shared:1 (public) from u/p/1, served by v's endpoint v/borrowed."""
+    with sessions.begin() as s:
+        s.add(Dataset(owner="u", name="iris"))  # a dataset of the same name stays apart
+        serving(s, "u", "iris-api", model_version(s, "u", "iris", CHAIN))
+        serving(s, "v", "borrowed", model_version(s, "u", "shared", 1, public=True))
+    return sessions
+
+
+def test_model_versions_join_jobs_and_endpoints(models: sessionmaker[Session]) -> None:
+    builder = LineageBuilder(sessions=models, prefix="/p/")
+    g = builder.graph(Caller("u", False), "u/iris-api", 1000)
+    nodes = {n["ref"]: n for n in g["nodes"]}
+    edges = {(e["from"], e["to"]) for e in g["edges"]}
+    assert {("model:u/iris:1", "endpoint:u/iris-api:1"), (f"job:u/p/{CHAIN}", "model:u/iris:1"),
+            ("dataset:u/raw:1", "job:u/p/1")} <= edges
+    assert nodes["model:u/iris:1"]["kind"] == "model" and nodes["model:u/iris:1"]["url"] == "/p/models/u/iris"
+    assert not any(ref.startswith("dataset:u/iris") or ref.startswith("dataset:u/shared") for ref in nodes)
+    down = {n["ref"] for n in builder.graph(Caller("u", False), f"u/p/{CHAIN}")["nodes"]}
+    assert {"model:u/iris:1", "endpoint:u/iris-api:1", f"dataset:u/chain:{CHAIN}"} <= down
+    assert builder.graph(Caller("u", False), "model:iris@production")["root"] == "model:u/iris:1"
+    assert builder.graph(Caller("u", False), "model:u/iris")["root"] == "model:u/iris:1"  # the latest
+    with pytest.raises(NotFound):
+        builder.graph(Caller("u", False), "u/iris@1")  # a model version is not a dataset version
+
+
+def test_models_follow_the_access_rule(models: sessionmaker[Session]) -> None:
+    builder = LineageBuilder(sessions=models, prefix="/p/")
+    for ref in ("model:u/iris:1", "model:u/iris@production", "model:u/iris"):
+        with pytest.raises(NotFound):
+            builder.graph(Caller("v", False), ref)
+    g = builder.graph(Caller("v", False), "v/borrowed")  # v's endpoint on u's shared model
+    assert {n["ref"] for n in g["nodes"]} == {"endpoint:v/borrowed:1", "model:u/shared:1"}  # not u's job
+    assert "endpoint:v/borrowed:1" not in {n["ref"] for n in builder.graph(Caller("u", False), "model:shared:1")["nodes"]}
+    assert "endpoint:v/borrowed:1" in {n["ref"] for n in builder.graph(Caller("root", True), "model:u/shared:1")["nodes"]}
+    for ref in ("model:", "model:u/iris:x", "model:u/iris@1", "model:a/b/c", "model:u/iris@bad name"):
+        with pytest.raises(BadRequest):
+            builder.graph(Caller("u", False), ref)
 
 
 def test_a_kind_added_as_data(sessions: sessionmaker[Session]) -> None:

@@ -1,12 +1,14 @@
 """Lineage on a real platform: a dataset version → a job → its output committed as a dataset
-version → a restarted job on it → an endpoint serving that job's output; the graph from any of
-them, as the owner and as someone else, through the API and ``floyd lineage``; bad refs."""
+version → a restarted job on it → an endpoint serving that job's output, and the same job's
+output registered as a model version that an endpoint serves by following an alias; the graph
+from any of them, as the owner and as someone else, through the API and ``floyd lineage``; bad refs."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -132,3 +134,57 @@ def test_cli_prints_the_tree_and_json(platform: Platform, chain: dict[str, str])
     assert "made into" in down and "lin-ep v1" in down
     bad = owner.cli("lineage", "nope@x", check=False)
     assert bad.returncode == 4 and "Invalid version" in bad.stderr + bad.stdout
+
+
+@pytest.fixture(scope="module")
+def served_model(platform: Platform, chain: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The second job's output registered as lin-owner/lin-model:1, aliased production, and an
+    endpoint following the alias."""
+    owner = platform.user("lin-owner")
+    r = owner.api("POST", "models/lin-owner/lin-model/versions", json={"from": f"{chain['second']}/output"})
+    assert r.status_code == 201, r.text
+    assert owner.api("PUT", "models/lin-owner/lin-model/aliases/production", json={"version": 1}).status_code == 200
+    v = deploy_ready(owner, "lin-model-ep", {"app.py": ASGI_OK_APP}, tmp_path_factory.mktemp("lineage-model"),
+                     entry="app.py", model="lin-model@production")
+    assert owner.api("GET", "endpoints/lin-owner/lin-model-ep").json()["following"] == "lin-owner/lin-model@production"
+    return {"endpoint": f"endpoint:lin-owner/lin-model-ep:{v['number']}", "model": "model:lin-owner/lin-model:1"}
+
+
+def test_endpoint_on_a_model_walks_up_to_the_job_and_its_inputs(platform: Platform, chain: dict[str, str],
+                                                                served_model: dict) -> None:
+    owner = platform.user("lin-owner")
+    g = graph(owner, "lin-model-ep")
+    model, second = served_model["model"], f"job:{chain['second']}"
+    snap = f"snapshot:lin-owner/lin-proj/{chain['snapshot']}"
+    assert g["root"] == served_model["endpoint"]
+    assert {(model, g["root"]), (second, model), (snap, second), ("dataset:lin-owner/lin-feat:1", second),
+            ("dataset:lin-owner/lin-raw:1", f"job:{chain['first']}")} <= edges(g)
+    nodes = {n["ref"]: n for n in g["nodes"]}
+    assert nodes[model]["kind"] == "model" and nodes[model]["url"] == "/services/floyd/models/lin-owner/lin-model"
+    assert not [ref for ref in nodes if ref.startswith("dataset:lin-owner/lin-model")]  # not also a dataset
+    assert graph(owner, "model:lin-model@production")["root"] == model
+
+
+def test_job_lineage_walks_down_to_the_model_and_its_endpoint(platform: Platform, chain: dict[str, str],
+                                                              served_model: dict) -> None:
+    owner = platform.user("lin-owner")
+    g = graph(owner, f"job:{chain['second']}")
+    assert {(f"job:{chain['second']}", served_model["model"]), (served_model["model"], served_model["endpoint"])} <= edges(g)
+    out = owner.cli("lineage", "model:lin-model@production").stdout
+    assert "model" in out and "lin-owner/lin-model:1" in out and "made into" in out and "lin-model-ep" in out
+    data = json.loads(owner.cli("lineage", chain["second"], "--json").stdout)
+    assert served_model["model"] in {n["ref"] for n in data["nodes"]}
+    page = owner.api("GET", "../../models/lin-owner/lin-model")
+    assert "lineage?ref=model:" + quote("lin-owner/lin-model:1") in page.text
+
+
+def test_others_get_404_for_a_private_model(platform: Platform, chain: dict[str, str], served_model: dict) -> None:
+    intruder = platform.user("lin-other")
+    for ref in ("model:lin-owner/lin-model:1", "model:lin-owner/lin-model@production", "model:lin-owner/lin-model"):
+        r = intruder.api("GET", "lineage", params={"ref": ref})
+        assert r.status_code == 404 and "not found" in r.json()["message"], (ref, r.text)
+    # lin-feat is public and the model was made from a job that read it: the model stays hidden
+    g = graph(intruder, "lin-owner/lin-feat@1")
+    assert not [n for n in g["nodes"] if n["kind"] == "model"]
+    r = platform.user("lin-owner").api("GET", "lineage", params={"ref": "model:lin-model:x"})
+    assert r.status_code == 400 and "model" in r.json()["message"].lower()

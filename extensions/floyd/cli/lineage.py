@@ -16,13 +16,13 @@ from floyd.formatting import fmt_value
 if TYPE_CHECKING:
     from rich.tree import Tree
 
-KIND_WORDS = {"job": "job", "dataset": "dataset", "snapshot": "code", "endpoint": "endpoint"}
-KIND_STYLE = {"job": "blue", "dataset": "green", "snapshot": "magenta", "endpoint": "yellow"}
+KIND_WORDS = {"job": "job", "dataset": "dataset", "snapshot": "code", "endpoint": "endpoint", "model": "model"}
+KIND_STYLE = {"job": "blue", "dataset": "green", "snapshot": "magenta", "endpoint": "yellow", "model": "red"}
 
 
 def api_ref(s: Session, text: str) -> str:
     """A job number (N, PROJECT/N) is made whole here (the linked project); the platform reads
-    every other form: alice/proj/12, mnist@3, alice/iris:2, job:alice/proj/12 …"""
+    every other form: alice/proj/12, mnist@3, alice/iris:2, model:iris@production, job:alice/proj/12 …"""
     kind = text.partition(":")[0]
     if kind in KIND_WORDS:
         return text
@@ -78,8 +78,9 @@ def print_tree(graph: dict) -> None:
 def lineage(ref: str, depth: int | None, as_json: bool) -> None:
     """What made REF and what was made from it, as a tree upwards and downwards.
 
-    REF is a job (12, PROJECT/12, OWNER/PROJECT/12), a dataset version (mnist@3, alice/mnist@3)
-    or an endpoint (iris: its serving version, iris:2, alice/iris:2)."""
+    REF is a job (12, PROJECT/12, OWNER/PROJECT/12), a dataset version (mnist@3, alice/mnist@3),
+    an endpoint (iris: its serving version, iris:2, alice/iris:2) or a model version, always
+    with the model: prefix (model:iris:3, model:iris@production, model:alice/iris)."""
     s = Session()
     graph = s.client.lineage(api_ref(s, ref), depth)
     if as_json:
