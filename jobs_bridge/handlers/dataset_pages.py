@@ -42,6 +42,9 @@ class DatasetPage(DatasetPageBase):
     @web.authenticated
     async def get(self, owner: str, name: str) -> None:
         manager = self.bridge.dataset_manager
+        version = self.get_argument("version", "latest")
+        if not version:  # the API reads "" as latest; a link to a page names one or leaves it out
+            raise to_http(BadRequest("Give ?version= a number or 'latest', or leave it out."))
         dataset = await self.call(manager.get, self.caller, owner, name)
         versions = await self.call(manager.versions, self.caller, owner, name)
         path = self.raw_argument("path").strip("/")
@@ -49,8 +52,8 @@ class DatasetPage(DatasetPageBase):
         files, next_url = None, None
         if versions:
             limit = self.int_argument("limit", PAGE_FILES, 1, MAX_LIMIT) or PAGE_FILES
-            files = await self.call(manager.list_files, self.caller, owner, name, self.get_argument("version", "latest"),
-                                    path, recursive, self.raw_argument("after"), limit)
+            files = await self.call(manager.list_files, self.caller, owner, name, version, path, recursive,
+                                    self.raw_argument("after"), limit)
             if files["next"]:
                 query: dict[str, object] = {"version": files["version"]["number"], "after": files["next"]}
                 if path:

@@ -96,6 +96,8 @@ class LiveEndpoint:
     edge: EdgeLimits = field(default_factory=EdgeLimits)
     rates: RateLimiter = field(default_factory=RateLimiter)
     split: dict[int, int] = field(default_factory=dict)  # version → percent of unpinned traffic
+    # each split version's (requests, 5xx) when the split was set: a canary's error rate counts from there
+    split_base: dict[int, tuple[int, int]] = field(default_factory=dict)
     rollback_error_rate: float | None = None  # a canary with a larger 5xx share rolls back
 
     def can_answer(self, v: LiveVersion) -> bool:

@@ -182,7 +182,7 @@ class Autoscaler(LoggingConfigurable):
         w = self.watches.setdefault(lv.id, Watch(autoscale.History(self.metric_window), time.monotonic(),
                                                  lv.stats.requests))
         key = tuple(sorted(ep.split.items()))
-        base = w.canary_base.setdefault(key, (lv.stats.requests, lv.stats.classes["5xx"]))
+        base = w.canary_base.setdefault(key, ep.split_base.get(lv.number, (lv.stats.requests, lv.stats.classes["5xx"])))
         requests, errors = lv.stats.requests - base[0], lv.stats.classes["5xx"] - base[1]
         rate = traffic.error_rate(requests, errors)
         if requests >= self.min_canary_requests and rate > ep.rollback_error_rate:

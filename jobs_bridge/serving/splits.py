@@ -69,6 +69,8 @@ class Splits:
             row = s.get(Endpoint, live.id)
             if row is not None:
                 row.traffic = json.dumps({str(n): w for n, w in split.items()})
+        live.split_base = {n: (v.stats.requests, v.stats.classes["5xx"]) for n in split
+                           if (v := live.versions.get(n)) is not None}
         live.split = split
 
     def _ready(self, live: LiveEndpoint, number: int) -> None:

@@ -106,7 +106,7 @@ def query_of(path: str) -> dict[str, str] | None:
         return {"path": "s.txt"}
     if path.startswith(MLFLOW):
         return {"run_id": WORLD_RUN["run_id"], "experiment_id": "0", "experiment_name": "Default"}
-    return None
+    return QUERIES.get(path)
 
 
 def request(platform: Platform, method: str, path: str, user: User | None) -> requests.Response:

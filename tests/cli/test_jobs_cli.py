@@ -71,7 +71,7 @@ task:
     assert settings_from_yaml("# only comments\n").request() == {}
     errors = {
         "machin: cpu": "floyd.yml: unknown key 'machin' (allowed: command, concurrency, description, env, input, "
-                       "machine, max_runtime, params, resources, sweep, task)",
+                       "machine, max_runtime, params, pipelines, resources, sweep, task)",
         "machine: tpu": "floyd.yml: machine must be cpu, gpu or gpu2, not 'tpu'",
         "task: {t: {machine: tpu}}": "floyd.yml: task 't': machine must be cpu, gpu or gpu2, not 'tpu'",
         "task: {t: {comand: x}}": "floyd.yml: unknown key 'comand' in task 't' (allowed: command, concurrency, "
@@ -240,7 +240,7 @@ task:
     bad = runner.cli("run", cwd=work, check=False)
     assert bad.returncode == 3, bad.stderr
     assert ("floyd.yml: unknown key 'machin' (allowed: command, concurrency, description, env, input, machine, "
-            "max_runtime, params, resources, sweep, task)") in bad.stderr.replace("\n", " ")
+            "max_runtime, params, pipelines, resources, sweep, task)") in bad.stderr.replace("\n", " ")
     no_traceback(bad)
     (work / "floyd.yml").write_text("machine: tpu\n")
     bad = runner.cli("run", "python train.py", cwd=work, check=False)
