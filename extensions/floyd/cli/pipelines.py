@@ -37,7 +37,8 @@ def step_state(step: dict) -> str:
 def print_run(run: dict) -> None:
     rows = [(st["name"], step_state(st), st["job_number"] or "", ", ".join(st["needs"]),
              " · ".join(x for x in (st["reason"] if not st.get("reused_from") else "",
-                                    f"saved as {st['saved_as']}" if st.get("saved_as") else "") if x))
+                                    f"saved as {st['saved_as']}" if st.get("saved_as") else "",
+                                    f"model {st['model_saved_as']}" if st.get("model_saved_as") else "") if x))
             for st in run["steps"]]
     click.echo(f"Pipeline {run['pipeline']} run {run['id']}: {run['state']}")
     print_table(["STEP", "STATE", "JOB", "AFTER", "NOTE"], rows)
