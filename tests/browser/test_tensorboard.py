@@ -120,7 +120,7 @@ def open_board(page, url: str) -> str:
     return board_url
 
 
-def test_tensorboard_buttons_on_the_sweep_and_pipeline_pages(page, platform: Platform, workspace_image: str,
+def test_tensorboard_buttons_on_the_sweep_pipeline_and_job_pages(page, platform: Platform, workspace_image: str,
                                                              tmp_path: Path) -> None:
     from floyd.client.transfer import upload_code
 
@@ -150,6 +150,7 @@ def test_tensorboard_buttons_on_the_sweep_and_pipeline_pages(page, platform: Pla
         login(page, platform, "admin", (platform.root / "admin-password").read_text().strip())
         sweep_board = open_board(page, f"{base}compare?group={sweep['group']['id']}")
         pipe_board = open_board(page, f"{base}pipelines/{run['id']}")
+        job_board = open_board(page, f"{base}jobs/{jobs[0]}")  # the job page's button: the same handler
     except BaseException:
         OUTPUT.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(OUTPUT / "test_tensorboard_buttons.png"), full_page=True)
@@ -158,5 +159,6 @@ def test_tensorboard_buttons_on_the_sweep_and_pipeline_pages(page, platform: Pla
     by_url = {platform.url.rstrip("/") + url: b for url, b in boards.items()}
     assert sorted(by_url[sweep_board.split("#")[0]]["jobs"]) == sorted(jobs)
     assert sorted(by_url[pipe_board.split("#")[0]]["jobs"]) == sorted(st["job"] for st in record["steps"])
+    assert by_url[job_board.split("#")[0]]["jobs"] == [jobs[0]]
     for b in boards.values():
         admin.api("DELETE", f"tensorboards/admin/{b['id']}")
