@@ -1,7 +1,8 @@
 """TensorBoard over a job's output, run by the platform in the job's environment image and served
 behind the Hub's login: a job writes scalars with tensorboardX; TensorBoard's scalars view shows
 them in a real browser through the platform's URL; its data grows while the job runs; another
-user gets 404 and nobody signed in goes to the login; bad requests are 4xx."""
+user gets 404 and nobody signed in goes to the login; bad requests are 4xx. The TensorBoard buttons of
+the sweep, pipeline and job pages open one over their runs."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from floyd.client.transfer import upload_code
 from tests.support.browser import OUTPUT, login
-from tests.support.jobs import submit, wait_state
-from tests.support.platform import Platform
+from tests.support.jobs import client_for, submit, wait_state
+from tests.support.platform import Platform, write_tree
 
 pytestmark = pytest.mark.browser
 
@@ -122,11 +124,6 @@ def open_board(page, url: str) -> str:
 
 def test_tensorboard_buttons_on_the_sweep_pipeline_and_job_pages(page, platform: Platform, workspace_image: str,
                                                              tmp_path: Path) -> None:
-    from floyd.client.transfer import upload_code
-
-    from tests.support.jobs import client_for
-    from tests.support.platform import write_tree
-
     admin = platform.admin
     sweep = submit(admin, "tb-sweep", {"write.py": QUICK_WRITER}, tmp_path, command="python write.py",
                    sweep={"grid": {"lr": ["0.5", "0.25"]}})
