@@ -45,7 +45,7 @@ from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.resources.limits import Limits, ResourceLimits
 from jobs_bridge.schedules.clock import ScheduleClock
 from jobs_bridge.schedules.manager import ScheduleManager
-from jobs_bridge.schedules.targets import JobTarget
+from jobs_bridge.schedules.targets import JobTarget, PipelineTarget, Target
 from jobs_bridge.services import BridgeServices
 from jobs_bridge.serving.deployments import DeploymentManager
 from jobs_bridge.serving.proxy import EndpointProxy
@@ -225,9 +225,11 @@ class BridgeApp(Application):
         self.init_resources()
         self.init_managers()
         self.job_manager = self.make_job_manager(self.limits, len(self.gpu_allocator.devices))
-        self.pipelines = PipelineManager(self.sessions, self.layout, self.job_manager, self.upload_manager, parent=self)
+        self.pipelines = PipelineManager(self.sessions, self.layout, self.job_manager, self.upload_manager,
+                                         self.models, parent=self)
         self.deployments = self.make_deployments()
-        self.schedules = ScheduleManager(self.sessions, {"job": JobTarget(self.job_manager)}, parent=self)  # by kind
+        targets: dict[str, Target] = {"job": JobTarget(self.job_manager), "pipeline": PipelineTarget(self.pipelines)}
+        self.schedules = ScheduleManager(self.sessions, targets, parent=self)
         self.clock = ScheduleClock(self.sessions, self.schedules.targets, self.executor, parent=self)
         self.tensorboards = TensorBoardManager(self.sessions, self.layout, self.job_manager.executor,
                                                self.service_prefix, parent=self)

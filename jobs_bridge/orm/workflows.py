@@ -102,6 +102,7 @@ class PipelineStep(Base):
     reused: Mapped[bool] = mapped_column(Boolean, default=False)
     cache_key: Mapped[str] = mapped_column(String(71), default="", index=True)
     saved_as: Mapped[str] = mapped_column(String(255), default="")  # the dataset version its output became
+    model_saved_as: Mapped[str] = mapped_column(String(255), default="", server_default="")  # its model version
     run: Mapped[PipelineRun] = relationship(back_populates="steps")
 
 

@@ -29,10 +29,11 @@ from jobs_bridge.pipelines import records as r
 from jobs_bridge.pipelines.graph import StepSpec, parse_steps
 from jobs_bridge.pipelines.stepper import RunView, Stepper
 from jobs_bridge.projects import ProjectManager
+from jobs_bridge.registry.manager import ModelManager
 from jobs_bridge.storage.paths import StorageLayout
 from jobs_bridge.validate import id_number, json_bool, only_keys
 
-KNOWN_KEYS = ("no_reuse", "pipeline", "project", "save_outputs", "snapshot", "steps")
+KNOWN_KEYS = ("no_reuse", "pipeline", "project", "save_models", "save_outputs", "snapshot", "steps")
 
 
 class PipelineManager(LoggingConfigurable):
@@ -41,35 +42,48 @@ class PipelineManager(LoggingConfigurable):
     ).tag(config=True)
 
     def __init__(self, sessions: sessionmaker[Session], layout: StorageLayout, jobs: JobManager,
-                 uploads: UploadManager, **kwargs: object) -> None:
+                 uploads: UploadManager, models: ModelManager, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.sessions = sessions
         self.jobs = jobs
-        self.stepper = Stepper(sessions, layout, jobs, uploads)
+        self.stepper = Stepper(sessions, layout, jobs, uploads, models)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="pipelines")
         self._number_lock = threading.Lock()
         jobs.ended_listeners.append(self.job_ended)
 
     # -- making a run (blocking: a handler's thread) ------------------------------------------------
-    def submit(self, caller: Caller, body: dict) -> dict:
-        """Check the whole pipeline as ``caller``, store the run, and let the worker start it."""
+    def check(self, caller: Caller, body: dict) -> dict:
+        """The run request ``body`` checked whole as ``caller`` (4xx for a bad one), in the form a run
+        is made from; nothing is stored. A pipeline schedule stores this form and submits it later."""
         only_keys(body, KNOWN_KEYS)
         name = check_name(body.get("pipeline"), "pipeline name")
         order = parse_steps(body.get("steps"), self.max_steps)
         no_reuse = json_bool(body.get("no_reuse", False), "no_reuse")
-        saves = self._save_outputs(body.get("save_outputs") or {}, {s.name for s in order})
+        steps = {s.name for s in order}
+        saves = self._saves(body.get("save_outputs") or {}, steps, "save_outputs", "dataset", "clean")
+        models = self._saves(body.get("save_models") or {}, steps, "save_models", "model", "mnist-cnn")
         project = body.get("project")
         if not isinstance(project, str) or "/" not in project:
             raise BadRequest("'project' must be OWNER/NAME, e.g. 'alice/mnist-cnn'.")
+        if not isinstance(body.get("snapshot"), str) or not body["snapshot"]:
+            raise BadRequest("'snapshot' must be the id of the project's code snapshot (floyd pipeline run uploads it).")
         owner, _, pname = project.partition("/")
-        self._check_steps(caller, owner, pname, body.get("snapshot"), name, order)
-        spec = {"steps": body["steps"], "save_outputs": saves}
+        self._check_steps(caller, owner, pname, body["snapshot"], name, order)
+        return {"project": project, "pipeline": name, "steps": body["steps"], "no_reuse": no_reuse,
+                "snapshot": body["snapshot"], "save_outputs": saves, "save_models": models}
+
+    def submit(self, caller: Caller, body: dict) -> dict:
+        """Check the whole pipeline as ``caller``, store the run, and let the worker start it."""
+        req = self.check(caller, body)
+        owner, _, pname = req["project"].partition("/")
+        order = parse_steps(req["steps"], self.max_steps)
+        spec = {"steps": req["steps"], "save_outputs": req["save_outputs"], "save_models": req["save_models"]}
         with self._number_lock, self.sessions.begin() as s:
             number = (s.scalar(select(func.max(PipelineRun.number)).where(
                 PipelineRun.owner == owner, PipelineRun.project == pname)) or 0) + 1
-            run = PipelineRun(owner=owner, project=pname, number=number, name=name, state=r.RUN_RUNNING,
-                              snapshot=body["snapshot"], no_reuse=no_reuse, spec=json.dumps(spec),
-                              created_by=caller.name)
+            run = PipelineRun(owner=owner, project=pname, number=number, name=req["pipeline"],
+                              state=r.RUN_RUNNING, snapshot=req["snapshot"], no_reuse=req["no_reuse"],
+                              spec=json.dumps(spec), created_by=caller.name)
             run.steps = [PipelineStep(name=st.name, position=i, state=r.WAITING, needs=json.dumps(st.needs))
                          for i, st in enumerate(order)]
             s.add(run)
@@ -79,13 +93,14 @@ class PipelineManager(LoggingConfigurable):
         return record
 
     @staticmethod
-    def _save_outputs(raw: object, steps: set[str]) -> dict[str, str]:
+    def _saves(raw: object, steps: set[str], key: str, kind: str, example: str) -> dict[str, str]:
+        """``save_outputs`` (step → dataset) or ``save_models`` (step → model): names checked."""
         if not isinstance(raw, dict):
-            raise BadRequest("'save_outputs' must be an object of step → dataset name, e.g. {\"prepare\": \"clean\"}.")
-        for step, dataset in raw.items():
+            raise BadRequest(f"'{key}' must be an object of step → {kind} name, e.g. {{\"prepare\": \"{example}\"}}.")
+        for step, target in raw.items():
             if step not in steps:
-                raise BadRequest(f"save_outputs: no step {step!r} in the pipeline (steps: {', '.join(sorted(steps))}).")
-            check_name(dataset, f"dataset name for step {step}'s output")
+                raise BadRequest(f"{key}: no step {step!r} in the pipeline (steps: {', '.join(sorted(steps))}).")
+            check_name(target, f"{kind} name for step {step}'s output")
         return dict(raw)
 
     def _check_steps(self, caller: Caller, owner: str, project: str, snapshot: object, name: str,
@@ -93,7 +108,7 @@ class PipelineManager(LoggingConfigurable):
         """Each step as the job request it will be (upstream outputs left out: they do not exist yet)."""
         with self.sessions() as s:
             ProjectManager.find(s, caller, check_owner(owner), check_name(project, "project name"), write=True)
-            view = RunView(0, owner, project, 0, name, str(snapshot), False, {}, {}, {})
+            view = RunView(0, owner, project, 0, name, str(snapshot), False, {}, {}, {}, {})
             for step in order:
                 body = {**self.stepper.job_body(view, StepSpec(step.name, step.job, step.datasets)),
                         "snapshot": snapshot}

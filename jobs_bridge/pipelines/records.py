@@ -37,11 +37,13 @@ def run_json(run: PipelineRun, jobs: dict[int, Job]) -> dict:
             "job": f"{job.owner}/{job.project}/{job.number}" if job else None,
             "job_number": job.number if job else None, "job_state": job.state if job else None,
             "reused_from": job.number if job and st.reused else None, "saved_as": st.saved_as or None,
+            "model_saved_as": st.model_saved_as or None,
         })
     spec = json.loads(run.spec)
     return {
         "id": run_name(run), "owner": run.owner, "project": run.project, "number": run.number,
         "pipeline": run.name, "state": run.state, "snapshot": run.snapshot, "no_reuse": run.no_reuse,
-        "save_outputs": spec.get("save_outputs", {}), "created_by": run.created_by,
+        "save_outputs": spec.get("save_outputs", {}),
+        "save_models": spec.get("save_models", {}), "created_by": run.created_by,
         "created_at": iso(run.created_at), "finished_at": iso(run.finished_at), "steps": steps,
     }

@@ -26,6 +26,7 @@ from jobs_bridge.orm import DatasetVersion, Job, PipelineRun, PipelineStep, Vers
 from jobs_bridge.pipelines import records as r
 from jobs_bridge.pipelines.graph import StepSpec, parse_steps
 from jobs_bridge.pipelines.reuse import code_hash, reuse_key, tree_hash
+from jobs_bridge.registry.manager import ModelManager
 from jobs_bridge.storage.paths import StorageLayout
 from jobs_bridge.timeutil import utcnow
 
@@ -46,6 +47,7 @@ class RunView:
     no_reuse: bool
     steps: dict[str, StepSpec]
     save_outputs: dict[str, str]
+    save_models: dict[str, str]
     outputs: dict[str, int]  # step → the job number whose output stands for it
 
 
@@ -59,11 +61,12 @@ def _ended_job_state(job: Job) -> tuple[str, str]:
 
 class Stepper:
     def __init__(self, sessions: sessionmaker[Session], layout: StorageLayout, jobs: JobManager,
-                 uploads: UploadManager) -> None:
+                 uploads: UploadManager, models: ModelManager) -> None:
         self.sessions = sessions
         self.layout = layout
         self.jobs = jobs
         self.uploads = uploads
+        self.models = models
         self._trees: dict[str, str] = {}  # content hashes of finished outputs (they never change)
         self._images: dict[str, str] = {}  # image ids, asked of the engine once per advance()
         self._files: dict[str, dict[str, str]] = {}  # a snapshot's {path: hash}, read once per advance()
@@ -90,14 +93,18 @@ class Stepper:
                      and all(by_name[n].state in r.DONE for n in json.loads(st.needs))]
             saves = [st.name for st in run.steps if st.state in r.DONE and st.name in view.save_outputs
                      and not st.saved_as]
-            if not ready and not saves and all(st.state in r.ENDED for st in run.steps):
+            models = [st.name for st in run.steps if st.state in r.DONE and st.name in view.save_models
+                      and not st.model_saved_as]
+            if not ready and not saves and not models and all(st.state in r.ENDED for st in run.steps):
                 self._finish(run)
                 return False
         for name in saves:
             self._save(view, name)
+        for name in models:
+            self._save_model(view, name)
         for name in ready:
             self._start(view, name)
-        return changed or bool(ready) or bool(saves)
+        return changed or bool(ready) or bool(saves) or bool(models)
 
     @staticmethod
     def _sync(s: Session, run: PipelineRun) -> bool:
@@ -124,7 +131,7 @@ class Stepper:
         if run.id not in self._parsed:
             self._parsed[run.id] = {st.name: st for st in parse_steps(spec["steps"], ANY_SIZE)}
         return RunView(run.id, run.owner, run.project, run.number, run.name, run.snapshot, run.no_reuse,
-                       self._parsed[run.id], spec.get("save_outputs", {}), numbers)
+                       self._parsed[run.id], spec.get("save_outputs", {}), spec.get("save_models", {}), numbers)
 
     @staticmethod
     def _finish(run: PipelineRun) -> None:
@@ -231,3 +238,15 @@ class Stepper:
             self._write(view.id, name, saved_as=version["ref"])
         except FloydError as exc:
             self._write(view.id, name, saved_as=f"not saved: {exc.message}"[:255])
+
+    def _save_model(self, view: RunView, name: str) -> None:
+        """The step's output becomes a version of the model ``--save-model`` named, through the
+        registry (no bytes copied; the version's source is the step's job)."""
+        job = f"{view.owner}/{view.project}/{view.outputs[name]}"
+        about = f"step {name} of pipeline {view.name} run {view.number}"
+        try:
+            version = self.models.register(Caller(view.owner), view.owner, view.save_models[name],
+                                           {"from": job, "description": about})
+            self._write(view.id, name, model_saved_as=version["ref"])
+        except FloydError as exc:
+            self._write(view.id, name, model_saved_as=f"not saved: {exc.message}"[:255])

@@ -70,7 +70,8 @@ class ScheduleManager(LoggingConfigurable):
         check_only = json_bool(body.get("check_only", False), "check_only")
         target = body.get("target")
         if not check_only and not isinstance(target, dict):
-            raise BadRequest("'target' must be {'kind': 'job', 'request': <a job request>}.")
+            raise BadRequest("'target' must be {'kind': 'job', 'request': <a job request>} or "
+                             "{'kind': 'pipeline', 'request': <a pipeline run request>}.")
         with self.sessions.begin() as s:
             self._check_room(s, caller, name)
             if check_only:

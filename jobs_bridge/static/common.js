@@ -85,7 +85,31 @@
     return source;
   }
 
+  // A TensorBoard button (job, sweep and pipeline pages): a click asks the platform for a TensorBoard
+  // over jobs() (POST /api/v1/tensorboards; started or found) and opens it in a new tab.
+  function tensorboardButton(button, url, jobs) {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const label = button.textContent;
+      button.textContent = "Starting TensorBoard…";
+      const tab = window.open("", "_blank");
+      try {
+        const r = await fetch(url, { method: "POST", credentials: "same-origin",
+          headers: { "X-XSRFToken": xsrf(), "Content-Type": "application/json" },
+          body: JSON.stringify({ jobs: jobs() }) });
+        const body = await r.json();
+        if (!r.ok) { if (tab) tab.close(); alert(body.message || "TensorBoard failed: " + r.status); }
+        else if (tab) tab.location = body.url;
+        else window.location = body.url;
+      } finally {
+        button.disabled = false;
+        button.textContent = label;
+      }
+    });
+  }
+
   window.Floyd = Object.assign(window.Floyd || {}, {
     fmtDuration, fmtWhen, fmtBytes, fmtResources, fmtNumber, fmtMs, el, setBadge, xsrf, getJSON, followLog,
+    tensorboardButton,
   });
 })();

@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const { el, getJSON, fmtNumber, plot, COLORS } = window.Floyd; // common.js, chart.js
+  const { el, getJSON, fmtNumber, tensorboardButton, plot, COLORS } = window.Floyd; // common.js, chart.js
 
   function overlay(box, data) {
     const names = data.metrics.filter((n) => !n.startsWith("system/"));
@@ -53,6 +53,8 @@
       document.getElementById(id).addEventListener("change", () => rank(section, pages));
     }
     rank(section, pages);
+    tensorboardButton(document.getElementById("tensorboard"), section.dataset.tensorboards,
+      () => JSON.parse(section.dataset.runs));
     overlay(document.getElementById("compare-charts"), await getJSON(section.dataset.api + "&series=1"));
   });
 })();

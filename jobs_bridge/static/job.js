@@ -7,7 +7,7 @@
   const POLL_MS = 2000;
 
   const { fmtDuration, fmtWhen, fmtBytes, fmtResources, fmtNumber, el, setBadge, getJSON, xsrf, followLog,
-    plot, COLORS } = window.Floyd; // common.js, chart.js
+    tensorboardButton, plot, COLORS } = window.Floyd; // common.js, chart.js
 
   function fmtMetric(name, v) {
     if (name === "system/memory_bytes") return "memory " + fmtBytes(v);
@@ -185,25 +185,7 @@
     });
 
     // TensorBoard over this job's output: started (or found) by the platform, opened in a new tab.
-    const board = document.getElementById("tensorboard");
-    board.addEventListener("click", async () => {
-      board.disabled = true;
-      const label = board.textContent;
-      board.textContent = "Starting TensorBoard…";
-      const tab = window.open("", "_blank");
-      try {
-        const r = await fetch(root.dataset.tensorboards, { method: "POST", credentials: "same-origin",
-          headers: { "X-XSRFToken": xsrf(), "Content-Type": "application/json" },
-          body: JSON.stringify({ jobs: [root.dataset.job] }) });
-        const body = await r.json();
-        if (!r.ok) { if (tab) tab.close(); alert(body.message || "TensorBoard failed: " + r.status); }
-        else if (tab) tab.location = body.url;
-        else window.location = body.url;
-      } finally {
-        board.disabled = false;
-        board.textContent = label;
-      }
-    });
+    tensorboardButton(document.getElementById("tensorboard"), root.dataset.tensorboards, () => [root.dataset.job]);
 
     refreshAll().then(() => { if (ACTIVE.includes(state)) setTimeout(poll, POLL_MS); });
   }

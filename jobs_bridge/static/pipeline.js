@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const { el, setBadge, getJSON, xsrf } = window.Floyd;
+  const { el, setBadge, getJSON, xsrf, tensorboardButton } = window.Floyd;
   const SVG = "http://www.w3.org/2000/svg";
   const BOX_W = 170, BOX_H = 46, GAP_X = 60, GAP_Y = 18, POLL_MS = 1000;
 
@@ -68,7 +68,8 @@
       const cells = row.querySelectorAll("td");
       setBadge(cells[1].firstElementChild, stateOf(st));
       cells[2].replaceChildren(st.job ? el("a", { href: jobsUrl + st.job }, String(st.job_number)) : "—");
-      cells[3].textContent = (st.reason || "") + (st.saved_as ? " · saved as " + st.saved_as : "");
+      cells[3].textContent = (st.reason || "") + (st.saved_as ? " · saved as " + st.saved_as : "") +
+        (st.model_saved_as ? " · model " + st.model_saved_as : "");
     }
   }
 
@@ -79,8 +80,10 @@
     const dag = document.getElementById("dag"), badge = document.getElementById("state");
     const stop = document.getElementById("stop"), table = document.getElementById("steps");
 
+    let steps = [];
     async function refresh() {
       const run = await getJSON(api);
+      steps = run.steps;
       draw(dag, run, jobsUrl);
       fillTable(table, run, jobsUrl);
       setBadge(badge, run.state);
@@ -104,6 +107,9 @@
         stop.disabled = false;
       }
     });
+    // One TensorBoard over the step jobs this run has so far (a reused step's is its earlier job).
+    tensorboardButton(document.getElementById("tensorboard"), page.dataset.tensorboards,
+      () => [...new Set(steps.filter((st) => st.job).map((st) => st.job))]);
     poll();
   }
 

@@ -1,7 +1,8 @@
 """TensorBoard over a job's output, run by the platform in the job's environment image and served
 behind the Hub's login: a job writes scalars with tensorboardX; TensorBoard's scalars view shows
 them in a real browser through the platform's URL; its data grows while the job runs; another
-user gets 404 and nobody signed in goes to the login; bad requests are 4xx."""
+user gets 404 and nobody signed in goes to the login; bad requests are 4xx. The TensorBoard buttons of
+the sweep, pipeline and job pages open one over their runs."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from floyd.client.transfer import upload_code
 from tests.support.browser import OUTPUT, login
-from tests.support.jobs import submit, wait_state
-from tests.support.platform import Platform
+from tests.support.jobs import client_for, submit, wait_state
+from tests.support.platform import Platform, write_tree
 
 pytestmark = pytest.mark.browser
 
@@ -95,3 +97,65 @@ def test_tensorboard_bad_requests(platform: Platform) -> None:
     assert user.api("GET", "tensorboards").json()["items"] == []
     r = user.cli("tensorboard", "nope/1", check=False)
     assert r.returncode == 4 and "Traceback" not in r.stderr
+
+
+QUICK_WRITER = b"""# tensorboard buttons test: a few scalars, then done
+import os
+from tensorboardX import SummaryWriter
+w = SummaryWriter('/floyd/output/tb')
+for step in range(5):
+    w.add_scalar('tbtest/loss', float(os.environ.get('FLOYD_PARAM_LR', '1')) / (step + 1), step)
+w.close()
+"""
+
+
+def open_board(page, url: str) -> str:
+    """Click the page's TensorBoard button; the new tab shows TensorBoard's scalars. Its URL."""
+    page.goto(url)
+    with page.expect_popup() as opened:
+        page.click("#tensorboard")
+    tab = opened.value
+    tab.wait_for_url("**/tensorboards/**", timeout=90_000)
+    expect(tab.get_by_text("tbtest/loss").first).to_be_visible(timeout=90_000)
+    board_url = tab.url
+    tab.close()
+    return board_url
+
+
+def test_tensorboard_buttons_on_the_sweep_pipeline_and_job_pages(page, platform: Platform, workspace_image: str,
+                                                             tmp_path: Path) -> None:
+    admin = platform.admin
+    sweep = submit(admin, "tb-sweep", {"write.py": QUICK_WRITER}, tmp_path, command="python write.py",
+                   sweep={"grid": {"lr": ["0.5", "0.25"]}})
+    jobs = [j["id"] for j in sweep["jobs"]]
+    admin.api("POST", "projects", json={"name": "tb-pipe"})
+    code = write_tree(tmp_path / "pipe", {"write.py": QUICK_WRITER + b"# the pipeline's copy\n"})
+    up = upload_code(client_for(admin), "admin", "tb-pipe", code)
+    run = admin.api("POST", "pipelines", json={
+        "project": "admin/tb-pipe", "snapshot": up.version["id"], "pipeline": "boards", "no_reuse": True,
+        "steps": {"one": {"command": "python write.py"},
+                  "two": {"command": "python write.py", "params": {"lr": "2"}, "inputs": [{"from": "one"}]}}}).json()
+    for job in jobs:
+        wait_state(admin, job, {"succeeded"})
+    deadline = time.monotonic() + 120
+    while (record := admin.api("GET", f"pipelines/{run['id']}").json())["state"] == "running":
+        assert time.monotonic() < deadline, record
+        time.sleep(0.5)
+    assert record["state"] == "succeeded", record
+    base = platform.url + "services/floyd/"
+    try:
+        login(page, platform, "admin", (platform.root / "admin-password").read_text().strip())
+        sweep_board = open_board(page, f"{base}compare?group={sweep['group']['id']}")
+        pipe_board = open_board(page, f"{base}pipelines/{run['id']}")
+        job_board = open_board(page, f"{base}jobs/{jobs[0]}")  # the job page's button: the same handler
+    except BaseException:
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "test_tensorboard_buttons.png"), full_page=True)
+        raise
+    boards = {b["url"]: b for b in admin.api("GET", "tensorboards").json()["items"]}
+    by_url = {platform.url.rstrip("/") + url: b for url, b in boards.items()}
+    assert sorted(by_url[sweep_board.split("#")[0]]["jobs"]) == sorted(jobs)
+    assert sorted(by_url[pipe_board.split("#")[0]]["jobs"]) == sorted(st["job"] for st in record["steps"])
+    assert by_url[job_board.split("#")[0]]["jobs"] == [jobs[0]]
+    for b in boards.values():
+        admin.api("DELETE", f"tensorboards/admin/{b['id']}")

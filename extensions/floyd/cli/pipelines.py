@@ -37,7 +37,8 @@ def step_state(step: dict) -> str:
 def print_run(run: dict) -> None:
     rows = [(st["name"], step_state(st), st["job_number"] or "", ", ".join(st["needs"]),
              " · ".join(x for x in (st["reason"] if not st.get("reused_from") else "",
-                                    f"saved as {st['saved_as']}" if st.get("saved_as") else "") if x))
+                                    f"saved as {st['saved_as']}" if st.get("saved_as") else "",
+                                    f"model {st['model_saved_as']}" if st.get("model_saved_as") else "") if x))
             for st in run["steps"]]
     click.echo(f"Pipeline {run['pipeline']} run {run['id']}: {run['state']}")
     print_table(["STEP", "STATE", "JOB", "AFTER", "NOTE"], rows)
@@ -60,17 +61,10 @@ def pipeline() -> None:
     """Run floyd.yml's pipelines: steps that start when their inputs exist, unchanged steps reused."""
 
 
-@pipeline.command("run")
-@click.argument("name")
-@click.option("--param", "params", multiple=True, metavar="STEP.NAME=VALUE", help="A step's parameter (repeatable).")
-@click.option("--no-reuse", is_flag=True, help="Run every step, even those an earlier run already computed.")
-@click.option("--save-output", "saves", multiple=True, metavar="STEP=DATASET",
-              help="The step's output becomes a new version of DATASET (made if missing; repeatable).")
-@click.option("-f", "--follow", is_flag=True, help="Wait for the run to end, then show its steps.")
-@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
-def run(name: str, params: tuple[str, ...], no_reuse: bool, saves: tuple[str, ...], follow: bool,
-        as_json: bool) -> None:
-    """Start pipeline NAME of floyd.yml on this project's code."""
+def pipeline_request(name: str, params: tuple[str, ...], no_reuse: bool = False,
+                     saves: tuple[str, ...] = (), models: tuple[str, ...] = ()) -> tuple[Path, dict]:
+    """floyd.yml's pipeline NAME of the project linked here as the body of ``POST /api/v1/pipelines``
+    (without its snapshot yet), and the project's root. Shared by ``pipeline run`` and ``schedule create``."""
     found = linked_project()
     if found is None:
         raise FloydClientError(f"No project is linked to {Path.cwd()} (no .floydexpt here or above): "
@@ -80,13 +74,35 @@ def run(name: str, params: tuple[str, ...], no_reuse: bool, saves: tuple[str, ..
     if not yml.is_file():
         raise FloydClientError(f"There is no {YML_FILE} in {root} to define pipeline {name!r}.")
     steps = apply_params(pipeline_steps(yml.read_text(encoding="utf-8"), name, project), params)
-    body = {"project": project, "pipeline": name, "steps": steps, "no_reuse": no_reuse,
-            "save_outputs": parse_saves(saves)}
-    s = Session()
-    owner, pname = project.split("/", 1)
-    with RichProgress(enabled=not as_json) as progress:
+    return root, {"project": project, "pipeline": name, "steps": steps, "no_reuse": no_reuse,
+                  "save_outputs": parse_saves(saves),
+                  "save_models": parse_saves(models, "--save-model", "MODEL", "train=mnist-cnn")}
+
+
+def with_snapshot(s: Session, root: Path, body: dict, quiet: bool) -> dict:
+    """``body`` with the project's code uploaded once as its snapshot (only what the server lacks)."""
+    owner, pname = body["project"].split("/", 1)
+    with RichProgress(enabled=not quiet) as progress:
         up = upload_code(s.client, owner, pname, root, observer=progress)
-    result = s.client.send_json("POST", "pipelines", {**body, "snapshot": up.version["id"]})
+    return {**body, "snapshot": up.version["id"]}
+
+
+@pipeline.command("run")
+@click.argument("name")
+@click.option("--param", "params", multiple=True, metavar="STEP.NAME=VALUE", help="A step's parameter (repeatable).")
+@click.option("--no-reuse", is_flag=True, help="Run every step, even those an earlier run already computed.")
+@click.option("--save-output", "saves", multiple=True, metavar="STEP=DATASET",
+              help="The step's output becomes a new version of DATASET (made if missing; repeatable).")
+@click.option("--save-model", "models", multiple=True, metavar="STEP=MODEL",
+              help="The step's output becomes a new version of model MODEL (registered, made if missing; repeatable).")
+@click.option("-f", "--follow", is_flag=True, help="Wait for the run to end, then show its steps.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+def run(name: str, params: tuple[str, ...], no_reuse: bool, saves: tuple[str, ...], models: tuple[str, ...],
+        follow: bool, as_json: bool) -> None:
+    """Start pipeline NAME of floyd.yml on this project's code."""
+    root, body = pipeline_request(name, params, no_reuse, saves, models)
+    s = Session()
+    result = s.client.send_json("POST", "pipelines", with_snapshot(s, root, body, as_json))
     if follow:
         result = wait(s, JobRef(result["owner"], result["project"], result["number"]))
     if as_json:
@@ -96,7 +112,7 @@ def run(name: str, params: tuple[str, ...], no_reuse: bool, saves: tuple[str, ..
         print_run(result)
     else:
         say(f"Pipeline [bold]{name}[/bold] run [bold]{result['id']}[/bold] started "
-            f"({len(steps)} steps). Follow it: floyd pipeline status {result['id']}")
+            f"({len(body['steps'])} steps). Follow it: floyd pipeline status {result['id']}")
     click.echo(page_url(s, result))
     if follow and result["state"] != "succeeded":
         raise SystemExit(1)

@@ -1,4 +1,4 @@
-"""``floyd schedule …``: run a job on a cron time table, kept by the platform (not by a laptop or a
+"""``floyd schedule …``: run a job (or a pipeline of floyd.yml, ``--pipeline``) on a cron time table, kept by the platform (not by a laptop or a
 notebook server that may be off when it comes due).
 
 ``create`` builds the one job request (:func:`floyd.client.request.build_job_request`, as ``floyd
@@ -18,6 +18,7 @@ from floyd.cli.context import Session
 from floyd.cli.jobrefs import linked_project
 from floyd.cli.options import CommandArgs, job_options, options_from_flags
 from floyd.cli.output import cells, print_json, print_table, say, when
+from floyd.cli.pipelines import pipeline_request, with_snapshot
 from floyd.cli.run import what_to_run
 from floyd.client.errors import FloydClientError
 from floyd.client.project_config import ConfigError
@@ -34,7 +35,10 @@ def schedule_ref(s: Session, text: str) -> tuple[str, str]:
 
 
 def what_it_runs(sched: dict) -> str:
-    request = (sched.get("target") or {}).get("request") or {}
+    target = sched.get("target") or {}
+    request = target.get("request") or {}
+    if target.get("kind") == "pipeline":
+        return f"pipeline {request.get('pipeline', '')}"
     return str(request.get("command") or request.get("notebook") or "")
 
 
@@ -58,20 +62,28 @@ def schedule() -> None:
 @click.option("--timezone", default="UTC", show_default=True, help="The cron's time zone, e.g. Europe/Berlin.")
 @click.option("--allow-overlap", is_flag=True, help="Start a run even while the previous one still goes.")
 @click.option("--task", help="Use the keys of this task of floyd.yml.")
+@click.option("--pipeline", help="Run this pipeline of floyd.yml instead of a job (--param STEP.NAME=VALUE).")
 @job_options
 def create(name: str, command: tuple[str, ...], cron: str, timezone: str, allow_overlap: bool, task: str | None,
-           environment: str | None, cpu: bool, gpu: int | None, cpus: float | None, memory: str | None,
+           pipeline: str | None, environment: str | None, cpu: bool, gpu: int | None, cpus: float | None, memory: str | None,
            data: tuple[str, ...], params: tuple[str, ...], max_runtime: int | None, message: str | None,
            follow: bool, as_json: bool) -> None:
     """Run COMMAND (or a notebook, or floyd.yml's command) of this project on schedule NAME.
 
-    The code is snapshotted now; each run runs that snapshot. Example:
+    The code is snapshotted now; each run runs that snapshot. Examples:
 
     \b
       floyd schedule create nightly --cron "0 3 * * *" --timezone Europe/Berlin "python train.py"
+      floyd schedule create nightly-train --cron "0 3 * * *" --pipeline train --param fit.lr=0.01
     """
     if follow:
         raise click.UsageError("-f/--follow is for floyd run; a schedule's jobs start later (floyd schedule show).")
+    body = {"name": name, "cron": cron, "timezone": timezone, "allow_overlap": allow_overlap}
+    if pipeline is not None:
+        if command or task:
+            raise click.UsageError("--pipeline runs floyd.yml's pipeline: leave out COMMAND and --task.")
+        create_for_pipeline(body, pipeline, params, as_json)
+        return
     s = Session()
     found = linked_project()
     if found is None:
@@ -83,11 +95,24 @@ def create(name: str, command: tuple[str, ...], cron: str, timezone: str, allow_
         request = build_job_request(project, what_to_run(command, root), options, root, task)
     except NothingToRun as exc:
         raise click.UsageError(exc.message) from None
-    body = {"name": name, "cron": cron, "timezone": timezone, "allow_overlap": allow_overlap}
     s.client.check_schedule(body)  # a bad name, cron or time zone is refused before any upload
     with RichProgress(enabled=not as_json) as progress:
         ready, _ = snapshot_request(s.client, request, root, observer=progress)
     result = s.client.create_schedule({**body, "target": {"kind": "job", "request": ready.to_body()}})
+    show_created(result, as_json)
+
+
+def create_for_pipeline(body: dict, pipeline: str, params: tuple[str, ...], as_json: bool) -> None:
+    """A schedule whose runs are runs of floyd.yml's ``pipeline`` (read and checked as ``floyd
+    pipeline run`` does, its code uploaded once)."""
+    root, request = pipeline_request(pipeline, params)
+    s = Session()
+    s.client.check_schedule(body)  # a bad name, cron or time zone is refused before any upload
+    ready = with_snapshot(s, root, request, as_json)
+    show_created(s.client.create_schedule({**body, "target": {"kind": "pipeline", "request": ready}}), as_json)
+
+
+def show_created(result: dict, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return

@@ -123,12 +123,13 @@ def apply_params(steps: dict[str, dict], flags: tuple[str, ...] | list[str]) -> 
     return out
 
 
-def parse_saves(flags: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """``--save-output STEP=DATASET`` → {step: dataset}."""
+def parse_saves(flags: tuple[str, ...] | list[str], option: str = "--save-output", what: str = "DATASET",
+                example: str = "prepare=clean-data") -> dict[str, str]:
+    """``--save-output STEP=DATASET`` (or ``--save-model STEP=MODEL``) → {step: name}."""
     out = {}
     for flag in flags:
-        step, eq, dataset = flag.partition("=")
-        if not eq or not step.strip() or not dataset.strip():
-            raise ConfigError(f"--save-output {flag}: write STEP=DATASET, e.g. --save-output prepare=clean-data")
-        out[step.strip()] = dataset.strip()
+        step, eq, name = flag.partition("=")
+        if not eq or not step.strip() or not name.strip():
+            raise ConfigError(f"{option} {flag}: write STEP={what}, e.g. {option} {example}")
+        out[step.strip()] = name.strip()
     return out
