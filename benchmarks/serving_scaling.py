@@ -26,6 +26,7 @@ from common import emit, log, median
 
 from floyd.client.http import FloydClient
 from tests.support.loadgen import LENGTH_RE, get_request
+from tests.support.serving import ASGI_LIFESPAN
 
 SLOW_APP = b'''import asyncio, os
 
@@ -33,13 +34,7 @@ REPLICA = os.environ.get("FLOYD_REPLICA", "?").encode()
 
 
 async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
-    if scope["path"] == "/slow":
+''' + ASGI_LIFESPAN + b'''    if scope["path"] == "/slow":
         await asyncio.sleep(0.2)
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(REPLICA)).encode())]})

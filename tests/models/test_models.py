@@ -14,7 +14,7 @@ import requests
 
 from tests.support.jobs import submit, wait_state
 from tests.support.platform import Platform, User, write_tree
-from tests.support.serving import call, deploy, wait_version
+from tests.support.serving import ASGI_LIFESPAN, call, deploy, wait_version
 
 TRAIN = b'''import json, os, sys
 out = os.path.join(os.environ["FLOYD_OUTPUT"], "model")
@@ -33,13 +33,7 @@ SERVE = b'''import os
 WEIGHTS = open(os.path.join(os.environ["FLOYD_MODEL"], "weights.txt"), "rb").read()
 
 async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
-    await send({"type": "http.response.start", "status": 200,
+''' + ASGI_LIFESPAN + b'''    await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(WEIGHTS)).encode())]})
     await send({"type": "http.response.body", "body": WEIGHTS})
 '''

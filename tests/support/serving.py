@@ -12,15 +12,18 @@ from floyd.client.transfer import upload_code
 from tests.support.jobs import client_for
 from tests.support.platform import User, write_tree
 
-# A trivial ASGI app (no framework to import): the endpoint's own work is next to nothing.
-ASGI_OK_APP = b'''async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
+# The lifespan handshake an ASGI app of these tests starts with (uvicorn sends startup and shutdown).
+ASGI_LIFESPAN = b'''    if scope["type"] == "lifespan":
         while True:
             message = await receive()
             await send({"type": message["type"] + ".complete"})
             if message["type"] == "lifespan.shutdown":
                 return
-    await send({"type": "http.response.start", "status": 200,
+'''
+
+# A trivial ASGI app (no framework to import): the endpoint's own work is next to nothing.
+ASGI_OK_APP = b'''async def app(scope, receive, send):
+''' + ASGI_LIFESPAN + b'''    await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"ok"})
 '''
