@@ -8,19 +8,23 @@ page and never one query over the whole version. Downloads are links to the API'
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urlencode
 
 from tornado import web
 
 from jobs_bridge.datasets.listing import MAX_LIMIT
 from jobs_bridge.datasets.preview import make_preview, read_limit
-from jobs_bridge.errors import BadRequest
+from jobs_bridge.errors import BadRequest, FloydError
 from jobs_bridge.handlers.base import to_http
 from jobs_bridge.handlers.pages import PageHandler
+from jobs_bridge.storage.paths import clean_relpath
 
 PAGE_FILES = 1000  # rows of a folder on the dataset page
 DIFF_ROWS = 2000  # changes listed on the diff page (the API has them all)
 
+
+VERSION_RE = re.compile(r"latest|[0-9]+")  # as the document's pattern for ?version=
 
 def crumbs(path: str) -> list[tuple[str, str]]:
     """``a/b/c`` → [('a', 'a'), ('b', 'a/b'), ('c', 'a/b/c')]: each folder's name and path."""
@@ -29,6 +33,14 @@ def crumbs(path: str) -> list[tuple[str, str]]:
 
 
 class DatasetPageBase(PageHandler):
+    def version_argument(self) -> str:
+        """``?version=``: a number or ``latest`` (the default), checked even when the dataset has
+        no version to show yet."""
+        version = self.raw_argument("version", "latest")
+        if not VERSION_RE.fullmatch(version):
+            raise to_http(BadRequest(f"Invalid version {version!r}: give a number or 'latest', or leave it out."))
+        return version
+
     def render_dataset(self, template: str, owner: str, name: str, **kwargs: object) -> None:
         base = f"{self.bridge.service_prefix}datasets/{quote(owner)}/{quote(name)}"
         api = f"{self.bridge.service_prefix}api/v1/datasets/{quote(owner)}/{quote(name)}"
@@ -41,19 +53,22 @@ class DatasetPage(DatasetPageBase):
 
     @web.authenticated
     async def get(self, owner: str, name: str) -> None:
+        # Every argument is checked first, even when the dataset has no version to list yet.
+        version, path, after = self.version_argument(), self.raw_argument("path").strip("/"), self.raw_argument("after")
+        for what, value in (("path", path), ("after", after)):
+            if value:
+                try:
+                    clean_relpath(value, what)
+                except FloydError as exc:
+                    raise to_http(exc) from None
+        recursive = self.flag_argument("recursive")
+        limit = self.int_argument("limit", PAGE_FILES, 1, MAX_LIMIT) or PAGE_FILES
         manager = self.bridge.dataset_manager
-        version = self.get_argument("version", "latest")
-        if not version:  # the API reads "" as latest; a link to a page names one or leaves it out
-            raise to_http(BadRequest("Give ?version= a number or 'latest', or leave it out."))
         dataset = await self.call(manager.get, self.caller, owner, name)
         versions = await self.call(manager.versions, self.caller, owner, name)
-        path = self.raw_argument("path").strip("/")
-        recursive = self.flag_argument("recursive")
         files, next_url = None, None
         if versions:
-            limit = self.int_argument("limit", PAGE_FILES, 1, MAX_LIMIT) or PAGE_FILES
-            files = await self.call(manager.list_files, self.caller, owner, name, version, path, recursive,
-                                    self.raw_argument("after"), limit)
+            files = await self.call(manager.list_files, self.caller, owner, name, version, path, recursive, after, limit)
             if files["next"]:
                 query: dict[str, object] = {"version": files["version"]["number"], "after": files["next"]}
                 if path:
@@ -64,7 +79,7 @@ class DatasetPage(DatasetPageBase):
                     query["limit"] = limit
                 next_url = "?" + urlencode(query)
         self.render_dataset("dataset.html", owner, name, dataset=dataset, versions=versions, files=files,
-                            next_url=next_url, paged=bool(self.raw_argument("after")), path=path, recursive=recursive)
+                            next_url=next_url, paged=bool(after), path=path, recursive=recursive)
 
 
 class PreviewPage(DatasetPageBase):
@@ -79,7 +94,7 @@ class PreviewPage(DatasetPageBase):
         manager = self.bridge.dataset_manager
         dataset = await self.call(manager.get, self.caller, owner, name)
         info, entry, head = await self.call(manager.read_head, self.caller, owner, name,
-                                            self.get_argument("version", "latest"), path, read_limit(path))
+                                            self.version_argument(), path, read_limit(path))
         self.render_dataset("dataset_preview.html", owner, name, dataset=dataset, version=info, entry=entry,
                             preview=make_preview(entry.path, entry.size, head))
 

@@ -45,6 +45,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` different free ports: each socket stays bound until all are chosen (two calls of
+    free_port() may get the same port back, and a hub then cannot bind its API port)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 @dataclass
 class User:
     name: str
@@ -98,14 +111,14 @@ class Platform:
             (root / "jupyterhub_config_local.py").write_text(hub_config)
         workdir = base / "work"
         workdir.mkdir(parents=True, exist_ok=True)
-        hub_port, bridge_port = free_port(), free_port()
+        hub_port, bridge_port, hub_api_port, proxy_api_port = free_ports(4)
         env = dict(os.environ)
         env.update({
             "FLOYD_ROOT": str(root),
             "FLOYD_HUB_PORT": str(hub_port),
             "FLOYD_BRIDGE_PORT": str(bridge_port),
-            "FLOYD_HUB_API_PORT": str(free_port()),
-            "FLOYD_PROXY_API_PORT": str(free_port()),
+            "FLOYD_HUB_API_PORT": str(hub_api_port),
+            "FLOYD_PROXY_API_PORT": str(proxy_api_port),
             "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
         })
         env.update(extra_env or {})
