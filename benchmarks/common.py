@@ -19,10 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 MiB = 1 << 20
@@ -113,6 +114,28 @@ class Stoppable(Protocol):
     def run(self) -> None: ...
 
     def cleanup(self) -> None: ...
+
+
+class Startable(Protocol):
+    """A platform of the tests' kind (tests/support/platform.py): start it, stop it."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Startable)
+
+
+@contextmanager
+def started(platform: S) -> Iterator[S]:
+    """The platform, started, and stopped again even after a failure or an interrupt."""
+    try:
+        platform.start()
+        yield platform
+    finally:
+        log("stopping the platform")
+        platform.stop()
 
 
 def run_then_cleanup(bench: Stoppable) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from common import REPO, cli, emit, log
+from common import REPO, cli, emit, log, started
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -56,13 +56,8 @@ def median_time(fn: Callable[[], requests.Response]) -> float:
 
 
 def bench(base: Path, quick: bool) -> None:
-    platform = Platform.create(base / "platform")
-    try:
-        platform.start()
+    with started(Platform.create(base / "platform")) as platform:
         measure(base, platform, quick)
-    finally:
-        log("stopping the platform")
-        platform.stop()
 
 
 def measure(base: Path, platform: Platform, quick: bool) -> None:

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import cli, force_remove, log
+from common import cli, force_remove, log, started
 from datasets import emit, run_upload, settle, sha256sum
 
 from floyd.client.hashing import StatCache
@@ -59,13 +59,8 @@ def rss_mib(pid: int) -> float:
 
 
 def bench(base: Path, quick: bool) -> None:
-    platform = Platform.create(base / "platform")
-    try:
-        platform.start()
+    with started(Platform.create(base / "platform")) as platform:
         bench_scale(base, platform, quick)
-    finally:
-        log("stopping the platform")
-        platform.stop()
 
 
 def bench_scale(base: Path, platform: Platform, quick: bool) -> None:
