@@ -144,7 +144,9 @@ class NamespaceSwarm:
     def __init__(self, nodes: int = 3, key: int | None = None,
                  generic_resources: Mapping[int, Sequence[str]] | None = None,
                  labels: Mapping[int, Mapping[str, str]] | None = None) -> None:
-        self.key = key if key is not None else 200 + os.getpid() % 50
+        # FLOYD_SWARM_KEY: parallel checkouts on one machine each pick their own
+        env_key = os.environ.get("FLOYD_SWARM_KEY")
+        self.key = key if key is not None else int(env_key) if env_key else 200 + os.getpid() % 50
         self.prefix = f"fsw{self.key}"
         self.subnet = f"10.213.{self.key}"
         # docker0 of node N: 10.214.<key>.<16N+1>/28; its networks: 10.<215+N>.<key>.0/24; overlays: 10.225.<key>.0/24
