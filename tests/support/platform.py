@@ -167,6 +167,17 @@ class Platform:
 
     def remove_replicas(self) -> None:
         self._remove_containers("org.floyd.replica")
+        self._stop_local_replicas()
+
+    def _stop_local_replicas(self) -> None:
+        """Local-executor replicas are process groups of their own, so Ctrl-C of the platform
+        leaves them running too (a benchmark on the local executor used to leave them behind)."""
+        from jobs_bridge.executors.local import LocalExecutor
+
+        local = LocalExecutor(self.root, self.instance)
+        for found in local.find_replicas():
+            if found.running:
+                local.stop(found.handle, "", grace=3)
 
     def remove_jobs(self) -> None:
         """Job containers outlive the platform too (a test that fails mid-way leaves them running)."""
