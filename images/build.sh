@@ -222,6 +222,15 @@ if $NEEDS_WHEEL; then
     fi
     wheel=$(cd "$CTX/dist" && ls ./*.whl) || die "no wheel in $CTX/dist"
     say "wheel ${wheel#./} built in $(elapsed "$t0")"
+    # its dependencies, for a Dockerfile that installs them in a layer of their own (images/hub)
+    "$PY" - "$CTX/dist/${wheel#./}" >"$CTX/requirements.txt" <<'PYEOF'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as whl:
+    meta = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+    for line in whl.read(meta).decode().splitlines():
+        if line.startswith("Requires-Dist:") and "extra ==" not in line:
+            print(line.split(":", 1)[1].strip())
+PYEOF
 fi
 rm -rf "$CTX/src"
 

@@ -100,8 +100,9 @@ class ComposePlatform(Platform):
         admin whose password the first start wrote, as `make up` prints it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                if requests.get(self.api_url + "info", timeout=5).status_code in (200, 401, 403):
+            try:  # what floyd-up waits for before it prints the login
+                if all(requests.get(self.url + path, timeout=5).status_code == 200
+                       for path in ("hub/api", "services/floyd/api/v1/info")):
                     break
             except requests.RequestException:
                 pass
