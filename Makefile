@@ -6,6 +6,7 @@
 #   make fuzz     schemathesis, long profile, against a platform of its own (FUZZ_ARGS=--max-examples 200)
 #   make bench    every benchmarks/*.py   (make bench BENCH_ARGS=--quick)
 #   make images   build the environment images: base floyd/base:bookworm, then floyd/cpu:latest (IMAGE_VARIANTS="pytorch tensorflow" adds more)
+#   make compose-images  the images docker-compose.yml runs: floyd/hub:latest and floyd/postgres:latest (no registry)
 #   make venv     create .venv / reinstall it when pyproject.toml changed
 #   make labextension  build the JupyterLab extension (npm) and install it into .venv
 #   make clean    remove test output and the venv stamp (never ./var)
@@ -35,10 +36,10 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # Prints the DOCKER_HOST to use (last line of ensure-docker.sh), or fails.
 ENSURE_DOCKER := bash scripts/ensure-docker.sh | tail -n 1
 
-.PHONY: help venv labextension up test lint fuzz bench images clean
+.PHONY: help venv labextension up test lint fuzz bench images compose-images clean
 
 help:
-	@sed -n '3,11s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,12s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -127,6 +128,15 @@ images: labextension
 	for v in cpu $(filter-out cpu,$(IMAGE_VARIANTS)); do \
 		bash images/build.sh --variant "$$v" $(IMAGE_BUILD_ARGS); \
 	done
+
+# The hub (JupyterHub + CHP + the bridge) and PostgreSQL images on floyd/base:bookworm; a
+# registry-backed build passes IMAGE_BUILD_ARGS='--base python:3.11-slim' (docs/admin.md, "docker-compose").
+compose-images: labextension
+	@bash scripts/ensure-system.sh docker debootstrap compose
+	@host=$$($(ENSURE_DOCKER)); export DOCKER_HOST="$$host"; \
+	bash images/bootstrap.sh $(IMAGE_ARGS); \
+	bash images/build.sh --variant postgres $(IMAGE_BUILD_ARGS); \
+	bash images/build.sh --variant hub $(IMAGE_BUILD_ARGS)
 
 clean:
 	rm -f $(STAMP)

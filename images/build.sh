@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build a Floyd environment image from images/Dockerfile.
 #
-#   images/build.sh [--variant cpu|pytorch|tensorflow|cuda] [--tag TAG] [--base IMAGE]
+#   images/build.sh [--variant cpu|pytorch|tensorflow|cuda|hub|postgres] [--tag TAG] [--base IMAGE]
 #                   [--framework none|pytorch|tensorflow] [--extra-pip 'PKG ...']
 #                   [--build-arg NAME=VALUE]... [--force] [--no-cache] [--verbose]
 #
@@ -12,6 +12,9 @@
 #                 -> floyd/cuda:latest (needs a registry: when its base is neither local nor
 #                 pullable, the build is skipped with a message and exit 0; an explicit
 #                 --base that cannot be had fails)
+#                 hub / postgres: the images docker-compose.yml runs (images/hub/Dockerfile: JupyterHub,
+#                 CHP and the bridge; images/postgres/Dockerfile: Debian's PostgreSQL), on
+#                 floyd/base:bookworm -> floyd/hub:latest, floyd/postgres:latest (make compose-images)
 #   --tag         image tag (default floyd/<variant>:latest)
 #   --base        base image (default per variant; python:3.11-slim works where a registry is)
 #   --framework   override the variant's framework
@@ -84,12 +87,16 @@ done
 BASE_GIVEN=false
 [ -n "$BASE" ] && BASE_GIVEN=true
 CUDA=0
+DOCKERFILE="$HERE/Dockerfile"
+NEEDS_WHEEL=true
 case "$VARIANT" in
     cpu) : "${FRAMEWORK:=none}" ;;
+    hub) : "${FRAMEWORK:=none}"; DOCKERFILE="$HERE/hub/Dockerfile" ;;
+    postgres) : "${FRAMEWORK:=none}"; DOCKERFILE="$HERE/postgres/Dockerfile"; NEEDS_WHEEL=false ;;
     pytorch) : "${FRAMEWORK:=pytorch}" ;;
     tensorflow) : "${FRAMEWORK:=tensorflow}" ;;
     cuda) : "${FRAMEWORK:=pytorch}" "${BASE:=$CUDA_BASE}"; CUDA=1 ;;
-    *) die "unknown variant '$VARIANT' (cpu|pytorch|tensorflow|cuda)" ;;
+    *) die "unknown variant '$VARIANT' (cpu|pytorch|tensorflow|cuda|hub|postgres)" ;;
 esac
 case "$FRAMEWORK" in none|pytorch|tensorflow) ;; *) die "unknown framework '$FRAMEWORK'" ;; esac
 : "${BASE:=$DEFAULT_BASE}" "${TAG:=floyd/$VARIANT:latest}"
@@ -119,6 +126,12 @@ if [ -z "$base_id" ]; then
     base_id=$(docker image inspect -f '{{.Id}}' "$BASE")
 fi
 
+# files beside a compose image's Dockerfile (images/<variant>/) belong to its build context
+context_files() {
+    [ "$DOCKERFILE" = "$HERE/Dockerfile" ] && echo "$DOCKERFILE" && return
+    find "$(dirname "$DOCKERFILE")" -maxdepth 1 -type f | LC_ALL=C sort
+}
+
 # --- the JupyterLab extension: the wheel ships extensions/labextension/labextension/ -------------
 LABEXT="$REPO/extensions/labextension"
 labext_stale() {
@@ -126,7 +139,7 @@ labext_stale() {
     [ -n "$(cd "$LABEXT" && find package.json package-lock.json tsconfig.json src schema style -type f \
         -newer labextension/package.json -print -quit 2>/dev/null)" ]
 }
-if [ -d "$LABEXT" ] && labext_stale; then
+if $NEEDS_WHEEL && [ -d "$LABEXT" ] && labext_stale; then
     t0=$(date +%s.%N)
     if [ -x "$REPO/.venv/bin/python" ] && command -v make >/dev/null 2>&1; then
         say "building the JupyterLab extension: make labextension"
@@ -153,11 +166,13 @@ source_hash() {
     done
     {
         printf '%s\n' "${build_args[@]}" "base-id=$base_id"
-        sha256sum "$HERE/Dockerfile" | cut -d' ' -f1
-        (cd "$REPO" && find "${srcs[@]}" \
-            \( -name __pycache__ -o -name node_modules -o -name '*.egg-info' -o -name .ipynb_checkpoints \
-               -o -name '*.tsbuildinfo' -o -path extensions/labextension/lib \) -prune \
-            -o -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+        context_files | xargs sha256sum | cut -d' ' -f1
+        if $NEEDS_WHEEL; then
+            (cd "$REPO" && find "${srcs[@]}" \
+                \( -name __pycache__ -o -name node_modules -o -name '*.egg-info' -o -name .ipynb_checkpoints \
+                   -o -name '*.tsbuildinfo' -o -path extensions/labextension/lib \) -prune \
+                -o -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+        fi
     } | sha256sum | cut -c1-16
 }
 HASH=$(source_hash)
@@ -194,21 +209,32 @@ trap cleanup EXIT
 
 t0=$(date +%s.%N)
 mkdir -p "$CTX/src" "$CTX/dist"
-(cd "$REPO" && tar -cf - \
-    --exclude=__pycache__ --exclude='*.pyc' --exclude=node_modules --exclude='*.egg-info' \
-    --exclude=.ipynb_checkpoints --exclude='*.tsbuildinfo' --exclude=extensions/labextension/lib \
-    $(for f in pyproject.toml README.md LICENSE LICENSE.txt MANIFEST.in setup.py setup.cfg \
-        jobs_bridge extensions hub_config jupyter-config; do [ -e "$f" ] && echo "$f"; done)) | tar -C "$CTX/src" -xf -
-if [ -x "$REPO/.venv/bin/python" ]; then PY="$REPO/.venv/bin/python"; else PY=python3; fi
-if ! (cd "$CTX/src" && "$PY" -m pip wheel -q --no-deps -w "$CTX/dist" .) >"$CTX/wheel.log" 2>&1; then
-    cat "$CTX/wheel.log" >&2
-    die "building the Floyd wheel failed"
+if $NEEDS_WHEEL; then
+    (cd "$REPO" && tar -cf - \
+        --exclude=__pycache__ --exclude='*.pyc' --exclude=node_modules --exclude='*.egg-info' \
+        --exclude=.ipynb_checkpoints --exclude='*.tsbuildinfo' --exclude=extensions/labextension/lib \
+        $(for f in pyproject.toml README.md LICENSE LICENSE.txt MANIFEST.in setup.py setup.cfg \
+            jobs_bridge extensions hub_config jupyter-config; do [ -e "$f" ] && echo "$f"; done)) | tar -C "$CTX/src" -xf -
+    if [ -x "$REPO/.venv/bin/python" ]; then PY="$REPO/.venv/bin/python"; else PY=python3; fi
+    if ! (cd "$CTX/src" && "$PY" -m pip wheel -q --no-deps -w "$CTX/dist" .) >"$CTX/wheel.log" 2>&1; then
+        cat "$CTX/wheel.log" >&2
+        die "building the Floyd wheel failed"
+    fi
+    wheel=$(cd "$CTX/dist" && ls ./*.whl) || die "no wheel in $CTX/dist"
+    say "wheel ${wheel#./} built in $(elapsed "$t0")"
+    # its dependencies, for a Dockerfile that installs them in a layer of their own (images/hub)
+    "$PY" - "$CTX/dist/${wheel#./}" >"$CTX/requirements.txt" <<'PYEOF'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as whl:
+    meta = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+    for line in whl.read(meta).decode().splitlines():
+        if line.startswith("Requires-Dist:") and "extra ==" not in line:
+            print(line.split(":", 1)[1].strip())
+PYEOF
 fi
 rm -rf "$CTX/src"
-wheel=$(cd "$CTX/dist" && ls ./*.whl) || die "no wheel in $CTX/dist"
-say "wheel ${wheel#./} built in $(elapsed "$t0")"
 
-cp "$HERE/Dockerfile" "$CTX/Dockerfile"
+context_files | while read -r f; do cp "$f" "$CTX/"; done
 if [ -s "$HOST_CA" ]; then
     cp "$HOST_CA" "$CTX/ca-certificates.crt"
 else

@@ -139,16 +139,18 @@ class Node:
 
 class NamespaceSwarm:
     """``nodes`` engines joined into one Swarm; node 1 is the manager. ``key`` (1-250) keeps
-    two swarms on one machine apart: bridge, namespaces, addresses and directories carry it."""
+    two swarms on one machine apart: bridge, namespaces, addresses and directories carry it.
+    ``family`` and ``net`` keep two kinds of swarm of one checkout apart (the compose test's
+    one node, "fco"/212, runs beside the swarm tests' nodes, "fsw"/213)."""
 
     def __init__(self, nodes: int = 3, key: int | None = None,
                  generic_resources: Mapping[int, Sequence[str]] | None = None,
-                 labels: Mapping[int, Mapping[str, str]] | None = None) -> None:
+                 labels: Mapping[int, Mapping[str, str]] | None = None, family: str = "fsw", net: int = 213) -> None:
         # FLOYD_SWARM_KEY: parallel checkouts on one machine each pick their own
         env_key = os.environ.get("FLOYD_SWARM_KEY")
         self.key = key if key is not None else int(env_key) if env_key else 200 + os.getpid() % 50
-        self.prefix = f"fsw{self.key}"
-        self.subnet = f"10.213.{self.key}"
+        self.prefix = f"{family}{self.key}"
+        self.subnet = f"10.{net}.{self.key}"
         # docker0 of node N: 10.214.<key>.<16N+1>/28; its networks: 10.<215+N>.<key>.0/24; overlays: 10.225.<key>.0/24
         self.bip_base = f"10.214.{self.key}"
         self.pool_base = f"10.225.{self.key}"
