@@ -1,0 +1,125 @@
+"""The HAProxy data plane that docs/serving.md ("Proxy") proposes, against a real replica: a key
+of the endpoint reaches the replica (path, proxy token and credentials as the bridge's proxy
+sends them), anything else falls back to the bridge, a revoked key stops at once, and
+``show stat`` counts every request. Skipped where ``haproxy`` is not installed."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from tests.support.haproxy import PREFIX, HAProxy
+from tests.support.platform import free_port
+from tests.support.runtime import RuntimeProcess
+
+pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
+APP = b'''from flask import Flask, jsonify, request
+app = Flask(__name__)
+
+@app.get("/<path:rest>")
+def echo(rest):
+    return jsonify(path=request.path, headers=sorted(k.lower() for k in request.headers.keys()),
+                   prefix=request.headers.get("X-Forwarded-Prefix"))
+'''
+KEY, OTHER = "fk_dataplane-test-key-1", "fk_dataplane-test-key-2"
+TOKEN = "proxy-token-of-the-version"
+
+
+class Bridge(BaseHTTPRequestHandler):
+    """Stands in for the bridge's own proxy: says that it answered."""
+
+    def do_GET(self) -> None:
+        body = b'{"status": 401, "message": "from the bridge"}'
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
+    code = tmp_path_factory.mktemp("app")
+    (code / "app.py").write_bytes(APP)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FLOYD_PROXY_TOKEN", TOKEN)
+    replica = RuntimeProcess(code, "app.py")
+    mp.undo()
+    bridge = ThreadingHTTPServer(("127.0.0.1", free_port()), Bridge)
+    threading.Thread(target=bridge.serve_forever, daemon=True).start()
+    proxy = HAProxy(tmp_path_factory.mktemp("haproxy"), free_port(), bridge.server_address[1])
+    try:
+        wait_ready(replica)
+        proxy.route("alice/model", 0, TOKEN, [replica.port])
+        proxy.grant(KEY, "alice/model")
+        proxy.grant(OTHER, "alice/other")
+        yield proxy
+    finally:
+        proxy.stop()
+        bridge.shutdown()
+        replica.terminate()
+
+
+def wait_ready(replica: RuntimeProcess) -> None:
+    """Ready once it answers the proxy (with the token set, it answers nobody else)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            r = requests.get(replica.url + "/_floyd/ready", headers={"X-Floyd-Proxy-Token": TOKEN}, timeout=1)
+            if r.status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline and replica.proc.poll() is None, replica.log()
+        time.sleep(0.05)
+
+
+def get(plane: HAProxy, path: str, **headers: str) -> requests.Response:
+    return requests.get(f"http://127.0.0.1:{plane.port}{PREFIX}/{path}", headers=headers, timeout=10)
+
+
+def test_a_key_of_the_endpoint_reaches_the_replica(plane: HAProxy) -> None:
+    for headers in ({"Authorization": f"Bearer {KEY}"}, {"X-Floyd-Key": KEY}):
+        r = get(plane, "alice/model/predict/x", **headers)
+        assert r.status_code == 200, r.text
+        seen = r.json()
+        assert seen["path"] == "/predict/x"
+        assert seen["prefix"] == f"{PREFIX}/alice/model"
+        assert not {"authorization", "x-floyd-key", "x-floyd-proxy-token"} & set(seen["headers"])
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Floyd-Key": "fk_wrong"}, {"Authorization": f"Bearer {OTHER}"},
+                                     {"Authorization": "token a-hub-token"}])
+def test_everything_else_goes_to_the_bridge(plane: HAProxy, headers: dict[str, str]) -> None:
+    r = get(plane, "alice/model/predict/x", **headers)
+    assert r.status_code == 401 and r.json()["message"] == "from the bridge"
+
+
+def test_a_revoked_key_falls_back_at_once(plane: HAProxy) -> None:
+    key = "fk_dataplane-test-key-revoked"
+    plane.grant(key, "alice/model")
+    assert get(plane, "alice/model/a", **{"X-Floyd-Key": key}).status_code == 200
+    plane.revoke(key)
+    assert get(plane, "alice/model/a", **{"X-Floyd-Key": key}).status_code == 401
+
+
+def test_show_stat_counts_every_request(plane: HAProxy) -> None:
+    before = plane.stats()
+    n = 37
+    with requests.Session() as s:
+        for _ in range(n):
+            r = s.get(f"http://127.0.0.1:{plane.port}{PREFIX}/alice/model/n", headers={"X-Floyd-Key": KEY}, timeout=10)
+            assert r.status_code == 200
+    after = plane.stats()
+    assert int(after[("slot0", "BACKEND")]["hrsp_2xx"]) - int(before[("slot0", "BACKEND")]["hrsp_2xx"]) == n
+    assert int(after[("slot0", "r1")]["stot"]) - int(before[("slot0", "r1")]["stot"]) == n
+    assert after[("slot0", "r1")]["scur"] == "0"
