@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -58,7 +57,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
     threading.Thread(target=bridge.serve_forever, daemon=True).start()
     proxy = HAProxy(tmp_path_factory.mktemp("haproxy"), free_port(), bridge.server_address[1])
     try:
-        wait_ready(replica)
+        replica.wait_ready(headers={"X-Floyd-Proxy-Token": TOKEN})
         proxy.route("alice/model", 0, TOKEN, [replica.port])
         proxy.grant(KEY, "alice/model")
         proxy.grant(OTHER, "alice/other")
@@ -67,20 +66,6 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
         proxy.stop()
         bridge.shutdown()
         replica.terminate()
-
-
-def wait_ready(replica: RuntimeProcess) -> None:
-    """Ready once it answers the proxy (with the token set, it answers nobody else)."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            r = requests.get(replica.url + "/_floyd/ready", headers={"X-Floyd-Proxy-Token": TOKEN}, timeout=1)
-            if r.status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        assert time.monotonic() < deadline and replica.proc.poll() is None, replica.log()
-        time.sleep(0.05)
 
 
 def get(plane: HAProxy, path: str, **headers: str) -> requests.Response:
