@@ -151,7 +151,8 @@ def measure_sides(proxy: HAProxy, bridge: InProcess, replica: RuntimeProcess, en
 
 def bench(base: Path, quick: bool) -> None:
     if shutil.which("haproxy") is None:
-        raise SystemExit("haproxy is not installed: scripts/ensure-system.sh haproxy (as root)")
+        log("skipped: haproxy is not installed (scripts/ensure-system.sh haproxy, as root)")  # make bench goes on
+        return
     common = {"mode": "quick" if quick else "full", "proxy": "haproxy 2.6, 1 thread"}
     replicas: list[RuntimeProcess] = []
     proxy = HAProxy(base / "haproxy", free_port(), free_port())  # no bridge behind it: every request has a key
