@@ -89,6 +89,13 @@ def test_everything_else_goes_to_the_bridge(plane: HAProxy, headers: dict[str, s
     assert r.status_code == 401 and r.json()["message"] == "from the bridge"
 
 
+def test_a_pinned_version_goes_to_the_bridge(plane: HAProxy) -> None:
+    for path in ("alice/model/v1", "alice/model/v12/predict"):
+        r = get(plane, path, **{"X-Floyd-Key": KEY})
+        assert r.status_code == 401 and r.json()["message"] == "from the bridge"
+    assert get(plane, "alice/model/v1x", **{"X-Floyd-Key": KEY}).json()["path"] == "/v1x"  # not a pin
+
+
 def test_a_revoked_key_falls_back_at_once(plane: HAProxy) -> None:
     key = "fk_dataplane-test-key-revoked"
     plane.grant(key, "alice/model")

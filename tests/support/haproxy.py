@@ -5,7 +5,7 @@ HAProxy answers ``/services/floyd/endpoints/<owner>/<name>/…`` itself only whe
 key hashes (``sha2(256)``) to an entry of the key map naming that endpoint and the route map sends
 the endpoint to a slot backend; everything else (no key, a wrong or revoked key, a Hub token, an
 endpoint the route map leaves out) goes to the ``bridge`` backend, where the bridge's own proxy
-answers as it does today. Everything the bridge changes goes through the runtime API on a unix
+answers as it does today; so do pinned ``/vN/`` paths. Everything the bridge changes goes through the runtime API on a unix
 socket (``add map``/``del map``/``set server``), so no change needs a reload. Not product code:
 the bridge does not start HAProxy (yet); see docs/serving.md.
 """
@@ -40,8 +40,10 @@ frontend endpoints
     http-request set-var(txn.key) req.hdr(authorization),field(2,\\ ) if !{{ var(txn.key) -m found }} {{ req.hdr(authorization) -m reg -i ^bearer\\ fk_ }}
     http-request set-var(txn.kep) var(txn.key),sha2(256),hex,lower,map({state}/keys.map) if {{ var(txn.key) -m found }}
     acl key_ok var(txn.kep),strcmp(txn.ep) eq 0
-    http-request set-var(txn.be) var(txn.ep),map({state}/routes.map) if key_ok
-    use_backend %[var(txn.be)] if key_ok {{ var(txn.be) -m found }}
+    # a pinned version (/vN/...) is the bridge's to answer, as are splits: the route map leaves those out
+    acl pinned path_reg ^{prefix}/[^/]+/[^/]+/v[0-9]+(/|$)
+    http-request set-var(txn.be) var(txn.ep),map({state}/routes.map) if key_ok !pinned
+    use_backend %[var(txn.be)] if key_ok !pinned {{ var(txn.be) -m found }}
     default_backend bridge
 
 backend bridge
@@ -65,7 +67,7 @@ def render(state: Path, port: int, fallback: int, slots: int = 4, servers: int =
     replicas each (a version takes a free slot; ``maxconn`` requests at once per replica)."""
     body = "".join(SLOT.format(name=f"slot{i}", prefix=PREFIX, state=state, servers=servers, maxconn=maxconn)
                    for i in range(slots))
-    return CONFIG.format(state=state, port=port, fallback=fallback, slots=body)
+    return CONFIG.format(state=state, port=port, fallback=fallback, slots=body, prefix=PREFIX)
 
 
 class HAProxy:
