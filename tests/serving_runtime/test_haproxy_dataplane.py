@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,15 +19,18 @@ from tests.support.platform import free_port
 from tests.support.runtime import RuntimeProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
-APP = b'''from flask import Flask, jsonify, request
+APP = b'''import time
+from flask import Flask, jsonify, request
 app = Flask(__name__)
 
-@app.get("/<path:rest>")
+@app.route("/<path:rest>", methods=["GET", "POST"])
 def echo(rest):
+    if rest == "slow":
+        time.sleep(1)
     return jsonify(path=request.path, headers=sorted(k.lower() for k in request.headers.keys()),
                    prefix=request.headers.get("X-Forwarded-Prefix"))
 '''
-KEY, OTHER = "fk_dataplane-test-key-1", "fk_dataplane-test-key-2"
+KEY, OTHER, LIMITED = "fk_dataplane-test-key-1", "fk_dataplane-test-key-2", "fk_dataplane-test-key-3"
 TOKEN = "proxy-token-of-the-version"
 
 
@@ -61,6 +65,9 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
         proxy.route("alice/model", 0, TOKEN, [replica.port])
         proxy.grant(KEY, "alice/model")
         proxy.grant(OTHER, "alice/other")
+        proxy.route("alice/limited", 1, TOKEN, [replica.port])
+        proxy.limit(1, max_body=1000, rate=5, timeout_ms=300)
+        proxy.grant(LIMITED, "alice/limited")
         yield proxy
     finally:
         proxy.stop()
@@ -115,3 +122,29 @@ def test_show_stat_counts_every_request(plane: HAProxy) -> None:
     assert int(after[("slot0", "BACKEND")]["hrsp_2xx"]) - int(before[("slot0", "BACKEND")]["hrsp_2xx"]) == n
     assert int(after[("slot0", "r1")]["stot"]) - int(before[("slot0", "r1")]["stot"]) == n
     assert after[("slot0", "r1")]["scur"] == "0"
+
+
+
+def test_edge_limits_answer_in_the_platforms_json(plane: HAProxy) -> None:
+    """413 for a body over the endpoint's limit, 504 past its timeout, 429 with Retry-After past
+    its rate per key: the same JSON body as the bridge's (serving/edge.py)."""
+    url = f"http://127.0.0.1:{plane.port}{PREFIX}/alice/limited"
+    key = {"X-Floyd-Key": LIMITED}
+    time.sleep(1.1)  # a rate window of its own
+    assert requests.post(f"{url}/p", data=b"s" * 1000, headers=key, timeout=10).status_code == 200
+    big = requests.post(f"{url}/p", data=b"b" * 2000, headers=key, timeout=10)
+    assert big.status_code == 413 and big.headers["Content-Type"].startswith("application/json")
+    assert big.json() == {"status": 413, "message": "alice/limited accepts request bodies of at most 1000 bytes; "
+                                                    "this one has 2000."}
+    time.sleep(1.1)
+    slow = requests.get(f"{url}/slow", headers=key, timeout=10)
+    assert slow.status_code == 504 and slow.json()["status"] == 504, slow.text
+    assert "alice/limited" in slow.json()["message"]
+    time.sleep(1.1)
+    with requests.Session() as s:
+        answers = [s.get(f"{url}/r", headers=key, timeout=10) for _ in range(12)]
+    codes = [r.status_code for r in answers]
+    assert codes[:5] == [200] * 5 and 429 in codes, codes
+    refused = answers[codes.index(429)]
+    assert refused.headers["Retry-After"] == "1" and refused.json()["status"] == 429
+    assert "at most 5 request(s) per second per key" in refused.json()["message"]

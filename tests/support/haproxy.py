@@ -38,13 +38,19 @@ frontend endpoints
     http-request set-var(txn.ep) path,field(5,/,2)
     http-request set-var(txn.key) req.hdr(x-floyd-key) if {{ req.hdr(x-floyd-key) -m found }}
     http-request set-var(txn.key) req.hdr(authorization),field(2,\\ ) if !{{ var(txn.key) -m found }} {{ req.hdr(authorization) -m reg -i ^bearer\\ fk_ }}
-    http-request set-var(txn.kep) var(txn.key),sha2(256),hex,lower,map({state}/keys.map) if {{ var(txn.key) -m found }}
+    http-request set-var(txn.kh) var(txn.key),sha2(256),hex,lower if {{ var(txn.key) -m found }}
+    http-request set-var(txn.kep) var(txn.kh),map({state}/keys.map) if {{ var(txn.kh) -m found }}
     acl key_ok var(txn.kep),strcmp(txn.ep) eq 0
     # a pinned version (/vN/...) is the bridge's to answer, as are splits: the route map leaves those out
     acl pinned path_reg ^{prefix}/[^/]+/[^/]+/v[0-9]+(/|$)
     http-request set-var(txn.be) var(txn.ep),map({state}/routes.map) if key_ok !pinned
+    # requests per second per key (the edge's rate limit), counted only on the fast path
+    http-request track-sc0 var(txn.kh) table keyrates if key_ok !pinned {{ var(txn.be) -m found }}
     use_backend %[var(txn.be)] if key_ok !pinned {{ var(txn.be) -m found }}
     default_backend bridge
+
+backend keyrates
+    stick-table type string len 64 size 100k expire 10s store http_req_rate(1s)
 
 backend bridge
     http-reuse always
@@ -58,6 +64,13 @@ backend {name}
     http-request del-header x-floyd-key
     http-request del-header authorization
     http-request set-header X-Floyd-Proxy-Token %[be_name,map({state}/tokens.map)]
+    # the endpoint's edge limits (maps by slot; 0 or absent: none), answered in the platform's JSON
+    http-request set-var(txn.maxbody) be_name,map({state}/maxbody.map,0)
+    http-request set-var(txn.rps) be_name,map({state}/rates.map,0)
+    http-request return status 413 content-type "application/json; charset=UTF-8" lf-string '{{"status": 413, "message": "%[var(txn.ep)] accepts request bodies of at most %[var(txn.maxbody)] bytes; this one has %[req.hdr_val(content-length)]."}}' if {{ var(txn.maxbody) -m int gt 0 }} {{ req.hdr_val(content-length),sub(txn.maxbody) gt 0 }}
+    http-request return status 429 content-type "application/json; charset=UTF-8" lf-string '{{"status": 429, "message": "%[var(txn.ep)] takes at most %[var(txn.rps)] request(s) per second per key; try again in 1 s."}}' hdr Retry-After 1 if {{ var(txn.rps) -m int gt 0 }} {{ sc_http_req_rate(0),sub(txn.rps) gt 0 }}
+    http-request set-timeout server be_name,map({state}/timeouts.map,300000)
+    http-error status 504 content-type "application/json; charset=UTF-8" lf-string '{{"status": 504, "message": "%[var(txn.ep)] did not answer in time."}}'
     server-template r 1-{servers} 127.0.0.1:9 disabled maxconn {maxconn}
 """
 
@@ -76,7 +89,7 @@ class HAProxy:
     def __init__(self, state: Path, port: int, fallback: int, **shape: int) -> None:
         self.state, self.port = state, port
         state.mkdir(parents=True, exist_ok=True)
-        for name in ("keys.map", "routes.map", "tokens.map"):
+        for name in ("keys.map", "routes.map", "tokens.map", "maxbody.map", "rates.map", "timeouts.map"):
             (state / name).write_text("")
         (state / "haproxy.cfg").write_text(render(state, port, fallback, **shape))
         self.log = open(state / "haproxy.log", "wb")
@@ -105,6 +118,13 @@ class HAProxy:
             self.command(f"set server slot{slot}/r{i} addr 127.0.0.1 port {port}")
             self.command(f"set server slot{slot}/r{i} state ready")
         self.command(f"add map {self.state}/routes.map {endpoint} slot{slot}")
+
+    def limit(self, slot: int, max_body: int = 0, rate: int = 0, timeout_ms: int = 0) -> None:
+        """The edge limits of the endpoint in slot ``slot`` (0: none; the timeout in milliseconds)."""
+        for name, value in (("maxbody", max_body), ("rates", rate), ("timeouts", timeout_ms)):
+            self.command(f"del map {self.state}/{name}.map slot{slot}")
+            if value:
+                self.command(f"add map {self.state}/{name}.map slot{slot} {value}")
 
     def grant(self, key: str, endpoint: str) -> None:
         self.command(f"add map {self.state}/keys.map {hashlib.sha256(key.encode()).hexdigest()} {endpoint}")
