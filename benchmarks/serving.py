@@ -47,18 +47,10 @@ from floyd.client.ignore import IgnoreRules  # noqa: E402
 from floyd.client.transfer import upload_code  # noqa: E402
 from tests.support.loadgen import exchange, get_request  # noqa: E402
 from tests.support.platform import Platform  # noqa: E402
-from tests.support.serving import ASGI_OK_APP  # noqa: E402
+from tests.support.serving import ASGI_OK_APP, FLASK_OK_APP  # noqa: E402
 
 APP = ASGI_OK_APP  # a raw ASGI app answering 'ok': the proxy's cost shows
-FLASK_APP = b'''from flask import Flask
-
-app = Flask(__name__)
-
-
-@app.get("/")
-def ok():
-    return "ok"
-'''
+FLASK_APP = FLASK_OK_APP
 
 
 class Target:

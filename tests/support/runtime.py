@@ -41,13 +41,14 @@ class RuntimeProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 30, headers: dict[str, str] | None = None) -> None:
+        """Until ``/_floyd/ready`` answers 200 (send the proxy token in ``headers`` where it is set)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"runtime exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if requests.get(self.url + "/_floyd/ready", timeout=1).status_code == 200:
+                if requests.get(self.url + "/_floyd/ready", headers=headers, timeout=1).status_code == 200:
                     return
             except requests.ConnectionError:
                 pass

@@ -28,6 +28,16 @@ ASGI_OK_APP = b'''async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": b"ok"})
 '''
 
+FLASK_OK_APP = b'''from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def ok():
+    return "ok"
+'''
+
 READY_STATES = {"ready", "failed", "stopped"}
 
 
