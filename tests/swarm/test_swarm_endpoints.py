@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from jobs_bridge.executors.contract import REPLICA_LABEL
 from tests.support.platform import Platform, User
 from tests.support.serving import deploy, deploy_ready, wait_version
 from tests.support.swarm import NamespaceSwarm
@@ -34,6 +35,10 @@ def ep_platform(swarm: NamespaceSwarm, tmp_path_factory: pytest.TempPathFactory)
     p.start()
     yield p
     p.stop()
+    # Replicas outlive their bridge by design; the next tests expect a swarm with no services.
+    ours = swarm.manager.docker("service", "ls", "-q", "--filter", f"label={REPLICA_LABEL}").stdout.split()
+    if ours:
+        swarm.manager.docker("service", "rm", *ours, check=False)
 
 
 @pytest.fixture(scope="module")
