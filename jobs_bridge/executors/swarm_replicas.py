@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 import docker
-from traitlets import Float, Unicode, validate
+from traitlets import Float, Instance, Unicode, validate
 
 from jobs_bridge.executors.base import Executor, ExecutorError, FoundReplica, RunSpec
 from jobs_bridge.executors.contract import INSTANCE_LABEL, REPLICA_LABEL
@@ -66,6 +67,8 @@ class SwarmReplicas(Executor):
     the manager's engine."""
 
     client: docker.DockerClient
+    # The last ports handed out: replicas that start together are not listed as services yet.
+    given = Instance(deque, args=([], 64))
 
     replica_ports = Unicode(
         "20000-29999", help="Ports an endpoint replica may listen on, LOW-HIGH (default 20000-29999). Replicas use "
@@ -99,12 +102,14 @@ class SwarmReplicas(Executor):
     def free_port(self) -> int:
         """A port of the range that none of this platform's replicas was given."""
         low, high = parse_range(self.replica_ports)
-        taken = {listen_port(s) for s in self.replica_services()}
+        taken = {listen_port(s) for s in self.replica_services()} | set(self.given)
         free = [p for p in range(low, high + 1) if p not in taken]
         if not free:
             raise ExecutorError(f"Every port of c.SwarmExecutor.replica_ports ({self.replica_ports}) is given to a "
                                 "replica: widen the range.")
-        return random.choice(free)
+        port = random.choice(free)
+        self.given.append(port)
+        return port
 
     def replica_placement(self, handle: str, connect: str) -> tuple[str, str]:
         """Wait until Swarm placed the replica's task; (its node's address, the node's name)."""

@@ -92,7 +92,7 @@ class ReplicaLifecycle:
         r.ready = False
         if r.port:
             self.pool.drop(r.host, r.port)
-        self.locate(ep, lv, r, free=True)
+        await self.tasks.run(self.locate, ep, lv, r, True)  # a runtime may ask its engine for a port
         spec = await self.tasks.run(self.spec, ep, lv, r)
         self.logs[lv.id].append([f"[floyd] r{r.index}: starting (attempt {r.restarts + 1}, port {r.port})"])
         r.handle = await self.tasks.run(self.executor.start, spec)
