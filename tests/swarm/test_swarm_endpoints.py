@@ -73,6 +73,11 @@ def test_three_replicas_on_three_nodes_and_a_rolling_deploy(swarm: NamespaceSwar
         assert host == swarm.node(item["node"]).address, item
         direct = requests.get(f"http://{item['address']}/", timeout=10)
         assert direct.status_code in (401, 403), (item, direct.status_code, direct.text)
+    # Every replica's own output reaches the version's log, whichever node it runs on.
+    log = owner.api("GET", f"endpoints/{owner.name}/spread/versions/1/logs").text
+    for item in items:
+        assert f"[floyd] r{item['index']}: on node {item['node']} ({item['address']})" in log, log
+        assert f"[r{item['index']}] [floyd] serving app.py" in log, log
     traffic = Traffic(owner, "spread", "/", pause=0.02).start()
     try:
         traffic.wait_ok_after(time.monotonic(), 30)
