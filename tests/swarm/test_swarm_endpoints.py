@@ -3,6 +3,7 @@ deploy under continuous requests, a node lost under a replica, the bridge killed
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from jobs_bridge.executors.contract import REPLICA_LABEL
+from jobs_bridge.executors.contract import ENDPOINT_LABEL, REPLICA_LABEL
 from tests.support.platform import Platform, User
 from tests.support.serving import deploy, deploy_ready, wait_version
 from tests.support.swarm import NamespaceSwarm
@@ -21,7 +22,10 @@ from tests.support.traffic import Traffic
 
 ENDPOINT_CONFIG = """
 c.SwarmExecutor.lost_after = 3
-c.BridgeApp.environments = [{{"name": "serve", "image": "{image}", "cpus": 0.2, "memory": "192M"}}]
+c.BridgeApp.environments = [
+    {{"name": "serve", "image": "{image}", "cpus": 0.2, "memory": "192M"}},
+    {{"name": "serve-ssd", "image": "{image}", "cpus": 0.2, "memory": "192M", "node_labels": {{"disk": "ssd"}}}},
+]
 """
 
 
@@ -91,6 +95,24 @@ def test_three_replicas_on_three_nodes_and_a_rolling_deploy(swarm: NamespaceSwar
     assert traffic.failures() == [], traffic.counts()
     assert bodies[0] == "one" and bodies[-1] == "two", bodies[-5:]
     assert {a.body.split()[1] for a in traffic.answers} == {"node1", "node2", "node3"}
+
+
+def test_replicas_pinned_by_their_environments_node_labels(swarm: NamespaceSwarm, owner: User,
+                                                         tmp_path: Path) -> None:
+    v = deploy_ready(owner, "pinned", who_files("p"), tmp_path, environment="serve-ssd", replicas=2)
+    items = v["replicas"]["items"]
+    assert [i["node"] for i in items] == ["node3", "node3"], items  # disk=ssd: node3 only
+    assert len({i["address"] for i in items}) == 2, items  # two ports on one node
+    ids = swarm.manager.docker("service", "ls", "-q", "--filter", f"label={ENDPOINT_LABEL}").stdout.split()
+    services = json.loads(swarm.manager.docker("service", "inspect", *ids).stdout)
+    pinned = [s["Spec"]["TaskTemplate"] for s in services
+              if s["Spec"]["Labels"][ENDPOINT_LABEL].startswith(f"{owner.name}/pinned/")]
+    assert len(pinned) == 2, services
+    for task in pinned:  # placement, reservations and limits as a job's: Swarm places by them
+        assert "node.labels.disk==ssd" in task["Placement"]["Constraints"], task
+        assert task["Resources"]["Reservations"]["NanoCPUs"] == 200_000_000, task
+        assert task["Resources"]["Limits"]["MemoryBytes"] == 192 << 20, task
+    assert owner.api("POST", f"endpoints/{owner.name}/pinned/versions/1/stop").status_code == 200
 
 
 def test_node_lost_under_a_replica(swarm: NamespaceSwarm, owner: User, tmp_path: Path) -> None:
