@@ -71,7 +71,9 @@ def lose_node(node: Node) -> None:
     """The node as a machine that died: its engine killed and every process of its containers
     (they would otherwise go on answering, as containers outlive a killed dockerd)."""
     node.kill(signal.SIGKILL)
-    for procs in Path("/sys/fs/cgroup").glob(f"*/{node.swarm.prefix}-{node.name}/**/cgroup.procs"):
+    group = f"{node.swarm.prefix}-{node.name}"  # dockerd's --cgroup-parent (cgroup v1: under each controller)
+    for procs in [*Path("/sys/fs/cgroup").glob(f"*/{group}/**/cgroup.procs"),
+                  *Path("/sys/fs/cgroup").glob(f"{group}/**/cgroup.procs")]:
         for pid in procs.read_text().split():
             try:
                 os.kill(int(pid), signal.SIGKILL)

@@ -125,6 +125,8 @@ def test_node_lost_under_a_replica(swarm: NamespaceSwarm, owner: User, tmp_path:
         traffic.wait_ok_after(time.monotonic(), 30)
         lose_node(node)
         lost_at = time.monotonic()
+        with pytest.raises(requests.ConnectionError):  # the machine's replica is gone, not just its engine
+            requests.get(f"http://{victim['address']}/", timeout=5)
         after = wait_replicas(owner, "survivor", 1, lambda items: all(
             i["ready"] and i["node"] and i["node"] != node.name for i in items))
         traffic.wait_ok_after(time.monotonic(), 30)
