@@ -13,6 +13,11 @@ measures, side by side in the same run:
   swarm_lost_node_detection            a worker's dockerd killed with a job on it → the job
                                        recorded ``lost``  vs  → Swarm reporting the node
                                        ``Down`` (what any tool on the manager could know first)
+  swarm_endpoint_throughput_3_nodes    requests/s through the platform's proxy to an endpoint
+                                       with 3 replicas (one per node)  vs  the same endpoint
+                                       with 1 replica; each request holds its replica 20 ms
+                                       (a model that serves one request at a time, as a GPU
+                                       does), same open-loop load (tests.support.loadgen)
 
 Needs root (namespaces, dockerd). One JSON object per measurement on stdout; logs on stderr.
 
@@ -32,8 +37,11 @@ from common import REPO, cli, emit, fmt, log, median
 sys.path.insert(0, str(REPO))
 from floyd.client import FloydClient
 from tests.support.jobs import submit, wait_state
+from tests.support.loadgen import ErrorTally, open_loop
 from tests.support.platform import Platform, User
+from tests.support.serving import deploy_ready
 from tests.support.swarm import NamespaceSwarm
+from tests.support.swarm_serving import build_serve_image
 
 IMAGE = "floyd/base:bookworm"
 PRINT = "echo hello"
@@ -99,14 +107,55 @@ def node_down_seconds(swarm: NamespaceSwarm, user: User, base: Path) -> tuple[fl
     return lost, down
 
 
+# Each request holds its replica's only worker for 20 ms (time.sleep in the ASGI app, not await).
+BUSY_APP = b'''import time
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    time.sleep(0.02)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+'''
+
+
+def serve_config(image: str) -> str:
+    return f'''c.BridgeApp.environments.append({{"name": "serve", "image": "{image}", "cpus": 0.3,
+                                         "memory": "192M"}})\n'''
+
+
+def endpoint_throughput(platform: Platform, base: Path, quick: bool) -> None:
+    """The same load on 1 replica, then on 3 replicas spread over the 3 nodes."""
+    user = platform.user("server")
+    seconds, rate = (4.0, 400.0) if quick else (10.0, 400.0)
+    path_of = f"/services/floyd/endpoints/{user.name}/{{}}/"
+    results = {}
+    for n in (1, 3):
+        name = f"busy{n}"
+        v = deploy_ready(user, name, {"app.py": BUSY_APP}, base, environment="serve", replicas=n)
+        nodes = sorted(i["node"] for i in v["replicas"]["items"])
+        errors = ErrorTally()
+        open_loop(platform.hub_port, path_of.format(name), user.headers, 50, 1.0, errors)  # warm connections
+        result = open_loop(platform.hub_port, path_of.format(name), user.headers, rate, seconds, errors)
+        results[n] = (result.rps, errors.total, nodes)
+    (rps3, failed3, nodes3), (rps1, failed1, nodes1) = results[3], results[1]
+    emit("swarm_endpoint_throughput_3_nodes", rps3, "the same endpoint with 1 replica", rps1, unit="req/s",
+         seconds=seconds, offered_rate=rate, service_ms=20, nodes=nodes3, baseline_nodes=nodes1,
+         failed=failed3, baseline_failed=failed1, goal_note="ratio near 3: replicas on other nodes add capacity")
+
+
 def bench(base: Path, quick: bool) -> None:
     swarm = NamespaceSwarm(3, labels={2: {"role": "worker", "victim": "yes"}, 3: {"role": "worker"}})
     platform: Platform | None = None
     try:
         t = time.perf_counter()
-        swarm.up([IMAGE])
+        serve_image = build_serve_image()
+        swarm.up([IMAGE, serve_image])
         log(f"swarm up in {time.perf_counter() - t:.1f}s")
-        platform = Platform.create(base, bridge_config=CONFIG,
+        platform = Platform.create(base, bridge_config=CONFIG + serve_config(serve_image),
                                    extra_env={"FLOYD_JOB_EXECUTOR": "swarm", "FLOYD_SWARM_MANAGER": swarm.manager.url})
         platform.start()
         user = platform.user("bencher")
@@ -120,6 +169,7 @@ def bench(base: Path, quick: bool) -> None:
         lost, down = node_down_seconds(swarm, user, base)
         emit("swarm_lost_node_detection", lost, "Swarm marks the node Down", down,
              lost_after=2, dispatcher_heartbeat="1s")
+        endpoint_throughput(platform, base, quick)
     finally:
         if platform is not None:
             platform.stop()

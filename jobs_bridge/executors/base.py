@@ -9,6 +9,7 @@ runtime. Methods may block; the callers run them in threads.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,18 @@ class Executor(LoggingConfigurable):
         """Where an endpoint replica called ``name`` (owner/endpoint/vN/rI/attempt) listens and
         how the bridge reaches it: (listen host, connect host, port; 0 = any free port)."""
         return "127.0.0.1", "127.0.0.1", 0
+
+    def free_port(self) -> int:
+        """A port for a new replica, free where it will run (here: this machine's loopback)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    def replica_placement(self, handle: str, connect: str) -> tuple[str, str]:
+        """Where the bridge reaches a started replica and on which machine: (connect host, node
+        name). On one machine that is ``connect`` from ``replica_address`` and no node; a runtime of
+        several machines learns it only once the replica is placed (a swarm node's address)."""
+        return connect, ""
 
     def find_replicas(self) -> Iterator[FoundReplica]:
         """Endpoint replicas this executor started (running or not)."""

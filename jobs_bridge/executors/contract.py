@@ -232,6 +232,7 @@ class ReplicaRun:
     memory: int
     gpu_devices: list[str]
     model_dir: str = ""  # the model version mounted at /floyd/model; "" for none
+    environment: str = ""  # where a runtime of many machines places it (the environment's node labels)
 
     @property
     def name(self) -> str:
@@ -255,7 +256,8 @@ def replica_spec(layout: StorageLayout, rep: ReplicaRun, public_url: str) -> Run
            "PYTHONDONTWRITEBYTECODE": "1", **({"FLOYD_MODEL": MODEL} if rep.model_dir else {})}
     return RunSpec(job_id=rep.version_id, name=rep.name, image=rep.image, argv=argv, env=env, mounts=mounts,
                    workdir=str(layout.replica_dir(rep.owner, rep.endpoint, rep.version, rep.index)), cpus=rep.cpus, memory=rep.memory, gpu_devices=list(rep.gpu_devices),
-                   labels={OWNER_LABEL: rep.owner}, kind="replica", read_only_code=True)
+                   labels={OWNER_LABEL: rep.owner, **({ENVIRONMENT_LABEL: rep.environment} if rep.environment else {})},
+                   kind="replica", read_only_code=True)
 
 
 @dataclass(frozen=True)

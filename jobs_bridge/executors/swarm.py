@@ -39,7 +39,6 @@ from jobs_bridge.executors.base import (
     Executor,
     ExecutorError,
     Found,
-    FoundReplica,
     LineSplitter,
     RunEnded,
     RunSpec,
@@ -49,6 +48,7 @@ from jobs_bridge.executors.docker import DockerExecutor, engine
 from jobs_bridge.executors.swarm_nodes import list_nodes
 from jobs_bridge.executors.swarm_nodes import set_availability as set_node_availability
 from jobs_bridge.executors.swarm_probe import ENDED, ProbeResult, StorageProbe, needs_probe, root_label
+from jobs_bridge.executors.swarm_replicas import SwarmReplicas, replica_service_name
 
 NODE_GONE = ("down", "unknown", "disconnected")
 STOP_GRACE_NS = 10 * 10**9
@@ -97,7 +97,7 @@ def assigned_gpus(task: dict[str, Any]) -> list[str]:
             if r.get("NamedResourceSpec")]
 
 
-class SwarmExecutor(DockerExecutor):
+class SwarmExecutor(SwarmReplicas, DockerExecutor):
     """Image ids and package lists come from the manager's engine, like DockerExecutor's."""
 
     name = "swarm"
@@ -167,9 +167,9 @@ class SwarmExecutor(DockerExecutor):
 
     # -- start -----------------------------------------------------------------------------------
     def start(self, spec: RunSpec) -> str:
-        if spec.kind != "job":
-            raise ExecutorError("Endpoint replicas and workspaces do not run on the swarm runtime yet; run this "
-                                "endpoint with the docker runtime (docs/admin.md, 'Several machines').")
+        if spec.kind not in ("job", "replica"):
+            raise ExecutorError(f"A {spec.kind} does not run on the swarm runtime's executor yet; use the docker "
+                                "runtime for it (docs/admin.md, 'Several machines').")
         with engine():
             self.check_storage()
             wanted = dict(self.node_labels.get(spec.labels.get(ENVIRONMENT_LABEL, ""), {}))
@@ -218,6 +218,8 @@ class SwarmExecutor(DockerExecutor):
         return nodes.pop()
 
     def service_name(self, spec: RunSpec) -> str:
+        if spec.kind == "replica":
+            return replica_service_name(spec, self.instance)
         return f"floyd-{self.instance}-job-{spec.job_id}"
 
     # -- its task --------------------------------------------------------------------------------
@@ -351,9 +353,6 @@ class SwarmExecutor(DockerExecutor):
         with engine():
             node_id = set_node_availability(self.client, name, availability)
             return next(n for n in self.nodes() if n["id"] == node_id)
-
-    def find_replicas(self) -> Iterator[FoundReplica]:
-        return iter(())
 
     def sees_bridge_mounts(self) -> bool:
         """Mounts the bridge makes on its machine never reach the other nodes."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import time
 from typing import Any
 
@@ -33,12 +32,6 @@ from jobs_bridge.watchers import watch
 
 log = logging.getLogger("jobs_bridge.serving")
 DEFAULT_HEALTH_PATH = "/_floyd/ready"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ReplicaLifecycle:
@@ -87,7 +80,7 @@ class ReplicaLifecycle:
         if port:
             r.port = port
         elif free:
-            r.port = free_port()
+            r.port = self.executor.free_port()
 
     async def start_and_wait(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
         attempt = await self.start(ep, lv, r)
@@ -99,10 +92,15 @@ class ReplicaLifecycle:
         r.ready = False
         if r.port:
             self.pool.drop(r.host, r.port)
-        self.locate(ep, lv, r, free=True)
+        await self.tasks.run(self.locate, ep, lv, r, True)  # a runtime may ask its engine for a port
         spec = await self.tasks.run(self.spec, ep, lv, r)
         self.logs[lv.id].append([f"[floyd] r{r.index}: starting (attempt {r.restarts + 1}, port {r.port})"])
         r.handle = await self.tasks.run(self.executor.start, spec)
+        try:
+            await self.place(lv, r)
+        except ExecutorError:  # no machine took it: nothing of it may stay behind
+            await self.tasks.run(self.executor.cleanup, r.handle)
+            raise
         if r.state == "stopped" or lv.state not in (DEPLOYING, READY):  # stopped or deleted meanwhile
             await self.tasks.run(self.executor.stop, r.handle, spec.workdir, 1)
             await self.tasks.run(self.executor.cleanup, r.handle)
@@ -112,6 +110,13 @@ class ReplicaLifecycle:
         self.attempts[(lv.id, r.index)] = attempt
         self.tasks.spawn(self._stream_logs(lv, attempt, 0))
         return attempt
+
+    async def place(self, lv: LiveVersion, r: Replica) -> None:
+        """Learn where the runtime put the started replica (a swarm node's address), so the
+        readiness checks and the proxy reach it there."""
+        r.host, r.node = await self.tasks.run(self.executor.replica_placement, r.handle, r.host)
+        if r.node:
+            self._append(self.logs[lv.id], [f"[floyd] r{r.index}: on node {r.node} ({r.host}:{r.port})"])
 
     def spec(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> RunSpec:
         """The attempt's RunSpec, from the contract; reserves the replica's GPUs (blocking)."""
@@ -132,7 +137,8 @@ class ReplicaLifecycle:
                 code_dir=str(self.layout.version_dir(ep.owner, v.project, number, "code")), image=v.image,
                 image_id=v.image_id, entry=v.entry, listen=r.listen, port=r.port,
                 requirements=bool(v.requirements_hash), inputs=json.loads(v.inputs), health_path=v.health_path,
-                proxy_token=lv.token, cpus=v.cpus, memory=v.memory, gpu_devices=devices, model_dir=v.model_path)
+                proxy_token=lv.token, cpus=v.cpus, memory=v.memory, gpu_devices=devices, model_dir=v.model_path,
+                environment=v.environment)
         return replica_spec(self.layout, run, self.public_url)
 
     def _record_replica(self, version_id: int, r: Replica) -> None:
@@ -210,8 +216,11 @@ class ReplicaLifecycle:
             attempt = self.attempts.get((lv.id, r.index))
             if attempt is None:
                 return
+            why = ""
             try:
                 code = await attempt.exit
+            except ExecutorError as exc:  # e.g. its node went away: it is started again on another
+                code, why = -1, exc.message
             except Exception:
                 code = -1
             if not self._goes_on(lv, r):
@@ -223,7 +232,8 @@ class ReplicaLifecycle:
             ran = time.monotonic() - attempt.started
             r.crashes = 1 if ran > 60 else r.crashes + 1
             delay = min(self.limits.max_restart_delay, 2 ** min(r.crashes - 1, 10))
-            self._append(self.logs[lv.id], [f"[floyd] r{r.index}: exited with code {code}; restarting in {delay:g} s"])
+            ended = why or f"exited with code {code}"
+            self._append(self.logs[lv.id], [f"[floyd] r{r.index}: {ended}; restarting in {delay:g} s"])
             await self.tasks.run(self.executor.cleanup, r.handle)
             await asyncio.sleep(delay)
             if not self._goes_on(lv, r):
@@ -294,6 +304,10 @@ class ReplicaLifecycle:
         self.tasks.spawn(self.supervise(ep, lv, r))
 
     async def _reattach(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica, workdir: str) -> None:
+        try:
+            await self.place(lv, r)
+        except ExecutorError as exc:
+            log.warning("Replica %s of %s/%s v%s not found again: %s", r.index, ep.owner, ep.name, lv.number, exc)
         attempt = ReplicaAttempt(r, workdir, watch(self.tasks.loop, self.executor.wait, r.handle, workdir))
         self.attempts[(lv.id, r.index)] = attempt
         skip = await self.tasks.run(self._lines_of_attempt, self.logs[lv.id], r.index)

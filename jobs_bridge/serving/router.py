@@ -31,6 +31,7 @@ class Replica:
     port: int
     host: str = "127.0.0.1"  # where the bridge connects
     listen: str = "127.0.0.1"  # where the replica binds
+    node: str = ""  # the machine it runs on, where the runtime has several (a swarm node's name)
     handle: str = ""
     ready: bool = False  # passes its readiness check and takes traffic
     in_flight: int = 0
