@@ -24,7 +24,14 @@ from floyd_hub.bridge_client import BridgeError
 from floyd_hub.spawner import FloydSpawnerMixin
 from jobs_bridge.executors.base import ExecutorError
 from jobs_bridge.executors.contract import RunSpec
-from jobs_bridge.executors.swarm import NODE_GONE, advertised_gpus, constraints, node_holding, service_spec
+from jobs_bridge.executors.swarm import (
+    NO_GPU_RUNTIME_EXIT,
+    NODE_GONE,
+    advertised_gpus,
+    constraints,
+    node_holding,
+    service_spec,
+)
 from jobs_bridge.executors.swarm_probe import ENDED, root_label
 
 STARTING = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")
@@ -52,6 +59,7 @@ class SwarmWorkspaceSpawner(FloydSpawnerMixin, SwarmSpawner):
         def get_env(self) -> dict[str, str]: ...
         async def get_command(self) -> list[str]: ...
         async def get_task(self) -> dict[str, Any] | None: ...
+        async def remove_object(self) -> None: ...
 
     manager_url = Unicode(
         "", help="Docker API of a Swarm manager (unix:///var/run/docker.sock, tcp://10.0.0.1:2376) that the hub "
@@ -104,13 +112,37 @@ class SwarmWorkspaceSpawner(FloydSpawnerMixin, SwarmSpawner):
         try:
             self.placement = await self.constraints_for(prepared)
             ip, port = await super().start()
+            await self.wait_served(ip, port)
         except (ExecutorError, APIError, RuntimeError) as exc:
-            await self.release_workspace()
+            await self.discard()
             if isinstance(exc, APIError):
                 raise RuntimeError(f"Docker Swarm could not start the workspace: {exc.explanation or exc}") from None
             raise RuntimeError(str(exc)) from None
-        await self.wait_listening(ip, port)
         return ip, port
+
+    async def discard(self) -> None:
+        """After a failed start: JupyterHub does not stop it, so remove the service and free the GPUs here."""
+        try:
+            if self.object_id:
+                await self.remove_object()
+                self.object_id = ""
+        except APIError as exc:
+            self.log.warning("Could not remove the service of %s: %s", self._log_name, exc)
+        finally:
+            await self.release_workspace()
+
+    async def wait_served(self, ip: str, port: int) -> None:
+        """Until the server answers; an error that says why as soon as its task ends instead (a
+        task is 'running' before its command had a chance to fail)."""
+        listening = asyncio.ensure_future(self.wait_listening(ip, port))
+        try:
+            while not listening.done():
+                task = await self.get_task()
+                if not task or task.get("Status", {}).get("State") not in (*STARTING, "running"):
+                    raise RuntimeError(await self.why_ended(task))
+                await asyncio.wait([listening], timeout=0.5)
+        finally:
+            listening.cancel()
 
     async def constraints_for(self, prepared: dict[str, Any]) -> list[str]:
         """The environment's node labels, nodes with a proven storage root, and the GPUs' node."""
@@ -146,11 +178,22 @@ class SwarmWorkspaceSpawner(FloydSpawnerMixin, SwarmSpawner):
             if state == "running":
                 return
             if task is None or state in ENDED or state == "rejected":
-                where = await self.node_name(task) if task else "no node"
-                raise RuntimeError(f"The workspace's task on {where} ended {state}: "
-                                   f"{status.get('Err') or status.get('Message') or 'no reason given'}")
+                raise RuntimeError(await self.why_ended(task))
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 1.0)
+
+    async def why_ended(self, task: dict[str, Any] | None) -> str:
+        """What a person can act on when the task ended before the server ran."""
+        if task is None:
+            return f"The workspace service {self.object_name} has no task any more."
+        status = task.get("Status", {})
+        where = await self.node_name(task)
+        if status.get("ContainerStatus", {}).get("ExitCode") == NO_GPU_RUNTIME_EXIT and self.run and self.run.gpu_devices:
+            return (f"The workspace's GPU ({', '.join(self.run.gpu_devices)}) is on node {where}, whose Docker engine "
+                    "has no NVIDIA container runtime (nvidia-container-toolkit as its default runtime): start the "
+                    f"workspace with 0 GPUs, or ask an admin to install it on {where}.")
+        return (f"The workspace's task on {where} ended {status.get('State')}: "
+                f"{status.get('Err') or status.get('Message') or 'no reason given'}")
 
     async def node_of(self, task: dict[str, Any]) -> dict[str, Any]:
         node: dict[str, Any] = await self.docker("inspect_node", task["NodeID"])

@@ -21,7 +21,7 @@ from tests.support.docker import docker_client, workspace_image  # noqa: F401
 from tests.support.platform import Platform
 from tests.support.swarm import NamespaceSwarm
 
-from .conftest import SWARM_IMAGE
+from .conftest import GPU_ID, SWARM_IMAGE
 
 LAB_NODE = "node3"  # labelled disk=ssd by the session swarm
 
@@ -32,6 +32,7 @@ c.SwarmExecutor.lost_after = 3
 c.BridgeApp.environments = [
     {{"name": "base", "image": "{SWARM_IMAGE}", "cpus": 0.5, "memory": "256M"}},
     {{"name": "lab", "image": "{lab_image}", "cpus": 1, "memory": "1G", "node_labels": {{"disk": "ssd"}}}},
+    {{"name": "gpu", "image": "{SWARM_IMAGE}", "gpu": True, "cpus": 0.5, "memory": "256M"}},
 ]
 """
 
@@ -69,16 +70,16 @@ def running_node(swarm: NamespaceSwarm, p: Platform) -> str:
     return out.stdout.strip()
 
 
-def server_model(p: Platform) -> dict | None:
-    return p.hub_api("GET", "users/admin").json().get("servers", {}).get("")
+def server_model(p: Platform, name: str = "") -> dict | None:
+    return p.hub_api("GET", "users/admin").json().get("servers", {}).get(name)
 
 
-def wait_server(p: Platform, ready: bool, timeout: float = 180) -> dict | None:
-    """Until admin's default server is ready (``ready``) or gone (not ``ready``)."""
+def wait_server(p: Platform, ready: bool, timeout: float = 180, name: str = "") -> dict | None:
+    """Until admin's server ``name`` is ready (``ready``) or gone (not ``ready``)."""
     deadline = time.monotonic() + timeout
     model = None
     while time.monotonic() < deadline:
-        model = server_model(p)
+        model = server_model(p, name)
         if (ready and model and model.get("ready")) or (not ready and model is None):
             return model
         time.sleep(0.5)
@@ -137,6 +138,23 @@ def test_restarted_hub_takes_the_workspace_back(swarm: NamespaceSwarm, lab_platf
     r = requests.get(p.url + "user/admin/api/status", headers=p.admin.headers, timeout=30)
     assert r.status_code == 200, r.text
     assert running_node(swarm, p) == LAB_NODE
+
+
+def test_gpu_workspace_goes_to_the_gpu_node_and_says_it_has_no_runtime(swarm: NamespaceSwarm,
+                                                                      lab_platform: Platform) -> None:
+    """The leased GPU's node is the only place it may land; node2 has no NVIDIA runtime, so the
+    spawn fails with a message naming the node, and the GPU is free again."""
+    p = lab_platform
+    # A start that fails within the Hub's first seconds is the POST's answer (JupyterHub's 500, the
+    # message in its log), a later one ends the pending server: either way, the server is gone.
+    p.hub_api("POST", "users/admin/servers/gpu", json={"environment": "gpu", "gpus": 1})
+    wait_server(p, ready=False, timeout=120, name="gpu")
+    log = p.log_tail(400)
+    assert f"The workspace's GPU ({GPU_ID}) is on node node2" in log and "no NVIDIA container runtime" in log, log
+    gpus = p.admin.api("GET", "gpus").json()["items"]
+    assert [g["holder"] for g in gpus if g["device"] == GPU_ID] == [None], gpus
+    gone = swarm.manager.docker("service", "inspect", f"floyd-{p.instance}-admin--gpu-ws", check=False)
+    assert gone.returncode != 0, "the failed workspace's service was left behind"
 
 
 def test_workspace_on_a_lost_node_shows_stopped(swarm: NamespaceSwarm, lab_platform: Platform) -> None:
