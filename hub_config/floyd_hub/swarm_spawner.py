@@ -113,6 +113,9 @@ class SwarmWorkspaceSpawner(FloydSpawnerMixin, SwarmSpawner):
             self.placement = await self.constraints_for(prepared)
             ip, port = await super().start()
             await self.wait_served(ip, port)
+        except asyncio.CancelledError:  # JupyterHub's start_timeout (a task Swarm cannot place stays pending)
+            await self.discard()
+            raise
         except (ExecutorError, APIError, RuntimeError) as exc:
             await self.discard()
             if isinstance(exc, APIError):
