@@ -33,13 +33,18 @@ def ensure_token(path: Path) -> str:
     return path.read_text().strip()
 
 
-def choose_spawner(choice: str) -> str:
-    """'docker', 'local' or 'auto' (Docker when an engine answers)."""
-    if choice not in ("auto", "docker", "local"):
-        raise ValueError(f"FLOYD_SPAWNER={choice!r}: use 'auto', 'docker' or 'local'.")
+SPAWNERS = {"docker": "floyd_hub.spawner.WorkspaceSpawner", "local": "floyd_hub.spawner.LocalWorkspaceSpawner",
+            "swarm": "floyd_hub.swarm_spawner.SwarmWorkspaceSpawner"}
+
+
+def choose_spawner(choice: str, runtime: str = "") -> str:
+    """'docker', 'local', 'swarm' or 'auto': the swarm spawner when the bridge's runtime
+    (FLOYD_JOB_EXECUTOR) is swarm, else Docker when an engine answers, else local processes."""
+    if choice not in ("auto", *SPAWNERS):
+        raise ValueError(f"FLOYD_SPAWNER={choice!r}: use 'auto', 'docker', 'local' or 'swarm'.")
     if choice == "auto":
-        choice = "docker" if docker_available() else "local"
-    return {"docker": "floyd_hub.spawner.WorkspaceSpawner", "local": "floyd_hub.spawner.LocalWorkspaceSpawner"}[choice]
+        choice = "swarm" if runtime == "swarm" else "docker" if docker_available() else "local"
+    return SPAWNERS[choice]
 
 
 def configure(c: Any) -> None:
@@ -94,7 +99,7 @@ def configure_authenticator(c: Any, root: Path) -> None:
 
 def configure_spawner(c: Any, root: Path, hub_port: int, bridge_port: int) -> None:
     """Workspaces: Docker containers when an engine answers, local processes otherwise."""
-    c.JupyterHub.spawner_class = choose_spawner(env("FLOYD_SPAWNER", "auto"))
+    c.JupyterHub.spawner_class = choose_spawner(env("FLOYD_SPAWNER", "auto"), env("FLOYD_JOB_EXECUTOR", ""))
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.named_server_limit_per_user = int(env("FLOYD_NAMED_SERVER_LIMIT", "5"))
     c.Spawner.default_url = "/lab/tree/code"
@@ -107,6 +112,9 @@ def configure_spawner(c: Any, root: Path, hub_port: int, bridge_port: int) -> No
     # Host networking with a free port per workspace on one machine; a named Docker network
     # (FLOYD_DOCKER_NETWORK) in docker-compose, where the hub reaches workspaces by address.
     c.WorkspaceSpawner.network_name = env("FLOYD_DOCKER_NETWORK", "host")
+    # Several machines: workspaces are services created through the manager the bridge uses.
+    if os.environ.get("FLOYD_SWARM_MANAGER"):
+        c.SwarmWorkspaceSpawner.manager_url = os.environ["FLOYD_SWARM_MANAGER"]
 
 
 def configure_services(c: Any, root: Path, bridge_port: int) -> None:

@@ -127,6 +127,13 @@ class FloydSpawnerMixin(LoggingConfigurable):
             except (OSError, HTTPClientError):  # not listening yet, or a request timed out
                 await asyncio.sleep(0.05)
 
+    async def stop(self, now: bool = False) -> None:
+        """The Spawner's stop, then the workspace's GPUs go back to the bridge."""
+        try:
+            await super().stop(now=now)  # type: ignore[misc]  # the Spawner mixed in after this class has stop()
+        finally:
+            await self.release_workspace()
+
     def run_spec(self, prepared: dict[str, Any]) -> RunSpec:
         """The contract's RunSpec of a prepared workspace, with the platform's URL added."""
         spec = RunSpec.from_json(prepared["spec"])
@@ -208,12 +215,6 @@ class WorkspaceSpawner(FloydSpawnerMixin, DockerSpawner):
             return "127.0.0.1", self.port
         return await super().get_ip_and_port()
 
-    async def stop(self, now: bool = False) -> None:
-        try:
-            await super().stop(now=now)
-        finally:
-            await self.release_workspace()
-
 
 class LocalWorkspaceSpawner(FloydSpawnerMixin, LocalProcessSpawner):
     """No Docker engine: the workspace is a local process with the same layout through
@@ -251,9 +252,3 @@ class LocalWorkspaceSpawner(FloydSpawnerMixin, LocalProcessSpawner):
         ip, port = await super().start()
         await self.wait_listening(ip or "127.0.0.1", port)
         return ip, port
-
-    async def stop(self, now: bool = False) -> None:
-        try:
-            await super().stop(now=now)
-        finally:
-            await self.release_workspace()

@@ -45,7 +45,7 @@ from jobs_bridge.executors.base import (
 )
 from jobs_bridge.executors.contract import ENVIRONMENT_LABEL, INSTANCE_LABEL, JOB_LABEL, identity_labels
 from jobs_bridge.executors.docker import DockerExecutor, engine
-from jobs_bridge.executors.swarm_nodes import list_nodes
+from jobs_bridge.executors.swarm_nodes import generic_ids, list_nodes
 from jobs_bridge.executors.swarm_nodes import set_availability as set_node_availability
 from jobs_bridge.executors.swarm_probe import ENDED, ProbeResult, StorageProbe, needs_probe, root_label
 from jobs_bridge.executors.swarm_replicas import SwarmReplicas, replica_service_name
@@ -95,6 +95,26 @@ def assigned_gpus(task: dict[str, Any]) -> list[str]:
     """The generic resource ids Swarm assigned to a task."""
     return [str((r.get("NamedResourceSpec") or {}).get("Value")) for r in task.get("GenericResources") or task.get("AssignedGenericResources") or []
             if r.get("NamedResourceSpec")]
+
+
+def advertised_gpus(nodes: list[dict[str, Any]], kind: str) -> dict[str, str]:
+    """Advertised GPU id → the id of the node that advertises it (its dockerd's
+    ``node-generic-resources``); the workspace spawner places by the same map."""
+    return {gpu: str(node["ID"]) for node in nodes
+            for gpu in generic_ids(node.get("Description", {}).get("Resources", {}).get("GenericResources"), kind)}
+
+
+def node_holding(where: dict[str, str], devices: list[str]) -> str:
+    """The one node that holds all of ``devices`` (a job's or a workspace's leased GPUs)."""
+    missing = [d for d in devices if d not in where]
+    if missing:
+        raise ExecutorError(f"GPU {', '.join(missing)} is not advertised by any node of the swarm any more "
+                            "(a node left, or its node-generic-resources changed); try again.")
+    nodes = {where[d] for d in devices}
+    if len(nodes) > 1:
+        raise ExecutorError(f"The leased GPUs ({', '.join(devices)}) are on {len(nodes)} nodes; one run's GPUs "
+                            "must be on one node: ask for fewer.")
+    return nodes.pop()
 
 
 class SwarmExecutor(SwarmReplicas, DockerExecutor):
@@ -192,30 +212,13 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
         return sorted(self.swarm_gpus())
 
     def swarm_gpus(self) -> dict[str, str]:
-        """Advertised GPU id → the id of the node that advertises it (its dockerd's
-        ``node-generic-resources``)."""
+        """Advertised GPU id → the id of the node that advertises it."""
         with engine():
-            nodes = self.client.api.nodes()
-        out = {}
-        for node in nodes:
-            for res in node.get("Description", {}).get("Resources", {}).get("GenericResources") or []:
-                named = res.get("NamedResourceSpec") or {}
-                if named.get("Kind") == self.gpu_resource:
-                    out[str(named.get("Value"))] = str(node["ID"])
-        return out
+            return advertised_gpus(self.client.api.nodes(), self.gpu_resource)
 
     def gpu_node(self, devices: list[str]) -> str:
         """The one node that holds all of a job's leased GPUs."""
-        where = self.swarm_gpus()
-        missing = [d for d in devices if d not in where]
-        if missing:
-            raise ExecutorError(f"GPU {', '.join(missing)} is not advertised by any node of the swarm any more "
-                                "(a node left, or its node-generic-resources changed); try again.")
-        nodes = {where[d] for d in devices}
-        if len(nodes) > 1:
-            raise ExecutorError(f"The GPUs leased to this job ({', '.join(devices)}) are on {len(nodes)} nodes; a "
-                                "job's GPUs must be on one node: ask for fewer.")
-        return nodes.pop()
+        return node_holding(self.swarm_gpus(), devices)
 
     def service_name(self, spec: RunSpec) -> str:
         if spec.kind == "replica":

@@ -121,8 +121,11 @@ class Node:
     def wait_up(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.docker("info", "--format", "{{.ID}}", check=False, timeout=10).returncode == 0:
-                return
+            try:
+                if self.docker("info", "--format", "{{.ID}}", check=False, timeout=10).returncode == 0:
+                    return
+            except subprocess.TimeoutExpired:  # a restarted engine first stops what its killed self left
+                pass
             time.sleep(0.3)
         raise RuntimeError(f"{self.name}'s engine did not answer in {timeout} s; see {self.log}")
 
