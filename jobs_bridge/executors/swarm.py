@@ -52,6 +52,7 @@ from jobs_bridge.executors.swarm_probe import ENDED, ProbeResult, StorageProbe, 
 
 NODE_GONE = ("down", "unknown", "disconnected")
 STOP_GRACE_NS = 10 * 10**9
+WAITING_FOR_NODE = "waiting for Docker Swarm to find a node with room"
 NO_GPU_RUNTIME_EXIT = 97  # the GPU guard's exit code: the node's engine gave the job no NVIDIA device
 
 
@@ -101,6 +102,7 @@ class SwarmExecutor(DockerExecutor):
     """Image ids and package lists come from the manager's engine, like DockerExecutor's."""
 
     name = "swarm"
+    places_later = True  # a task may wait (pending) for a node with room: the job stays "starting"
 
     manager_url = Unicode(
         "", help="Docker API of a Swarm manager (unix:///var/run/docker.sock, tcp://10.0.0.1:2376). Default "
@@ -238,6 +240,28 @@ class SwarmExecutor(DockerExecutor):
             return node_id[:12], "", "down"
         status = node.get("Status", {})
         return node.get("Description", {}).get("Hostname", node_id[:12]), status.get("Addr", ""), status.get("State", "")
+
+    def pending_reason(self, handle: str) -> str | None:
+        """Swarm's own words while the task waits: "waiting for a node: no suitable node
+        (insufficient resources on 3 nodes)"; None once it runs, ended or is gone."""
+        try:
+            with engine():
+                task = self.task(handle)
+        except NotFound:
+            return None
+        if task is None:
+            return WAITING_FOR_NODE
+        status = task.get("Status", {})
+        state = status.get("State", "")
+        if state == "running" or state in ENDED:
+            return None
+        if state in ("new", "pending", "allocated"):
+            err = status.get("Err") or ""
+            return f"{WAITING_FOR_NODE}: {err}" if err else WAITING_FOR_NODE
+        where = self.node_name(task["NodeID"])[0] if task.get("NodeID") else "its node"
+        if state == "preparing":
+            return f"preparing on node {where} (getting its image)"
+        return f"starting on node {where}"
 
     def wait(self, handle: str, spec_workdir: str) -> int:
         try:
