@@ -40,9 +40,11 @@ NO_GPU_RUNTIME = ("could not select device driver", "nvidia-container-cli", "unk
 @contextmanager
 def engine() -> Iterator[None]:
     """Calls to the engine: its socket gone or a connection cut (dockerd stopping) becomes
-    ``EngineUnavailable``, which callers tell apart from an answer about the job."""
+    ``EngineUnavailable``, which callers tell apart from an answer about the job (NotFound …)."""
     try:
         yield
+    except APIError:  # an answer (404, 409, 500): docker-py's errors are RequestExceptions too
+        raise
     except requests.exceptions.RequestException as exc:
         raise EngineUnavailable() from exc
 
