@@ -41,7 +41,7 @@ RETRY_MAX = 10.0  # most seconds between two tries of a database write that must
 ENGINE_RESTARTED = "the Docker engine stopped or restarted while the job ran"
 ENGINE_WAIT = "the Docker engine is not answering; waiting for it to come back"
 ENGINE_POLL = 2.0  # seconds between tries to reach a Docker engine that went away
-PLACEMENT_POLL = 0.25  # seconds between looks at a run the runtime has not placed yet
+PLACEMENT_POLL = 1.0  # most seconds between looks at a run the runtime has not placed yet
 T = TypeVar("T")
 
 
@@ -147,6 +147,7 @@ class JobRunner(LoggingConfigurable):
         """A run the runtime still has to place (a pending Swarm task): the job stays ``starting``
         with the runtime's reason until it runs; then it is recorded ``running``."""
         shown: str | None = None
+        delay = 0.05  # quick looks while a task is about to run, then every PLACEMENT_POLL
         while not rj.done.is_set() and not self.closing:
             try:
                 reason = await self.run(self.executor.pending_reason, rj.handle)
@@ -158,7 +159,8 @@ class JobRunner(LoggingConfigurable):
             if reason != shown:
                 await self.persist(self._set_reason, rj.job_id, reason)
                 shown = reason
-            await asyncio.sleep(PLACEMENT_POLL)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, PLACEMENT_POLL)
 
     # -- watching ---------------------------------------------------------------------------
     async def _watch(self, rj: RunningJob, skip_lines: int, mark_running: bool = False) -> None:
