@@ -53,6 +53,8 @@ from jobs_bridge.executors.swarm_probe import ENDED, ProbeResult, StorageProbe, 
 NODE_GONE = ("down", "unknown", "disconnected")
 STOP_GRACE_NS = 10 * 10**9
 WAITING_FOR_NODE = "waiting for Docker Swarm to find a node with room"
+FIRST_LINE_POLL = 0.1  # seconds between looks at a starting job's log, until its first line
+FIRST_LINE_WAIT = 30.0  # seconds a job's log is looked at that often at most
 NO_GPU_RUNTIME_EXIT = 97  # the GPU guard's exit code: the node's engine gave the job no NVIDIA device
 
 
@@ -314,7 +316,7 @@ class SwarmExecutor(DockerExecutor):
         """The service's log, read again every ``poll_interval`` (a followed service log never ends,
         even when its task has); new complete lines are emitted, the rest once the task ended."""
         emitted = skip_lines
-        delay = 0.05  # quick looks while a job starts (its first line), then every poll_interval
+        delay, t0 = 0.05, time.monotonic()
         while True:
             over = handle in self.ended
             lines = self._log_lines(handle, final=over)
@@ -325,7 +327,11 @@ class SwarmExecutor(DockerExecutor):
                 self.ended.discard(handle)
                 return
             time.sleep(delay)
-            delay = min(delay * 1.5, self.poll_interval)
+            # Every FIRST_LINE_POLL s until the first line (a task takes a second or two to be
+            # placed and started, and a look every poll_interval would add half of it), at most
+            # FIRST_LINE_WAIT s; then every poll_interval.
+            first = emitted == skip_lines and time.monotonic() - t0 < FIRST_LINE_WAIT
+            delay = min(delay * 1.5, FIRST_LINE_POLL if first else self.poll_interval)
 
     def _log_lines(self, handle: str, final: bool) -> list[str] | None:
         try:
