@@ -147,14 +147,14 @@ class JobRunner(LoggingConfigurable):
         """A run the runtime still has to place (a pending Swarm task): the job stays ``starting``
         with the runtime's reason until it runs; then it is recorded ``running``."""
         shown: str | None = None
-        delay = 0.05  # quick looks while a task is about to run, then every PLACEMENT_POLL
-        while not rj.done.is_set() and not self.closing:
+        delay, handle = 0.05, rj.handle  # quick looks while a task is about to run, then every PLACEMENT_POLL
+        while not rj.done.is_set() and not self.closing and rj.handle == handle:  # a retry follows its own
             try:
-                reason = await self.run(self.executor.pending_reason, rj.handle)
+                reason = await self.run(self.executor.pending_reason, handle)
             except ExecutorError:  # the engine does not answer: wait() decides what became of it
                 reason = shown
             if reason is None:
-                await self.persist(self._mark_running, rj.job_id, rj.handle, True)
+                await self.persist(self._mark_running, rj.job_id, handle, True)
                 return
             if reason != shown:
                 await self.persist(self._set_reason, rj.job_id, reason)
