@@ -98,3 +98,16 @@ def test_lost_job_with_retries_runs_again_on_another_node(swarm: NamespaceSwarm,
             swarm.restart_node(killed)
         for node in ("node2", "node3"):
             label(swarm, node, add=False)
+
+
+def test_bad_retries_are_refused_and_nothing_is_queued(swarm_platform: Platform, tmp_path: Path) -> None:
+    user = swarm_platform.user("badretry")
+    job = submit(user, "bad", {"a": b"bad-retries-1"}, tmp_path, environment="base", command="true")["job"]
+    for bad in (11, -1, "many", True):
+        r = user.api("POST", "jobs", json={"project": "badretry/bad", "snapshot": job["snapshot"],
+                                           "command": "true", "retries": bad})
+        assert r.status_code == 422, (bad, r.text)
+        assert "'retries' must be a whole number from 0 to 10" in r.json()["message"], r.text
+    assert [j["number"] for j in user.api("GET", "jobs?project=bad").json()["items"]] == [1]
+    done = wait_state(user, job["id"], {"succeeded", "failed", "lost"}, timeout=90)
+    assert done["state"] == "succeeded" and done["retries"] == 0 and done["attempts"] == [], done
