@@ -322,7 +322,7 @@ class JobRunner(LoggingConfigurable):
             return False
         self.log.info("Job %s was lost (%s); attempt %s of %s", retry.name, reason, retry.attempt, retry.total)
         rj.logs.append([retry.log_line(reason)])
-        self.gpus.release(f"job:{retry.name}")  # leased anew: the old ones may be on the machine that went away
+        await self.run(self.gpus.release, f"job:{retry.name}")  # leased anew: the old ones may be on the lost machine
         old, rj.handle, rj.placing = rj.handle, "", False
         if old:
             await self._cleanup_later(old)  # also waits for an engine that restarts, and frees the name
