@@ -55,6 +55,7 @@ class RunningJob:
         self.workdir = ""
         self.stop_reason: str | None = None  # "stopped" or "timed_out" once asked
         self.placing = False  # taken back after a restart while the runtime still placed it
+        self.output = asyncio.Event()  # its first line came: it runs (or ran), placed or not
         self.done = asyncio.Event()
 
 
@@ -150,7 +151,7 @@ class JobRunner(LoggingConfigurable):
         delay, handle = 0.05, rj.handle  # quick looks while a task is about to run, then every PLACEMENT_POLL
         while not rj.done.is_set() and not self.closing and rj.handle == handle:  # a retry follows its own
             try:
-                reason = await self.run(self.executor.pending_reason, handle)
+                reason = None if rj.output.is_set() else await self.run(self.executor.pending_reason, handle)
             except ExecutorError:  # the engine does not answer: wait() decides what became of it
                 reason = shown
             if reason is None:
@@ -159,7 +160,10 @@ class JobRunner(LoggingConfigurable):
             if reason != shown:
                 await self.persist(self._set_reason, rj.job_id, reason)
                 shown = reason
-            await asyncio.sleep(delay)
+            try:  # a first line ends the wait at once: a quick job may end before the next look
+                await asyncio.wait_for(rj.output.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
             delay = min(delay * 1.5, PLACEMENT_POLL)
 
     # -- watching ---------------------------------------------------------------------------
@@ -172,6 +176,7 @@ class JobRunner(LoggingConfigurable):
         def emit(lines: list[str]) -> None:
             self.metrics.add_lines(rj.job_id, lines)
             loop.call_soon_threadsafe(rj.logs.append, lines)
+            loop.call_soon_threadsafe(rj.output.set)
 
         log_task = watch(loop, self.executor.stream_logs, rj.handle, rj.workdir, skip_lines, emit,
                          lambda: self.closing)
@@ -323,7 +328,7 @@ class JobRunner(LoggingConfigurable):
         self.log.info("Job %s was lost (%s); attempt %s of %s", retry.name, reason, retry.attempt, retry.total)
         rj.logs.append([retry.log_line(reason)])
         await self.run(self.gpus.release, f"job:{retry.name}")  # leased anew: the old ones may be on the lost machine
-        old, rj.handle, rj.placing = rj.handle, "", False
+        old, rj.handle, rj.placing, rj.output = rj.handle, "", False, asyncio.Event()
         if old:
             await self._cleanup_later(old)  # also waits for an engine that restarts, and frees the name
         try:
@@ -379,6 +384,8 @@ class JobRunner(LoggingConfigurable):
             job.exit_code = code
             job.reason = reason
             job.finished_at = utcnow()
+            if job.started_at is None and code is not None:  # it ran, too quickly to be seen running
+                job.started_at = job.finished_at
             job.token_hash = ""  # the job's token dies with it
             name = job_name(job)
             output = self.layout.job_output(job.owner, job.project, job.number)
