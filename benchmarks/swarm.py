@@ -10,6 +10,13 @@ measures, side by side in the same run:
                                        same constraint (restart none, host network) → the line
                                        in ``docker service logs`` (polled every 0.1 s)
                                        (goal: ratio ≤ 1.2)
+  swarm_jobs_3_nodes_vs_1              N short jobs (a sweep of ``sleep``; 60, --quick 12)
+                                       placed by Swarm over all 3 nodes  vs  the same jobs
+                                       pinned to one node; wall time from the POST to the last
+                                       job's end. Each job reserves half a node's CPUs (the
+                                       environments' ``cpus``), so a node runs 2 at once and the
+                                       rest wait ``starting`` with Swarm's reason (the queue
+                                       lets 8 start: Swarm, not the queue, is what limits)
   swarm_lost_node_detection            a worker's dockerd killed with a job on it → the job
                                        recorded ``lost``  vs  → Swarm reporting the node
                                        ``Down`` (what any tool on the manager could know first)
@@ -26,10 +33,13 @@ Needs root (namespaces, dockerd). One JSON object per measurement on stdout; log
 
 from __future__ import annotations
 
+import math
+import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from common import REPO, cli, emit, fmt, log, median
@@ -45,26 +55,39 @@ from tests.support.swarm_serving import build_serve_image
 
 IMAGE = "floyd/base:bookworm"
 PRINT = "echo hello"
+HALF_NODE = (os.cpu_count() or 2) / 2  # the nodes share this machine's CPUs: each advertises all of them
 CONFIG = f"""
 c.SwarmExecutor.lost_after = 2
+c.JobQueue.max_running = 8
+c.JobQueue.max_running_per_user = 0
 c.BridgeApp.environments = [
     {{"name": "worker", "image": "{IMAGE}", "cpus": 0.5, "memory": "256M", "node_labels": {{"role": "worker"}}}},
     {{"name": "victim", "image": "{IMAGE}", "cpus": 0.5, "memory": "256M", "node_labels": {{"victim": "yes"}}}},
+    {{"name": "anywhere", "image": "{IMAGE}", "cpus": {HALF_NODE}, "memory": "128M"}},
+    {{"name": "one-node", "image": "{IMAGE}", "cpus": {HALF_NODE}, "memory": "128M",
+      "node_labels": {{"victim": "yes"}}}},
 ]
 """
 
 
-def first_line_platform(user: User, snapshot: str) -> float:
-    """From the POST (the code snapshot is uploaded already, as `floyd run` of unchanged code)."""
+def first_line_platform(user: User, snapshot: str, phases: list[dict[str, float]]) -> float:
+    """From the POST (the code snapshot is uploaded already, as `floyd run` of unchanged code).
+    ``phases`` gets where the time went, from the job's record (the bridge's clock is ours)."""
     client = FloydClient(user.platform.url, user.token)
-    t0 = time.perf_counter()
+    wall0, t0 = time.time(), time.perf_counter()
     r = user.api("POST", "jobs", json={"project": f"{user.name}/bench", "snapshot": snapshot,
                                        "environment": "worker", "command": PRINT})
     assert r.status_code == 201, r.text
     job = r.json()["job"]
     for kind, _data in client.follow_job_log(user.name, "bench", job["number"]):
         if kind == "line":
-            return time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            record = wait_state(user, job["id"], {"succeeded", "failed", "lost"}, timeout=60)
+            at = {k: datetime.fromisoformat(record[k]).timestamp() - wall0 for k in ("created_at", "picked_at",
+                                                                                     "started_at") if record[k]}
+            phases.append({"post": at.get("created_at", math.nan), "picked": at.get("picked_at", math.nan),
+                           "seen_running": at.get("started_at", math.nan), "first_line": seconds})
+            return seconds
         if kind == "end":
             break
     raise RuntimeError(f"job {job['id']} ended without a line")
@@ -84,6 +107,27 @@ def first_line_direct(swarm: NamespaceSwarm, i: int) -> float:
             time.sleep(0.1)
     finally:
         m.docker("service", "rm", name, check=False)
+
+
+def sweep_wall(user: User, snapshot: str, environment: str, jobs: int, seconds: float) -> float:
+    """A sweep of ``jobs`` short jobs in ``environment``: seconds from the POST to the last end."""
+    t0 = time.perf_counter()
+    r = user.api("POST", "jobs", json={"project": f"{user.name}/bench", "snapshot": snapshot,
+                                       "environment": environment, "command": f"sleep {seconds}",
+                                       "sweep": {"grid": {"i": list(range(jobs))}}})
+    assert r.status_code == 201, r.text
+    group = r.json()["group"]["id"]
+    while True:
+        states = [j["state"] for j in user.api("GET", f"jobs?group={group}&limit=1000").json()["items"]]
+        if len(states) == jobs and all(s in ("succeeded", "failed", "stopped", "timed_out", "lost") for s in states):
+            break
+        if time.perf_counter() - t0 > 600:
+            raise RuntimeError(f"sweep {group} not done in 600 s: {states}")
+        time.sleep(0.2)
+    wall = time.perf_counter() - t0
+    if set(states) != {"succeeded"}:
+        raise RuntimeError(f"sweep {group} on {environment}: {states}")
+    return wall
 
 
 def node_down_seconds(swarm: NamespaceSwarm, user: User, base: Path) -> tuple[float, float]:
@@ -162,10 +206,18 @@ def bench(base: Path, quick: bool) -> None:
         runs = 3 if quick else 10
         warm = submit(user, "bench", {"b": b"swarm-bench-code"}, base, environment="worker", command=PRINT)["job"]
         wait_state(user, warm["id"], {"succeeded"}, timeout=90)
-        ours = [first_line_platform(user, warm["snapshot"]) for _ in range(runs)]
-        direct = [first_line_direct(swarm, i) for i in range(runs)]
+        ours, direct, phases = [], [], []
+        for i in range(runs):  # alternating, so that a busy moment of the machine hits both sides
+            ours.append(first_line_platform(user, warm["snapshot"], phases))
+            direct.append(first_line_direct(swarm, i))
         emit("swarm_job_submit_to_first_log_line", median(ours), "docker service create + service logs",
-             median(direct), goal=1.2, runs=runs, values=fmt(ours), baseline_values=fmt(direct))
+             median(direct), goal=1.2, runs=runs, values=fmt(ours), baseline_values=fmt(direct),
+             phases={k: round(median(p[k] for p in phases), 3) for k in phases[0]})
+        jobs, seconds = (12, 1) if quick else (60, 2)
+        spread = sweep_wall(user, warm["snapshot"], "anywhere", jobs, seconds)
+        one = sweep_wall(user, warm["snapshot"], "one-node", jobs, seconds)
+        emit("swarm_jobs_3_nodes_vs_1", spread, f"the same {jobs} jobs pinned to one node", one, jobs=jobs,
+             job_seconds=seconds, cpus_per_job=HALF_NODE, node_cpus=os.cpu_count(), ideal_ratio=round(1 / 3, 3))
         lost, down = node_down_seconds(swarm, user, base)
         emit("swarm_lost_node_detection", lost, "Swarm marks the node Down", down,
              lost_after=2, dispatcher_heartbeat="1s")

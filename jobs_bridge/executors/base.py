@@ -105,6 +105,9 @@ class Executor(LoggingConfigurable):
     engine), and the app whose config sets their traits (``c.DockerExecutor.network``)."""
 
     name = "base"
+    # True where a started run may wait for a place to run (a Swarm task pending for a node):
+    # the runner then keeps the job ``starting``, with ``pending_reason``, until it runs.
+    places_later = False
 
     def __init__(self, root: Path, instance: str, **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -115,6 +118,11 @@ class Executor(LoggingConfigurable):
     def start(self, spec: RunSpec) -> str:
         """Start the job and return a handle (container id, pid); raise ExecutorError."""
         raise NotImplementedError
+
+    def pending_reason(self, handle: str) -> str | None:
+        """Why a started run does not run yet, in words for the user ("waiting for a node: no
+        suitable node …"); None once it runs or ended. Asked only where ``places_later``."""
+        return None
 
     def stream_logs(self, handle: str, spec_workdir: str, skip_lines: int, emit: Callable[[list[str]], None],
                     stopped: Callable[[], bool]) -> None:

@@ -40,9 +40,11 @@ NO_GPU_RUNTIME = ("could not select device driver", "nvidia-container-cli", "unk
 @contextmanager
 def engine() -> Iterator[None]:
     """Calls to the engine: its socket gone or a connection cut (dockerd stopping) becomes
-    ``EngineUnavailable``, which callers tell apart from an answer about the job."""
+    ``EngineUnavailable``, which callers tell apart from an answer about the job (NotFound …)."""
     try:
         yield
+    except APIError:  # an answer (404, 409, 500): docker-py's errors are RequestExceptions too
+        raise
     except requests.exceptions.RequestException as exc:
         raise EngineUnavailable() from exc
 
@@ -92,6 +94,9 @@ class DockerExecutor(Executor):
         # Log streams and waits may be silent for hours (an idle endpoint, a quiet training
         # loop): their client has no read timeout, or docker-py would cut them after 120 s.
         self.stream_client = docker.from_env(timeout=None)
+        # A job's output stream, attached between create and start as `docker run` does: its
+        # first line needs no log request after the start (container id → response, frames).
+        self.attached: dict[str, tuple[Any, Iterator[bytes]]] = {}
 
     def start(self, spec: RunSpec) -> str:
         with engine():
@@ -99,10 +104,13 @@ class DockerExecutor(Executor):
 
     def _start(self, spec: RunSpec) -> str:
         cid = self._create(spec)
+        if spec.kind == "job":
+            self._attach(cid)
         try:
             self.client.api.start(cid)
         except APIError as exc:
             text = str(exc)
+            self._detach(cid)
             self.client.api.remove_container(cid, force=True)
             if any(marker in text for marker in NO_GPU_RUNTIME):
                 raise ExecutorError(
@@ -111,6 +119,24 @@ class DockerExecutor(Executor):
                 ) from None
             raise ExecutorError(f"Docker could not start the job: {exc.explanation or text}") from None
         return cid
+
+    def _attach(self, cid: str) -> None:
+        """Attach to the created container's stdout and stderr (no tty: multiplexed frames)."""
+        api = self.stream_client.api
+        try:
+            response = api._post(api._url("/containers/{0}/attach", cid), stream=True,  # docker-py's attach() would inspect first
+                                 headers={"Connection": "Upgrade", "Upgrade": "tcp"},
+                                 params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 0})
+            api._raise_for_status(response)
+            self.attached[cid] = (response, api._read_from_socket(response, True, tty=False))
+        except APIError:  # the log request after the start reads the same output
+            pass
+
+    def _detach(self, cid: str) -> None:
+        """Let go of an attached stream that will not be read (start failed, stopped before)."""
+        pair = self.attached.pop(cid, None)
+        if pair is not None:
+            pair[0].close()
 
     def create_options(self, spec: RunSpec) -> dict[str, Any]:
         """The contract's options plus this executor's own: name, network, a real PID 1."""
@@ -150,18 +176,24 @@ class DockerExecutor(Executor):
 
     def stream_logs(self, handle: str, spec_workdir: str, skip_lines: int, emit: Callable[[list[str]], None],
                     stopped: Callable[[], bool]) -> None:
+        attached = self.attached.pop(handle, None)
         with engine():
             try:  # the API call alone: containers.get() would inspect the container first
-                stream = self.stream_client.api.logs(handle, stream=True, follow=True, stdout=True, stderr=True)
+                stream = attached[1] if attached and not skip_lines else \
+                    self.stream_client.api.logs(handle, stream=True, follow=True, stdout=True, stderr=True)
             except NotFound:
                 return
             lines = LineSplitter(skip_lines)
-            for chunk in stream:
-                out = lines.feed(chunk)
-                if out:
-                    emit(out)
-                if stopped():
-                    return
+            try:
+                for chunk in stream:
+                    out = lines.feed(chunk)
+                    if out:
+                        emit(out)
+                    if stopped():
+                        return
+            finally:
+                if attached:
+                    attached[0].close()
         out = lines.close()
         if out:
             emit(out)
@@ -181,6 +213,7 @@ class DockerExecutor(Executor):
             pass
 
     def cleanup(self, handle: str) -> None:
+        self._detach(handle)
         try:
             with engine():
                 self._container(handle).remove(force=True)

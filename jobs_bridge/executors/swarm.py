@@ -52,6 +52,9 @@ from jobs_bridge.executors.swarm_replicas import SwarmReplicas, replica_service_
 
 NODE_GONE = ("down", "unknown", "disconnected")
 STOP_GRACE_NS = 10 * 10**9
+WAITING_FOR_NODE = "waiting for Docker Swarm to find a node with room"
+FIRST_LINE_POLL = 0.1  # seconds between looks at a starting job's log, until its first line
+FIRST_LINE_WAIT = 30.0  # seconds a job's log is looked at that often at most
 NO_GPU_RUNTIME_EXIT = 97  # the GPU guard's exit code: the node's engine gave the job no NVIDIA device
 
 
@@ -121,6 +124,7 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
     """Image ids and package lists come from the manager's engine, like DockerExecutor's."""
 
     name = "swarm"
+    places_later = True  # a task may wait (pending) for a node with room: the job stays "starting"
 
     manager_url = Unicode(
         "", help="Docker API of a Swarm manager (unix:///var/run/docker.sock, tcp://10.0.0.1:2376). Default "
@@ -244,6 +248,28 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
         status = node.get("Status", {})
         return node.get("Description", {}).get("Hostname", node_id[:12]), status.get("Addr", ""), status.get("State", "")
 
+    def pending_reason(self, handle: str) -> str | None:
+        """Swarm's own words while the task waits: "waiting for a node: no suitable node
+        (insufficient resources on 3 nodes)"; None once it runs, ended or is gone."""
+        try:
+            with engine():
+                task = self.task(handle)
+        except NotFound:
+            return None
+        if task is None:
+            return WAITING_FOR_NODE
+        status = task.get("Status", {})
+        state = status.get("State", "")
+        if state == "running" or state in ENDED:
+            return None
+        if state in ("new", "pending", "allocated"):
+            err = status.get("Err") or ""
+            return f"{WAITING_FOR_NODE}: {err}" if err else WAITING_FOR_NODE
+        where = self.node_name(task["NodeID"])[0] if task.get("NodeID") else "its node"
+        if state == "preparing":
+            return f"preparing on node {where} (getting its image)"
+        return f"starting on node {where}"
+
     def wait(self, handle: str, spec_workdir: str) -> int:
         try:
             with engine():
@@ -295,7 +321,7 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
         """The service's log, read again every ``poll_interval`` (a followed service log never ends,
         even when its task has); new complete lines are emitted, the rest once the task ended."""
         emitted = skip_lines
-        delay = 0.05  # quick looks while a job starts (its first line), then every poll_interval
+        delay, t0 = 0.05, time.monotonic()
         while True:
             over = handle in self.ended
             lines = self._log_lines(handle, final=over)
@@ -306,7 +332,11 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
                 self.ended.discard(handle)
                 return
             time.sleep(delay)
-            delay = min(delay * 1.5, self.poll_interval)
+            # Every FIRST_LINE_POLL s until the first line (a task takes a second or two to be
+            # placed and started, and a look every poll_interval would add half of it), at most
+            # FIRST_LINE_WAIT s; then every poll_interval.
+            first = emitted == skip_lines and time.monotonic() - t0 < FIRST_LINE_WAIT
+            delay = min(delay * 1.5, FIRST_LINE_POLL if first else self.poll_interval)
 
     def _log_lines(self, handle: str, final: bool) -> list[str] | None:
         try:

@@ -19,7 +19,7 @@ from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.tokens import new_token, token_hash
 from jobs_bridge.datasets.manager import DatasetManager
-from jobs_bridge.executors.base import Executor
+from jobs_bridge.executors.base import EngineUnavailable, Executor
 from jobs_bridge.executors.contract import JobRun, RunSpec, give_to_container_user, job_spec
 from jobs_bridge.jobs.code import DIR_MODE, MODES, CodeMounter
 from jobs_bridge.jobs.records import job_name
@@ -54,6 +54,9 @@ class JobPreparer(LoggingConfigurable):
         # (one lock per image id, so a slow listing does not hold up jobs on other images).
         self._packages_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # Image ids whose listing failed for good (an image without python): not tried again on
+        # every job, which cost a container run each time.
+        self._unlistable: set[str] = set()
 
     def prepare(self, job_id: int) -> RunSpec:
         """Blocking (a thread). Raises FloydError / ExecutorError with a message for the user."""
@@ -123,17 +126,22 @@ class JobPreparer(LoggingConfigurable):
 
     def _capture_packages(self, image: str, image_id: str) -> None:
         """The image's package list, once per image id, for the job's record."""
-        if self._has_packages(image_id):
+        if image_id in self._unlistable or self._has_packages(image_id):
             return
         with self._locks_guard:
             lock = self._packages_locks.setdefault(image_id, threading.Lock())
         with lock:
-            if self._has_packages(image_id):  # another job's preparation listed them meanwhile
+            if image_id in self._unlistable or self._has_packages(image_id):  # another job got there first
                 return
             try:
                 packages = self.executor.image_packages(image)
-            except Exception as exc:  # the record lacks packages, the job still runs
+            except EngineUnavailable as exc:  # the engine's moment, not the image's: the next job tries again
                 self.log.warning("Could not list the packages of %s: %s", image, exc)
+                return
+            except Exception as exc:  # the record lacks packages, the job still runs
+                self.log.warning("Could not list the packages of %s (%s); not trying again for image %s",
+                                 image, exc, image_id[:19])
+                self._unlistable.add(image_id)
                 return
             with self.sessions.begin() as s:
                 s.add(ImagePackages(image_id=image_id, packages=json.dumps(packages)))

@@ -104,6 +104,7 @@ class JobQueue(LoggingConfigurable):
             params=json.dumps(params), max_runtime=spec.max_runtime, message=spec.message, task=spec.task,
             snapshot=spec.snapshot, requirements_hash=spec.requirements_hash, parent_id=spec.parent_id,
             group_id=group_id, executor=self.executor.name, created_by=caller.name, reason=FIRST_REASON,
+            retries=spec.retries,
         )
 
     # -- the pick (blocking: one transaction) ------------------------------------------------------

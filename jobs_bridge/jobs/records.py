@@ -50,6 +50,9 @@ def job_json(job: Job, latest: dict[str, float] | None = None, parent: str | Non
         "tags": json.loads(job.tags or "{}"),
         "mlflow_run_id": str(job.id),  # the job's run id in the MLflow API (jobs/tracking.py)
         "max_runtime": job.max_runtime,
+        "retries": job.retries,  # runs again after a lost run at most this often (jobs/retries.py)
+        "attempt": len(json.loads(job.attempts or "[]")) + 1,
+        "attempts": json.loads(job.attempts or "[]"),  # the lost ones, oldest first
         "message": job.message,
         "task": job.task,
         "snapshot": job.snapshot,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -27,8 +26,10 @@ from jobs_bridge.jobs import states
 from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.jobs.metrics import JobMetrics
 from jobs_bridge.jobs.offload import Offload
+from jobs_bridge.jobs.outcome import DISK_FULL, disk_full, failure_reason, freeze_output
 from jobs_bridge.jobs.prepare import JobPreparer
 from jobs_bridge.jobs.records import job_name
+from jobs_bridge.jobs.retries import take_retry
 from jobs_bridge.orm import Job
 from jobs_bridge.resources.gpus import GpuAllocator, gpu_utilization
 from jobs_bridge.storage.paths import StorageLayout
@@ -37,26 +38,11 @@ from jobs_bridge.watchers import watch
 
 STOP_GRACE = 10  # seconds between SIGTERM and SIGKILL when a job is stopped
 RETRY_MAX = 10.0  # most seconds between two tries of a database write that must not be lost
-LOW_SPACE = 1 << 20  # bytes free under a failed job's directory below which its disk counts as full
-DISK_FULL = "the platform's disk was full (no space left on device); output and log may be incomplete"
 ENGINE_RESTARTED = "the Docker engine stopped or restarted while the job ran"
 ENGINE_WAIT = "the Docker engine is not answering; waiting for it to come back"
 ENGINE_POLL = 2.0  # seconds between tries to reach a Docker engine that went away
+PLACEMENT_POLL = 1.0  # most seconds between looks at a run the runtime has not placed yet
 T = TypeVar("T")
-
-
-def failure_reason(exc: BaseException) -> str:
-    """A job's reason for an exception of the platform (full disk, database down) or a bug."""
-    mapped = translate(exc)
-    return mapped.message if mapped is not None else f"internal error: {exc}"
-
-
-def disk_full(path: str) -> bool:
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return False
-    return st.f_bavail * st.f_frsize < LOW_SPACE
 
 
 class RunningJob:
@@ -68,6 +54,8 @@ class RunningJob:
         self.handle = ""
         self.workdir = ""
         self.stop_reason: str | None = None  # "stopped" or "timed_out" once asked
+        self.placing = False  # taken back after a restart while the runtime still placed it
+        self.output = asyncio.Event()  # its first line came: it runs (or ran), placed or not
         self.done = asyncio.Event()
 
 
@@ -142,16 +130,41 @@ class JobRunner(LoggingConfigurable):
             return
         await self._watch(rj, skip_lines=0, mark_running=True)
 
-    def _mark_running(self, job_id: int, handle: str, mark: bool) -> tuple[int, datetime | None]:
-        """With ``mark``, record the job as running; its max runtime and start time."""
+    def _mark_running(self, job_id: int, handle: str, mark: bool, running: bool = True) -> tuple[int, datetime | None]:
+        """With ``mark``, record the job's handle and (``running``) that it runs; its max runtime
+        and start time. A job that ended meanwhile keeps its end."""
         with self.sessions.begin() as s:
             job = s.get(Job, job_id)
             assert job is not None
-            if mark:
-                job.state = states.RUNNING
+            if mark and job.state in states.ACTIVE:
                 job.handle = handle
-                job.started_at = utcnow()
+                if running:
+                    job.state = states.RUNNING
+                    job.reason = ""
+                    job.started_at = utcnow()
             return job.max_runtime, job.started_at
+
+    async def _until_running(self, rj: RunningJob) -> None:
+        """A run the runtime still has to place (a pending Swarm task): the job stays ``starting``
+        with the runtime's reason until it runs; then it is recorded ``running``."""
+        shown: str | None = None
+        delay, handle = 0.05, rj.handle  # quick looks while a task is about to run, then every PLACEMENT_POLL
+        while not rj.done.is_set() and not self.closing and rj.handle == handle:  # a retry follows its own
+            try:
+                reason = None if rj.output.is_set() else await self.run(self.executor.pending_reason, handle)
+            except ExecutorError:  # the engine does not answer: wait() decides what became of it
+                reason = shown
+            if reason is None:
+                await self.persist(self._mark_running, rj.job_id, handle, True)
+                return
+            if reason != shown:
+                await self.persist(self._set_reason, rj.job_id, reason)
+                shown = reason
+            try:  # a first line ends the wait at once: a quick job may end before the next look
+                await asyncio.wait_for(rj.output.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            delay = min(delay * 1.5, PLACEMENT_POLL)
 
     # -- watching ---------------------------------------------------------------------------
     async def _watch(self, rj: RunningJob, skip_lines: int, mark_running: bool = False) -> None:
@@ -163,11 +176,16 @@ class JobRunner(LoggingConfigurable):
         def emit(lines: list[str]) -> None:
             self.metrics.add_lines(rj.job_id, lines)
             loop.call_soon_threadsafe(rj.logs.append, lines)
+            loop.call_soon_threadsafe(rj.output.set)
 
         log_task = watch(loop, self.executor.stream_logs, rj.handle, rj.workdir, skip_lines, emit,
                          lambda: self.closing)
         wait_task = watch(loop, self.executor.wait, rj.handle, rj.workdir)
-        max_runtime, started = await self.persist(self._mark_running, rj.job_id, rj.handle, mark_running)
+        pending = self.executor.places_later and (mark_running or rj.placing)
+        max_runtime, started = await self.persist(self._mark_running, rj.job_id, rj.handle, mark_running,
+                                                  not pending)
+        if pending:
+            asyncio.ensure_future(self._until_running(rj))
         timer = None
         if max_runtime:
             elapsed = (utcnow() - aware(started)).total_seconds() if started else 0
@@ -299,7 +317,30 @@ class JobRunner(LoggingConfigurable):
                 self.metrics.add(rj.job_id, name, value, None)
 
     # -- the end ------------------------------------------------------------------------------
+    async def _retried(self, job_id: int, reason: str) -> bool:
+        """A lost run of a job with retries left runs again in the same slot (jobs/retries.py)."""
+        rj = self.running.get(job_id)
+        if rj is None or rj.stop_reason or self.closing:
+            return False
+        retry = await self.persist(take_retry, self.sessions, job_id, reason)
+        if retry is None:
+            return False
+        self.log.info("Job %s was lost (%s); attempt %s of %s", retry.name, reason, retry.attempt, retry.total)
+        rj.logs.append([retry.log_line(reason)])
+        await self.run(self.gpus.release, f"job:{retry.name}")  # leased anew: the old ones may be on the lost machine
+        old, rj.handle, rj.placing, rj.output = rj.handle, "", False, asyncio.Event()
+        if old:
+            await self._cleanup_later(old)  # also waits for an engine that restarts, and frees the name
+        try:
+            await self.run(self.preparer.release_code, job_id)
+        except Exception:
+            self.log.exception("Releasing the code of job %s failed; its next attempt makes it afresh", job_id)
+        asyncio.ensure_future(self._run(job_id))
+        return True
+
     async def _finish(self, job_id: int, state: str, code: int | None, reason: str) -> None:
+        if state == states.LOST and await self._retried(job_id, reason):
+            return
         rj = self.running.pop(job_id, None)
         try:
             try:  # before the end is recorded: an ended job's code/ is a plain directory again
@@ -343,18 +384,14 @@ class JobRunner(LoggingConfigurable):
             job.exit_code = code
             job.reason = reason
             job.finished_at = utcnow()
+            if job.started_at is None and code is not None:  # it ran, too quickly to be seen running
+                job.started_at = job.finished_at
             job.token_hash = ""  # the job's token dies with it
             name = job_name(job)
             output = self.layout.job_output(job.owner, job.project, job.number)
         self.gpus.release(f"job:{name}")
-        # Outputs are final once the job ended: make them read-only, so they can become a
-        # dataset version by hardlink without copying bytes.
         if output.is_dir():
-            for dirpath, _dirs, files in os.walk(output):
-                for f in files:
-                    p = os.path.join(dirpath, f)
-                    if not os.path.islink(p):
-                        os.chmod(p, 0o444)
+            freeze_output(output)
             # hashed now, in the background, so registering it as a model later reads no bytes
             self.preparer.datasets.output_hashes.submit(output)
 
@@ -387,6 +424,7 @@ class JobRunner(LoggingConfigurable):
             rj = RunningJob(job_id, logs)
             rj.handle = f.handle
             rj.workdir = str(self.layout.job_dir(owner, project, number))
+            rj.placing = state == states.STARTING
             self.running[job_id] = rj
             self.log.info("Re-attached job %s (%s lines already logged)", job_id, logs.count)
             asyncio.ensure_future(self._watch(rj, skip_lines=logs.count))

@@ -30,7 +30,8 @@ from jobs_bridge.validate import only_keys, positive_number, whole_number
 
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 KNOWN_KEYS = {"project", "snapshot", "command", "notebook", "environment", "gpus", "cpus", "memory", "inputs",
-              "params", "max_runtime", "message", "task", "parent", "sweep", "concurrency"}
+              "params", "max_runtime", "message", "task", "parent", "sweep", "concurrency",
+              "retries"}
 
 
 @dataclass
@@ -54,6 +55,7 @@ class JobSpec:
     parent_id: int | None
     sweep: list[dict[str, str]] = field(default_factory=list)
     concurrency: int = 0
+    retries: int = 0  # runs again after a lost run, at most this often (jobs/retries.py)
 
 
 def _params(raw: object) -> dict[str, str]:
@@ -103,6 +105,10 @@ class SpecResolver(LoggingConfigurable):
 
     max_sweep_jobs = Integer(
         200, help="Most jobs one sweep may create (default 200); a bigger sweep is refused with 422.",
+    ).tag(config=True)
+    max_retries = Integer(
+        10, help="Most times a job may ask to be run again after a lost run ('retries', floyd run --retries N; "
+        "default 10); more is refused with 422.",
     ).tag(config=True)
 
     def __init__(self, layout: StorageLayout, datasets: DatasetManager, environments: EnvironmentList,
@@ -155,12 +161,13 @@ class SpecResolver(LoggingConfigurable):
         parent_id = self._parent(s, caller, body.get("parent"))
         sweep = expand_sweep(body.get("sweep"), self.max_sweep_jobs)
         concurrency = whole_number(body.get("concurrency", 0), "concurrency", 0)
+        retries = whole_number(body.get("retries", 0), "retries", 0, self.max_retries)
         return JobSpec(
             owner=owner, project=pname, snapshot=body["snapshot"], snapshot_dir=snapshot_dir,
             requirements_hash=req_hash, command=command, notebook=notebook, env=env, cpus=cpus, memory=memory,
             gpus=gpus, inputs=self.inputs.resolve(s, caller, body.get("inputs") or []), params=_params(body.get("params")),
             max_runtime=max_runtime, message=message, task=task, parent_id=parent_id, sweep=sweep,
-            concurrency=concurrency,
+            concurrency=concurrency, retries=retries,
         )
 
     def _snapshot(self, s: Session, caller: Caller, owner: str, project: str, snapshot: object,

@@ -178,6 +178,9 @@ class Job(Base):
     executor: Mapped[str] = mapped_column(String(16), default="")
     handle: Mapped[str] = mapped_column(String(128), default="")  # container id or pid
     code_mount: Mapped[str] = mapped_column(String(16), default="")  # overlay, reflink or copy; "" before prepare
+    # runs again after a lost run at most this often; the lost attempts, as JSON [{attempt, reason, …}]
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attempts: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     token_hash: Mapped[str] = mapped_column(String(64), default="")
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -55,6 +55,7 @@ description: baseline
 params: {lr: 0.01, deep: true}
 sweep: {grid: {lr: [0.1, 0.01]}}
 concurrency: 2
+retries: 2
 task:
   evaluate: {command: python eval.py, machine: cpu, params: {lr: 1}}
 """
@@ -63,6 +64,7 @@ task:
         "environment": "cpu", "gpus": 1, "cpus": 2.0, "memory": "4G", "max_runtime": 600, "message": "baseline",
         "inputs": [{"source": "mnist:3", "mount": "digits"}, {"source": "12/output", "mount": "prev"}],
         "params": {"lr": "0.01", "deep": "true"}, "sweep": {"grid": {"lr": [0.1, 0.01]}}, "concurrency": 2,
+        "retries": 2,
     }
     assert top.command == "python train.py"
     task = settings_from_yaml(text, "evaluate")
@@ -71,14 +73,15 @@ task:
     assert settings_from_yaml("# only comments\n").request() == {}
     errors = {
         "machin: cpu": "floyd.yml: unknown key 'machin' (allowed: command, concurrency, description, env, input, "
-                       "machine, max_runtime, params, pipelines, resources, sweep, task)",
+                       "machine, max_runtime, params, pipelines, resources, retries, sweep, task)",
         "machine: tpu": "floyd.yml: machine must be cpu, gpu or gpu2, not 'tpu'",
         "task: {t: {machine: tpu}}": "floyd.yml: task 't': machine must be cpu, gpu or gpu2, not 'tpu'",
         "task: {t: {comand: x}}": "floyd.yml: unknown key 'comand' in task 't' (allowed: command, concurrency, "
-                                  "description, env, input, machine, max_runtime, params, resources, sweep)",
+                                  "description, env, input, machine, max_runtime, params, resources, retries, sweep)",
         "resources: {cpu: 1}": "floyd.yml: unknown key 'cpu' in resources (allowed: cpus, gpus, memory)",
         "resources: {memory: lots}": "floyd.yml: resources.memory must be a size such as 512M, 4G or 4GiB, not 'lots'",
         "max_runtime: -1": "floyd.yml: max_runtime must be a whole number of at least 0, not -1",
+        "retries: -1": "floyd.yml: retries must be a whole number of at least 0, not -1",
         "params: {lr: [1, 2]}": "floyd.yml: params: lr must be a single value, not [1, 2]",
         "sweep: {grid: {lr: 1}}": "floyd.yml: sweep: lr needs a non-empty list of values, not 1",
         "- a list": "floyd.yml must be a mapping of keys (command, env, machine, ...), not a list",
@@ -240,7 +243,7 @@ task:
     bad = runner.cli("run", cwd=work, check=False)
     assert bad.returncode == 3, bad.stderr
     assert ("floyd.yml: unknown key 'machin' (allowed: command, concurrency, description, env, input, machine, "
-            "max_runtime, params, pipelines, resources, sweep, task)") in bad.stderr.replace("\n", " ")
+            "max_runtime, params, pipelines, resources, retries, sweep, task)") in bad.stderr.replace("\n", " ")
     no_traceback(bad)
     (work / "floyd.yml").write_text("machine: tpu\n")
     bad = runner.cli("run", "python train.py", cwd=work, check=False)

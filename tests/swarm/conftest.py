@@ -24,6 +24,7 @@ c.BridgeApp.environments = [
     {{"name": "a100", "image": "{SWARM_IMAGE}", "cpus": 0.5, "memory": "256M", "gpu": True,
       "node_labels": {{"gpu": "a100"}}}},
     {{"name": "ssd", "image": "{SWARM_IMAGE}", "cpus": 0.5, "memory": "256M", "node_labels": {{"disk": "ssd"}}}},
+    {{"name": "spare", "image": "{SWARM_IMAGE}", "cpus": 0.5, "memory": "256M", "node_labels": {{"spare": "yes"}}}},
 ]
 """
 

@@ -37,6 +37,8 @@ def fmt_metrics(latest: dict[str, float], most: int = 3) -> str:
 
 def job_row(j: dict) -> list[str]:
     state = j["state"] + (f" ({j['exit_code']})" if j["state"] == "failed" and j.get("exit_code") else "")
+    if (j.get("attempt") or 1) > 1:  # it ran again after a lost run (--retries)
+        state += f" (attempt {j['attempt']}/{j['retries'] + 1})"
     return cells([j["id"], when(j["created_at"]), state, fmt_duration(j.get("duration"), "-"), j["environment"],
                   fmt_resources(j["resources"]), short(j.get("message")), fmt_metrics(j.get("latest_metrics") or {})])
 
@@ -151,6 +153,11 @@ def info(job: str, packages: bool, as_json: bool) -> None:
             value = json.dumps(value, sort_keys=True) if value else "-"
         rows.append(cells([key, "-" if value is None or value == "" else value]))
     print_table(["FIELD", "VALUE"], rows)
+    if record.get("attempts"):
+        say(f"Attempt {record['attempt']} of at most {record['retries'] + 1}; the lost ones:")
+        print_table(["ATTEMPT", "STATE", "STARTED", "ENDED", "REASON"],
+                    [cells([a["attempt"], a["state"], when(a.get("started_at")), when(a.get("finished_at")), a["reason"]])
+                     for a in record["attempts"]])
     if pkgs is not None:
         print_table(["PACKAGE"], [cells([p]) for p in pkgs], empty="No package list recorded for this image.")
 

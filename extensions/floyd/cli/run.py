@@ -89,12 +89,15 @@ def what_to_run(words: tuple[str, ...] | list[str], root: Path | None) -> dict:
 @click.option("--task", help="Use the keys of this task of floyd.yml.")
 @click.option("--sweep", help="A grid of parameters, one job each: 'lr=0.1,0.01 layers=2,3'.")
 @click.option("--concurrency", type=click.IntRange(0), help="Most jobs of the sweep running at once.")
+@click.option("--retries", type=click.IntRange(0), metavar="N",
+              help="Run the job again, up to N times, if its run is lost (its machine went away, its engine "
+                   "restarted); never when it fails by its own exit code.")
 @click.option("--mode", type=click.Choice(["job", "serve"]), default="job", show_default=True,
               help="serve: deploy this project as endpoint COMMAND (default: the project's name), as floyd deploy.")
 def run(command: tuple[str, ...], environment: str | None, cpu: bool, gpu: int | None, cpus: float | None,
         memory: str | None, data: tuple[str, ...], params: tuple[str, ...], max_runtime: int | None,
         message: str | None, follow: bool, as_json: bool, task: str | None, sweep: str | None,
-        concurrency: int | None, mode: str) -> None:
+        concurrency: int | None, retries: int | None, mode: str) -> None:
     """Run COMMAND (or a notebook, NAME.ipynb) as a job on a snapshot of this project's code.
 
     Settings come from floyd.yml, then from these flags. Examples:
@@ -103,12 +106,14 @@ def run(command: tuple[str, ...], environment: str | None, cpu: bool, gpu: int |
       floyd run "python train.py" --param lr=0.01 --data mnist:3:digits -f
       floyd run --gpu --env cuda train.ipynb
       floyd run --sweep 'lr=0.1,0.01' --concurrency 2 "python train.py"
+      floyd run --retries 2 "python train.py"   # again if its machine goes away
       floyd run --mode serve iris            # = floyd deploy iris
     """
     s = Session()
     if mode == "serve":
         job_only = {"--param": params, "--max-runtime": max_runtime is not None, "-f/--follow": follow,
-                    "--sweep": sweep is not None, "--concurrency": concurrency is not None}
+                    "--sweep": sweep is not None, "--concurrency": concurrency is not None,
+                    "--retries": retries is not None}
         serve_mode(s, command, [flag for flag, value in job_only.items() if value],
                    DeployFlags(task=task, environment=environment, cpu=cpu, gpu=gpu, cpus=cpus, memory=memory,
                                  data=data, message=message, as_json=as_json))
@@ -116,6 +121,7 @@ def run(command: tuple[str, ...], environment: str | None, cpu: bool, gpu: int |
     options = options_from_flags(environment, cpu, gpu, cpus, memory, data, params, max_runtime, message)
     options.sweep = parse_sweep_flag(sweep) if sweep is not None else None
     options.concurrency = concurrency
+    options.retries = retries
     run_job(s, command, options, task, follow, as_json)
 
 

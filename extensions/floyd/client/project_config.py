@@ -11,6 +11,7 @@ over both::
       - mnist:3:digits           # SRC[:MOUNT]; or {source: mnist:3, destination: digits}
     command: python train.py
     max_runtime: 3600
+    retries: 2                   # run again when the run is lost (its machine went away)
     description: baseline        # becomes the job's message
     params: {lr: 0.01}
     sweep: {grid: {lr: [0.1, 0.01]}}
@@ -34,7 +35,7 @@ EXPT_FILE = ".floydexpt"
 YML_FILE = "floyd.yml"
 
 TASK_KEYS = ("command", "concurrency", "description", "env", "input", "machine", "max_runtime", "params",
-             "resources", "sweep")
+             "resources", "retries", "sweep")
 TOP_KEYS = tuple(sorted((*TASK_KEYS, "task", "pipelines")))  # pipelines: client/pipelines.py
 MACHINES = {"cpu": 0, "gpu": 1, "gpu2": 2}
 RESOURCE_KEYS = ("cpus", "gpus", "memory")
@@ -56,6 +57,7 @@ EXAMPLE_FLOYD_YML = """\
 #   - 12/output:previous        # the output of this project's job 12
 # command: python train.py
 # max_runtime: 3600             # seconds; 0 = no limit
+# retries: 2                    # run again if lost (node gone, engine restarted), never on a failed exit
 # description: what this run tries
 # params:                       # FLOYD_PARAM_LR=0.01 in the job's environment
 #   lr: 0.01
@@ -90,6 +92,7 @@ class JobSettings:
     message: str | None = None
     sweep: dict | None = None
     concurrency: int | None = None
+    retries: int | None = None
     task: str | None = None
 
     def request(self) -> dict:
@@ -318,6 +321,8 @@ def _section(data: dict, task: str | None) -> JobSettings:
         out.sweep = check_sweep(data["sweep"], _where(task))
     if data.get("concurrency") is not None:
         out.concurrency = _int(data["concurrency"], "concurrency", task)
+    if data.get("retries") is not None:
+        out.retries = _int(data["retries"], "retries", task)
     return out
 
 

@@ -76,11 +76,13 @@ class JobOptions:
     message: str | None = None
     sweep: dict | None = None
     concurrency: int | None = None
+    retries: int | None = None  # runs again after a lost run (not after a failed exit), at most this often
 
     def settings(self) -> JobSettings:
         """The options checked, in floyd.yml's shape (parameters as strings)."""
         out = JobSettings(environment=self.environment or None, gpus=self.gpus, max_runtime=self.max_runtime,
-                          message=self.message or None, sweep=self.sweep, concurrency=self.concurrency)
+                          message=self.message or None, sweep=self.sweep, concurrency=self.concurrency,
+                          retries=self.retries)
         if self.cpus is not None:
             out.cpus = check_cpus(self.cpus)
         if self.memory is not None:

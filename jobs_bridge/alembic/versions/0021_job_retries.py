@@ -1,0 +1,29 @@
+"""Give jobs retries: how often a lost run is run again (``floyd run --retries N``), and the
+record of the attempts that were lost.
+
+Revision ID: 0021
+Revises: 0016
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0021"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("jobs") as batch:
+        batch.add_column(sa.Column("retries", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("attempts", sa.Text(), nullable=False, server_default="[]"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("attempts")
+        batch.drop_column("retries")
