@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from common import cli, force_remove, log, started
-from datasets import emit, run_upload, settle, sha256sum
+from datasets import emit, run_upload, settle, sha256sum, tree_built
 
 from floyd.client.hashing import StatCache
 from floyd.client.http import FloydClient
@@ -116,6 +116,7 @@ def bench_scale(base: Path, platform: Platform, quick: bool) -> None:
     finally:
         cache.close()
     vdir = platform.root / "datasets" / user.name / "small"
+    tree_built(vdir / "2")
     settle()
     t0 = time.perf_counter()
     subprocess.run(["diff", "-rq", str(vdir / "1"), str(vdir / "2")], stdout=subprocess.DEVNULL, check=False)
