@@ -64,9 +64,18 @@ def diff_rows(base: Iterable[Row], entries: list[Entry], limit: int) -> list[dic
 
 
 def _base_rows(s: Session, pk: int) -> Iterator[Row]:
-    q = select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime) \
-        .where(VersionFile.version_pk == pk).order_by(VersionFile.path)
-    return ((path, size, hexd, mtime) for path, size, hexd, mtime in s.execute(q))
+    """The base's rows in path order, through the driver's cursor: SQLAlchemy's row objects made
+    this read of 100,000 rows 2x slower, and it is the one read a commit makes of the base."""
+    conn = s.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # an open session's connection
+    try:
+        cursor.execute(f"SELECT path, size, hash, mtime FROM version_files WHERE version_pk = {mark} ORDER BY path",
+                       (pk,))
+        while batch := cursor.fetchmany(10_000):
+            yield from batch
+    finally:
+        cursor.close()
 
 
 def full(entries: list[Entry]) -> Plan:
