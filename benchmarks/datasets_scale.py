@@ -90,6 +90,7 @@ def bench_scale(base: Path, platform: Platform, quick: bool) -> None:
     before = rss_mib(bridge)
     first_s, cli_rss, _ = peak_rss_mib([floyd, "data", "upload", str(src), "-n", "small", "-m", "first", "--json"],
                                        env, base)
+    tree_built(platform.root / "datasets" / user.name / "small" / "1")  # the manifest is held until then
     time.sleep(1.0)
     after = rss_mib(bridge)
     log(f"first upload {first_s:.2f}s (sha256sum+cp {baseline_s:.2f}s), CLI peak {cli_rss:.0f} MiB, "

@@ -35,7 +35,6 @@ from jobs_bridge.datasets.records import version_json
 from jobs_bridge.errors import BadRequest, Conflict, NotFound
 from jobs_bridge.inputs import find_job
 from jobs_bridge.jobs import states
-from jobs_bridge.memtrim import release_memory
 from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.storage.blobs import BlobStore, parse_hash
@@ -338,9 +337,7 @@ class UploadManager(LoggingConfigurable):
                                      vid=vid, verify=True)
         self._forget(upload_id)
         remove_tree(self.layout.upload_dir(upload_id))
-        del entries
-        release_memory(result["file_count"])
-        return result
+        return result  # the manifest is trimmed away once its tree is built (storage/trees.py)
 
     def commit_entries(self, caller: Caller, owner: str, name: str, kind: str, entries: list[Entry], message: str,
                        uploader: str, upload_id: str | None = None, allow_duplicate: bool = False,

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from jobs_bridge.memtrim import release_memory
 from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.manifest import Entry
 from jobs_bridge.storage.materialize import materialize, remove_tree
@@ -46,11 +47,13 @@ class TreeBuilder:
 
     def schedule(self, store: BlobStore, entries: list[Entry], target: Path) -> None:
         key = str(target)
-        with self._lock:
-            future = self._pool.submit(self._build, store, entries, target)
+        with self._lock:  # held until the entry is in place: the build reads its entries from it
+            future = self._pool.submit(self._build, store, target)
             self._pending[key] = (future, store, entries)
 
-    def _build(self, store: BlobStore, entries: list[Entry], target: Path) -> None:
+    def _build(self, store: BlobStore, target: Path) -> None:
+        with self._lock:
+            entries = self._pending[str(target)][2]
         try:
             build(store, entries, target)
         except Exception:
@@ -58,6 +61,9 @@ class TreeBuilder:
             raise
         with self._lock:
             self._pending.pop(str(target), None)
+        count = len(entries)
+        del entries  # the last reference: the manifest was held for this build
+        release_memory(count)  # trimmed here, off the commit's path
 
     def ready(self, path: str | Path) -> None:
         """Return once the tree holding ``path`` (a version directory or a path inside one) is
