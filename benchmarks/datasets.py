@@ -123,6 +123,13 @@ def read_tree(root: Path) -> tuple[int, int]:
 
 
 # -- timing ----------------------------------------------------------------------------
+def tree_built(path: Path, timeout: float = 120.0) -> None:
+    """Wait until a version's tree exists: the bridge builds it after the commit has answered."""
+    deadline = time.monotonic() + timeout
+    while not path.is_dir() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def settle(*warm: Path) -> None:
     """Flush earlier writes and re-read the inputs just before a timed step.
 
@@ -317,6 +324,7 @@ def bench_upload(base: Path, quick: bool) -> None:
 
         # (d) reading the committed version (hardlinks into the blob store) vs the source.
         vdir = platform.root / "datasets" / owner / "corpus" / "1"
+        tree_built(vdir)
         read_v, read_s = [], []
         for _ in range(repeats):
             elapsed, (nv, bv) = timed(lambda: read_tree(vdir), vdir)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from common import cli, force_remove, log, started
-from datasets import emit, run_upload, settle, sha256sum
+from datasets import emit, run_upload, settle, sha256sum, tree_built
 
 from floyd.client.hashing import StatCache
 from floyd.client.http import FloydClient
@@ -90,6 +90,7 @@ def bench_scale(base: Path, platform: Platform, quick: bool) -> None:
     before = rss_mib(bridge)
     first_s, cli_rss, _ = peak_rss_mib([floyd, "data", "upload", str(src), "-n", "small", "-m", "first", "--json"],
                                        env, base)
+    tree_built(platform.root / "datasets" / user.name / "small" / "1")  # the manifest is held until then
     time.sleep(1.0)
     after = rss_mib(bridge)
     log(f"first upload {first_s:.2f}s (sha256sum+cp {baseline_s:.2f}s), CLI peak {cli_rss:.0f} MiB, "
@@ -116,6 +117,7 @@ def bench_scale(base: Path, platform: Platform, quick: bool) -> None:
     finally:
         cache.close()
     vdir = platform.root / "datasets" / user.name / "small"
+    tree_built(vdir / "2")
     settle()
     t0 = time.perf_counter()
     subprocess.run(["diff", "-rq", str(vdir / "1"), str(vdir / "2")], stdout=subprocess.DEVNULL, check=False)

@@ -23,6 +23,7 @@ from jobs_bridge.resources.environments import Environment, EnvironmentList, par
 from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.resources.limits import Limits
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.storage.trees import TREES
 from jobs_bridge.validate import json_bool, positive_number, whole_number
 
 
@@ -95,6 +96,8 @@ class WorkspaceManager(LoggingConfigurable):
         run = WorkspaceRun(user=user.name, server_name=server_name, project=project.name, environment=env.name,
                            image=env.image, inputs=[{"path": i["source"], "mount": i["mount"]} for i in inputs],
                            cpus=cpus, memory=memory, gpu_devices=devices, holder=holder)
+        spec = workspace_spec(self.layout, run)
+        TREES.ready_all(m.source for m in spec.mounts)  # a version committed just now: its tree may be building
         return {
             "user": user.name,
             "holder": holder,
@@ -105,7 +108,7 @@ class WorkspaceManager(LoggingConfigurable):
             "gpu_devices": devices,
             "project": f"{user.name}/{project.name}",
             "inputs": inputs,
-            "spec": workspace_spec(self.layout, run).to_json(),
+            "spec": spec.to_json(),
         }
 
     def _resources(self, env: Environment, body: dict) -> tuple[int, float, int]:

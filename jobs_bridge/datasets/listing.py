@@ -2,8 +2,8 @@
 
 A version may hold a million files; the listing must never load them all (the old code did, and
 ``floyd data ls -r`` of 100k files took a minute and hundreds of MiB). Every page is one range
-read on the primary key of ``version_files`` starting just after the cursor, so its cost grows
-with the page, not the version.
+read on the primary key of ``version_files`` starting just after the cursor (of each of the
+version's layers, ``layers.read_range``), so its cost grows with the page, not the version.
 
 Order is byte order of the paths (SQLite's BINARY collation; PostgreSQL's column is ``COLLATE
 "C"``, migration 0007), the order in which every path under ``d/`` lies in ``[d/, d0)``. In a
@@ -18,11 +18,11 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from jobs_bridge.datasets import layers
+from jobs_bridge.datasets.layers import Layers, subtree_end
 from jobs_bridge.errors import NotFound
-from jobs_bridge.orm import VersionFile
 from jobs_bridge.storage.manifest import Entry
 
 # Page sizes: a request without ``limit`` gets DEFAULT_LIMIT entries (the maximum, so a client
@@ -65,11 +65,6 @@ def entry_json(e: Entry) -> dict:
     return out if e.mtime is None else {**out, "mtime": e.mtime}
 
 
-def subtree_end(path: str) -> str:
-    """The first path after every path under ``path/`` in byte order ('0' follows '/')."""
-    return path + "0"
-
-
 @dataclass(frozen=True)
 class Bound:
     """Where a read starts: at ``path`` (inclusive) or just after it."""
@@ -87,46 +82,29 @@ class Page:
 class Lister:
     """Pages of one version's files under ``prefix`` ('' or a directory path ending in '/')."""
 
-    def __init__(self, s: Session, version_pk: int, prefix: str, version_id: str = "") -> None:
+    def __init__(self, s: Session, lay: Layers, prefix: str, version_id: str = "") -> None:
         self.s = s
-        self.version_pk = version_pk
+        self.lay = lay
         self.prefix = prefix
         self.version_id = version_id  # the content's id: the key of cached directory summaries
 
-    def _in_prefix(self, q: Select, start: Bound) -> Select:
+    def _rows(self, start: Bound, count: int) -> list[Entry]:
         low = max(start.path, self.prefix) if start.path else self.prefix
         inclusive = start.inclusive or low != start.path
-        q = q.where(VersionFile.version_pk == self.version_pk)
-        q = q.where(VersionFile.path >= low if inclusive else VersionFile.path > low)
-        if self.prefix:
-            q = q.where(VersionFile.path < subtree_end(self.prefix[:-1]))
-        return q
-
-    def _rows(self, start: Bound, count: int) -> list[Entry]:
-        q = select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
-        q = self._in_prefix(q, start).order_by(VersionFile.path).limit(count)
-        return [Entry(p, sz, h, mt) for p, sz, h, mt in self.s.execute(q)]
+        high = subtree_end(self.prefix[:-1]) if self.prefix else None
+        return layers.read_range(self.s, self.lay, low, inclusive, high, count)
 
     def _directory(self, path: str) -> dict:
         """A directory summed up: its size and the number of files below it."""
         cached = SUMMARIES.get((self.version_id, path)) if self.version_id else None
-        if cached is not None:
-            return {"path": path, "type": "directory", "size": cached[1], "file_count": cached[0]}
-        count, size = self.s.execute(
-            select(func.count(), func.coalesce(func.sum(VersionFile.size), 0))
-            .where(VersionFile.version_pk == self.version_pk, VersionFile.path >= path + "/",
-                   VersionFile.path < subtree_end(path))
-        ).one()
-        if self.version_id:
-            SUMMARIES.put((self.version_id, path), (int(count), int(size)))
-        return {"path": path, "type": "directory", "size": int(size), "file_count": int(count)}
+        if cached is None:
+            cached = layers.directory_sum(self.s, self.lay, path)
+            if self.version_id:
+                SUMMARIES.put((self.version_id, path), cached)
+        return {"path": path, "type": "directory", "size": cached[1], "file_count": cached[0]}
 
     def is_directory(self, path: str) -> bool:
-        return self.s.scalar(
-            select(VersionFile.path).where(VersionFile.version_pk == self.version_pk,
-                                           VersionFile.path >= path + "/", VersionFile.path < subtree_end(path))
-            .limit(1)
-        ) is not None
+        return bool(layers.read_range(self.s, self.lay, path + "/", True, subtree_end(path), 1))
 
     def start_after(self, after: str, recursive: bool) -> Bound:
         """The read's start for cursor ``after``: past a directory's files when not recursive."""
@@ -177,30 +155,16 @@ class Lister:
         return not self.prefix or bool(self._rows(Bound("", True), 1))
 
 
-def single_file(s: Session, version_pk: int, path: str) -> Entry | None:
-    row = s.execute(select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
-                    .where(VersionFile.version_pk == version_pk, VersionFile.path == path)).first()
-    return Entry(*row) if row else None
-
-
-def files_under(s: Session, version_pk: int, path: str) -> list[Entry]:
-    """Every file below the directory ``path`` (one range read), in path order."""
-    rows = s.execute(select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
-                     .where(VersionFile.version_pk == version_pk, VersionFile.path >= path + "/",
-                            VersionFile.path < subtree_end(path)).order_by(VersionFile.path))
-    return [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
-
-
-def list_page(s: Session, version_pk: int, ref: str, path: str, after: str, limit: int,
+def list_page(s: Session, lay: Layers, ref: str, path: str, after: str, limit: int,
               recursive: bool, version_id: str = "") -> tuple[str, Page]:
     """The listed path and one page of ``path`` (clean, '' for the root) in a version.
 
     A path naming a file lists that file alone; one naming nothing is a 404."""
     if path:
-        entry = single_file(s, version_pk, path)
+        entry = layers.single_file(s, lay, path)
         if entry is not None:
             return entry.path, Page([entry_json(entry)], None)
-    lister = Lister(s, version_pk, path + "/" if path else "", version_id)
+    lister = Lister(s, lay, path + "/" if path else "", version_id)
     page = lister.page(after, limit, recursive)
     if not page.files and not lister.exists():
         raise NotFound(f"{ref} has no file or directory {path!r}.")

@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
-from traitlets import Dict, Integer
+from traitlets import Dict, Float, Integer
 from traitlets.config import LoggingConfigurable
 
 from floyd.formatting import fmt_bytes
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.auth.rules import check_access
-from jobs_bridge.datasets import listing
+from jobs_bridge.datasets import deltas, layers, listing
 from jobs_bridge.datasets.records import dataset_json, version_json
 from jobs_bridge.datasets.versiondiff import SizedDiff, version_diff
 from jobs_bridge.errors import BadRequest, Conflict, NotFound, TooLarge
@@ -26,8 +26,9 @@ from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionF
 from jobs_bridge.storage.blobs import BlobStore
 from jobs_bridge.storage.hashcache import OutputHashes
 from jobs_bridge.storage.manifest import Diff, Entry
-from jobs_bridge.storage.materialize import materialize, remove_tree
+from jobs_bridge.storage.materialize import remove_tree
 from jobs_bridge.storage.paths import StorageLayout, clean_relpath
+from jobs_bridge.storage.trees import TREES, build
 from jobs_bridge.validate import id_number, json_bool
 
 log = logging.getLogger("jobs_bridge.datasets")
@@ -47,6 +48,11 @@ class DatasetManager(LoggingConfigurable):
     user_quota_bytes = Integer(
         100 * GiB, help="Default dataset storage quota per user, in bytes (sum of the sizes of their versions; "
         "default 100 GiB). Code snapshots of projects are not counted."
+    ).tag(config=True)
+    delta_max_fraction = Float(
+        0.2, help="A new version stores only the files that differ from its base version while they are at "
+        "most this fraction of its files (default 0.2); past it the version stores every file and becomes "
+        "the base of the next ones. 0 stores every version whole."
     ).tag(config=True)
     user_quotas = Dict(
         value_trait=Integer(), help="Per-user quota overrides in bytes, e.g. {'alice': 500 * 2**30}."
@@ -225,11 +231,7 @@ class DatasetManager(LoggingConfigurable):
         with self.sessions() as s:
             ds = self.find(s, caller, owner, name, kind=kind)
             v = self.find_version(s, ds, number)
-            rows = s.execute(
-                select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
-                .where(VersionFile.version_pk == v.id).order_by(VersionFile.path)
-            )
-            return version_json(ds, v), [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
+            return version_json(ds, v), layers.entries(s, layers.of(v))
 
     def list_files(
         self, caller: Caller, owner: str, name: str, number: int | str, path: str = "", recursive: bool = False,
@@ -243,7 +245,7 @@ class DatasetManager(LoggingConfigurable):
             ds = self.find(s, caller, owner, name)
             v = self.find_version(s, ds, number)
             info = version_json(ds, v)
-            listed, page = listing.list_page(s, v.id, info["ref"], rel, cursor, limit, recursive, v.version_id)
+            listed, page = listing.list_page(s, layers.of(v), info["ref"], rel, cursor, limit, recursive, v.version_id)
         return {"version": info, "path": listed, "files": page.files, "next": page.next}
 
     def select_for_download(
@@ -258,10 +260,10 @@ class DatasetManager(LoggingConfigurable):
         with self.sessions() as s:
             ds = self.find(s, caller, owner, name, kind=kind)
             v = self.find_version(s, ds, number)
-            info, entry = version_json(ds, v), listing.single_file(s, v.id, rel)
+            info, entry = version_json(ds, v), layers.single_file(s, layers.of(v), rel)
             if entry is not None:
                 return info, [entry], True
-            inside = listing.files_under(s, v.id, rel)
+            inside = layers.files_under(s, layers.of(v), rel)
         if not inside:
             raise NotFound(f"{info['ref']} has no file or directory {path!r}.")
         return info, inside, False
@@ -273,7 +275,7 @@ class DatasetManager(LoggingConfigurable):
         with self.sessions() as s:
             ds = self.find(s, caller, owner, name)
             v = self.find_version(s, ds, number)
-            info, entry = version_json(ds, v), listing.single_file(s, v.id, rel)
+            info, entry = version_json(ds, v), layers.single_file(s, layers.of(v), rel)
         if entry is None:
             raise NotFound(f"{info['ref']} has no file {path!r}.")
         with open(self.store.path(entry.hexdigest), "rb") as f:
@@ -287,9 +289,7 @@ class DatasetManager(LoggingConfigurable):
                                                       DatasetVersion.version_id == snapshot).limit(1))
             if v is None:
                 raise NotFound(f"Project {owner}/{project} has no code snapshot {snapshot[:19]}.")
-            rows = s.execute(select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
-                             .where(VersionFile.version_pk == v.id).order_by(VersionFile.path))
-            return [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
+            return layers.entries(s, layers.of(v))
 
     def diff(self, caller: Caller, owner: str, name: str, a: int | str, b: int | str) -> dict:
         """The database compares the two versions (``versiondiff``); only differing paths come back."""
@@ -297,7 +297,7 @@ class DatasetManager(LoggingConfigurable):
             ds = self.find(s, caller, owner, name)
             va, vb = self.find_version(s, ds, a), self.find_version(s, ds, b)
             info_a, info_b = version_json(ds, va), version_json(ds, vb)
-            sized = version_diff(s, va.id, vb.id) if va.version_id != vb.version_id else SizedDiff(Diff([], [], []), {})
+            sized = version_diff(s, layers.of(va), layers.of(vb)) if va.version_id != vb.version_id else SizedDiff(Diff([], [], []), {})
         d = sized.diff
         return {"from": info_a, "to": info_b, "added": d.added, "removed": d.removed, "changed": d.changed,
                 "files": sized.files(), "summary": sized.summary()}
@@ -313,7 +313,8 @@ class DatasetManager(LoggingConfigurable):
                     if reason and not force:
                         raise Conflict(f"{owner}/{name}:{v.number} is kept because {reason}; pass force to delete it anyway.")
                 info = version_json(ds, v)
-                hashes = set(s.scalars(select(VersionFile.hash).where(VersionFile.version_pk == v.id)))
+                hashes = layers.hashes(s, v.id)
+                deltas.rebase(s, v, self.delta_max_fraction)  # its dependents read as before without it
                 s.delete(v)
                 s.flush()
                 still_used: set[str] = set()
@@ -325,7 +326,9 @@ class DatasetManager(LoggingConfigurable):
                 garbage_list = sorted(garbage)
                 for i in range(0, len(garbage_list), 500):
                     s.execute(delete(BlobOwner).where(BlobOwner.hash.in_(garbage_list[i : i + 500])))
-            remove_tree(self.layout.version_dir(owner, name, info["number"], kind))  # code snapshots are never deleted
+            tree = self.layout.version_dir(owner, name, info["number"], kind)
+            TREES.forget(tree)
+            remove_tree(tree)  # code snapshots are never deleted
             for h in garbage:
                 self.store.delete(h)
             info["blobs_removed"] = len(garbage)
@@ -391,16 +394,9 @@ class DatasetManager(LoggingConfigurable):
 
     def _rematerialize(self, owner: str, name: str, number: int, target: Path, kind: str = "data") -> None:
         with self.sessions() as s:
-            rows = s.execute(
-                select(VersionFile.path, VersionFile.size, VersionFile.hash, VersionFile.mtime)
-                .join(DatasetVersion, DatasetVersion.id == VersionFile.version_pk)
-                .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
-                .where(Dataset.owner == owner, Dataset.name == name, Dataset.kind == kind,
-                       DatasetVersion.number == number)
-            )
-            entries = [Entry(p, sz, h, mt) for p, sz, h, mt in rows]
-        staging = target.parent / f".staging-rebuild-{number}"
-        remove_tree(staging)
-        materialize(self.store, entries, staging)
-        staging.rename(target)
+            v = s.scalar(select(DatasetVersion).join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+                         .where(Dataset.owner == owner, Dataset.name == name, Dataset.kind == kind,
+                                DatasetVersion.number == number))
+            entries = layers.entries(s, layers.of(v)) if v is not None else []
+        build(self.store, entries, target)
 

@@ -16,34 +16,36 @@ import json
 import os
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.identity import Caller
+from jobs_bridge.datasets import deltas
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.receivers import PackReceiver, PartWriter
 from jobs_bridge.datasets.records import version_json
 from jobs_bridge.errors import BadRequest, Conflict, NotFound
 from jobs_bridge.inputs import find_job
 from jobs_bridge.jobs import states
-from jobs_bridge.memtrim import release_memory
-from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload, VersionFile
+from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.storage.blobs import BlobStore, parse_hash
 from jobs_bridge.storage.manifest import Entry, parse_manifest, version_id
-from jobs_bridge.storage.materialize import materialize, remove_tree
+from jobs_bridge.storage.materialize import remove_tree
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.storage.trees import TREES
 from jobs_bridge.validate import json_bool
 
 OnCommit = Callable[[Session, DatasetVersion], None]
-VERSION_FILES = cast(Table, VersionFile.__table__)  # the table itself, for Core inserts
+RECENT_MANIFESTS = 4  # parsed manifests kept for their commit (a 100k-file one is read again in ~0.5 s)
 OWNED = select(BlobOwner.hash).where(
     BlobOwner.owner == bindparam("owner"), BlobOwner.hash.in_(bindparam("hashes", expanding=True))
 )
@@ -67,6 +69,8 @@ class UploadManager(LoggingConfigurable):
         self._manifests: dict[str, dict[str, Entry]] = {}
         self._hashers: dict[tuple[str, str], tuple[int, hashlib._Hash]] = {}
         self._guard = threading.Lock()
+        # the newest uploads' parsed manifests, so a commit need not read manifest.json again
+        self._recent: OrderedDict[str, tuple[list[Entry], bool]] = OrderedDict()
 
     @property
     def layout(self) -> StorageLayout:
@@ -112,6 +116,7 @@ class UploadManager(LoggingConfigurable):
                     message=message, total_size=total, file_count=len(entries),
                 )
                 self._write_manifest(up.id, entries, allow_duplicate)
+                self._remember(up.id, entries, bool(allow_duplicate))
                 s.add(up)
             else:
                 up.message = message or up.message
@@ -183,7 +188,17 @@ class UploadManager(LoggingConfigurable):
             self._manifests[upload_id] = by_hash
         return by_hash
 
+    def _remember(self, upload_id: str, entries: list[Entry], allow_duplicate: bool) -> None:
+        with self._guard:
+            self._recent[upload_id] = (entries, allow_duplicate)
+            while len(self._recent) > RECENT_MANIFESTS:
+                self._recent.popitem(last=False)
+
     def _entries(self, upload_id: str) -> tuple[list[Entry], bool]:
+        with self._guard:
+            kept = self._recent.get(upload_id)
+        if kept is not None:
+            return kept
         data = json.loads((self.layout.upload_dir(upload_id) / "manifest.json").read_text())
         entries = [Entry.from_record(d) for d in data["entries"]]
         return entries, bool(data.get("allow_duplicate"))
@@ -191,6 +206,7 @@ class UploadManager(LoggingConfigurable):
     def _forget(self, upload_id: str) -> None:
         with self._guard:
             self._manifests.pop(upload_id, None)
+            self._recent.pop(upload_id, None)
             for key in [k for k in self._hashers if k[0] == upload_id]:
                 del self._hashers[key]
 
@@ -315,28 +331,26 @@ class UploadManager(LoggingConfigurable):
             up = self._find(s, caller, upload_id)
             ds = s.get(Dataset, up.dataset_id)
             assert ds is not None
-            owner, name, kind, uploader, message = ds.owner, ds.name, ds.kind, up.created_by, up.message
+            owner, name, kind, uploader, message, vid = ds.owner, ds.name, ds.kind, up.created_by, up.message, up.version_id
         entries, allow_duplicate = self._entries(upload_id)
-        with self.datasets.sessions() as s:
-            missing = self._missing(s, uploader, {e.hexdigest: e for e in entries})
-        if missing:
-            raise Conflict(f"{len(missing)} file(s) of this upload have not been sent yet; run the upload again to resume.")
-        result = self.commit_entries(caller, owner, name, kind, entries, message, uploader, upload_id, allow_duplicate)
+        result = self.commit_entries(caller, owner, name, kind, entries, message, uploader, upload_id, allow_duplicate,
+                                     vid=vid, verify=True)
         self._forget(upload_id)
         remove_tree(self.layout.upload_dir(upload_id))
-        del entries
-        release_memory(result["file_count"])
-        return result
+        return result  # the manifest is trimmed away once its tree is built (storage/trees.py)
 
     def commit_entries(self, caller: Caller, owner: str, name: str, kind: str, entries: list[Entry], message: str,
                        uploader: str, upload_id: str | None = None, allow_duplicate: bool = False,
-                       source_job: int | None = None, on_commit: OnCommit | None = None) -> dict:
-        """Make ``entries`` (all in the store already) the dataset's next version, atomically:
-        materialized in a staging directory, renamed into place, then the database commit
-        (``on_commit`` adds rows of its own to that same transaction: a model version's source).
+                       source_job: int | None = None, on_commit: OnCommit | None = None, vid: str = "",
+                       verify: bool = False) -> dict:
+        """Make ``entries`` (all in the store already) the dataset's next version, atomically: its
+        rows (a delta against a full base, ``deltas.plan``) in one database commit (``on_commit``
+        adds rows of its own to that same transaction: a model version's source), its tree built
+        after the answer (``storage/trees.py``). ``verify``: the uploader must hold every blob the
+        base does not (an upload's; the base's the dataset's writer may read anyway).
         ``source_job`` (a job's id) records the run whose output it is, for lineage."""
         with self.datasets.lock(owner, name):
-            vid = version_id(entries)
+            vid = vid or version_id(entries)
             total = sum(e.size for e in entries)
             with self.datasets.sessions() as s:
                 ds = self.datasets.find(s, caller, owner, name, write=True, kind=kind)
@@ -349,44 +363,34 @@ class UploadManager(LoggingConfigurable):
                 # Numbers are never reused, not even the number of a deleted newest version.
                 highest = s.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == ds.id)) or 0
                 number = max(highest, ds.last_number) + 1
-            ds_dir = self.layout.dataset_dir(owner, name, kind)
-            staging = ds_dir / f".staging-{upload_id or uuid.uuid4().hex}"
-            target = ds_dir / str(number)
-            remove_tree(staging)
+                rows = deltas.plan(s, ds.id, entries, self.datasets.delta_max_fraction)
+                owned = self._owned(s, uploader, rows.new_hashes) if verify else None
+            if owned is not None and len(owned) < len(rows.new_hashes):
+                unsent = len(rows.new_hashes) - len(owned)
+                raise Conflict(f"{unsent} file(s) of this upload have not been sent yet; run the upload again to resume.")
+            target = self.layout.dataset_dir(owner, name, kind) / str(number)
             remove_tree(target)  # no committed row has this number: anything here is a crash leftover
-            try:
-                materialize(self.store, entries, staging)
-            except BaseException:  # a full disk (no room for its directories): nothing half-built stays
-                remove_tree(staging)
-                raise
-            staging.rename(target)
-            try:
-                with self.datasets.sessions.begin() as s:
-                    v = DatasetVersion(
-                        dataset_id=ds.id, number=number, version_id=vid, message=message,
-                        created_by=caller.name, size=total, file_count=len(entries), source_job_id=source_job)
-                    s.add(v)
-                    s.flush()
-                    if entries:
-                        s.execute(insert(VERSION_FILES), [  # Core: the ORM's bulk path was 2x slower
-                            {"version_pk": v.id, "path": e.path, "size": e.size, "hash": e.hexdigest, "mtime": e.mtime}
-                            for e in entries
-                        ])
-                    if owner != uploader:
-                        self.add_owners(s, owner, [e.hexdigest for e in entries])
-                    if upload_id:
-                        up_row = s.get(Upload, upload_id)
-                        if up_row is not None:
-                            s.delete(up_row)
-                    ds_row = s.get(Dataset, ds.id)
-                    assert ds_row is not None
-                    ds_row.last_number = number
-                    if on_commit is not None:
-                        on_commit(s, v)
-                    return version_json(ds_row, v)
-            except Exception:
-                remove_tree(target)
-                raise
+            with self.datasets.sessions.begin() as s:
+                v = DatasetVersion(
+                    dataset_id=ds.id, number=number, version_id=vid, message=message, created_by=caller.name,
+                    size=total, file_count=len(entries), source_job_id=source_job, base_pk=rows.base_pk)
+                s.add(v)
+                s.flush()
+                deltas.write(s, v.id, rows.rows)
+                if owner != uploader:
+                    self.add_owners(s, owner, rows.new_hashes)
+                if upload_id:
+                    up_row = s.get(Upload, upload_id)
+                    if up_row is not None:
+                        s.delete(up_row)
+                ds_row = s.get(Dataset, ds.id)
+                assert ds_row is not None
+                ds_row.last_number = number
+                if on_commit is not None:
+                    on_commit(s, v)
+                answer = version_json(ds_row, v)
+            TREES.schedule(self.store, entries, target)
+            return answer
 
     def link_tree(self, top: Path) -> list[Entry]:
         """The files under ``top`` (or ``top`` itself, a file), hashed and hardlinked into the store

@@ -2,7 +2,8 @@
 
 Loading both versions' ``{path: hash}`` maps into Python cost over a second for two versions of
 100,000 files. Two anti-joins on the ``(version_pk, path)`` primary key hand back only the paths
-that differ, so the bridge builds objects for the changes alone. Each\nchange carries its sizes on both sides (the dataset page's diff shows them).
+that differ, so the bridge builds objects for the changes alone. Each
+change carries its sizes on both sides (the dataset page's diff shows them).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import cast
 from sqlalchemy import Table, exists, or_, select
 from sqlalchemy.orm import Session
 
+from jobs_bridge.datasets import layers
+from jobs_bridge.datasets.layers import Layers
 from jobs_bridge.orm import VersionFile
 from jobs_bridge.storage.manifest import Diff
 
@@ -39,8 +42,32 @@ class SizedDiff:
                 "bytes_from": sum(a or 0 for a, _ in sizes), "bytes_to": sum(b or 0 for _, b in sizes)}
 
 
-def version_diff(s: Session, old_pk: int, new_pk: int) -> SizedDiff:
-    """Paths added, removed and changed (by hash) going from version ``old_pk`` to ``new_pk``."""
+def version_diff(s: Session, old: Layers, new: Layers) -> SizedDiff:
+    """Paths added, removed and changed (by hash) going from version ``old`` to ``new``.
+
+    Two full versions: the anti-joins. Otherwise a path can differ only where the two bases
+    differ (the anti-joins on the bases, nothing when they share one) or where either delta
+    has a row, so only those paths are looked up in both versions."""
+    if old.full and new.full:
+        return _full_diff(s, old.own, new.own)
+    old_base, new_base = old.base or old.own, new.base or new.own
+    paths: set[str] = set()
+    if old_base != new_base:
+        paths.update(_full_diff(s, old_base, new_base).sizes)
+    for lay in (old, new):
+        if not lay.full:
+            paths.update(s.scalars(select(VERSION_FILES.c.path).where(VERSION_FILES.c.version_pk == lay.own)))
+    before, after = layers.states(s, old, paths), layers.states(s, new, paths)
+    added = sorted(after.keys() - before.keys())
+    removed = sorted(before.keys() - after.keys())
+    changed = sorted(p for p in before.keys() & after.keys() if before[p].hexdigest != after[p].hexdigest)
+    sizes = {p: (before[p].size if p in before else None, after[p].size if p in after else None)
+             for p in (*added, *removed, *changed)}
+    return SizedDiff(Diff(added=added, removed=removed, changed=changed), sizes)
+
+
+def _full_diff(s: Session, old_pk: int, new_pk: int) -> SizedDiff:
+    """The diff of two full versions, by the database."""
     a, b = VERSION_FILES.alias("a"), VERSION_FILES.alias("b")
     added: list[str] = []
     changed: list[str] = []

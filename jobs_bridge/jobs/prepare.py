@@ -27,6 +27,7 @@ from jobs_bridge.orm import ImagePackages, Job
 from jobs_bridge.resources.gpus import GpuAllocator
 from jobs_bridge.storage import overlay
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.storage.trees import TREES
 
 
 class JobPreparer(LoggingConfigurable):
@@ -78,12 +79,15 @@ class JobPreparer(LoggingConfigurable):
         self._capture_packages(run.image, run.image_id)
         self.layout.job_log(run.owner, run.project, run.number).parent.mkdir(parents=True, exist_ok=True)
         spec = job_spec(self.layout, run, self.public_url)
+        TREES.ready_all(m.source for m in spec.mounts)  # a version committed just now: its tree may be building
         self.log.info("Prepared job %s in %.1f ms (code by %s)", run.name, (time.perf_counter() - t0) * 1000, mode)
         return spec
 
     def _snapshot_dir(self, s: Session, job: Job) -> Path:
         number = self.datasets.snapshot_number(s, job.owner, job.project, job.snapshot, "this job")
-        return self.layout.version_dir(job.owner, job.project, number, "code")
+        path = self.layout.version_dir(job.owner, job.project, number, "code")
+        TREES.ready(path)
+        return path
 
     def _provide_code(self, s: Session, job: Job) -> str:
         """The job's writable view of its snapshot and an empty output; returns the code mode."""

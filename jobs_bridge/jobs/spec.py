@@ -18,11 +18,12 @@ from traitlets import Integer
 from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.identity import Caller
+from jobs_bridge.datasets import layers
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.errors import BadRequest, NotFound, Unprocessable
 from jobs_bridge.inputs import JOB_OUTPUT_RE, InputResolver, ResolvedInput, find_job
 from jobs_bridge.names import check_name, check_owner
-from jobs_bridge.orm import DatasetVersion, VersionFile
+from jobs_bridge.orm import DatasetVersion
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.resources.environments import Environment, EnvironmentList, parse_memory
 from jobs_bridge.storage.paths import StorageLayout, clean_relpath
@@ -179,7 +180,7 @@ class SpecResolver(LoggingConfigurable):
                                                   DatasetVersion.version_id == snapshot).limit(1))
         if v is None:
             raise NotFound(f"Project {owner}/{project} has no code snapshot {snapshot[:19]}…; upload it first.")
-        files = dict(s.execute(select(VersionFile.path, VersionFile.hash).where(VersionFile.version_pk == v.id)).all())
+        files = layers.file_map(s, layers.of(v))
         if notebook and notebook not in files:
             raise Unprocessable(f"The notebook {notebook!r} is not in the code snapshot.")
         return str(self.layout.version_dir(owner, project, v.number, "code")), files.get("floyd_requirements.txt", "")

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jobs_bridge.orm.base import Base, utcnow
@@ -69,6 +70,11 @@ class DatasetVersion(Base):
     # the job whose output became this version (lineage); NULL for uploads
     source_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True,
                                                       index=True)
+    # the full version whose files this one's rows amend (migration 0019): NULL = its rows are all
+    # its files; otherwise its rows are only the paths added, changed or removed relative to that
+    # base (datasets/layers.py reads both). No foreign key: deleting a base first rebases its
+    # dependents (datasets/rebase.py), and SQLite would rebuild the table to add one.
+    base_pk: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
     dataset: Mapped[Dataset] = relationship(back_populates="versions")
 
@@ -87,6 +93,8 @@ class VersionFile(Base):
     hash: Mapped[str] = mapped_column(String(64))
     # the uploader's modification time (seconds); NULL for files uploaded before it was recorded
     mtime: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # in a delta version: the path is gone relative to the base (size and hash are the base's)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class Upload(Base):

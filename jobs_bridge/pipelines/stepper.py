@@ -18,11 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs_bridge.auth.identity import Caller
+from jobs_bridge.datasets import layers
 from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.errors import FloydError, NotFound
 from jobs_bridge.jobs import states as job_states
 from jobs_bridge.jobs.manager import JobManager
-from jobs_bridge.orm import DatasetVersion, Job, PipelineRun, PipelineStep, VersionFile
+from jobs_bridge.orm import DatasetVersion, Job, PipelineRun, PipelineStep
 from jobs_bridge.pipelines import records as r
 from jobs_bridge.pipelines.graph import StepSpec, parse_steps
 from jobs_bridge.pipelines.reuse import code_hash, reuse_key, tree_hash
@@ -202,7 +203,7 @@ class Stepper:
         ds = self.jobs.resolver.datasets.code_dataset(s, owner, project)
         pk = s.scalar(select(DatasetVersion.id).where(DatasetVersion.dataset_id == ds.id,
                                                       DatasetVersion.version_id == snapshot).limit(1))
-        return dict(s.execute(select(VersionFile.path, VersionFile.hash).where(VersionFile.version_pk == pk)).all())
+        return layers.file_map(s, layers.by_pk(s, pk)) if pk is not None else {}
 
     def _tree(self, path: str) -> str:
         if path not in self._trees:

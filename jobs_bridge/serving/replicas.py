@@ -28,6 +28,7 @@ from jobs_bridge.serving.router import DEPLOYING, READY, LiveEndpoint, LiveVersi
 from jobs_bridge.serving.tasks import TaskRunner
 from jobs_bridge.serving.upstream import Pool, UpstreamError
 from jobs_bridge.storage.paths import StorageLayout
+from jobs_bridge.storage.trees import TREES
 from jobs_bridge.watchers import watch
 
 log = logging.getLogger("jobs_bridge.serving")
@@ -139,7 +140,9 @@ class ReplicaLifecycle:
                 requirements=bool(v.requirements_hash), inputs=json.loads(v.inputs), health_path=v.health_path,
                 proxy_token=lv.token, cpus=v.cpus, memory=v.memory, gpu_devices=devices, model_dir=v.model_path,
                 environment=v.environment)
-        return replica_spec(self.layout, run, self.public_url)
+        spec = replica_spec(self.layout, run, self.public_url)
+        TREES.ready_all(m.source for m in spec.mounts)  # a version committed just now: its tree may be building
+        return spec
 
     def _record_replica(self, version_id: int, r: Replica) -> None:
         with self.sessions.begin() as s:

@@ -12,11 +12,12 @@ from traitlets import Integer
 from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.identity import Caller
+from jobs_bridge.datasets import layers
 from jobs_bridge.errors import BadRequest, NotFound, Unprocessable
 from jobs_bridge.inputs import ResolvedInput
 from jobs_bridge.jobs.spec import SpecResolver
 from jobs_bridge.names import check_name, check_owner
-from jobs_bridge.orm import DatasetVersion, VersionFile
+from jobs_bridge.orm import DatasetVersion
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.registry.refs import ResolvedModel, resolve_model
 from jobs_bridge.resources.environments import Environment, parse_memory
@@ -119,7 +120,7 @@ class VersionResolver(LoggingConfigurable):
                                                   DatasetVersion.version_id == snapshot).limit(1))
         if v is None:
             raise NotFound(f"Project {project} has no code snapshot {snapshot[:19]}…; upload it first.")
-        files = dict(s.execute(select(VersionFile.path, VersionFile.hash).where(VersionFile.version_pk == v.id)).all())
+        files = layers.file_map(s, layers.of(v))
         entry = check_entry(body.get("entry"), set(files))
         env = self.jobs.environments.get(body["environment"]) if body.get("environment") \
             else self.jobs.environments.default()

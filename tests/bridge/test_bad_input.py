@@ -13,7 +13,7 @@ import requests
 
 from floyd.client import FloydClient
 from floyd.client.transfer import upload
-from tests.support.platform import Platform, User, write_tree
+from tests.support.platform import Platform, User, built, write_tree
 
 
 def sha(data: bytes) -> str:
@@ -216,6 +216,7 @@ def test_symlink_escaping_the_tree_is_refused(platform: Platform, stocked: User)
     (link_dir / "out").symlink_to("/etc")
     with pytest.raises(BadRequest):
         contained(link_dir, clean_relpath("out/passwd"))
+    built(root / "1" / "keep" / "me.txt")
     assert contained(root, "1/keep/me.txt").read_bytes() == b"precious"
 
 

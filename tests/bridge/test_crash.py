@@ -1,5 +1,5 @@
-"""kill -9 the bridge in the middle of a commit: no half version is ever visible, and the
-same upload can be committed after the restart."""
+"""kill -9 the bridge in the middle of a commit, between its database commit and its tree: no
+half version is ever visible, and the next start builds the committed version's tree."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tests.support.platform import Platform, write_tree
 FILES = 20_000
 
 
-def test_kill_during_commit(platform: Platform, tmp_path: Path) -> None:
+def test_kill_between_commit_and_tree_build(platform: Platform, tmp_path: Path) -> None:
     user = platform.user("crash")
     user.api("POST", "datasets", json={"name": "many"})
     tree = write_tree(tmp_path / "many", {f"d{i % 50}/f{i}.txt": f"{i}".encode() for i in range(FILES)})
@@ -52,21 +52,18 @@ def test_kill_during_commit(platform: Platform, tmp_path: Path) -> None:
     worker.join(60)
     assert killed_mid_commit, f"the commit finished before it could be interrupted: {outcome}"
     response = outcome.get("response")
-    assert response is None or response.status_code >= 500
+    assert response is None or response.status_code == 201 or response.status_code >= 500
 
-    # JupyterHub restarts its managed service; the bridge recovers at start-up.
+    # JupyterHub restarts its managed service; the bridge recovers at start-up. The commit
+    # answers before the tree is built (storage/trees.py), so the kill fell between the two: the
+    # version is committed whole and recovery builds its tree; the upload is gone with it.
     time.sleep(1)
     platform.wait_bridge(90)
-    assert user.api("GET", "datasets/crash/many/versions").json()["items"] == []
-    assert [p.name for p in ds_dir.iterdir()] == []
-
-    # The upload survived: nothing is missing, and committing it now works.
-    st = user.api("GET", f"uploads/{status['id']}").json()
-    assert st["missing"] == []
-    r = user.api("POST", f"uploads/{status['id']}/commit", timeout=120)
-    assert r.status_code == 201, r.text
-    assert r.json()["number"] == 1 and r.json()["file_count"] == FILES
+    items = user.api("GET", "datasets/crash/many/versions").json()["items"]
+    assert [(v["number"], v["file_count"]) for v in items] == [(1, FILES)]
+    assert [p.name for p in ds_dir.iterdir()] == ["1"]
     assert sum(len(files) for _, _, files in os.walk(ds_dir / "1")) == FILES
+    assert user.api("GET", f"uploads/{status['id']}").status_code == 404
 
     # And starting over with the same tree finds it complete: nothing sent again.
     again = upload(client, "crash", "many", tree)

@@ -15,7 +15,7 @@ from floyd.client import FloydClient
 from floyd.client.hashing import StatCache
 from floyd.client.progress import ProgressObserver
 from floyd.client.transfer import upload
-from tests.support.platform import Platform, User, write_tree
+from tests.support.platform import Platform, User, built, write_tree
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -104,7 +104,7 @@ def test_materialized_read_only_hardlinks(platform: Platform, alice: User, ds: s
     write_tree(tree, {"x/y.txt": b"hello", "z.txt": b"zz"})
     upload(client_for(alice), "alice", ds, tree)
     vdir = platform.root / "datasets" / "alice" / ds / "1"
-    f = vdir / "x" / "y.txt"
+    f = built(vdir / "x" / "y.txt")
     assert f.read_bytes() == b"hello"
     st = f.stat()
     assert st.st_nlink >= 2  # a hardlink into blobs/

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.jobs import client_for, submit, wait_state
-from tests.support.platform import Platform
+from tests.support.platform import Platform, built
 
 SLEEPER = {"run.py": b"import sys, time\nprint('up', flush=True)\ntime.sleep(float(sys.argv[1]))\nprint('done', flush=True)\n"}
 
@@ -133,7 +133,7 @@ def test_sweep_restart_and_output_as_dataset(platform: Platform, workspace_image
     assert r.status_code == 201, r.text
     assert r.json()["ref"] == "sweeper/trained:1"
     job_file = platform.root / "jobs" / "sweeper" / "sw" / str(child["number"]) / "output" / "model.txt"
-    version_file = platform.root / "datasets" / "sweeper" / "trained" / "1" / "model.txt"
+    version_file = built(platform.root / "datasets" / "sweeper" / "trained" / "1" / "model.txt")
     assert version_file.read_text() == "0.5" and version_file.stat().st_ino == job_file.stat().st_ino
     # A later job mounts that job's output read-only.
     reader = submit(user, "sw", {"read.py": b"print(open('/floyd/input/model/model.txt').read())\n"}, tmp_path,

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.support.jobs import submit, wait_state
-from tests.support.platform import Platform, User, write_tree
+from tests.support.platform import Platform, User, built, write_tree
 from tests.support.serving import ASGI_LIFESPAN, call, deploy, wait_version
 
 TRAIN = b'''import json, os, sys
@@ -73,7 +73,7 @@ def test_register_carries_the_job_and_copies_no_bytes(platform: Platform, traine
     assert v["description"] == "first try" and v["tags"] == ["baseline"]
     owner, project, number = job.split("/")
     source = platform.root / "jobs" / owner / project / number / "output" / "model" / "weights.txt"
-    stored = platform.root / "models" / "mara" / "iris" / "1" / "weights.txt"
+    stored = built(platform.root / "models" / "mara" / "iris" / "1" / "weights.txt")
     assert os.stat(source).st_ino == os.stat(stored).st_ino  # the same inode: hardlinked, not copied
     assert register(user, "iris", trained["jobs"][1] + "/output/model", description="second").status_code == 201
     assert register(user, "iris", trained["jobs"][2] + "/output/model").status_code == 201

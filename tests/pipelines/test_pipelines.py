@@ -12,7 +12,7 @@ import pytest
 from floyd.client.transfer import upload_code
 from tests.support.docker import workspace_image  # noqa: F401  (fixture)
 from tests.support.jobs import client_for
-from tests.support.platform import Platform, User, as_json, write_tree
+from tests.support.platform import Platform, User, as_json, built, write_tree
 
 # Each step writes what depends on its own code, so changing a step's file changes its output.
 PREPARE = b"""# pipelines test: prepare
@@ -92,7 +92,7 @@ def test_run_reuse_change_one_step_and_no_reuse(piper: User, project: Path) -> N
     assert [f["path"] for f in files["files"]] == ["clean/data.txt"]
     root = piper.platform.root
     output = root / "jobs" / "piper" / "nightly" / str(jobs1["prepare"]) / "output" / "clean" / "data.txt"
-    version = root / "datasets" / "piper" / "nightly-clean" / "1" / "clean" / "data.txt"
+    version = built(root / "datasets" / "piper" / "nightly-clean" / "1" / "clean" / "data.txt")
     assert output.stat().st_ino == version.stat().st_ino  # one file, linked
 
     # Nothing changed: every step is reused, no job runs.

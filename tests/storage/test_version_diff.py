@@ -7,6 +7,7 @@ import random
 from sqlalchemy import create_engine, insert
 from sqlalchemy.orm import Session
 
+from jobs_bridge.datasets.layers import Layers
 from jobs_bridge.datasets.versiondiff import VERSION_FILES, version_diff
 from jobs_bridge.orm import Base, Dataset, DatasetVersion
 from jobs_bridge.storage.manifest import diff
@@ -35,8 +36,8 @@ def test_version_diff_matches_python_diff() -> None:
             s.execute(insert(VERSION_FILES), [{"version_pk": v.id, "path": p, "size": 1, "hash": h}
                                               for p, h in files.items()])
             pks.append(v.id)
-        sized = version_diff(s, pks[0], pks[1])
-        got, back = sized.diff, version_diff(s, pks[1], pks[0]).diff
+        sized = version_diff(s, Layers(pks[0]), Layers(pks[1]))
+        got, back = sized.diff, version_diff(s, Layers(pks[1]), Layers(pks[0])).diff
     want = diff(old, new)
     files = sized.files()
     assert [f["path"] for f in files] == sorted(want.added + want.removed + want.changed, key=str.encode)

@@ -279,5 +279,14 @@ def write_tree(root: Path, files: dict[str, bytes]) -> Path:
     return root
 
 
+def built(path: Path, timeout: float = 60.0) -> Path:
+    """``path`` inside a version's tree, once the tree exists: the bridge builds it after the
+    commit has answered (jobs_bridge/storage/trees.py)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return path
+
+
 def as_json(proc: subprocess.CompletedProcess[str]):
     return json.loads(proc.stdout)
