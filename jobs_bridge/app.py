@@ -20,6 +20,7 @@ from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 from traitlets.config import Application
 
 from jobs_bridge import __version__, db
+from jobs_bridge.admission import WriteGate
 from jobs_bridge.auth.endpoint_gate import EndpointGate, EndpointKeyBackoff, KeyBackoff
 from jobs_bridge.auth.endpoint_keys import KeyStore
 from jobs_bridge.datasets.manager import DatasetManager
@@ -190,6 +191,11 @@ class BridgeApp(Application):
         4, help="Threads for the blocking part of API reads (GET, HEAD), apart from executor_threads: "
         "a listing or a record never waits behind a burst of uploads, commits and job submissions.",
     ).tag(config=True)
+    write_concurrency = Integer(
+        2, help="API writes (POST, PUT, PATCH, DELETE) whose blocking part runs at once; more wait, in the order "
+        "they came, without a thread (none is refused). Writes take turns at SQLite's one write lock anyway, and "
+        "more at once only take the GIL and the CPU from reads and the event loop. Raise it with PostgreSQL.",
+    ).tag(config=True)
 
     # -- wiring ------------------------------------------------------------------------
     engine: Engine
@@ -274,7 +280,7 @@ class BridgeApp(Application):
         limits = RequestLimits(parent=self)
         self.services = BridgeServices(
             sessions=self.sessions, layout=self.layout, store=self.store, executor=self.executor,
-            read_executor=self.read_executor,
+            read_executor=self.read_executor, write_gate=self.write_gate(),
             dataset_manager=self.dataset_manager, upload_manager=self.upload_manager, models=self.models,
             project_manager=self.project_manager, workspace_manager=self.workspace_manager,
             gpu_allocator=self.gpu_allocator, environments_list=self.environments_list,
@@ -283,6 +289,13 @@ class BridgeApp(Application):
             service_prefix=self.service_prefix, hub_prefix=self.hub_prefix, openapi_document=lambda: openapi_document(self.service_prefix),
             request_limits=limits, followers=Followers(limits), comparison=RunComparison(self.sessions),
             lineage=LineageBuilder(parent=self, sessions=self.sessions, prefix=self.service_prefix))
+
+    def write_gate(self) -> WriteGate:
+        try:
+            return WriteGate(self.write_concurrency)
+        except ValueError as exc:
+            self.log.critical("Configuration error: %s", exc)
+            sys.exit(1)
 
     def recover(self) -> None:
         """Finish or undo what a crash left half done; forget expired uploads."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs_bridge.admission import WriteGate
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.uploads import UploadManager
 from jobs_bridge.jobs.compare import RunComparison
@@ -40,6 +41,7 @@ class BridgeServices:
     store: BlobStore
     executor: ThreadPoolExecutor  # blocking work (database, hashing, copies) runs here, off the loop
     read_executor: ThreadPoolExecutor  # the blocking part of GET/HEAD: reads never queue behind writes
+    write_gate: WriteGate  # how many writes run their blocking part at once (the rest queue, none refused)
     dataset_manager: DatasetManager
     upload_manager: UploadManager
     models: ModelManager

@@ -62,11 +62,14 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a (blocking) manager method off the event loop and map its errors. Reads (GET,
-        HEAD) have threads of their own, so a burst of writes never delays them."""
+        HEAD) have threads of their own; writes pass the write gate (admission.py), so a burst
+        of writes neither delays reads nor is refused."""
         loop = asyncio.get_running_loop()
-        pool = self.bridge.read_executor if self.request.method in ("GET", "HEAD") else self.bridge.executor
         try:
-            return await loop.run_in_executor(pool, lambda: fn(*args, **kwargs))
+            if self.request.method in ("GET", "HEAD"):
+                return await loop.run_in_executor(self.bridge.read_executor, lambda: fn(*args, **kwargs))
+            return await self.bridge.write_gate.run(
+                lambda: loop.run_in_executor(self.bridge.executor, lambda: fn(*args, **kwargs)))
         except FloydError as exc:
             raise to_http(exc) from None
         except Exception as exc:  # a full disk, the database down: 507/503, not a 500
