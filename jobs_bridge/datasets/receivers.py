@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from jobs_bridge.datasets.blobindex import BlobIndex
 from jobs_bridge.errors import BadRequest
 from jobs_bridge.storage.blobs import BlobStore, BlobWriter
 from jobs_bridge.storage.manifest import Entry
@@ -35,11 +36,11 @@ class UploadSink(Protocol):
 class PackReceiver:
     """Consumes a tar stream of blobs named by their hex hash, verifying each one."""
 
-    def __init__(self, uploads: UploadSink, upload_id: str, owner: str, by_hash: dict[str, Entry]) -> None:
+    def __init__(self, uploads: UploadSink, upload_id: str, owner: str, index: BlobIndex) -> None:
         self.uploads = uploads
         self.upload_id = upload_id
         self.owner = owner
-        self.by_hash = by_hash
+        self.index = index
         self.reader = TarReader(self._member, self._data, self._end)
         self.writer: BlobWriter | None = None
         self.small: bytearray | None = None  # the current member, when it is gathered in memory
@@ -73,11 +74,11 @@ class PackReceiver:
         hexd = name.rsplit("/", 1)[-1]
         if hexd.startswith("sha256:"):
             hexd = hexd[7:]
-        entry = self.by_hash.get(hexd)
-        if entry is None:
+        expected = self.index.size(hexd)
+        if expected is None:
             raise BadRequest(f"Pack member {name!r} is not a blob of this upload's manifest.")
-        if size != entry.size:
-            raise BadRequest(f"Pack member sha256:{hexd} is {size} bytes; the manifest says {entry.size}.")
+        if size != expected:
+            raise BadRequest(f"Pack member sha256:{hexd} is {size} bytes; the manifest says {expected}.")
         if size <= IN_MEMORY:
             self.small, self.small_hex = bytearray(), hexd
         else:

@@ -17,6 +17,8 @@ from floyd.client.quick import NotQuick, quick_get_json, usable
 if TYPE_CHECKING:
     import requests
 
+    from floyd.client.manifest import LocalManifest
+
 # entries per page of a file listing (the bridge allows up to 10,000)
 FILE_PAGE = 5000
 
@@ -193,10 +195,17 @@ class FloydClient:
         return self.get_json(f"datasets/{_q(owner)}/{_q(name)}/diff", **{"from": str(a), "to": str(b)})
 
     # -- uploads -----------------------------------------------------------------------
-    def start_upload(self, owner: str, name: str, manifest: list[dict], message: str = "",
+    def start_upload(self, owner: str, name: str, manifest: LocalManifest | Iterable[dict], message: str = "",
                      allow_duplicate: bool = False) -> dict:
-        return self.send_json("POST", f"datasets/{_q(owner)}/{_q(name)}/uploads",
-                              {"manifest": manifest, "message": message, "allow_duplicate": allow_duplicate})
+        return self.send_manifest(f"datasets/{_q(owner)}/{_q(name)}/uploads", manifest,
+                                  {"message": message, "allow_duplicate": allow_duplicate})
+
+    def send_manifest(self, path: str, manifest: LocalManifest | Iterable[dict], fields: dict) -> dict:
+        """POST ``{**fields, "manifest": [...]}``, the entries formatted while they are sent."""
+        from floyd.client.manifest import manifest_body
+
+        return self.request("POST", path, data=manifest_body(manifest, fields),
+                            headers={"Content-Type": "application/json"}).json()
 
     def check_head(self, owner: str, name: str, version_id: str) -> dict:
         """``{"duplicate_of": version}`` when the dataset has a version with this id; a 404 otherwise
@@ -226,10 +235,10 @@ class FloydClient:
         self.request("DELETE", f"uploads/{_q(upload_id)}")
 
     # -- code snapshots and jobs -----------------------------------------------------------
-    def start_snapshot(self, owner: str, project: str, manifest: list[dict], message: str = "") -> dict:
+    def start_snapshot(self, owner: str, project: str, manifest: LocalManifest | Iterable[dict],
+                       message: str = "") -> dict:
         """Like start_upload, for a project's code: the same pack/blob/commit calls follow."""
-        return self.send_json("POST", f"projects/{_q(owner)}/{_q(project)}/snapshots",
-                              {"manifest": manifest, "message": message})
+        return self.send_manifest(f"projects/{_q(owner)}/{_q(project)}/snapshots", manifest, {"message": message})
 
     def download_snapshot(self, owner: str, project: str, snapshot: str) -> requests.Response:
         return self.request("GET", f"projects/{_q(owner)}/{_q(project)}/snapshots/{_q(snapshot)}/download",

@@ -20,6 +20,7 @@ from floyd.client.hashing import CHUNK, LocalFile, StatCache, hash_files, scan
 from floyd.client.heads import TreeHeads
 from floyd.client.http import FloydClient
 from floyd.client.ignore import IgnoreRules
+from floyd.client.manifest import LocalManifest
 from floyd.client.progress import ProgressObserver
 
 if TYPE_CHECKING:  # requests loads with the first request, not with the CLI
@@ -49,22 +50,21 @@ class UploadResult:
 
 
 def build_manifest(root: Path, observer: ProgressObserver, cache: StatCache | None,
-                   keep: Callable[[str], bool] | None = None) -> tuple[list[dict], dict[str, LocalFile]]:
+                   keep: Callable[[str], bool] | None = None) -> tuple[LocalManifest, dict[str, LocalFile]]:
+    """The manifest of ``root`` and a file for each ``sha256:<hex>`` hash (what a caller that sends
+    blobs itself needs)."""
     files = scan(root, observer)
     if keep is not None:
         files = [f for f in files if keep(f.path)]
-    return _manifest(files, cache, observer)
+    manifest = _manifest(files, cache, observer)
+    return manifest, {f"sha256:{h}": f for h, f in manifest.by_hash().items()}
 
 
-def _manifest(files: list[LocalFile], cache: StatCache | None,
-              observer: ProgressObserver) -> tuple[list[dict], dict[str, LocalFile]]:
+def _manifest(files: list[LocalFile], cache: StatCache | None, observer: ProgressObserver) -> LocalManifest:
     hashes = hash_files(files, cache, observer)
-    manifest = [{"path": f.path, "size": f.size, "hash": f"sha256:{hashes[f.path]}", "mtime": f.key[2] / 1e9}
-                for f in files]
-    by_hash: dict[str, LocalFile] = {}
-    for f in files:
-        by_hash.setdefault(f"sha256:{hashes[f.path]}", f)
-    return manifest, by_hash
+    digests = [hashes[f.path] for f in files]
+    del hashes
+    return LocalManifest(files, digests)
 
 
 def upload(client: FloydClient, owner: str, name: str, root: Path, message: str = "",
@@ -78,9 +78,9 @@ def upload(client: FloydClient, owner: str, name: str, root: Path, message: str 
         same = unchanged_version(client, owner, name, known)
         if same is not None:
             return UploadResult(same, True, False, len(files), sum(f.size for f in files), 0, 0)
-    manifest, by_hash = _manifest(files, cache, observer)
+    manifest = _manifest(files, cache, observer)
     status = start(lambda m: client.start_upload(owner, name, m, message, allow_duplicate), manifest)
-    result = send_missing(client, status, manifest, by_hash, observer)
+    result = send_missing(client, status, manifest, observer)
     if heads is not None and result.version.get("id"):
         heads.remember(files, result.version["id"])
     return result
@@ -121,15 +121,15 @@ def upload_code(client: FloydClient, owner: str, project: str, root: Path, keep:
             files = [f for f in scan(root, observer) if keep(f.path) and f.path not in extra]
             files += [_extra_file(Path(tmp), rel, data) for rel, data in extra.items()]
             files.sort(key=lambda f: f.path)
-            manifest, by_hash = _manifest(files, cache, observer)
+            manifest = _manifest(files, cache, observer)
             status = start(lambda m: client.start_snapshot(owner, project, m, message), manifest)
-            return send_missing(client, status, manifest, by_hash, observer)
+            return send_missing(client, status, manifest, observer)
     finally:
         if own_cache and cache is not None:
             cache.close()
 
 
-def start(post: Callable[[list[dict]], dict], manifest: list[dict]) -> dict:
+def start(post: Callable[[LocalManifest], dict], manifest: LocalManifest) -> dict:
     """Start an upload; a bridge from before file times were kept refuses the ``mtime`` key, and gets
     the manifest without it (its downloads then carry no file times)."""
     try:
@@ -137,7 +137,8 @@ def start(post: Callable[[list[dict]], dict], manifest: list[dict]) -> dict:
     except FloydAPIError as exc:
         if exc.status != 400 or "exactly 'path', 'size' and 'hash'" not in exc.message:
             raise
-    return post([{k: v for k, v in e.items() if k != "mtime"} for e in manifest])
+    manifest.with_mtime = False
+    return post(manifest)
 
 
 def keep_mtime(path: Path, header: str | None) -> None:
@@ -164,9 +165,9 @@ def _extra_file(tmp: Path, rel: str, data: bytes) -> LocalFile:
     return LocalFile(rel, str(path), st.st_size, (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
 
 
-def send_missing(client: FloydClient, status: dict, manifest: list[dict], by_hash: dict[str, LocalFile],
+def send_missing(client: FloydClient, status: dict, manifest: LocalManifest,
                  observer: ProgressObserver) -> UploadResult:
-    total = sum(e["size"] for e in manifest)
+    total = manifest.total_bytes
     if status.get("duplicate_of"):
         return UploadResult(status["duplicate_of"], True, False, len(manifest), total, 0, 0)
     if status.get("resumed"):
@@ -174,11 +175,13 @@ def send_missing(client: FloydClient, status: dict, manifest: list[dict], by_has
         observer.note(f"Resuming an interrupted upload: {len(status['missing'])} file(s) left, "
                       f"{done} bytes already on the server.")
     upload_id = status["id"]
-    missing = [by_hash[h] for h in status["missing"]]
+    by_hash = manifest.by_hash()
+    missing = [(h, by_hash[h.removeprefix("sha256:")]) for h in status.pop("missing")]
+    del by_hash
     partial: dict[str, int] = status.get("partial", {})
     observer.stage("send", status["missing_bytes"], "bytes")
-    small = [(h, f) for h, f in zip(status["missing"], missing, strict=True) if f.size < LARGE_FILE]
-    large = [(h, f) for h, f in zip(status["missing"], missing, strict=True) if f.size >= LARGE_FILE]
+    small = [(h, f) for h, f in missing if f.size < LARGE_FILE]
+    large = [(h, f) for h, f in missing if f.size >= LARGE_FILE]
     sent_bytes = 0
     for batch in batches(small):
         client.send_pack(upload_id, pack_stream(batch, observer))
