@@ -70,7 +70,7 @@ class DatasetVersion(Base):
     # the job whose output became this version (lineage); NULL for uploads
     source_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True,
                                                       index=True)
-    # the full version whose files this one's rows amend (migration 0019): NULL = its rows are all
+    # the full version whose files this one's rows amend (migration 0017): NULL = its rows are all
     # its files; otherwise its rows are only the paths added, changed or removed relative to that
     # base (datasets/layers.py reads both). No foreign key: deleting a base first rebases its
     # dependents (datasets/rebase.py), and SQLite would rebuild the table to add one.

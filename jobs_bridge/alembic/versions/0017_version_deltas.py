@@ -2,7 +2,7 @@
 what changed, not what the version holds. Nothing is converted: every existing version stays a
 full snapshot (``base_pk`` NULL, no row ``removed``).
 
-Revision ID: 0019
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-05
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
+revision = "0017"
 down_revision = "0016"
 branch_labels = None
 depends_on = None
