@@ -49,7 +49,7 @@ from floyd.client import FloydClient
 from tests.support.jobs import submit, wait_state
 from tests.support.loadgen import ErrorTally, open_loop
 from tests.support.platform import Platform, User
-from tests.support.serving import deploy_ready
+from tests.support.serving import ASGI_LIFESPAN, deploy_ready
 from tests.support.swarm import NamespaceSwarm
 from tests.support.swarm_serving import build_serve_image
 
@@ -154,13 +154,7 @@ def node_down_seconds(swarm: NamespaceSwarm, user: User, base: Path) -> tuple[fl
 # Each request holds its replica's only worker for 20 ms (time.sleep in the ASGI app, not await).
 BUSY_APP = b'''import time
 async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
-    time.sleep(0.02)
+''' + ASGI_LIFESPAN + b'''    time.sleep(0.02)
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"ok"})
 '''

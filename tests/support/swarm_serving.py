@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from tests.support.platform import REPO
+from tests.support.serving import ASGI_LIFESPAN
 from tests.support.swarm import HOST_ENGINE, Node, run
 
 BASE = os.environ.get("FLOYD_SWARM_TEST_IMAGE", "floyd/base:bookworm")
@@ -33,13 +34,7 @@ LABEL org.floyd.packages="uvicorn,h11,click,floyd"
 WHO_APP = b'''import os, socket
 VERSION = open(os.path.join(os.path.dirname(__file__), "version.txt")).read().strip()
 async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
-    body = f"{VERSION} {socket.gethostname()}".encode()
+''' + ASGI_LIFESPAN + b'''    body = f"{VERSION} {socket.gethostname()}".encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
