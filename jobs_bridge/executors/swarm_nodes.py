@@ -12,7 +12,7 @@ from typing import Any
 import docker
 
 from jobs_bridge.errors import BadRequest, NotFound
-from jobs_bridge.executors.contract import INSTANCE_LABEL, JOB_LABEL
+from jobs_bridge.executors.contract import INSTANCE_LABEL, JOB_LABEL, REPLICA_LABEL, WORKSPACE_LABEL
 from jobs_bridge.executors.swarm_probe import ENDED, root_label
 
 TO_SWARM = {"active": "active", "drain": "pause"}
@@ -24,9 +24,14 @@ def generic_ids(resources: list[dict[str, Any]] | None, kind: str) -> list[str]:
             if (r.get("NamedResourceSpec") or {}).get("Kind") == kind]
 
 
+def count_labelled(tasks: list[dict[str, Any]], label: str) -> int:
+    """How many of ``tasks`` carry ``label`` (a job's, an endpoint replica's, a workspace's)."""
+    return len([t for t in tasks if label in (t.get("Spec", {}).get("ContainerSpec", {}).get("Labels") or {})])
+
+
 def node_json(node: dict[str, Any], tasks: list[dict[str, Any]], instance: str, gpu_kind: str,
               refused: dict[str, str]) -> dict[str, Any]:
-    """One node with the running work on it (this platform's jobs) and its free GPUs."""
+    """One node with this platform's running work on it (jobs, endpoint replicas, workspaces) and its free GPUs."""
     desc, spec, status = node.get("Description", {}), node.get("Spec", {}), node.get("Status", {})
     name = desc.get("Hostname", node["ID"][:12])
     res = desc.get("Resources", {})
@@ -44,7 +49,9 @@ def node_json(node: dict[str, Any], tasks: list[dict[str, Any]], instance: str, 
         "gpus_total": len(gpus), "gpus_free": len([g for g in gpus if g not in used]), "gpus": gpus,
         "labels": {k: v for k, v in labels.items() if not k.startswith("org.floyd.")},
         "storage": labels.get(root_label(instance), "not probed yet"), "storage_problem": refused.get(name, ""),
-        "running_jobs": len([t for t in ours if JOB_LABEL in (t["Spec"]["ContainerSpec"].get("Labels") or {})]),
+        "running_jobs": count_labelled(ours, JOB_LABEL),
+        "running_replicas": count_labelled(ours, REPLICA_LABEL),
+        "running_workspaces": count_labelled(ours, WORKSPACE_LABEL),
         "running_tasks": len(here),
     }
 

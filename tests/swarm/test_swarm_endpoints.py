@@ -71,6 +71,9 @@ def test_three_replicas_on_three_nodes_and_a_rolling_deploy(swarm: NamespaceSwar
     v1 = deploy_ready(owner, "spread", who_files("one"), tmp_path, environment="serve", replicas=3)
     items = v1["replicas"]["items"]
     assert sorted(i["node"] for i in items) == ["node1", "node2", "node3"], items
+    # The admin's nodes view counts them where they run.
+    nodes = owner.platform.admin.api("GET", "nodes").json()["items"]
+    assert all(n["running_replicas"] >= 1 for n in nodes), nodes
     # Each replica listens at its node's address; a direct call without the version's token is refused.
     for item in items:
         host = item["address"].rpartition(":")[0]

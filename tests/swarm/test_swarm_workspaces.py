@@ -117,6 +117,8 @@ def test_workspace_on_a_worker_opens_in_the_browser(page, swarm: NamespaceSwarm,
         page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
         assert page.url.startswith(p.url), page.url  # through the Hub's proxy, not the node directly
         assert running_node(swarm, p) == LAB_NODE
+        nodes = {n["name"]: n for n in p.admin.api("GET", "nodes").json()["items"]}
+        assert nodes[LAB_NODE]["running_workspaces"] == 1, nodes  # the admin's nodes view counts it
         # The Hub keeps the service id in its state: what a restarted Hub finds the workspace by.
         state = (server_model(p) or {}).get("state") or {}
         service = swarm.manager.docker("service", "inspect", "--format", "{{.ID}}", service_name(p)).stdout.strip()

@@ -19,7 +19,7 @@ def node_row(n: dict) -> tuple:
     gpus = f"{n['gpus_free']}/{n['gpus_total']}" if n["gpus_total"] else "-"
     storage = n["storage"] if not n.get("storage_problem") else f"{n['storage']}: {n['storage_problem']}"
     return (n["name"], n["address"], n["state"], n["availability"], f"{n['cpus']:g}", fmt_bytes(n["memory"]), gpus,
-            n["running_jobs"], storage)
+            n["running_jobs"], n.get("running_replicas", 0), n.get("running_workspaces", 0), storage)
 
 
 @admin.group(invoke_without_command=True)
@@ -27,14 +27,15 @@ def node_row(n: dict) -> tuple:
 @click.pass_context
 def nodes(ctx: click.Context, as_json: bool) -> None:
     """The nodes jobs run on: name, address, state, availability, CPUs, memory, GPUs free/total,
-    running jobs and whether the node sees the shared storage."""
+    running jobs, endpoint replicas and workspaces, and whether the node sees the shared storage."""
     if ctx.invoked_subcommand is not None:
         return
     data = Session().client.nodes()
     if as_json:
         print_json(data)
         return
-    print_table(["NODE", "ADDRESS", "STATE", "AVAILABILITY", "CPUS", "MEMORY", "GPUS FREE", "JOBS", "STORAGE"],
+    print_table(["NODE", "ADDRESS", "STATE", "AVAILABILITY", "CPUS", "MEMORY", "GPUS FREE", "JOBS", "REPLICAS", "WORKSPACES",
+                 "STORAGE"],
                 [node_row(n) for n in data["items"]],
                 empty=f"The {data['runtime']} runtime runs everything on one machine: no nodes to list "
                 "(FLOYD_JOB_EXECUTOR=swarm spreads jobs over a Docker Swarm).")
