@@ -49,6 +49,7 @@ from jobs_bridge.executors.swarm_nodes import generic_ids, list_nodes
 from jobs_bridge.executors.swarm_nodes import set_availability as set_node_availability
 from jobs_bridge.executors.swarm_probe import ENDED, ProbeResult, StorageProbe, needs_probe, root_label
 from jobs_bridge.executors.swarm_replicas import SwarmReplicas, replica_service_name
+from jobs_bridge.executors.swarm_stats import STATS_LABEL, StatsReader, with_sampler
 
 NODE_GONE = ("down", "unknown", "disconnected")
 STOP_GRACE_NS = 10 * 10**9
@@ -135,6 +136,11 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
         "ends 'lost' with 'node X went away' (default 10).",
     ).tag(config=True)
     poll_interval = Float(0.5, help="Seconds between two looks at a job's task and log (default 0.5).").tag(config=True)
+    stats_interval = Float(
+        5.0, help="Seconds between two samples a job's container writes of its own CPU, memory and GPU use (a shell "
+        "loop beside the command, into a file on the shared root that the bridge reads: no engine but the manager's "
+        "is reachable). Default 5; 0 turns it off (then no system metrics for swarm jobs).",
+    ).tag(config=True)
     gpu_resource = Unicode(
         "NVIDIA-GPU", help="The generic resource kind that nodes advertise their GPUs as (dockerd "
         "`node-generic-resources: [\"NVIDIA-GPU=GPU-<uuid>\"]`); default NVIDIA-GPU.",
@@ -165,6 +171,8 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
         self.log_client = docker.DockerClient(base_url=url, timeout=10) if url else docker.from_env(timeout=10)
         self.ended: set[str] = set()  # services whose wait() returned: their log streams stop
         self.probe_lock = threading.Lock()
+        self._stats_files: dict[str, str] = {}  # service id → the sample file its job's container writes
+        self._stats = StatsReader(stale_after=max(30.0, 6 * self.stats_interval))
         self.refused: dict[str, str] = {}  # node name → why its storage probe failed
         try:
             self.check_storage(force=True)
@@ -200,9 +208,13 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
             placement = [*constraints(wanted), f"node.labels.{root_label(self.instance)}==ok"]
             if spec.gpu_devices:
                 placement.append(f"node.id=={self.gpu_node(spec.gpu_devices)}")
+            if spec.kind == "job" and self.stats_interval > 0:
+                spec = with_sampler(spec, self.stats_interval)
             args = service_spec(spec, self.instance, self.gpu_resource, placement, self.require_gpu_runtime)
             try:
-                return str(self.client.api.create_service(name=self.service_name(spec), **args)["ID"])
+                handle = str(self.client.api.create_service(name=self.service_name(spec), **args)["ID"])
+                self._stats_files[handle] = spec.labels.get(STATS_LABEL, "")
+                return handle
             except APIError as exc:
                 if exc.status_code == 409:
                     raise ExecutorError(f"A service for job {spec.name} exists already; remove it "
@@ -392,4 +404,14 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
         return False
 
     def system_stats(self, handle: str) -> dict[str, float]:
-        return {}  # the container lives on another node's engine
+        """From the sample file the job's container writes (executors/swarm_stats.py): its engine
+        may be another node's, which only the manager reaches."""
+        path = self._stats_files.get(handle)
+        if path is None:
+            try:
+                with engine():
+                    labels = self.client.api.inspect_service(handle)["Spec"].get("Labels") or {}
+            except (NotFound, APIError, ExecutorError):
+                return {}
+            path = self._stats_files[handle] = str(labels.get(STATS_LABEL, ""))
+        return self._stats.read(path) if path else {}

@@ -311,7 +311,7 @@ class JobRunner(LoggingConfigurable):
         while True:
             await asyncio.sleep(self.stats_interval)
             stats = await self.run(self.executor.system_stats, rj.handle)
-            if devices:
+            if devices and not any(k.startswith("system/gpu") for k in stats):  # the runtime's own, else here
                 stats.update(await self.run(gpu_utilization, devices))
             for name, value in stats.items():
                 self.metrics.add(rj.job_id, name, value, None)

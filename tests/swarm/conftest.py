@@ -19,6 +19,8 @@ GPU_ID = "GPU-5f1c0ffe"
 # No c.GpuAllocator.devices: the swarm runtime offers what the nodes advertise.
 SWARM_BRIDGE_CONFIG = f"""
 c.SwarmExecutor.lost_after = 3
+c.SwarmExecutor.stats_interval = 1
+c.JobRunner.stats_interval = 1
 c.BridgeApp.environments = [
     {{"name": "base", "image": "{SWARM_IMAGE}", "cpus": 0.5, "memory": "256M"}},
     {{"name": "a100", "image": "{SWARM_IMAGE}", "cpus": 0.5, "memory": "256M", "gpu": True,
