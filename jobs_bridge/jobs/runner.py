@@ -416,6 +416,7 @@ class JobRunner(LoggingConfigurable):
             if f is None or (state == states.STARTING and not handle):
                 if f is not None:
                     await self.run(self.executor.cleanup, f.handle)
+                await self.run(self.preparer.release_code, job_id)  # before it reads `lost`: its code is a plain dir then
                 await self.run(self.record_end, job_id, states.LOST,
                                None, "the bridge restarted and its container was gone" if f is None
                                else "the bridge restarted while the job was starting")

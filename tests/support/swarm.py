@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -282,9 +283,11 @@ class NamespaceSwarm:
 
     @staticmethod
     def image_tar(image: str) -> Path:
-        """``docker save`` of ``image`` from the host's engine, once per image id."""
+        """``docker save`` of ``image`` from the host's engine, once per image id and name (a tar
+        holds the names it was saved under: the same id saved as another tag would load as that)."""
         image_id = run("docker", "-H", HOST_ENGINE, "image", "inspect", "--format", "{{.Id}}", image).stdout.strip()
-        tar = IMAGE_CACHE / f"{image_id.replace(':', '-')}.tar"
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", image)
+        tar = IMAGE_CACHE / f"{image_id.replace(':', '-')}-{name}.tar"
         if not tar.exists():
             IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
             part = tar.with_suffix(f".{os.getpid()}.part")
