@@ -171,6 +171,7 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
         self.log_client = docker.DockerClient(base_url=url, timeout=10) if url else docker.from_env(timeout=10)
         self.ended: set[str] = set()  # services whose wait() returned: their log streams stop
         self.probe_lock = threading.Lock()
+        self.spread_lock = threading.Lock()  # replicas are created one at a time (swarm_replicas.spread_away)
         self._stats_files: dict[str, str] = {}  # service id → the sample file its job's container writes
         self._stats = StatsReader(stale_after=max(30.0, 6 * self.stats_interval))
         self.refused: dict[str, str] = {}  # node name → why its storage probe failed
@@ -210,11 +211,11 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
                 placement.append(f"node.id=={self.gpu_node(spec.gpu_devices)}")
             if spec.kind == "job" and self.stats_interval > 0:
                 spec = with_sampler(spec, self.stats_interval)
-            args = service_spec(spec, self.instance, self.gpu_resource, placement, self.require_gpu_runtime)
             try:
-                handle = str(self.client.api.create_service(name=self.service_name(spec), **args)["ID"])
-                self._stats_files[handle] = spec.labels.get(STATS_LABEL, "")
-                return handle
+                if spec.kind != "replica":
+                    return self.create_service(spec, placement)
+                with self.spread_lock:  # one after the other: each sees where its siblings went
+                    return self.create_service(spec, [*placement, *self.spread_away(spec, wanted)])
             except APIError as exc:
                 if exc.status_code == 409:
                     raise ExecutorError(f"A service for job {spec.name} exists already; remove it "
@@ -223,6 +224,12 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
                     raise ExecutorError("The swarm runtime's engine is not a Swarm manager: run `docker swarm "
                                         "init` there, or set FLOYD_SWARM_MANAGER to a manager.") from None
                 raise ExecutorError(f"Docker Swarm could not create the job: {exc.explanation or exc}") from None
+
+    def create_service(self, spec: RunSpec, placement: list[str]) -> str:
+        args = service_spec(spec, self.instance, self.gpu_resource, placement, self.require_gpu_runtime)
+        handle = str(self.client.api.create_service(name=self.service_name(spec), **args)["ID"])
+        self._stats_files[handle] = spec.labels.get(STATS_LABEL, "")
+        return handle
 
     def gpu_devices(self) -> list[str]:
         return sorted(self.swarm_gpus())

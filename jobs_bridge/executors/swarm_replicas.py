@@ -6,6 +6,12 @@ host networking, never restarted by Swarm), because the bridge's replica lifecyc
 itself, on whichever node Swarm picks then. What a swarm adds: the port is chosen before the
 node is known, so it comes from a range the admin keeps free on every node; and the address the
 proxy connects to is the node's, learnt once Swarm placed the task.
+
+Swarm spreads the tasks of one service over the nodes, but each replica is a service of its own,
+so Swarm alone may put two replicas of a version on one node while another stands idle (and one
+lost node then takes both). So a replica is first kept off the nodes that already run one of its
+version's (``node.id!=`` constraints) while another node could take it, and may share a node only
+when no other one placed it within ``spread_grace`` seconds (resources taken, labels).
 """
 
 from __future__ import annotations
@@ -22,9 +28,18 @@ from traitlets import Float, Instance, Unicode, validate
 from jobs_bridge.executors.base import Executor, ExecutorError, FoundReplica, RunSpec
 from jobs_bridge.executors.contract import INSTANCE_LABEL, REPLICA_LABEL
 from jobs_bridge.executors.docker import engine
-from jobs_bridge.executors.swarm_probe import ENDED
+from jobs_bridge.executors.swarm_probe import ENDED, root_label
 
 PLACED = ("assigned", "accepted", "preparing", "ready", "starting", "running")
+AWAY = "node.id!="  # the constraints that spread a version's replicas
+
+
+def usable(node: dict[str, Any], wanted: dict[str, str], root_ok: str) -> bool:
+    """A node that could take a replica: ready, active, its storage probe passed, the labels of
+    the replica's environment."""
+    labels = node.get("Spec", {}).get("Labels") or {}
+    return (node.get("Status", {}).get("State") == "ready" and node.get("Spec", {}).get("Availability") == "active"
+            and labels.get(root_ok) == "ok" and all(labels.get(k) == v for k, v in wanted.items()))
 
 
 def replica_service_name(spec: RunSpec, instance: str) -> str:
@@ -80,6 +95,12 @@ class SwarmReplicas(Executor):
         "labels) before its start fails with Swarm's reason (default 60).",
     ).tag(config=True)
 
+    spread_grace = Float(
+        3.0, help="Seconds a replica waits for a node that runs no other replica of its version before it may "
+        "share one (default 3). Replicas of a version are spread over the nodes, so that one lost node takes as "
+        "few of them as possible; 0 lets Swarm alone choose.",
+    ).tag(config=True)
+
     @validate("replica_ports")
     def _check_ports(self, proposal: dict[str, Any]) -> str:
         try:
@@ -111,9 +132,46 @@ class SwarmReplicas(Executor):
         self.given.append(port)
         return port
 
+    def spread_away(self, spec: RunSpec, wanted: dict[str, str]) -> list[str]:
+        """Constraints keeping a replica off the nodes that run one of its version's already, while
+        a node without one could take it (GPU replicas go where their leased GPUs are)."""
+        version = str(spec.job_id)  # a replica's job_id is its version's id (contract.identity_labels)
+        if self.spread_grace <= 0 or spec.gpu_devices:
+            return []
+        siblings = [svc["ID"] for svc in self.replica_services()
+                    if svc["Spec"]["Labels"][REPLICA_LABEL].partition("/")[0] == version]
+        if not siblings:
+            return []
+        deadline = time.monotonic() + 2.0  # a sibling started a moment ago: Swarm places it within that
+        while True:
+            with engine():
+                tasks = self.client.api.tasks(filters={"service": siblings, "desired-state": "running"})
+            if all(t.get("NodeID") for t in tasks) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        with engine():
+            nodes = self.client.api.nodes()
+        busy = {str(t["NodeID"]) for t in tasks if t.get("NodeID") and t.get("Status", {}).get("State") in PLACED}
+        free = {str(n["ID"]) for n in nodes if usable(n, wanted, root_label(self.instance))} - busy
+        return [f"{AWAY}{node_id}" for node_id in sorted(busy)] if free else []
+
+    def share_nodes(self, handle: str) -> None:
+        """Drop a waiting replica's spreading constraints: it may go where another replica runs."""
+        with engine():
+            svc = self.client.api.inspect_service(handle)
+            template = svc["Spec"]["TaskTemplate"]
+            placement = template.get("Placement") or {}
+            kept = [c for c in placement.get("Constraints") or [] if not c.startswith(AWAY)]
+            if kept == (placement.get("Constraints") or []):
+                return
+            template["Placement"] = {**placement, "Constraints": kept}
+            self.client.api.update_service(handle, svc["Version"]["Index"], task_template=template,
+                                           fetch_current_spec=True)
+
     def replica_placement(self, handle: str, connect: str) -> tuple[str, str]:
         """Wait until Swarm placed the replica's task; (its node's address, the node's name)."""
-        deadline = time.monotonic() + self.place_timeout
+        began = time.monotonic()
+        deadline, spread = began + self.place_timeout, self.spread_grace > 0
         delay, why = 0.05, ""
         while True:
             with engine():
@@ -126,6 +184,9 @@ class SwarmReplicas(Executor):
                     node = self.client.api.inspect_node(node_id)
                 return node_address(node), str(node.get("Description", {}).get("Hostname", node_id[:12]))
             why = status.get("Err") or status.get("Message") or why
+            if spread and time.monotonic() - began >= self.spread_grace:
+                spread = False
+                self.share_nodes(handle)
             if time.monotonic() >= deadline:
                 raise ExecutorError(f"No swarm node took the replica in {self.place_timeout:g} s: "
                                     f"{why or 'no node has the CPUs, memory, GPUs or labels it needs'}.")

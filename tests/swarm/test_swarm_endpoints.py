@@ -25,8 +25,14 @@ c.SwarmExecutor.lost_after = 3
 c.BridgeApp.environments = [
     {{"name": "serve", "image": "{image}", "cpus": 0.2, "memory": "192M"}},
     {{"name": "serve-ssd", "image": "{image}", "cpus": 0.2, "memory": "192M", "node_labels": {{"disk": "ssd"}}}},
+    {{"name": "ssd-most", "image": "{image}", "cpus": {most}, "memory": "192M", "node_labels": {{"disk": "ssd"}}}},
+    {{"name": "serve-wide", "image": "{image}", "cpus": {wide}, "memory": "192M"}},
 ]
 """
+# Each node's engine reports the machine's CPUs: "ssd-most" leaves node3 too little for a
+# "serve-wide" replica, of which two fit on any other node.
+CPUS = len(os.sched_getaffinity(0))
+MOST, WIDE = round(0.6 * CPUS, 2), round(0.45 * CPUS, 2)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +40,7 @@ def ep_platform(swarm: NamespaceSwarm, tmp_path_factory: pytest.TempPathFactory)
     """A platform of its own on the session's swarm, with an environment that can serve."""
     image = build_serve_image()
     swarm.load_images([image])
-    p = Platform.create(tmp_path_factory.mktemp("swarm-endpoints"), bridge_config=ENDPOINT_CONFIG.format(image=image),
+    p = Platform.create(tmp_path_factory.mktemp("swarm-endpoints"), bridge_config=ENDPOINT_CONFIG.format(image=image, most=MOST, wide=WIDE),
                         extra_env={"FLOYD_JOB_EXECUTOR": "swarm", "FLOYD_SWARM_MANAGER": swarm.manager.url})
     p.start()
     yield p
@@ -116,6 +122,26 @@ def test_replicas_pinned_by_their_environments_node_labels(swarm: NamespaceSwarm
         assert task["Resources"]["Reservations"]["NanoCPUs"] == 200_000_000, task
         assert task["Resources"]["Limits"]["MemoryBytes"] == 192 << 20, task
     assert owner.api("POST", f"endpoints/{owner.name}/pinned/versions/1/stop").status_code == 200
+
+
+def test_replicas_of_a_version_spread_over_the_nodes_when_one_is_busy(owner: User, tmp_path: Path) -> None:
+    # Two replicas of another endpoint make node3 the busiest node. Each replica is a service of its
+    # own, so Swarm alone would put all three of the next version's on node1 and node2.
+    deploy_ready(owner, "crowd", who_files("c"), tmp_path, environment="serve-ssd", replicas=2)
+    v = deploy_ready(owner, "evenly", who_files("e"), tmp_path, environment="serve", replicas=3)
+    assert sorted(i["node"] for i in v["replicas"]["items"]) == ["node1", "node2", "node3"], v["replicas"]
+    for name in ("crowd", "evenly"):
+        assert owner.api("POST", f"endpoints/{owner.name}/{name}/versions/1/stop").status_code == 200
+
+
+def test_a_replica_shares_a_node_when_no_other_has_room(owner: User, tmp_path: Path) -> None:
+    deploy_ready(owner, "hog", who_files("h"), tmp_path, environment="ssd-most", replicas=1)  # node3 full
+    v = deploy_ready(owner, "squeezed", who_files("s"), tmp_path, environment="serve-wide", replicas=3)
+    nodes = sorted(i["node"] for i in v["replicas"]["items"])
+    # The third was kept off node1 and node2 first, then allowed back (spread_grace): node3 has no room.
+    assert len(nodes) == 3 and "node3" not in nodes and len(set(nodes)) == 2, v["replicas"]
+    for name in ("hog", "squeezed"):
+        assert owner.api("POST", f"endpoints/{owner.name}/{name}/versions/1/stop").status_code == 200
 
 
 def test_node_lost_under_a_replica(swarm: NamespaceSwarm, owner: User, tmp_path: Path) -> None:
