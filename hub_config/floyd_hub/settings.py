@@ -123,8 +123,12 @@ def configure_services(c: Any, root: Path, bridge_port: int) -> None:
     Both processes die with the hub (this runs in its process) and stop an orphan of theirs
     that a crash left running (floyd_hub.lifeline, pid files under FLOYD_ROOT)."""
     hub = os.getpid()
-    environment = {k: v for k, v in os.environ.items() if k.startswith("FLOYD_") or k.startswith("DOCKER_")}
+    environment = {k: v for k, v in os.environ.items() if k.startswith(("FLOYD_", "DOCKER_", "PYTHONMALLOC", "MALLOC_"))}
     environment["FLOYD_ROOT"] = str(root)
+    # glibc's allocator rather than pymalloc: after a 100,000-file upload the bridge's malloc_trim
+    # hands the freed heap back (+6 MiB where pymalloc's scattered arenas kept +32; docs/architecture.md).
+    # An admin's own PYTHONMALLOC (in the hub's environment) wins.
+    environment.setdefault("PYTHONMALLOC", "malloc")
     c.JupyterHub.services = [
         {
             "name": "floyd",
