@@ -10,6 +10,9 @@ measures, side by side in the same run:
                                        same constraint (restart none, host network) → the line
                                        in ``docker service logs`` (polled every 0.1 s)
                                        (goal: ratio ≤ 1.2)
+  swarm_vs_one_machine_first_log_line  the same, on the swarm (worker node)  vs  on a platform
+                                       of the single-machine runtime (FLOYD_JOB_EXECUTOR=docker,
+                                       this machine's engine, same image), measured alternately
   swarm_jobs_3_nodes_vs_1              N short jobs (a sweep of ``sleep``; 60, --quick 12)
                                        placed by Swarm over all 3 nodes  vs  the same jobs
                                        pinned to one node; wall time from the POST to the last
@@ -185,10 +188,22 @@ def endpoint_throughput(platform: Platform, base: Path, quick: bool) -> None:
          failed=failed3, baseline_failed=failed1, goal_note="ratio near 3: replicas on other nodes add capacity")
 
 
+SINGLE_CONFIG = f"""
+c.BridgeApp.environments = [{{"name": "worker", "image": "{IMAGE}", "cpus": 0.5, "memory": "256M"}}]
+"""
+
+
 def bench(base: Path, quick: bool) -> None:
     swarm = NamespaceSwarm(3, labels={2: {"role": "worker", "victim": "yes"}, 3: {"role": "worker"}})
     platform: Platform | None = None
+    single = Platform.create(base / "one-machine", bridge_config=SINGLE_CONFIG,
+                             extra_env={"FLOYD_JOB_EXECUTOR": "docker"})
     try:
+        single.start()
+        one_user = single.user("bencher")
+        one_warm = submit(one_user, "bench", {"b": b"swarm-bench-code"}, base, environment="worker",
+                          command=PRINT)["job"]
+        wait_state(one_user, one_warm["id"], {"succeeded"}, timeout=90)
         t = time.perf_counter()
         serve_image = build_serve_image()
         swarm.up([IMAGE, serve_image])
@@ -200,13 +215,18 @@ def bench(base: Path, quick: bool) -> None:
         runs = 3 if quick else 10
         warm = submit(user, "bench", {"b": b"swarm-bench-code"}, base, environment="worker", command=PRINT)["job"]
         wait_state(user, warm["id"], {"succeeded"}, timeout=90)
-        ours, direct, phases = [], [], []
-        for i in range(runs):  # alternating, so that a busy moment of the machine hits both sides
+        ours, direct, one_machine, phases, one_phases = [], [], [], [], []
+        for i in range(runs):  # alternating, so that a busy moment of the machine hits every side
             ours.append(first_line_platform(user, warm["snapshot"], phases))
             direct.append(first_line_direct(swarm, i))
+            one_machine.append(first_line_platform(one_user, one_warm["snapshot"], one_phases))
         emit("swarm_job_submit_to_first_log_line", median(ours), "docker service create + service logs",
              median(direct), goal=1.2, runs=runs, values=fmt(ours), baseline_values=fmt(direct),
              phases={k: round(median(p[k] for p in phases), 3) for k in phases[0]})
+        emit("swarm_vs_one_machine_first_log_line", median(ours),
+             "the same job on the single-machine runtime (docker executor, this machine's engine)",
+             median(one_machine), runs=runs, values=fmt(ours), baseline_values=fmt(one_machine),
+             baseline_phases={k: round(median(p[k] for p in one_phases), 3) for k in one_phases[0]})
         jobs, seconds = (12, 1) if quick else (60, 2)
         spread = sweep_wall(user, warm["snapshot"], "anywhere", jobs, seconds)
         one = sweep_wall(user, warm["snapshot"], "one-node", jobs, seconds)
@@ -219,6 +239,7 @@ def bench(base: Path, quick: bool) -> None:
     finally:
         if platform is not None:
             platform.stop()
+        single.stop()
         swarm.down()
         subprocess.run(["sync"], check=False)
 
