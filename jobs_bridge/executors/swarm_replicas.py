@@ -142,7 +142,7 @@ class SwarmReplicas(Executor):
                     if svc["Spec"]["Labels"][REPLICA_LABEL].partition("/")[0] == version]
         if not siblings:
             return []
-        deadline = time.monotonic() + 2.0  # a sibling started a moment ago: Swarm places it within that
+        deadline = time.monotonic() + 3.0  # a sibling started a moment ago: Swarm places it within a second
         while True:
             with engine():
                 tasks = self.client.api.tasks(filters={"service": siblings, "desired-state": "running"})
