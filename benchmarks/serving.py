@@ -8,7 +8,8 @@ side by side in the same run, against the same replica reached directly on its l
                                      (goal: added p50 ≤ 0.5 ms). The same through the public
                                      URL (configurable-http-proxy first) is reported beside it.
   serving_throughput_c32             requests/s with 32 keep-alive connections for a few
-                                     seconds, through the bridge vs direct (goal: ratio ≥ 0.5)
+                                     seconds, through the bridge vs direct (goal: ratio ≥ 0.8 on
+                                     the ASGI handler, ≥ 1.0 on Flask)
   serving_rolling_deploy_failures    requests that did not get a 200 while v2, then v3 were
                                      deployed under ~200 requests/s through the public URL
                                      (goal: 0)
@@ -256,8 +257,9 @@ class Bench:
         rps = {k: median(r["rps"] for r in v) for k, v in tput.items()}
         errors = sum(r["errors"] for v in tput.values() for r in v)
         ratio = rps["bridge"] / rps["direct"]
+        goal = 1.0 if suffix == "_flask" else 0.8  # issue 15: ≥ 0.8× direct on raw ASGI, ≥ 1.0× on Flask
         emit_record(f"serving_throughput_c32{suffix}", rps["bridge"], "direct to the replica, 32 keep-alive "
-                    "connections", rps["direct"], unit="requests/s", meets_goal=ratio >= 0.5, goal_min_ratio=0.5,
+                    "connections", rps["direct"], unit="requests/s", meets_goal=ratio >= goal, goal_min_ratio=goal,
                     through_public_url_rps=round(rps["public"], 1), public_ratio=round(rps["public"] / rps["direct"], 4),
                     errors=errors, seconds=seconds, rounds=trounds, **common)
         return public

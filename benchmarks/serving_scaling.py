@@ -17,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import sys
 import time
 from typing import Any
 
 import docker
 import requests
-from common import emit, log, median
+from common import REPO, emit, log, median
 
+sys.path.insert(0, str(REPO))  # `make bench` runs every file here on its own
 from floyd.client.http import FloydClient
 from tests.support.loadgen import LENGTH_RE, get_request
 from tests.support.serving import ASGI_LIFESPAN
@@ -202,3 +204,8 @@ class Scaling:
             raise RuntimeError("the plain docker run never got ready")
         finally:
             c.remove(force=True)
+
+
+if __name__ == "__main__":
+    print("benchmarks/serving_scaling.py: measured by benchmarks/serving.py, on the platform that starts "
+          "(`make bench` runs it).", file=sys.stderr)

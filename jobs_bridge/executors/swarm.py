@@ -56,6 +56,7 @@ STOP_GRACE_NS = 10 * 10**9
 WAITING_FOR_NODE = "waiting for Docker Swarm to find a node with room"
 FIRST_LINE_POLL = 0.1  # seconds between looks at a starting job's log, until its first line
 FIRST_LINE_WAIT = 30.0  # seconds a job's log is looked at that often at most
+READ_SHARE = 10.0  # after a whole-log read of T seconds, wait at least READ_SHARE × T
 NO_GPU_RUNTIME_EXIT = 97  # the GPU guard's exit code: the node's engine gave the job no NVIDIA device
 
 
@@ -338,19 +339,25 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
     def stream_logs(self, handle: str, spec_workdir: str, skip_lines: int, emit: Callable[[list[str]], None],
                     stopped: Callable[[], bool]) -> None:
         """The service's log, read again every ``poll_interval`` (a followed service log never ends,
-        even when its task has); new complete lines are emitted, the rest once the task ended."""
+        even when its task has), less often when reading it takes long (READ_SHARE); new
+        complete lines are emitted, the rest once the task ended."""
         emitted = skip_lines
         delay, t0 = 0.05, time.monotonic()
         while True:
             over = handle in self.ended
+            read_at = time.monotonic()
             lines = self._log_lines(handle, final=over)
+            read_seconds = time.monotonic() - read_at
             if lines is not None and len(lines) > emitted:
                 emit(lines[emitted:])
                 emitted = len(lines)
             if over or stopped():
                 self.ended.discard(handle)
                 return
-            time.sleep(delay)
+            # Each read fetches the whole log, so a long one costs the manager in proportion:
+            # waiting READ_SHARE times the read keeps that under a tenth of a core, at the price
+            # of a slower tail for logs of many megabytes.
+            time.sleep(max(delay, READ_SHARE * read_seconds))
             # Every FIRST_LINE_POLL s until the first line (a task takes a second or two to be
             # placed and started, and a look every poll_interval would add half of it), at most
             # FIRST_LINE_WAIT s; then every poll_interval.
