@@ -34,7 +34,7 @@ def node() -> Iterator[Node]:
     if os.geteuid() != 0 or not shutil.which("dockerd") or not shutil.which("nsenter"):
         pytest.skip("a node namespace needs root, dockerd and nsenter")
     if compose_command() is None:
-        pytest.skip("neither docker-compose nor docker compose (scripts/ensure-system.sh compose installs it)")
+        pytest.fail("neither docker-compose nor docker compose: `make test` installs it (scripts/ensure-system.sh)")
     images = build_compose_images()
     swarm = NamespaceSwarm(1, family="fco", net=212)
     try:
