@@ -385,6 +385,7 @@ class SwarmExecutor(SwarmReplicas, DockerExecutor):
             pass
 
     def cleanup(self, handle: str) -> None:
+        self._stats.forget(self._stats_files.pop(handle, ""))
         try:
             with engine():
                 self.client.api.remove_service(handle)

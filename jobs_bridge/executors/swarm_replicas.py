@@ -135,9 +135,9 @@ class SwarmReplicas(Executor):
     def spread_away(self, spec: RunSpec, wanted: dict[str, str]) -> list[str]:
         """Constraints keeping a replica off the nodes that run one of its version's already, while
         a node without one could take it (GPU replicas go where their leased GPUs are)."""
-        version = str(spec.job_id)  # a replica's job_id is its version's id (contract.identity_labels)
         if self.spread_grace <= 0 or spec.gpu_devices:
             return []
+        version = str(spec.job_id)  # a replica's job_id is its version's id (contract.identity_labels)
         siblings = [svc["ID"] for svc in self.replica_services()
                     if svc["Spec"]["Labels"][REPLICA_LABEL].partition("/")[0] == version]
         if not siblings:
