@@ -9,16 +9,23 @@ map, a slot backend that rewrites the path and sets the proxy token, the bridge 
 Side by side in the same run, direct to the replica vs through HAProxy:
   proxy_dataplane_added_latency_p50[_flask]   concurrency 1, one keep-alive connection a side,
                                               alternating blocks (goal: ≤ 0.5 ms added)
-  proxy_dataplane_throughput_c32[_flask]      requests/s with 32 keep-alive connections,
-                                              alternating rounds (goal: ratio ≥ 0.8 ASGI, ≥ 1.0 Flask)
-  proxy_dataplane_cpu_per_request[_flask]     HAProxy's CPU time per request during its c=32 rounds
-                                              vs the in-process proxy's, with the client's and the
-                                              replica's, and the ratio they predict on 2 cores:
-                                              (client + replica) / (client + replica + proxy)
+  proxy_dataplane_throughput_c32[_flask]      requests/s with 32 keep-alive connections from
+                                              ``wrk -t1 -c32``, alternating rounds (goal: ratio
+                                              ≥ 0.8 ASGI, ≥ 1.0 Flask); the asyncio client's
+                                              figures, from fewer rounds, beside them (python_client_*)
+  proxy_dataplane_cpu_per_request[_flask]     HAProxy's CPU time per request during its wrk rounds
+                                              vs the in-process proxy's, with the client's (wrk's)
+                                              and the replica's, and the ratio they predict on 2
+                                              cores: (client + replica) / (client + replica + proxy);
+                                              the asyncio client's own CPU per request beside them
 The bridge's own in-process proxy (tests/support/inprocess_proxy.py: the same request path as in
 the bridge, alone in a process) is measured beside them, as the baseline of the decision.
-Here client, proxy and replica share the machine's cores, as on the platform. Needs ``haproxy``
-(``scripts/ensure-system.sh haproxy``). One JSON object per measurement on stdout; logs on stderr.
+Here client, proxy and replica share the machine's cores, as on the platform; the c=32 client is
+``wrk`` (benchmarks/loadgen.py), about half the asyncio client's CPU a request, for every side
+alike, since the asyncio client's 30 µs or more would weigh on the proxy's side. Without wrk
+(``scripts/ensure-system.sh wrk``) the c=32 rows fall back to the asyncio client and say so
+(``load_generator``). Needs ``haproxy`` (``scripts/ensure-system.sh haproxy``).
+One JSON object per measurement on stdout; logs on stderr.
 
     .venv/bin/python benchmarks/proxy_dataplane.py [--quick] [--keep DIR]
 """
@@ -34,10 +41,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from common import cli, log, median
 from common import emit as emit_record
-from serving import Target, closed_loop, pct, sequential
+from loadgen import PYTHON_CLIENT, load_generator
+from serving import Target, pct, sequential, throughput
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -121,32 +130,54 @@ def measure_sides(proxy: HAProxy, bridge: InProcess, replica: RuntimeProcess, en
                 added_p99_ms=round(pct(lat["haproxy"], 99) - pct(lat["direct"], 99), 4),
                 bridge_proxy_added_ms=round(p50["bridge"] - p50["direct"], 4), **common)
 
-    seconds, trounds = (2.0, 3) if quick else (6.0, 6)
-    rps: dict[str, list[float]] = {t.label: [] for t in sides}
-    cpu = {k: [0.0, 0.0, 0.0, 0] for k in ("haproxy", "bridge")}  # proxy, replica, client CPU s; requests
-    for i in range(trounds):
-        for t in order(sides, i):
-            pid = proxy.proc.pid if t.label == "haproxy" else bridge.proc.pid
-            before = (process_cpu(pid), process_cpu(replica.proc.pid), own_cpu())
-            r = asyncio.run(closed_loop(t, 32, seconds))
-            after = (process_cpu(pid), process_cpu(replica.proc.pid), own_cpu())
-            rps[t.label].append(r["rps"])
-            log(f"{endpoint} c=32 {t.label}: {r}")
-            if t.label in cpu:
-                for j in range(3):
-                    cpu[t.label][j] += after[j] - before[j]
-                cpu[t.label][3] += r["requests"]
-    med = {k: median(v) for k, v in rps.items()}
+    # wrk's rounds (the rows), then, when wrk is there, the asyncio client's (python_client_*: the
+    # figures before the change of method), each side in turn first
+    seconds, trounds, prounds = (2.0, 3, 1) if quick else (6.0, 6, 2)
+    generator = load_generator()
+    runs = [(generator, trounds)] + ([(PYTHON_CLIENT, prounds)] if generator != PYTHON_CLIENT else [])
+    rps: dict[str, dict[str, list[float]]] = {g: {t.label: [] for t in sides} for g, _ in runs}
+    errors = {g: 0 for g, _ in runs}
+    # per generator and proxy: proxy, replica, client CPU s; requests
+    cpu = {g: {k: [0.0, 0.0, 0.0, 0] for k in ("haproxy", "bridge")} for g, _ in runs}
+    for g, n in runs:
+        for i in range(n):
+            for t in order(sides, i):
+                pid = proxy.proc.pid if t.label == "haproxy" else bridge.proc.pid
+                before = (process_cpu(pid), process_cpu(replica.proc.pid), own_cpu())
+                r = throughput(t, 32, seconds, g)
+                after = (process_cpu(pid), process_cpu(replica.proc.pid), own_cpu())
+                rps[g][t.label].append(r["rps"])
+                errors[g] += r["errors"]
+                log(f"{endpoint} c=32 {t.label} ({g}): {r}")
+                if t.label in cpu[g]:
+                    client = r["client_cpu_s"] if "client_cpu_s" in r else after[2] - before[2]
+                    for j, d in enumerate((after[0] - before[0], after[1] - before[1], client)):
+                        cpu[g][t.label][j] += d
+                    cpu[g][t.label][3] += r["requests"]
+    med = {k: median(v) for k, v in rps[generator].items()}
     goal = 1.0 if suffix else 0.8
+    extra: dict[str, Any] = {}
+    if generator != PYTHON_CLIENT:
+        py = {k: median(v) for k, v in rps[PYTHON_CLIENT].items()}
+        extra = {"python_client_ratio": round(py["haproxy"] / py["direct"], 4),
+                 "python_client_bridge_proxy_ratio": round(py["bridge"] / py["direct"], 4),
+                 "python_client_rps": {k: round(v, 1) for k, v in py.items()},
+                 "python_client_errors": errors[PYTHON_CLIENT], "python_client_rounds": prounds}
     emit_record(f"proxy_dataplane_throughput_c32{suffix}", med["haproxy"], "direct to the replica, 32 keep-alive "
                 "connections", med["direct"], unit="requests/s", meets_goal=med["haproxy"] / med["direct"] >= goal,
                 goal_min_ratio=goal, bridge_proxy_ratio=round(med["bridge"] / med["direct"], 4),
-                rounds={k: [round(x) for x in v] for k, v in rps.items()}, seconds=seconds, **common)
-    us = {k: [x / v[3] * 1e6 for x in v[:3]] for k, v in cpu.items()}
+                rounds={k: [round(x) for x in v] for k, v in rps[generator].items()}, seconds=seconds,
+                errors=errors[generator], load_generator=generator, **extra, **common)
+    us = {k: [x / v[3] * 1e6 for x in v[:3]] for k, v in cpu[generator].items()}
+    extra = {}
+    if generator != PYTHON_CLIENT:
+        v = cpu[PYTHON_CLIENT]["haproxy"]
+        extra = {"python_client_us": round(v[2] / v[3] * 1e6, 1)}
     emit_record(f"proxy_dataplane_cpu_per_request{suffix}", us["haproxy"][0], "the bridge's in-process proxy's CPU "
                 "per request", us["bridge"][0], unit="µs", replica_us=round(us["haproxy"][1], 1),
                 client_us=round(us["haproxy"][2], 1),
-                projected_ratio=round((us["haproxy"][1] + us["haproxy"][2]) / sum(us["haproxy"]), 3), **common)
+                projected_ratio=round((us["haproxy"][1] + us["haproxy"][2]) / sum(us["haproxy"]), 3),
+                load_generator=generator, **extra, **common)
 
 
 def bench(base: Path, quick: bool) -> None:
@@ -180,8 +211,9 @@ def bench(base: Path, quick: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli(bench, __doc__, quick_help="2×300 sequential requests and 3×2 s of load a side, two handlers: "
-               "under a minute", keep_help="put the state (HAProxy's configuration and log) under DIR and leave it",
+    return cli(bench, __doc__, quick_help="3×300 sequential requests and 3×2 s of wrk load (then 1×2 s "
+               "of the asyncio client's) a side, two handlers: about a minute",
+               keep_help="put the state (HAProxy's configuration and log) under DIR and leave it",
                prefix="floyd-bench-proxy-dataplane-", argv=argv)
 
 

@@ -8,15 +8,21 @@ side by side in the same run, against the same replica reached directly on its l
                                      (goal: added p50 ≤ 0.5 ms). The same through the public
                                      URL (configurable-http-proxy first) is reported beside it.
   serving_throughput_c32             requests/s with 32 keep-alive connections for a few
-                                     seconds, through the bridge vs direct (goal: ratio ≥ 0.8 on
-                                     the ASGI handler, ≥ 1.0 on Flask)
+                                     seconds, through the bridge vs direct, alternating rounds,
+                                     load from ``wrk -t1 -c32`` (goal: ratio ≥ 0.8 on the ASGI
+                                     handler, ≥ 1.0 on Flask); the asyncio client's figures
+                                     (one round a side) beside them (python_client_*)
   serving_rolling_deploy_failures    requests that did not get a 200 while v2, then v3 were
                                      deployed under ~200 requests/s through the public URL
                                      (goal: 0)
   serving_autoscale_reaction_s, serving_cold_start_s, serving_scale_down_failures
                                      autoscaling, measured by serving_scaling.py (its docstring)
-The load generator is a minimal asyncio HTTP/1.1 keep-alive client (fixed request bytes,
-Content-Length framing), so the client costs little next to what it measures.
+The c=32 load comes from ``wrk`` (benchmarks/loadgen.py: C, one thread, about half the asyncio
+client's CPU a request), for every side alike: the asyncio client costs 30 µs or more a request,
+most of one of the 2 cores, and would weigh on the proxy's side. Without wrk (``scripts/ensure-system.sh wrk``) the rows fall back
+to the asyncio client and say so (``load_generator``). Everything else (c=1 latency, the rolling
+deploys' load) uses a minimal asyncio HTTP/1.1 keep-alive client (fixed request bytes,
+Content-Length framing).
 One JSON object per measurement on stdout; logs on stderr.
 
     .venv/bin/python benchmarks/serving.py [--quick] [--keep DIR]
@@ -36,6 +42,7 @@ import docker
 import requests
 from common import build_image, cli, log, median, run_then_cleanup
 from common import emit as emit_record
+from loadgen import PYTHON_CLIENT, load_generator, wrk_rps
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -60,7 +67,16 @@ class Target:
     def __init__(self, label: str, port: int, path: str, headers: dict[str, str]) -> None:
         self.label = label
         self.port = port
+        self.path = path
+        self.headers = headers
         self.request = get_request(port, path, headers)
+
+
+def throughput(target: Target, connections: int, seconds: float, generator: str) -> dict[str, Any]:
+    """One closed-loop round at ``target``: wrk when ``generator`` is wrk's, else the asyncio client."""
+    if generator == PYTHON_CLIENT:
+        return asyncio.run(closed_loop(target, connections, seconds))
+    return wrk_rps(target.port, target.path, target.headers, seconds, connections)
 
 
 
@@ -105,7 +121,8 @@ async def closed_loop(target: Target, connections: int, seconds: float) -> dict[
 async def open_loop(target: Target, rate: float, stop: asyncio.Event, connections: int = 16) -> dict[str, Any]:
     """About ``rate`` requests/s spread over kept-alive connections until ``stop``; every
     request that does not come back 200 (or fails to connect, or is cut) is counted."""
-    ok, failed = [0], []
+    ok: list[int] = [0]
+    failed: list[int | str] = []
     interval = connections / rate
 
     async def client(i: int) -> None:
@@ -181,7 +198,7 @@ class Bench:
             client.request("POST", "endpoints", json={"name": name})
         self.deploy(client, "1")
         self.deploy(client, "1", "trivial-flask", FLASK_APP)
-        common = {"mode": "quick" if quick else "full", "executor": "docker"}
+        common: dict[str, Any] = {"mode": "quick" if quick else "full", "executor": "docker"}
         public = self.measure(client, "trivial", "", {**common, "handler": "raw ASGI app.py answering 'ok'"})
         self.measure(client, "trivial-flask", "_flask", {**common, "handler": "Flask app.py answering 'ok'"})
 
@@ -247,21 +264,34 @@ class Bench:
                     "keep-alive)", d99, unit="ms", through_bridge_ms=round(b99, 4), through_public_url_ms=round(p99, 4),
                     public_added_ms=round(p99 - d99, 4), **common)
 
-        seconds, trounds = (2.0, 1) if quick else (8.0, 3)
-        tput: dict[str, list[dict]] = {"direct": [], "bridge": [], "public": []}
-        for i in range(trounds):
-            for t in [direct, bridge, public] if i % 2 == 0 else [public, bridge, direct]:
-                r = asyncio.run(closed_loop(t, 32, seconds))
-                tput[t.label].append(r)
-                log(f"{name} c=32 {t.label}: {r}")
-        rps = {k: median(r["rps"] for r in v) for k, v in tput.items()}
-        errors = sum(r["errors"] for v in tput.values() for r in v)
+        # wrk's rounds (the row), then, when wrk is there, the asyncio client's (python_client_*:
+        # the figure before the change of method), each in alternating order
+        seconds, trounds, prounds = (2.0, 1, 1) if quick else (8.0, 3, 1)
+        generator = load_generator()
+        runs = [(generator, trounds)] + ([(PYTHON_CLIENT, prounds)] if generator != PYTHON_CLIENT else [])
+        tput: dict[str, dict[str, list[dict]]] = {g: {"direct": [], "bridge": [], "public": []} for g, _ in runs}
+        for g, n in runs:
+            for i in range(n):
+                for t in [direct, bridge, public] if i % 2 == 0 else [public, bridge, direct]:
+                    r = throughput(t, 32, seconds, g)
+                    tput[g][t.label].append(r)
+                    log(f"{name} c=32 {t.label} ({g}): {r}")
+        rps = {k: median(r["rps"] for r in v) for k, v in tput[generator].items()}
+        errors = sum(r["errors"] for v in tput[generator].values() for r in v)
         ratio = rps["bridge"] / rps["direct"]
         goal = 1.0 if suffix == "_flask" else 0.8  # issue 15: ≥ 0.8× direct on raw ASGI, ≥ 1.0× on Flask
+        extra: dict[str, Any] = {}
+        if generator != PYTHON_CLIENT:
+            py = {k: median(r["rps"] for r in v) for k, v in tput[PYTHON_CLIENT].items()}
+            extra = {"python_client_ratio": round(py["bridge"] / py["direct"], 4),
+                     "python_client_rps": {k: round(v, 1) for k, v in py.items()},
+                     "python_client_public_ratio": round(py["public"] / py["direct"], 4),
+                     "python_client_errors": sum(r["errors"] for v in tput[PYTHON_CLIENT].values() for r in v),
+                     "python_client_rounds": prounds}
         emit_record(f"serving_throughput_c32{suffix}", rps["bridge"], "direct to the replica, 32 keep-alive "
                     "connections", rps["direct"], unit="requests/s", meets_goal=ratio >= goal, goal_min_ratio=goal,
                     through_public_url_rps=round(rps["public"], 1), public_ratio=round(rps["public"] / rps["direct"], 4),
-                    errors=errors, seconds=seconds, rounds=trounds, **common)
+                    errors=errors, seconds=seconds, rounds=trounds, load_generator=generator, **extra, **common)
         return public
 
     def cleanup(self) -> None:
@@ -280,7 +310,8 @@ def bench(base: Path, quick: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli(bench, __doc__, quick_help="2×300 sequential requests a side, 2 s of load a side, two handlers: about a minute",
+    return cli(bench, __doc__, quick_help="2×300 sequential requests a side, 2 s of load a side (wrk, then the "
+               "asyncio client), two handlers: about a minute",
                keep_help="put the platform under DIR and leave it there", prefix="floyd-bench-serving-", argv=argv)
 
 

@@ -4,18 +4,18 @@
 #   scripts/ensure-system.sh [COMPONENT...]
 #
 # COMPONENT is one of: docker chromium debootstrap postgresql configurable-http-proxy compose haproxy
-# (default: all of them). python3 (>= 3.10), node and npm are always checked.
+# wrk (default: all of them). python3 (>= 3.10), node and npm are always checked.
 #
 # Idempotent and fast when everything is there: it only looks (command -v, dpkg -s).
 # As root it installs what is missing: one `apt-get update` + `apt-get install` for the
-# Debian packages (docker.io, chromium, debootstrap, postgresql, haproxy, nodejs/npm, docker-compose), then
+# Debian packages (docker.io, chromium, debootstrap, postgresql, haproxy, wrk, nodejs/npm, docker-compose), then
 # `npm install -g configurable-http-proxy`. It prints one line per thing installed.
 # Not as root it prints what is missing and how to install it, and exits 0 unless a
 # hard requirement (python3, node, npm) is missing.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
-ALL=(docker chromium debootstrap postgresql configurable-http-proxy compose haproxy)
+ALL=(docker chromium debootstrap postgresql configurable-http-proxy compose haproxy wrk)
 
 say() { echo "ensure-system: $*"; }
 warn() { echo "ensure-system: $*" >&2; }
@@ -33,6 +33,7 @@ for c in "$@"; do
         configurable-http-proxy|chp) wanted+=(configurable-http-proxy) ;;
         compose|docker-compose) wanted+=(compose) ;;
         haproxy) wanted+=(haproxy) ;;  # the endpoint data plane's spike (docs/serving.md, "Proxy")
+        wrk) wanted+=(wrk) ;;  # the load generator of the benchmarks' c=32 rows (benchmarks/loadgen.py)
         -h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) warn "unknown component '$c' (known: ${ALL[*]})"; exit 2 ;;
     esac
@@ -100,6 +101,9 @@ for c in "${wanted[@]}"; do
             ;;
         haproxy)
             command -v haproxy >/dev/null 2>&1 || apt_pkgs+=(haproxy)
+            ;;
+        wrk)
+            command -v wrk >/dev/null 2>&1 || apt_pkgs+=(wrk)
             ;;
         configurable-http-proxy) ;; # handled after node/npm below
     esac
