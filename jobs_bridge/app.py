@@ -48,6 +48,8 @@ from jobs_bridge.schedules.clock import ScheduleClock
 from jobs_bridge.schedules.manager import ScheduleManager
 from jobs_bridge.schedules.targets import JobTarget, PipelineTarget, Target
 from jobs_bridge.services import BridgeServices
+from jobs_bridge.serving.dataplane.haproxy import RuntimeError_
+from jobs_bridge.serving.dataplane.plane import DataPlane, dataplane_state
 from jobs_bridge.serving.deployments import DeploymentManager
 from jobs_bridge.serving.proxy import EndpointProxy
 from jobs_bridge.serving.proxy import route as proxy_route
@@ -89,7 +91,7 @@ class BridgeApp(Application):
     # Every configurable part, so --generate-config and --help-all document all their settings.
     classes = [DatasetManager, UploadManager, ProjectManager, GpuAllocator, ResourceLimits, WorkspaceManager,
                JobQueue, JobRunner, SpecResolver, PipelineManager, DockerExecutor, LocalExecutor, DeploymentManager, Router,
-               Autoscaler, VersionResolver, KeyBackoff, EndpointKeyBackoff, RequestLimits, LineageBuilder,
+               Autoscaler, VersionResolver, DataPlane, KeyBackoff, EndpointKeyBackoff, RequestLimits, LineageBuilder,
                ScheduleManager, ScheduleClock, TensorBoardManager]
 
     @default("log_level")
@@ -388,16 +390,30 @@ class BridgeApp(Application):
         """Requests to endpoints go straight to the proxy (no tornado.web on their path); the
         rest to the web application."""
         app = make_web_app(self.services, self.service_prefix, cookie_secret(self.layout))
-        gate = EndpointGate(self.keys, app.settings["hub_auth"], KeyBackoff(parent=self), EndpointKeyBackoff(parent=self))
+        self.gate = gate = EndpointGate(self.keys, app.settings["hub_auth"], KeyBackoff(parent=self),
+                                        EndpointKeyBackoff(parent=self))
         proxy = EndpointProxy(self.router, gate, self.service_prefix)
         return RuleRouter([Rule(PathMatches(proxy_route(self.service_prefix)), proxy), Rule(AnyMatches(), app)])
+
+    async def listen(self, server: httpserver.HTTPServer) -> DataPlane | None:
+        """The bridge on ``ip:port``, or HAProxy there with the bridge behind it (serving/dataplane)."""
+        plane = DataPlane(self.router, self.keys, self.gate, dataplane_state(self.layout.root), self.ip, self.port,
+                          f"{self.service_prefix.rstrip('/')}/endpoints", self.max_json_bytes, parent=self)
+        try:
+            if not await plane.listen(server):
+                return None
+        except (ValueError, RuntimeError_) as exc:
+            self.log.critical("The endpoint data plane (HAProxy) did not start: %s", exc)
+            sys.exit(1)
+        self.deployments.replicas.quiesce = plane.quiesce
+        return plane
 
     async def serve(self) -> None:
         server = httpserver.HTTPServer(
             body_guard(self.make_router(), self.service_prefix, self.max_json_bytes), xheaders=True, max_body_size=self.max_json_bytes, chunk_size=1 << 20,
             max_buffer_size=self.max_json_bytes,
         )
-        server.listen(self.port, self.ip)
+        plane = await self.listen(server)
         await self.job_manager.start()
         self.pipelines.start()
         await self.deployments.start()
@@ -410,6 +426,8 @@ class BridgeApp(Application):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         server.stop()
+        if plane is not None:
+            await plane.close()
         self.pipelines.close()
         await asyncio.gather(self.clock.close(), self.tensorboards.close())
         await self.job_manager.close()

@@ -79,6 +79,11 @@ class Backoff(LoggingConfigurable):
                 wait = max(wait, rec.locked_until - now)
         return math.ceil(wait) if wait else 0
 
+    def locked(self) -> list[str]:
+        """The keys locked out now (as stored: a long one by its hash)."""
+        now = self.clock()
+        return [key for key, rec in self._records.items() if rec.locked_until > now]
+
     def failed(self, *keys: str) -> None:
         """Count one failure for each key (locking those that reached ``max_failures``)."""
         if self.max_failures <= 0:

@@ -6,6 +6,7 @@ client address and per endpoint (``KeyBackoff``, ``EndpointKeyBackoff``)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from jupyterhub.services.auth import HubAuth
@@ -59,6 +60,8 @@ class EndpointGate:
         self.hub_auth = hub_auth
         self.by_address = KeyBackoff() if by_address is None else by_address  # (an empty one is falsy)
         self.by_endpoint = EndpointKeyBackoff() if by_endpoint is None else by_endpoint
+        # Told after each wrong key (the data plane sends a locked-out client's requests here).
+        self.on_failure: Callable[[], None] = lambda: None
 
     async def authorize(self, headers: httputil.HTTPHeaders, ep: ProtectedEndpoint,
                         address: str = "") -> tuple[str, ...]:
@@ -79,6 +82,7 @@ class EndpointGate:
                 return strip
             self.by_address.failed(address)
             self.by_endpoint.failed(str(ep.id))
+            self.on_failure()
             raise Denied(401, f"This API key is not valid for {ep.owner}/{ep.name}: it was revoked, has expired, "
                               "or belongs to another endpoint.", challenge)
         if ep.public:  # a Hub token sent along anyway is not the app's business either

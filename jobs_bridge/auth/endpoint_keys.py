@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -54,6 +55,8 @@ class KeyStore:
         self._seen: dict[str, KeyGrant] = {}  # keys checked since the last change: no hashing again
         self._used: set[int] = set()  # key ids used since the last flush of last_used_at
         self._lock = threading.Lock()
+        # Called (from whichever thread reloaded) after every change: the data plane's key map.
+        self.listeners: list[Callable[[], None]] = []
         self.reload()
 
     def reload(self) -> None:
@@ -62,6 +65,18 @@ class KeyStore:
             grants = {k.secret_hash: KeyGrant(k.id, k.endpoint_id, aware(k.expires_at)) for k in rows}
         self._grants = grants
         self._seen = {}
+        for listener in self.listeners:
+            listener()
+
+    def grants(self) -> list[tuple[str, KeyGrant]]:
+        """``(sha256 hex, grant)`` of every key not revoked (expired ones included)."""
+        return list(self._grants.items())
+
+    def mark_used(self, secret_hash: str) -> None:
+        """A request was answered with this key elsewhere (the data plane): note it for last_used_at."""
+        grant = self._grants.get(secret_hash)
+        if grant is not None:
+            self._used.add(grant.key_id)
 
     def create(self, s: Session, endpoint_id: int, name: object, created_by: str,
                expires_in_days: object) -> tuple[EndpointKey, str]:

@@ -194,6 +194,7 @@ class DeploymentManager(LoggingConfigurable):
         live = self.router.endpoint(owner, name)
         if live is not None:
             self.configure(live, row)
+            self.router.changed()
         return result
 
     async def delete(self, caller: Caller, owner: str, name: str) -> None:

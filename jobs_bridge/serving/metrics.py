@@ -79,7 +79,8 @@ class VersionStats:
         self.classes: dict[str, int] = {c: int(data.get("classes", {}).get(c, 0)) for c in CLASSES}
         self.failed = int(data.get("failed", 0))  # no answer from a replica: the proxy's own 502/503/504
         self.hist = Histogram.from_json(data.get("hist", {}))
-        self.in_flight = 0
+        self.in_flight = 0  # through the bridge's own proxy
+        self.outside = 0  # through the data plane (HAProxy), as last read
         self.bucket = Bucket(self._bucket_start(time.time()))
         self.finished: list[Bucket] = []
         self.dirty = False
@@ -133,6 +134,6 @@ class VersionStats:
             "responses": dict(self.classes),
             "errors": self.classes["4xx"] + self.classes["5xx"],
             "latency_ms": {f"p{q}": self.hist.percentile_ms(q) for q in (50, 95, 99)},
-            "in_flight": self.in_flight,
+            "in_flight": self.in_flight + self.outside,
             "unanswered": self.failed,
         }

@@ -30,7 +30,7 @@ def version_json(v: EndpointVersion, owner: str, replicas: list[EndpointReplica]
     for row in sorted(replicas, key=lambda r: r.index):
         lr = live_replicas.get(row.index)
         items.append({"index": row.index, "state": lr.state if lr else "stopped", "ready": bool(lr and lr.ready),
-                      "restarts": row.restarts, "in_flight": lr.in_flight if lr else 0,
+                      "restarts": row.restarts, "in_flight": lr.in_flight + lr.outside if lr else 0,
                       "gpu_devices": json.loads(row.gpu_devices), "node": lr.node if lr else "",
                       "address": f"{lr.host}:{lr.port}" if lr and lr.node else ""})
     reason, _, tail = v.reason.partition("\n")  # a failed version's reason is followed by its log's tail

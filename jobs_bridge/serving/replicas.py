@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -66,6 +67,8 @@ class ReplicaLifecycle:
         self.tasks = tasks
         self.public_url = public_url
         self.attempts: dict[tuple[int, int], ReplicaAttempt] = {}
+        # Set by the data plane: takes replicas out of HAProxy and waits for what it sent them.
+        self.quiesce: Callable[[LiveVersion, list[Replica], float], Awaitable[None]] | None = None
 
     # -- starting --------------------------------------------------------------------------
     @staticmethod
@@ -278,6 +281,8 @@ class ReplicaLifecycle:
 
     async def _stop(self, ep: LiveEndpoint, lv: LiveVersion, r: Replica) -> None:
         r.ready = False
+        if self.quiesce is not None and r.state != "stopped":
+            await self.quiesce(lv, [r], self.limits.drain_timeout)
         r.state = "stopped"
         self.pool.drop(r.host, r.port)
         attempt = self.attempts.pop((lv.id, r.index), None)

@@ -34,7 +34,8 @@ class Replica:
     node: str = ""  # the machine it runs on, where the runtime has several (a swarm node's name)
     handle: str = ""
     ready: bool = False  # passes its readiness check and takes traffic
-    in_flight: int = 0
+    in_flight: int = 0  # through the bridge's own proxy
+    outside: int = 0  # through the data plane (HAProxy), as last read
     restarts: int = 0
     crashes: int = 0  # in a row, for the restart back-off
     state: str = "starting"  # starting ready restarting stopped
@@ -147,6 +148,9 @@ class Router(LoggingConfigurable):
         self.pool = Pool(connect_timeout=self.connect_timeout)
         # Asked to start a replica of a version at zero replicas (the Autoscaler sets it).
         self.wake: Callable[[LiveEndpoint, LiveVersion], None] = lambda ep, lv: None
+        # Told after a change of an endpoint's settings, visibility or split (the data plane
+        # takes it into HAProxy's tables before the API answers).
+        self.changed: Callable[[], None] = lambda: None
 
     async def close(self) -> None:
         self.pool.close()

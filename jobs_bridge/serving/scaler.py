@@ -108,7 +108,7 @@ class Autoscaler(LoggingConfigurable):
         w = self.watches.get(lv.id)
         if w is None:
             w = self.watches[lv.id] = Watch(autoscale.History(self.metric_window), now, lv.stats.requests)
-        in_flight = lv.stats.in_flight + lv.waiting
+        in_flight = lv.stats.in_flight + lv.stats.outside + lv.waiting
         if in_flight or lv.stats.requests != w.requests:
             w.active_at, w.requests = now, lv.stats.requests
         keep = max(policy.up_window, policy.down_window) + self.interval
@@ -167,7 +167,7 @@ class Autoscaler(LoggingConfigurable):
         r.ready = False
         r.state = "stopping"
         deadline = time.monotonic() + self.limits.drain_timeout
-        while r.in_flight and time.monotonic() < deadline:
+        while (r.in_flight or r.outside) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await self.replicas.stop_one(ep, lv, r)
         left = sum(1 for x in lv.replicas if x.state not in GONE)

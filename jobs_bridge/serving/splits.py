@@ -72,6 +72,7 @@ class Splits:
         live.split_base = {n: (v.stats.requests, v.stats.classes["5xx"]) for n in split
                            if (v := live.versions.get(n)) is not None}
         live.split = split
+        self.router.changed()
 
     def _ready(self, live: LiveEndpoint, number: int) -> None:
         v = live.versions.get(number)
