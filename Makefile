@@ -78,7 +78,7 @@ $(LABEXT_VENV)/package.json: $(LABEXT_OUT)
 labextension: $(LABEXT_VENV)/package.json
 
 up: venv labextension
-	@bash scripts/ensure-system.sh configurable-http-proxy $$( [ "$$(id -u)" = 0 ] && echo docker debootstrap )
+	@bash scripts/ensure-system.sh configurable-http-proxy $$( [ "$$(id -u)" = 0 ] && echo haproxy docker debootstrap )
 	@if host=$$($(ENSURE_DOCKER)); then \
 		export DOCKER_HOST="$$host"; echo "make up: DOCKER_HOST=$$host"; \
 		{ bash images/bootstrap.sh && bash images/build.sh --variant cpu >/dev/null; } || \

@@ -1,11 +1,12 @@
 """Proxy data plane benchmark: what does HAProxy cost in front of an endpoint replica?
 
-The spike behind docs/serving.md ("Proxy"): before the bridge hands its endpoint path to a C
-proxy, measure that proxy alone, the way benchmarks/serving.py measures the bridge's in-process
-one. Two replicas run as the bridge starts them (``python -m floyd.container.serving`` with a
-proxy token), a raw ASGI app and a Flask app answering ``ok``; HAProxy runs with the data plane's
-configuration (tests/support/haproxy.py: the API key hashed and looked up in a map, the route
-map, a slot backend that rewrites the path and sets the proxy token, the bridge as fallback).
+The measurement behind docs/serving.md ("Proxy"), which chose HAProxy as the endpoints' data
+plane: the proxies alone, without the platform around them (benchmarks/serving.py measures the
+platform as it runs). Two replicas run as the bridge starts them (``python -m floyd.container.serving``
+with a proxy token), a raw ASGI app and a Flask app answering ``ok``; HAProxy runs with the
+platform's own configuration (jobs_bridge/serving/dataplane via tests/support/haproxy.py: the API
+key hashed and looked up in a map, the route map, a slot backend that rewrites the path and sets
+the proxy token, the bridge as fallback).
 Side by side in the same run, direct to the replica vs through HAProxy:
   proxy_dataplane_added_latency_p50[_flask]   concurrency 1, one keep-alive connection a side,
                                               alternating blocks (goal: ≤ 0.5 ms added)
@@ -142,7 +143,7 @@ def measure_sides(proxy: HAProxy, bridge: InProcess, replica: RuntimeProcess, en
     for g, n in runs:
         for i in range(n):
             for t in order(sides, i):
-                pid = proxy.proc.pid if t.label == "haproxy" else bridge.proc.pid
+                pid = proxy.pid if t.label == "haproxy" else bridge.proc.pid
                 before = (process_cpu(pid), process_cpu(replica.proc.pid), own_cpu())
                 r = throughput(t, 32, seconds, g)
                 after = (process_cpu(pid), process_cpu(replica.proc.pid), own_cpu())

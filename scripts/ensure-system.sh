@@ -32,7 +32,7 @@ for c in "$@"; do
         postgresql|postgres) wanted+=(postgresql) ;;
         configurable-http-proxy|chp) wanted+=(configurable-http-proxy) ;;
         compose|docker-compose) wanted+=(compose) ;;
-        haproxy) wanted+=(haproxy) ;;  # the endpoint data plane's spike (docs/serving.md, "Proxy")
+        haproxy) wanted+=(haproxy) ;;  # the endpoint data plane (jobs_bridge/serving/dataplane)
         wrk) wanted+=(wrk) ;;  # the load generator of the benchmarks' c=32 rows (benchmarks/loadgen.py)
         -h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) warn "unknown component '$c' (known: ${ALL[*]})"; exit 2 ;;
