@@ -57,6 +57,7 @@ class KeyStore:
         self._lock = threading.Lock()
         # Called (from whichever thread reloaded) after every change: the data plane's key map.
         self.listeners: list[Callable[[], None]] = []
+        self.generation = 0  # counts reloads
         self.reload()
 
     def reload(self) -> None:
@@ -65,6 +66,7 @@ class KeyStore:
             grants = {k.secret_hash: KeyGrant(k.id, k.endpoint_id, aware(k.expires_at)) for k in rows}
         self._grants = grants
         self._seen = {}
+        self.generation += 1
         for listener in self.listeners:
             listener()
 

@@ -9,10 +9,12 @@ token, body limit and timeout.
 
 from __future__ import annotations
 
+import json
 import resource
 from dataclasses import dataclass, field
 from pathlib import Path
 
+SLOT_ID_BASE = 1000
 MAPS = ("keys", "routes", "tokens", "maxbody", "timeouts", "locked")
 # The statuses HAProxy may answer itself, in the platform's one JSON error body.
 OWN_ERRORS = {
@@ -102,6 +104,7 @@ backend bridge
 
 SLOT = """
 backend slot{index}
+    id {iid}
     http-reuse always
     balance leastconn
     http-request set-var(txn.maxbody) be_name,map({state}/maxbody.map,0)
@@ -139,6 +142,11 @@ class Shape:
     maxconn: int = field(default_factory=lambda: default_maxconn())
 
 
+def slot_id(index: int) -> int:
+    """The slot backend's proxy id, fixed so ``show stat <id>`` asks about one slot only."""
+    return SLOT_ID_BASE + index
+
+
 def default_maxconn() -> int:
     """Connections at once: HAProxy needs two descriptors per connection, within the hard limit."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -147,7 +155,7 @@ def default_maxconn() -> int:
 
 def error_file(status: int) -> str:
     """A whole HTTP answer, as ``errorfile`` wants it."""
-    body = '{"status": %d, "message": "%s"}' % (status, OWN_ERRORS[status])  # noqa: UP031 - JSON braces
+    body = json.dumps({"status": status, "message": OWN_ERRORS[status]})
     extra = "Retry-After: 2\r\n" if status == 503 else ""
     return (f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Type: application/json; charset=UTF-8\r\n"
             f"Content-Length: {len(body)}\r\nCache-Control: no-cache\r\n{extra}Connection: close\r\n\r\n{body}")
@@ -162,7 +170,7 @@ def render(shape: Shape) -> str:
                             state=shape.state, hops=max(1, shape.hops), bridge_port=shape.bridge_port,
                             maxconn=shape.maxconn)
     for i in range(shape.slots):
-        text += SLOT.format(index=i, state=shape.state, prefix=shape.prefix.rstrip("/"), servers=shape.servers,
+        text += SLOT.format(index=i, iid=slot_id(i), state=shape.state, prefix=shape.prefix.rstrip("/"), servers=shape.servers,
                             replica_maxconn=shape.replica_maxconn)
     return text
 

@@ -94,17 +94,17 @@ class HAProxyProcess:
             if bad:
                 raise RuntimeError_(f"haproxy refused: {bad[0]} (in {lines[i:i + batch][:3]}…)")
 
-    def server_load(self, backends: set[str]) -> dict[tuple[str, str], tuple[int, int]]:
-        """``(backend, server) → (in flight, queued)`` for these backends, from ``show stat``;
-        ``(backend, "BACKEND")`` holds the backend's own queue."""
+    def server_load(self, proxy_ids: list[int]) -> dict[tuple[str, str], tuple[int, int]]:
+        """``(backend, server) → (in flight, queued)`` for the backends with these proxy ids, from
+        ``show stat``; ``(backend, "BACKEND")`` holds the backend's own queue."""
         out: dict[tuple[str, str], tuple[int, int]] = {}
-        text = self.command("show stat -1 6 -1")  # 2 (backends) + 4 (servers) of every proxy
+        if not proxy_ids:
+            return out
+        text = self.command(*(f"show stat {i} 6 -1" for i in proxy_ids))  # 2 (backend) + 4 (servers)
         for line in text.splitlines():
             if not line or line[0] == "#":
                 continue
             px, _, rest = line.partition(",")
-            if px not in backends:
-                continue
             fields = rest.split(",", 4)  # svname, qcur, qmax, scur, …
             out[(px, fields[0])] = (int(fields[3] or 0), int(fields[1] or 0))
         return out

@@ -72,6 +72,8 @@ class DataPlane(LoggingConfigurable):
         self._keys: dict[str, str] = {}
         self._locked: set[str] = set()
         self._keep: set[int] = set()  # versions routed at the last sync
+        self._keys_seen: tuple[int, int] = (-1, -1)  # (key store generation, endpoints) at the last key sync
+        self._keys_at = 0.0
         self._task: asyncio.Task | None = None
         self.shape: config.Shape | None = None
         self._warned = False
@@ -148,6 +150,7 @@ class DataPlane(LoggingConfigurable):
             config.write(self.shape)
             self.table = SlotTable(self.slots, self.servers_per_slot)
             self._routes, self._keys, self._locked, self._keep = {}, {}, set(), set()
+            self._keys_seen = (-1, -1)
         await asyncio.to_thread(self.proc.start)
 
     # -- sync --------------------------------------------------------------------------------
@@ -216,7 +219,12 @@ class DataPlane(LoggingConfigurable):
         self._keep = keep
         return cmds
 
-    def _key_commands(self) -> list[str]:
+    def _key_commands(self, force: bool = False) -> list[str]:
+        # Every key is looked at only when keys or endpoints changed, or once a second (expiries).
+        seen = (self.keys.generation, len(self.router.endpoints))
+        if not force and seen == self._keys_seen and time.monotonic() - self._keys_at < 1.0:
+            return []
+        self._keys_seen, self._keys_at = seen, time.monotonic()
         want = desired.keys(self.keys.grants(), self.router, margin=2 * self.sync_interval + 1)
         cmds = [f"del map {self.state}/keys.map {h}" for h in set(self._keys) - set(want)]
         for h, name in want.items():
@@ -240,7 +248,7 @@ class DataPlane(LoggingConfigurable):
         """HAProxy's in-flight and queued requests into the versions' and replicas' counters."""
         if self.proc is None or not self.table.by_version:
             return
-        load = self.proc.server_load(self.table.backends())
+        load = self.proc.server_load([config.slot_id(i) for i in self.table.indexes()])
         for vid, slot in self.table.by_version.items():
             lv = self.router.by_version.get(vid)
             if lv is None:

@@ -94,5 +94,5 @@ class SlotTable:
         """In flight + queued per replica address of the slot (retiring ones included)."""
         return {a: sum(load.get((s.name, f"r{i + 1}"), (0, 0))) for i, a in enumerate(s.servers) if a is not None}
 
-    def backends(self) -> set[str]:
-        return {s.name for s in self.by_version.values()}
+    def indexes(self) -> list[int]:
+        return sorted(s.index for s in self.by_version.values())
