@@ -26,7 +26,7 @@ def test_haproxy_accepts_the_rendered_configuration(tmp_path: Path) -> None:
     assert text.count("server-template r 1-4 ") == 3 and "id 1002" in text
     # "/services/floyd/endpoints/<owner>/<name>": the owner is field 5 of the path
     assert "path,field(5,/,2)" in text
-    head, body = (tmp_path / "error-503.http").read_text().split("\r\n\r\n", 1)
+    head, body = (tmp_path / "error-503.http").read_bytes().decode().split("\r\n\r\n", 1)
     assert json.loads(body) == {"status": 503, "message": config.OWN_ERRORS[503]} and "Retry-After: 2" in head
 
 
