@@ -48,6 +48,8 @@ defaults
     mode http
     log global
     option http-keep-alive
+    # a client that goes away is gone for the server too (a log follower's place comes free)
+    option abortonclose
     option redispatch
     retries 2
     timeout connect 5s
