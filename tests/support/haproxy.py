@@ -39,9 +39,3 @@ class HAProxy(HAProxyProcess):
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time the process has used (from /proc)."""
-        assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / 100  # utime, stime in clock ticks (USER_HZ = 100)

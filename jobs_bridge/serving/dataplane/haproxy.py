@@ -110,7 +110,7 @@ class HAProxyProcess:
         return out
 
 
-ACKS = ("Done.", "Entry ", "IP changed", "no need to change", "port changed", "changed from", "State of server")
+ACKS = ("Done.", "Entry ", "IP changed", "no need to change", "port changed", "State of server")
 
 
 def acknowledged(line: str) -> bool:

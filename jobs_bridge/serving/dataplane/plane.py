@@ -112,9 +112,9 @@ class DataPlane(LoggingConfigurable):
         path = config.write(shape)
         self.proc = HAProxyProcess(self.haproxy, path, self.state)
         await asyncio.to_thread(self.proc.start)
-        self.keys.listeners.append(self.sync_keys)
+        self.keys.listeners.append(self.sync_now)
         self.router.changed = self.sync_now
-        self.gate.on_failure = self.sync_locks
+        self.gate.on_failure = self.sync_now
         self._task = asyncio.ensure_future(self._loop())
         log.info("HAProxy answers endpoint requests on %s:%d (bridge behind it on 127.0.0.1:%d)", self.ip, self.port,
                  bridge_port)
@@ -122,8 +122,8 @@ class DataPlane(LoggingConfigurable):
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-        if self.sync_keys in self.keys.listeners:
-            self.keys.listeners.remove(self.sync_keys)
+        if self.sync_now in self.keys.listeners:
+            self.keys.listeners.remove(self.sync_now)
         if self.proc is not None:
             await asyncio.to_thread(self.proc.stop)
         self.access.close()
@@ -170,18 +170,6 @@ class DataPlane(LoggingConfigurable):
             self.sync()
         except RuntimeError_ as exc:
             log.warning("Data plane sync: %s", exc)
-
-    def sync_keys(self) -> None:
-        self.sync_now()
-
-    def sync_locks(self) -> None:
-        try:
-            with self._lock:
-                cmds = self._lock_commands() + self._route_commands()
-                if self.proc is not None and cmds:
-                    self.proc.apply(cmds)
-        except RuntimeError_ as exc:
-            log.warning("Data plane lock sync: %s", exc)
 
     def _route_commands(self) -> list[str]:
         locked = set(self.gate.by_endpoint.locked())
