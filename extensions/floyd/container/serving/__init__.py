@@ -10,6 +10,7 @@ or a notebook annotated in Kernel Gateway's notebook-http style. Every runtime a
 * ``asgi``: the wrapper adding ``/_floyd/ready`` and the fallback ``/openapi.json``
 * ``notebook_http``: annotations → routes, the ``REQUEST`` variable, responses (KG semantics)
 * ``kernel``: the in-process kernel that executes notebook cells
+* ``wsgi``: WSGI apps in worker threads, one thread hop each way for an ordinary response
 * ``predict``: ``POST /predict`` with JSON conversion of numpy/pandas results
 * ``openapi``: OpenAPI 3 documents and Kernel Gateway's Swagger spec
 * ``server``: uvicorn with keep-alive for the bridge's pool and graceful SIGTERM

@@ -70,10 +70,9 @@ def as_asgi(obj: Any, threads: int) -> ASGIApp:
         from uvicorn.middleware.asgi2 import ASGI2Middleware
 
         return ASGI2Middleware(obj)  # type: ignore[return-value]
-    from a2wsgi import WSGIMiddleware
+    from floyd.container.serving.wsgi import WSGIApp
 
-    # A thread pool: WSGI requests run side by side, not one at a time.
-    return WSGIMiddleware(obj, workers=threads)  # type: ignore[return-value]
+    return WSGIApp(obj, threads)
 
 
 def app_runtime(entry: str, obj: Any, title: str, threads: int) -> Runtime:
