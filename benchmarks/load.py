@@ -13,9 +13,7 @@ last job has ended (tests/support/load.py does the traffic). Measured:
   api_get_p99_under_load      p99 of GET /api/v1/jobs?limit=20 during the load  vs  its p99 at
                               idle, same run (goal: ratio < 5), timed from a process of its own
                               (tests/support/loadgen.py ApartSampler); beside it the p99 of the
-                              first 10 s (the burst of creates, uploads and submits), of the rest,
-                              and of the same GET timed from a thread of the load's own process
-                              (in_process_p99_ms: that process's GIL wait included)
+                              first 10 s (the burst of creates, uploads and submits) and of the rest
   fair_share_violations       jobs the queue picked for a user who held more slots than another
                               user with a job waiting, replayed from the records' created_at /
                               picked_at / finished_at (tests/support/fairshare.py); limits
@@ -101,8 +99,7 @@ def report(r: LoadResult, mode: str) -> None:
                 percentile(idle_ms, 99), unit="ms", goal=5, request="GET /api/v1/jobs?limit=20 (public URL)",
                 p50_ms=round(median(load_ms), 2), idle_p50_ms=round(median(idle_ms), 2),
                 samples=len(load_ms), idle_samples=len(idle_ms), p99_first_10s_ms=num(percentile(burst, 99), 2),
-                samples_first_10s=len(burst), p99_after_10s_ms=num(percentile(after, 99), 2),
-                in_process_p99_ms=num(percentile([x * 1000 for x in r.in_process_latencies], 99), 2), **common)
+                samples_first_10s=len(burst), p99_after_10s_ms=num(percentile(after, 99), 2), **common)
     fair = r.fair
     emit_record("fair_share_violations", len(fair.fair_share), "a queue that always picks the owner with the "
                 "fewest active jobs", 0, unit="jobs", meets_goal=not fair.fair_share and not fair.limits,

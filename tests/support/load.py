@@ -20,7 +20,7 @@ from floyd.client import FloydClient
 from floyd.client.hashing import StatCache
 from floyd.client.transfer import upload, upload_code
 from tests.support.fairshare import Report, check
-from tests.support.loadgen import ApartSampler, ErrorTally, OpenLoopResult, Sampler, open_loop
+from tests.support.loadgen import ApartSampler, ErrorTally, OpenLoopResult, open_loop
 from tests.support.platform import Platform, User, write_tree
 from tests.support.serving import ASGI_OK_APP, deploy_ready
 
@@ -73,7 +73,6 @@ class LoadResult:
     idle_latencies: list[float]
     load_latencies: list[float]
     load_sent_at: list[float]  # when each of load_latencies' requests was sent, s after the load began
-    in_process_latencies: list[float]  # the same GET timed from a thread of the load's own process
     endpoint: OpenLoopResult
     uploads_done: int
     jobs: list[dict]
@@ -139,11 +138,8 @@ class LoadRun:
         start = threading.Barrier(workers, timeout=120)
         sampler = self.sampler(self.errors)
         sampler.start()
-        # beside it, the same GET from a thread of this process: what the figure was before
-        in_process = Sampler(sampler.url, sampler.headers, self.errors)
         t0, origin = time.monotonic(), time.perf_counter()
-        with ThreadPoolExecutor(workers + 2, thread_name_prefix="load") as pool:
-            sampled = pool.submit(in_process.run, stop, prof.timeout)
+        with ThreadPoolExecutor(workers + 1, thread_name_prefix="load") as pool:
             served = pool.submit(open_loop, self.p.hub_port, self.endpoint_path,
                                  {"Authorization": f"Bearer {self.endpoint_key}"}, prof.rate, prof.seconds, self.errors)
             work = [pool.submit(self._user_work, i, n, start) for i, n in enumerate(prof.jobs_per_user())]
@@ -156,8 +152,7 @@ class LoadRun:
             finally:
                 stop.set()
                 sampler.finish(origin)
-            sampled.result()
-        return self._result(idle, idle_errors, sampler, in_process, endpoint, jobs, time.monotonic() - t0)
+        return self._result(idle, idle_errors, sampler, endpoint, jobs, time.monotonic() - t0)
 
     def _user_work(self, i: int, jobs: int, start: threading.Barrier) -> None:
         """One user: create a project, upload its code (a snapshot), submit ``jobs`` jobs."""
@@ -208,14 +203,13 @@ class LoadRun:
         self.errors.add("jobs", f"not all ended within {self.profile.timeout:.0f} s")
         return jobs
 
-    def _result(self, idle: list[float], idle_errors: ErrorTally, load: ApartSampler, in_process: Sampler,
-                endpoint: OpenLoopResult, jobs: list[dict], seconds: float) -> LoadResult:
+    def _result(self, idle: list[float], idle_errors: ErrorTally, load: ApartSampler, endpoint: OpenLoopResult,
+                jobs: list[dict], seconds: float) -> LoadResult:
         states: dict[str, int] = {}
         for j in jobs:
             states[j["state"]] = states.get(j["state"], 0) + 1
             if j["state"] != "succeeded":
                 self.errors.add("job", f"{j['state']}: {j['reason']}")
         fair = check(jobs, self.profile.max_running, self.profile.max_running_per_user)
-        return LoadResult(self.profile, self.errors, idle_errors, idle, load.latencies, load.sent_at,
-                          in_process.latencies, endpoint,
+        return LoadResult(self.profile, self.errors, idle_errors, idle, load.latencies, load.sent_at, endpoint,
                           self.uploads_done, jobs, fair, seconds, self.submitted, states)
