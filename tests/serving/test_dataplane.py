@@ -198,3 +198,16 @@ def test_haproxy_dies_with_the_bridge(platform: Platform, fast: tuple[str, str])
             return False
     until(serves, 60)  # JupyterHub starts the bridge again, and the bridge its HAProxy
     assert alive(haproxy_pid(platform)) and haproxy_pid(platform) != proxy
+
+
+def test_a_clean_stop_leaves_no_state_behind(tmp_path: Path) -> None:
+    """The maps, sockets and error files live in the temporary directory while the bridge runs;
+    a clean stop removes them (only a crash leaves them, for the next start to find its orphan)."""
+    p = Platform.create(tmp_path)
+    try:
+        p.start()
+        state = dataplane_state(p.root, create=False)
+        until(lambda: (state / "haproxy.pid").exists(), 30)
+    finally:
+        p.stop()
+    assert not state.exists()

@@ -127,6 +127,9 @@ class DataPlane(LoggingConfigurable):
         if self.proc is not None:
             await asyncio.to_thread(self.proc.stop)
         self.access.close()
+        if self.proc is None or not self.proc.running():
+            # a clean stop leaves nothing behind (a crash leaves the pid file the next start reads)
+            await asyncio.to_thread(shutil.rmtree, self.state, True)
 
     async def _loop(self) -> None:
         while True:
@@ -272,10 +275,11 @@ class DataPlane(LoggingConfigurable):
             await asyncio.sleep(0.05)
 
 
-def dataplane_state(root: Path) -> Path:
+def dataplane_state(root: Path, create: bool = True) -> Path:
     """HAProxy's directory: stable per storage root (its pid file finds an orphan of a crashed
-    bridge) and short, since a unix socket's path has at most 107 bytes."""
+    bridge) and short, since a unix socket's path has at most 107 bytes. Removed at a clean stop."""
     digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
     path = Path(tempfile.gettempdir()) / f"floyd-dataplane-{digest}"
-    path.mkdir(mode=0o700, exist_ok=True)
+    if create:
+        path.mkdir(mode=0o700, exist_ok=True)
     return path
