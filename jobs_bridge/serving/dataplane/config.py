@@ -50,6 +50,10 @@ defaults
     option http-keep-alive
     # a client that goes away is gone for the server too (a log follower's place comes free)
     option abortonclose
+    # send each piece of a streamed answer at once: without it HAProxy marks a chunked body's
+    # sends "more to come" (MSG_MORE) and the kernel held log lines and server-sent events for up
+    # to 200 ms (a job log follower's p50 went from 2.5 to 133 ms)
+    option http-no-delay
     option redispatch
     retries 2
     timeout connect 5s
