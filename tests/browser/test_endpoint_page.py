@@ -4,19 +4,17 @@ the live log and the API keys.
 The admin deploys a tiny Flask app, creates a key and calls the endpoint (some calls 404), then
 opens its page: v1 is ready with its replica, the counts are there (and follow new requests
 without a reload), the charts have drawn lines, the log shows the rollout, the key is listed
-without its secret. The endpoints table lists it. The page is saved as docs/img/endpoint-page.png.
+without its secret. The endpoints table lists it. The page is saved as docs/img/endpoint-page.png when FLOYD_UPDATE_DOCS_IMAGES=1.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.browser import login
+from tests.support.browser import login, save_docs_shot
 from tests.support.docker import workspace_image  # noqa: F401
-from tests.support.platform import REPO, Platform
+from tests.support.platform import Platform
 from tests.support.serving import call, deploy, deploy_ready, wait_version
-
-DOCS_SHOT = REPO / "docs" / "img" / "endpoint-page.png"
 
 APP = b"""
 from flask import Flask
@@ -127,8 +125,7 @@ def test_endpoint_page_versions_stats_chart_log_keys(page, platform: Platform, w
     page.wait_for_function("document.getElementById('log').textContent.includes('[floyd] v1 is ready')")
     page.locator('#traffic svg[data-series="requests"] polyline[data-series="requests v1"]').wait_for()
 
-    DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SHOT), full_page=True)
+    save_docs_shot(page, "endpoint-page.png", full_page=True)
 
     # The endpoints table lists it with its serving version and counts, and links to the page.
     page.click("header nav a:has-text('Endpoints')")

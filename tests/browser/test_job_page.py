@@ -3,7 +3,7 @@
 The admin submits a job through the API and opens its page at once; the first log line must
 appear while the job still runs (the page follows the log with EventSource), then the badge turns
 to succeeded, the chart has a line for "loss" and the output file has a download link. The jobs
-table lists the job. The finished page is saved as docs/img/job-page.png.
+table lists the job. The finished page is saved as docs/img/job-page.png when FLOYD_UPDATE_DOCS_IMAGES=1.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from pathlib import Path
 
 import requests
 
-from tests.support.browser import OUTPUT, login
+from tests.support.browser import OUTPUT, login, save_docs_shot
 from tests.support.docker import workspace_image  # noqa: F401
 from tests.support.jobs import submit, wait_state
-from tests.support.platform import REPO, Platform
-
-DOCS_SHOT = REPO / "docs" / "img" / "job-page.png"
+from tests.support.platform import Platform
 
 TRAIN = b"""
 import json, time
@@ -73,8 +71,7 @@ def test_job_page_live_log_chart_and_outputs(page, platform: Platform, workspace
     r = requests.get(platform.url.rstrip("/") + href if href.startswith("/") else href, cookies=cookies, timeout=10)
     assert r.status_code == 200 and r.content == b"model weights\n"
     assert "watched from a browser" in page.locator("p.message").inner_text()
-    DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SHOT))
+    save_docs_shot(page, "job-page.png")
 
     # The jobs table lists it, with its state and latest metric.
     page.goto(platform.url + "services/floyd/jobs")

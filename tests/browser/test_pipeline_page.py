@@ -1,18 +1,16 @@
 """A person in a browser watches a pipeline run: the DAG drawn in SVG, each step's state going
 live from waiting to succeeded (or skipped after a failure), each box linked to its job's page.
-The finished page is saved as docs/img/pipeline-page.png."""
+The finished page is saved as docs/img/pipeline-page.png when FLOYD_UPDATE_DOCS_IMAGES=1."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from tests.support.browser import login
+from tests.support.browser import login, save_docs_shot
 from tests.support.docker import workspace_image  # noqa: F401
 from tests.support.jobs import client_for
-from tests.support.platform import REPO, Platform, write_tree
-
-DOCS_SHOT = REPO / "docs" / "img" / "pipeline-page.png"
+from tests.support.platform import Platform, write_tree
 
 
 def test_pipeline_page_draws_the_dag_live(page, platform: Platform, workspace_image: str,  # noqa: F811
@@ -46,7 +44,7 @@ def test_pipeline_page_draws_the_dag_live(page, platform: Platform, workspace_im
     assert page.locator('#dag [data-step="broken"]').get_attribute("data-state") == "failed"
     assert "upstream failed (broken)" in page.locator("#steps").inner_text()
     page.set_viewport_size({"width": 1100, "height": 620})
-    page.screenshot(path=str(DOCS_SHOT))
+    save_docs_shot(page, "pipeline-page.png")
     record = admin.api("GET", f"pipelines/{run['id']}").json()
     second = next(st for st in record["steps"] if st["name"] == "second")
     link = page.locator('#dag a[data-step="second"]')

@@ -6,7 +6,7 @@ the module and stopped at its end. In it:
 * a notebook in /floyd/code is opened in JupyterLab, the notebook toolbar's "Run as job" button
   opens the dialog, Run submits; the Jobs panel selects the new job and follows it to succeeded
   with its log, and "Open output" shows result.txt, which the job wrote, in jobs/<n>/output.
-  On success the page is saved as docs/img/run-as-job.png.
+  On success the page is saved as docs/img/run-as-job.png when FLOYD_UPDATE_DOCS_IMAGES=1.
 * a notebook cell ``%load_ext floyd`` + ``%floyd_run -m ... train.py`` shows the job monitor
   widget, whose state and log update in the page until the job succeeded.
 
@@ -26,14 +26,13 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.support.browser import OUTPUT, dismiss_news, stop_workspace
+from tests.support.browser import OUTPUT, dismiss_news, save_docs_shot, stop_workspace
 from tests.support.docker import docker_client, workspace_image  # noqa: F401
-from tests.support.platform import REPO, Platform
+from tests.support.platform import Platform
 from tests.support.workspaces import spawn
 
 pytestmark = pytest.mark.browser
 
-DOCS_SHOT = REPO / "docs" / "img" / "run-as-job.png"
 PROJECT = "lab-jobs"
 
 NOTEBOOK_CELLS = [
@@ -176,8 +175,7 @@ def test_run_as_job_button_jobs_panel_and_output(page, lab_workspace: Platform) 
         panel.locator(f'.floyd-JobsPanel-item[data-job="{number}"]').click()
         expect(log).to_contain_text("wrote result.txt", timeout=30_000)
         page.keyboard.press("Escape")
-        DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS_SHOT))
+        save_docs_shot(page, "run-as-job.png")
     except BaseException:
         save_failure_shot(page, "test_run_as_job_button_jobs_panel_and_output")
         raise

@@ -2,7 +2,7 @@
 
 Logs in, fills the spawn form (environment, project, a dataset at a version), waits for
 JupyterLab, opens a notebook in /floyd/code and lists /floyd/input/<mount> from a cell, and
-checks that the mount is read-only. On success the Lab page is saved as docs/img/workspace-lab.png.
+checks that the mount is read-only. On success the Lab page is saved as docs/img/workspace-lab.png when FLOYD_UPDATE_DOCS_IMAGES=1.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ import requests
 
 from floyd.client import FloydClient
 from floyd.client.transfer import upload
-from tests.support.browser import OUTPUT, dismiss_news, login, stop_workspace
+from tests.support.browser import OUTPUT, dismiss_news, login, save_docs_shot, stop_workspace
 from tests.support.docker import docker_client, workspace_image  # noqa: F401
-from tests.support.platform import REPO, Platform, write_tree
+from tests.support.platform import Platform, write_tree
 
-DOCS_SHOT = REPO / "docs" / "img" / "workspace-lab.png"
 CELL = "!ls /floyd/input/browser-mnist/digits && touch /floyd/input/browser-mnist/x; echo rc=$?"
 
 
@@ -91,8 +90,7 @@ def test_spawn_form_to_jupyterlab(page, platform: Platform, mnist: str, workspac
 
         dismiss_news(page)
         page.keyboard.press("Escape")  # command mode: no blinking cursor in the picture
-        DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS_SHOT), full_page=True)
+        save_docs_shot(page, "workspace-lab.png", full_page=True)
     except BaseException:
         # JupyterLab as it was, before stopping the server turns it into a "server unavailable" dialog
         # (the page fixture's own screenshot is taken after that).

@@ -24,8 +24,20 @@ if TYPE_CHECKING:
 CHROMIUM = os.environ.get("FLOYD_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"
+REPO = Path(__file__).resolve().parents[2]
+OUTPUT = REPO / "test-output" / "browser"
+# `FLOYD_UPDATE_DOCS_IMAGES=1 make test` refreshes docs/img/; a plain run leaves the tree as it was
+UPDATE_DOCS_IMAGES = os.environ.get("FLOYD_UPDATE_DOCS_IMAGES") == "1"
 ADMIN_WORKSPACE_LABEL = "org.floyd.workspace=workspace:admin/"
+
+
+def save_docs_shot(page: object, name: str, full_page: bool = False) -> Path:
+    """Screenshot a page the docs show: into docs/img/NAME when FLOYD_UPDATE_DOCS_IMAGES=1, else
+    into test-output/browser/ (a test run must not change tracked files). Returns the path."""
+    path = (REPO / "docs" / "img" if UPDATE_DOCS_IMAGES else OUTPUT) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
+    return path
 
 
 @pytest.fixture(scope="session")
