@@ -8,6 +8,7 @@ import asyncio
 import io
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -53,8 +54,15 @@ def serve(app: Callable[..., Iterable[bytes]], sc: dict[str, Any], body: list[by
         await WSGIApp(app, threads=2)(sc, receive, send)
         return hops
 
-    hops = asyncio.run(main())
+    hops = run_apart(main())
     return sent, hops
+
+
+def run_apart(coro: Any) -> Any:
+    """asyncio.run on a thread of its own: the session's Playwright browser (tests/support/browser.py)
+    keeps an event loop running on the main thread once a browser test has run."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def ok_app(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
@@ -97,7 +105,7 @@ def test_a_large_or_chunked_body_is_read_as_the_app_asks() -> None:
     serve(app, scope("POST", headers=[(b"content-length", str(len(big)).encode())]), [big[:10], big[10:]])
     serve(app, scope("POST", headers=[(b"transfer-encoding", b"chunked")]), [b"a", b"b", b"c"])
     assert got == [big, b"abc"]
-    assert isinstance(asyncio.run(wsgi.request_body(scope(), None, None)), io.BytesIO)  # type: ignore[arg-type]
+    assert isinstance(run_apart(wsgi.request_body(scope(), None, None)), io.BytesIO)  # type: ignore[arg-type]
 
 
 def test_a_response_without_length_streams_each_chunk_as_it_comes() -> None:
