@@ -18,6 +18,8 @@ from jobs_bridge.serving.router import Router
 
 log = logging.getLogger("jobs_bridge.serving.dataplane")
 FAILED = frozenset((502, 503, 504))
+GATHER_S = 0.02  # at most this late, the access log's lines reach the metrics
+GATHER_BELOW = 1 << 15  # a read shorter than this waited for lines: let the next ones gather first
 
 
 class AccessLog:
@@ -43,6 +45,11 @@ class AccessLog:
                 lines = (rest + chunk).split(b"\n")
                 rest = lines.pop()
                 self.record(lines)
+                if len(chunk) < GATHER_BELOW:
+                    # HAProxy sends the lines about as they come: under load, one wake-up of the
+                    # event loop per request. Waiting a moment lets them gather in the socket (and
+                    # the ring behind it) and be read a few hundred at once; the metrics lag by it.
+                    await asyncio.sleep(GATHER_S)
         except (OSError, asyncio.IncompleteReadError):
             pass
         finally:
