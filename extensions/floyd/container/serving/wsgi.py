@@ -76,6 +76,7 @@ class Exchange:
         self.started = False  # the start has gone to the client: headers can no longer change
         self.streaming = False
         self.chunks: list[bytes] = []
+        self.kept = 0  # bytes in chunks
 
     def run(self, app: Any, environ: Any) -> tuple[Message, Message] | None:
         """Call the app on this (worker) thread; the whole response when it was kept, else None."""
@@ -104,6 +105,7 @@ class Exchange:
         raw = [(k.strip().lower().encode("latin-1"), v.strip().encode("latin-1")) for k, v in headers]
         self.start = {"type": "http.response.start", "status": int(status.split(" ", 1)[0]), "headers": raw}
         self.chunks.clear()
+        self.kept = 0
         length = next((v for k, v in raw if k == b"content-length"), b"")
         if not (length.isdigit() and int(length) <= KEEP_RESPONSE):
             self.streaming = True
@@ -113,11 +115,13 @@ class Exchange:
     def write(self, chunk: bytes) -> None:
         if not self.streaming:
             self.chunks.append(chunk)
-            if sum(map(len, self.chunks)) <= KEEP_RESPONSE:
+            self.kept += len(chunk)
+            if self.kept <= KEEP_RESPONSE:
                 return
             self.streaming = True  # more than the Content-Length said: send what there is, go on streaming
             chunk = b"".join(self.chunks)
             self.chunks.clear()
+            self.kept = 0
         self.post(self.start_message())
         self.post({"type": "http.response.body", "body": chunk, "more_body": True})
 
