@@ -37,6 +37,7 @@ from jobs_bridge.jobs.queue import JobQueue
 from jobs_bridge.jobs.runner import JobRunner
 from jobs_bridge.jobs.spec import SpecResolver
 from jobs_bridge.lineage.graph import LineageBuilder
+from jobs_bridge.memtrim import freeze_startup_objects
 from jobs_bridge.pipelines.manager import PipelineManager
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.registry.manager import ModelManager
@@ -418,6 +419,7 @@ class BridgeApp(Application):
         self.pipelines.start()
         await self.deployments.start()
         await asyncio.gather(self.clock.start(), self.tensorboards.start())
+        self.log.info("%d start-up objects kept out of the garbage collector's full passes", freeze_startup_objects())
         self.log.info("Floyd bridge %s on http://%s:%d%s (root %s)", __version__, self.ip, self.port,
                       self.service_prefix, self.layout.root)
         stop = asyncio.Event()

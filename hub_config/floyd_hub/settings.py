@@ -129,6 +129,10 @@ def configure_services(c: Any, root: Path, bridge_port: int) -> None:
     # hands the freed heap back (+6 MiB where pymalloc's scattered arenas kept +32; docs/architecture.md).
     # An admin's own PYTHONMALLOC (in the hub's environment) wins.
     environment.setdefault("PYTHONMALLOC", "malloc")
+    # Two glibc arenas, not eight a core: the bridge's thread pools each took an arena of their own,
+    # and a 100,000-file upload left +38–57 MiB scattered over them in one run of three (+10–12
+    # with two arenas, each run). An admin's own MALLOC_ARENA_MAX wins.
+    environment.setdefault("MALLOC_ARENA_MAX", "2")
     c.JupyterHub.services = [
         {
             "name": "floyd",
