@@ -11,9 +11,13 @@ last job has ended (tests/support/load.py does the traffic). Measured:
   load_errors                 failed requests of every kind (non-2xx, exceptions, jobs that did
                               not succeed)  vs  the same count at idle (goal: 0)
   api_get_p99_under_load      p99 of GET /api/v1/jobs?limit=20 during the load  vs  its p99 at
-                              idle, same run (goal: ratio < 5), timed from a process of its own
-                              (tests/support/loadgen.py ApartSampler); beside it the p99 of the
-                              first 10 s (the burst of creates, uploads and submits) and of the rest
+                              idle once the load has ended, same run (goal: ratio < 5), timed from
+                              a process of its own (tests/support/loadgen.py ApartSampler). The
+                              baseline is taken after the load because the answer is then the same
+                              (the user's 20 newest jobs; before the load the list is empty and
+                              costs the bridge ~1.4 ms less); the idle p99 before the load and the
+                              ratio to it are beside it, with the p99 of the first 10 s (the burst
+                              of creates, uploads and submits) and of the rest
   fair_share_violations       jobs the queue picked for a user who held more slots than another
                               user with a job waiting, replayed from the records' created_at /
                               picked_at / finished_at (tests/support/fairshare.py); limits
@@ -95,11 +99,16 @@ def report(r: LoadResult, mode: str) -> None:
     # where the tail is: the first seconds (everyone creating, uploading and submitting at once) or all along
     burst = [ms for ms, t in zip(load_ms, r.load_sent_at, strict=True) if t < BURST_S]
     after = [ms for ms, t in zip(load_ms, r.load_sent_at, strict=True) if t >= BURST_S]
-    emit_record("api_get_p99_under_load", percentile(load_ms, 99), "p99 of the same GET at idle, same run",
-                percentile(idle_ms, 99), unit="ms", goal=5, request="GET /api/v1/jobs?limit=20 (public URL)",
-                p50_ms=round(median(load_ms), 2), idle_p50_ms=round(median(idle_ms), 2),
-                samples=len(load_ms), idle_samples=len(idle_ms), p99_first_10s_ms=num(percentile(burst, 99), 2),
-                samples_first_10s=len(burst), p99_after_10s_ms=num(percentile(after, 99), 2), **common)
+    settled_ms = [x * 1000 for x in r.settled_latencies]
+    load_p99, before_p99 = percentile(load_ms, 99), percentile(idle_ms, 99)
+    emit_record("api_get_p99_under_load", load_p99, "p99 of the same GET at idle after the load (same answer), same run",
+                percentile(settled_ms, 99), unit="ms", goal=5, request="GET /api/v1/jobs?limit=20 (public URL)",
+                p50_ms=round(median(load_ms), 2), settled_p50_ms=round(median(settled_ms), 2),
+                samples=len(load_ms), settled_samples=len(settled_ms), settled_errors=r.settled_errors.total,
+                idle_before_p99_ms=num(before_p99, 2), idle_before_p50_ms=round(median(idle_ms), 2),
+                ratio_to_idle_before=num(load_p99 / before_p99, 3) if before_p99 else None,
+                p99_first_10s_ms=num(percentile(burst, 99), 2), samples_first_10s=len(burst),
+                p99_after_10s_ms=num(percentile(after, 99), 2), **common)
     fair = r.fair
     emit_record("fair_share_violations", len(fair.fair_share), "a queue that always picks the owner with the "
                 "fewest active jobs", 0, unit="jobs", meets_goal=not fair.fair_share and not fair.limits,

@@ -40,4 +40,5 @@ def test_load_smoke(load_platform: Platform, tmp_path: Path) -> None:
     assert r.fair.picked == SMOKE.jobs
     assert r.fair.fair_share == [] and r.fair.limits == [], (r.fair.fair_share, r.fair.limits)
     assert r.endpoint.failed == 0 and r.endpoint.ok > 0
-    assert r.idle_latencies and r.load_latencies
+    assert r.idle_latencies and r.load_latencies and r.settled_latencies
+    assert r.settled_errors.total == 0, dict(r.settled_errors.counts)

@@ -61,6 +61,8 @@ class Profile:
         return counts + [1] * light
 
 
+SETTLE_S = 2.0  # after the last job ended, before the settled idle baseline
+
 FULL = Profile(users=50, jobs=100, uploads=20, rate=200.0, seconds=60.0, idle_seconds=10.0)
 QUICK = Profile(users=10, jobs=20, uploads=4, rate=50.0, seconds=10.0, timeout=300.0)
 
@@ -70,7 +72,7 @@ class LoadResult:
     profile: Profile
     errors: ErrorTally
     idle_errors: ErrorTally
-    idle_latencies: list[float]
+    idle_latencies: list[float]  # before the load: the user has no job yet, the list is empty
     load_latencies: list[float]
     load_sent_at: list[float]  # when each of load_latencies' requests was sent, s after the load began
     endpoint: OpenLoopResult
@@ -80,6 +82,9 @@ class LoadResult:
     load_seconds: float
     submitted: int = 0
     states: dict[str, int] = field(default_factory=dict)
+    # after the load, every job ended: the same list as under load (20 jobs), the platform idle again
+    settled_latencies: list[float] = field(default_factory=list)
+    settled_errors: ErrorTally = field(default_factory=ErrorTally)
 
 
 class LoadRun:
@@ -127,6 +132,12 @@ class LoadRun:
         time.sleep(self.profile.idle_seconds)
         return sampler.finish(time.perf_counter()), errors
 
+    def settled_baseline(self) -> tuple[list[float], ErrorTally]:
+        """The idle GET again once everything has ended: the same answer as under load (the user's
+        20 newest jobs, where before the load there were none), so the two differ only by the load."""
+        time.sleep(SETTLE_S)  # the last containers' removal and the access log's last batch
+        return self.idle_baseline()
+
     # -- the load ---------------------------------------------------------------------------
     def run(self) -> LoadResult:
         """prepare(), the idle baseline, then everything at once until every job has ended."""
@@ -152,7 +163,10 @@ class LoadRun:
             finally:
                 stop.set()
                 sampler.finish(origin)
-        return self._result(idle, idle_errors, sampler, endpoint, jobs, time.monotonic() - t0)
+        seconds = time.monotonic() - t0
+        result = self._result(idle, idle_errors, sampler, endpoint, jobs, seconds)
+        result.settled_latencies, result.settled_errors = self.settled_baseline()
+        return result
 
     def _user_work(self, i: int, jobs: int, start: threading.Barrier) -> None:
         """One user: create a project, upload its code (a snapshot), submit ``jobs`` jobs."""
