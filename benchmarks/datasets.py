@@ -45,7 +45,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from common import GiB, MiB, cli, fmt, force_remove, log, median
+from common import GiB, MiB, cli, fmt, log, median
 from common import emit as emit_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -264,41 +264,49 @@ def bench_upload(base: Path, quick: bool) -> None:
             sum_runs.append(timed(lambda: sha256sum(src), src)[0])
         log(f"scan+hash_files {fmt(hash_runs)}  sha256sum {fmt(sum_runs)}")
 
-        # (a) first upload vs sha256sum + cp -r, alternating. Every round starts from an
-        # empty blob store: the earlier rounds' datasets are deleted (their blobs with them),
-        # otherwise the server would find the blobs already stored. The last one is kept.
+        # (a) first upload vs sha256sum + cp -r, alternating which goes first. Every round
+        # uploads a tree of its own (same layout and sizes, other bytes) into a dataset of its
+        # own, so the store has none of its blobs; the last round's tree is the corpus the later
+        # rows use. Nothing is deleted until the end: on ext4 without a journal every inode
+        # allocation skips each inode freed in the last minute (datasets_scale.py, NO_DELETE_BEFORE),
+        # and deleting one round's copy or dataset charged the next timed step for it.
         user = platform.user("bench")
         client = FloydClient(platform.url, user.token)
         owner = user.name
         baseline_runs, sum_part, cp_part = [], [], []
-        dest = base / "platform" / "cp-copy"  # next to FLOYD_ROOT: same filesystem
         firsts: list[UploadRun] = []
         cache: StatCache | None = None
         for i in range(fresh_uploads):
-            settle(src)
-            t0 = time.perf_counter()
-            sha256sum(src)
-            t1 = time.perf_counter()
-            subprocess.run(["cp", "-r", str(src), str(dest)], check=True)
-            t2 = time.perf_counter()
-            baseline_runs.append(t2 - t0)
-            sum_part.append(t1 - t0)
-            cp_part.append(t2 - t1)
-            force_remove(dest)
-
             last = i == fresh_uploads - 1
+            round_src = src if last else base / f"src-round{i}"
+            if not last:
+                generate(round_src, small_files, total)
+            dest = base / "platform" / f"cp-copy{i}"  # next to FLOYD_ROOT: same filesystem
             name = "corpus" if last else f"scratch{i}"
             client.create_dataset(name)
             if cache is not None:
                 cache.close()
             cache = StatCache(base / f"stat-cache-{i}.sqlite")  # fresh: every file is hashed
-            run = run_upload(client, owner, name, src, cache, "first")
-            log(f"round {i + 1}: sha256sum+cp {t2 - t0:.2f}s (cp {t2 - t1:.2f}s); "
+
+            def baseline(src_: Path = round_src, dest_: Path = dest) -> None:
+                settle(src_)
+                t0 = time.perf_counter()
+                sha256sum(src_)
+                t1 = time.perf_counter()
+                subprocess.run(["cp", "-r", str(src_), str(dest_)], check=True)
+                t2 = time.perf_counter()
+                baseline_runs.append(t2 - t0)
+                sum_part.append(t1 - t0)
+                cp_part.append(t2 - t1)
+
+            if i % 2 == 0:
+                baseline()
+            run = run_upload(client, owner, name, round_src, cache, "first")
+            if i % 2 == 1:
+                baseline()
+            log(f"round {i + 1}: sha256sum+cp {baseline_runs[-1]:.2f}s (cp {cp_part[-1]:.2f}s); "
                 f"upload {run.seconds:.2f}s {run.phases}, sent {run.result.sent_bytes} bytes")
             firsts.append(run)
-            if not last:
-                client.delete_version(owner, name, 1)
-                client.delete_dataset(owner, name)
         assert cache is not None
         first = median_run(firsts)
         first_s = first.seconds

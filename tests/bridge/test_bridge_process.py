@@ -28,6 +28,8 @@ def test_the_bridge_keeps_its_start_up_objects_out_of_full_collections(platform:
     assert lines, platform.log_tail()
     frozen = int(lines[-1].split("] ", 1)[1].split()[0])
     assert frozen > 50_000, lines[-1]
+    # …and hands the GIL on after 0.5 ms, not Python's 5 (c.BridgeApp.gil_switch_interval)
+    assert lines[-1].endswith("GIL switch interval 0.50 ms"), lines[-1]
 
 
 def test_freezing_moves_the_live_objects_into_the_permanent_generation() -> None:
