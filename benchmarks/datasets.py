@@ -348,7 +348,9 @@ def bench_upload(base: Path, quick: bool) -> None:
         # (c) one small file changed → a new version that sends just that file.
         changed_runs: list[UploadRun] = []
         changed_sizes: list[int] = []
+        latest = vdir  # each round starts once the bridge has built the previous version's tree
         for i in range(repeats):
+            tree_built(latest)
             victim = tree.small[(i * 7919) % len(tree.small)]
             size = victim.stat().st_size
             victim.write_bytes(os.urandom(size))
@@ -357,6 +359,7 @@ def bench_upload(base: Path, quick: bool) -> None:
                 log(f"WARNING: expected {size} bytes sent for {victim.name}, got {run.result}")
             changed_runs.append(run)
             changed_sizes.append(size)
+            latest = vdir.parent / str(run.result.version.get("number"))
         changed = median_run(changed_runs)
         emit("one_change_10k", changed.seconds, "first upload of the same tree", first_s, goal=0.05,
              runs=fmt(r.seconds for r in changed_runs), sent_bytes=changed.result.sent_bytes,
