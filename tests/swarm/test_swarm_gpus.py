@@ -4,8 +4,10 @@ no NVIDIA runtime on the node the job ends saying so instead of running on no GP
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from jobs_bridge.jobs.queue import FIRST_REASON
 from tests.support.jobs import submit, wait_state
 from tests.support.platform import Platform
 from tests.swarm.conftest import GPU_ID
@@ -21,7 +23,12 @@ def test_gpu_job_placed_on_the_node_with_the_gpu(pretend_gpu_platform: Platform,
                    command=f"{SHOW}; sleep 4")["job"]
     wait_state(user, first["id"], {"running"}, timeout=90)
     second = submit(user, "g", {"g": b"gpu-2"}, tmp_path, environment="a100", gpus=1, command=SHOW)["job"]
+    # a job is created "waiting for a free slot"; the queue's pass after the submit says what holds it
+    deadline = time.monotonic() + 3.0
     waiting = user.api("GET", f"jobs/{second['id']}").json()
+    while waiting["state"] == "queued" and waiting["reason"] == FIRST_REASON and time.monotonic() < deadline:
+        time.sleep(0.05)
+        waiting = user.api("GET", f"jobs/{second['id']}").json()
     assert waiting["state"] == "queued" and "GPU" in waiting["reason"], waiting
     done = wait_state(user, first["id"], {"succeeded", "failed", "lost"}, timeout=60)
     text = user.api("GET", f"jobs/{first['id']}/logs").text
