@@ -130,6 +130,16 @@ def tree_built(path: Path, timeout: float = 120.0) -> None:
         time.sleep(0.1)
 
 
+def sum_and_copy(src: Path, dest: Path) -> tuple[float, float]:
+    """The first upload's baseline: seconds of ``sha256sum`` over ``src``, then of ``cp -r`` to ``dest``."""
+    settle(src)
+    t0 = time.perf_counter()
+    sha256sum(src)
+    t1 = time.perf_counter()
+    subprocess.run(["cp", "-r", str(src), str(dest)], check=True)
+    return t1 - t0, time.perf_counter() - t1
+
+
 def settle(*warm: Path) -> None:
     """Flush earlier writes and re-read the inputs just before a timed step.
 
@@ -287,23 +297,15 @@ def bench_upload(base: Path, quick: bool) -> None:
             if cache is not None:
                 cache.close()
             cache = StatCache(base / f"stat-cache-{i}.sqlite")  # fresh: every file is hashed
-
-            def baseline(src_: Path = round_src, dest_: Path = dest) -> None:
-                settle(src_)
-                t0 = time.perf_counter()
-                sha256sum(src_)
-                t1 = time.perf_counter()
-                subprocess.run(["cp", "-r", str(src_), str(dest_)], check=True)
-                t2 = time.perf_counter()
-                baseline_runs.append(t2 - t0)
-                sum_part.append(t1 - t0)
-                cp_part.append(t2 - t1)
-
-            if i % 2 == 0:
-                baseline()
+            baseline_first = i % 2 == 0
+            if baseline_first:
+                sum_s, cp_s = sum_and_copy(round_src, dest)
             run = run_upload(client, owner, name, round_src, cache, "first")
-            if i % 2 == 1:
-                baseline()
+            if not baseline_first:
+                sum_s, cp_s = sum_and_copy(round_src, dest)
+            baseline_runs.append(sum_s + cp_s)
+            sum_part.append(sum_s)
+            cp_part.append(cp_s)
             log(f"round {i + 1}: sha256sum+cp {baseline_runs[-1]:.2f}s (cp {cp_part[-1]:.2f}s); "
                 f"upload {run.seconds:.2f}s {run.phases}, sent {run.result.sent_bytes} bytes")
             firsts.append(run)

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from common import cli, force_remove, log, started
-from datasets import emit, run_upload, settle, sha256sum, tree_built
+from datasets import emit, run_upload, settle, sum_and_copy, tree_built
 
 from floyd.client.hashing import StatCache
 from floyd.client.http import FloydClient
@@ -83,12 +83,8 @@ def bench_scale(base: Path, platform: Platform, quick: bool) -> None:
            "FLOYD_CONFIG_DIR": str(base / "scale-config")}
     floyd = str(Path(sys.executable).with_name("floyd"))
 
-    settle(src)
-    t0 = time.perf_counter()
-    sha256sum(src)
     dest = platform.root.parent / "cp-small"
-    subprocess.run(["cp", "-r", str(src), str(dest)], check=True)
-    baseline_s = time.perf_counter() - t0
+    baseline_s = sum(sum_and_copy(src, dest))
     # The copy is removed after the upload, not before: see NO_DELETE_BEFORE in the docstring.
 
     bridge = platform.bridge_pid()

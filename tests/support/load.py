@@ -140,7 +140,8 @@ class LoadRun:
 
     # -- the load ---------------------------------------------------------------------------
     def run(self) -> LoadResult:
-        """prepare(), the idle baseline, then everything at once until every job has ended."""
+        """prepare(), the idle baseline, everything at once until every job has ended, then the
+        settled baseline."""
         self.prepare()
         idle, idle_errors = self.idle_baseline()
         prof = self.profile
