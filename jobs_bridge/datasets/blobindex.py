@@ -25,8 +25,9 @@ class BlobIndex:
     @classmethod
     def build(cls, pairs: Iterable[tuple[str, int]]) -> BlobIndex:
         """From ``(hex digest, size)`` pairs, duplicates allowed (the same bytes under two paths)."""
-        unique = sorted({bytes.fromhex(h): size for h, size in pairs}.items())
-        return cls(b"".join(d for d, _ in unique), array("q", [size for _, size in unique]))
+        unique = dict(pairs)
+        ordered = sorted(unique)  # lowercase hex of one length sorts as its bytes do
+        return cls(bytes.fromhex("".join(ordered)), array("q", [unique[h] for h in ordered]))
 
     @classmethod
     def load(cls, path: Path) -> BlobIndex:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from jobs_bridge.datasets import layers
 from jobs_bridge.datasets.layers import Layers
 from jobs_bridge.orm import DatasetVersion, VersionFile
-from jobs_bridge.storage.manifest import Entry
+from jobs_bridge.storage.manifest import Entry, Known
 
 VERSION_FILES = cast(Table, VersionFile.__table__)  # the table itself, for Core inserts
 Row = tuple[str, int, str, "float | None"]
@@ -82,14 +82,41 @@ def full(entries: list[Entry]) -> Plan:
     return Plan(None, [_row(e) for e in entries], sorted({e.hexdigest for e in entries}))
 
 
+def newest_base(s: Session, dataset_id: int) -> int | None:
+    """The full version the dataset's next version is compared with: its newest version's base,
+    or the newest itself when that one is stored whole (None for a dataset without versions)."""
+    newest = s.execute(select(DatasetVersion.id, DatasetVersion.base_pk).where(DatasetVersion.dataset_id == dataset_id)
+                       .order_by(DatasetVersion.number.desc()).limit(1)).first()
+    return None if newest is None else (newest[1] or newest[0])
+
+
+def known_files(s: Session, base_pk: int | None) -> Known | None:
+    """The base's files as ``parse_manifest`` takes them: a manifest entry equal to one of them is
+    not validated again, and its blob is one the dataset's writers may reference (see
+    ``UploadManager.start``). One read of the base's rows, no object per row."""
+    if base_pk is None:
+        return None
+    return {path: (size, f"sha256:{hexd}", mtime) for path, size, hexd, mtime in _base_rows(s, base_pk)}
+
+
+def present(s: Session, base_pk: int | None, hashes: Iterable[str]) -> set[str]:
+    """Which of ``hashes`` (hex) the version ``base_pk`` holds."""
+    wanted = sorted(set(hashes))
+    found: set[str] = set()
+    if base_pk is None:
+        return found
+    for i in range(0, len(wanted), 500):
+        found.update(s.scalars(select(VersionFile.hash).where(
+            VersionFile.version_pk == base_pk, VersionFile.hash.in_(wanted[i:i + 500]), VersionFile.removed.is_(False))))
+    return found
+
+
 def plan(s: Session, dataset_id: int, entries: list[Entry], max_fraction: float) -> Plan:
     """The rows of the dataset's next version: a delta against the base of its newest version
     when the delta stays within ``max_fraction`` of the files, else every file."""
-    newest = s.execute(select(DatasetVersion.id, DatasetVersion.base_pk).where(DatasetVersion.dataset_id == dataset_id)
-                       .order_by(DatasetVersion.number.desc()).limit(1)).first()
-    if newest is None or not entries:
+    base_pk = newest_base(s, dataset_id)
+    if base_pk is None or not entries:
         return full(entries)
-    base_pk = newest[1] or newest[0]
     rows = diff_rows(_base_rows(s, base_pk), entries, int(len(entries) * max_fraction))
     if rows is None:
         return full(entries)

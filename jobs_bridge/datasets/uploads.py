@@ -12,7 +12,6 @@ Protocol (see docs/datasets.md):
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 import uuid
@@ -28,8 +27,7 @@ from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.identity import Caller
-from jobs_bridge.datasets import deltas
-from jobs_bridge.datasets.blobindex import BlobIndex
+from jobs_bridge.datasets import deltas, upload_files
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.receivers import PackReceiver, PartWriter
 from jobs_bridge.datasets.records import version_json
@@ -39,7 +37,7 @@ from jobs_bridge.jobs import states
 from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.storage.blobs import BlobStore, parse_hash
-from jobs_bridge.storage.manifest import Entry, parse_manifest, version_id
+from jobs_bridge.storage.manifest import Entry, Known, parse_manifest, version_id
 from jobs_bridge.storage.materialize import remove_tree
 from jobs_bridge.storage.paths import StorageLayout
 from jobs_bridge.storage.trees import TREES
@@ -83,8 +81,10 @@ class UploadManager(LoggingConfigurable):
     # -- sessions ----------------------------------------------------------------------
     def start(
         self, caller: Caller, owner: str, name: str, manifest: object, message: str = "", allow_duplicate: object = False,
-        kind: str = "data",
+        kind: str = "data", body: bytes | None = None,
     ) -> tuple[int, dict]:
+        """Open (or find again, to resume) the upload of ``manifest``; ``body``: the request's JSON
+        object that holds it, kept as the upload's manifest file."""
         allow_duplicate = json_bool(allow_duplicate, "allow_duplicate")
         with self.datasets.sessions.begin() as s:
             if kind == "code":
@@ -94,7 +94,9 @@ class UploadManager(LoggingConfigurable):
                 ds = self.datasets.find(s, caller, owner, name, write=True)
             if not isinstance(message, str) or len(message) > 10_000:
                 raise BadRequest("'message' must be a string of at most 10,000 characters.")
-            entries = parse_manifest(manifest, self.max_files_per_version, self.max_file_size)
+            # the version this one is compared with: entries equal to its files skip validation (and upload)
+            known = deltas.known_files(s, deltas.newest_base(s, ds.id))
+            entries = parse_manifest(manifest, self.max_files_per_version, self.max_file_size, known)
             vid = version_id(entries)
             total = sum(e.size for e in entries)
             same = s.scalar(
@@ -115,27 +117,13 @@ class UploadManager(LoggingConfigurable):
                     id=uuid.uuid4().hex, dataset_id=ds.id, created_by=caller.name, version_id=vid,
                     message=message, total_size=total, file_count=len(entries),
                 )
-                self._write_manifest(up.id, entries, allow_duplicate)
+                upload_files.write(self.layout.upload_dir(up.id), entries, allow_duplicate, body)
                 self._remember(up.id, entries, bool(allow_duplicate))
                 s.add(up)
             else:
                 up.message = message or up.message
             s.flush()
-            return (200 if resumed else 201), self._status(s, up, {e.hexdigest: e for e in entries}, resumed)
-
-    def _write_manifest(self, upload_id: str, entries: list[Entry], allow_duplicate: bool) -> None:
-        """``tmp/uploads/<id>/manifest.json``; on a failure (a full disk) nothing of it stays."""
-        directory = self.layout.upload_dir(upload_id)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            tmp = directory / "manifest.json.tmp"
-            tmp.write_text(json.dumps({"entries": [e.record() for e in entries],
-                                       "allow_duplicate": bool(allow_duplicate)}))
-            BlobIndex.build((e.hexdigest, e.size) for e in entries).save(directory / "blobs.idx")
-            os.replace(tmp, directory / "manifest.json")
-        except BaseException:
-            remove_tree(directory)
-            raise
+            return (200 if resumed else 201), self._status(s, up, {e.hexdigest: e for e in entries}, resumed, known)
 
     def same_version(self, caller: Caller, owner: str, name: str, vid: object) -> dict:
         """The unchanged-tree shortcut: the newest version of the dataset whose id is ``vid``
@@ -157,7 +145,8 @@ class UploadManager(LoggingConfigurable):
     def status(self, caller: Caller, upload_id: str) -> dict:
         with self.datasets.sessions() as s:
             up = self._find(s, caller, upload_id)
-            return self._status(s, up, self._by_hash(up.id), True)
+            known = deltas.known_files(s, deltas.newest_base(s, up.dataset_id))
+            return self._status(s, up, self._by_hash(up.id), True, known)
 
     def abort(self, caller: Caller, upload_id: str) -> None:
         with self.datasets.sessions.begin() as s:
@@ -178,15 +167,6 @@ class UploadManager(LoggingConfigurable):
         entries, _ = self._entries(upload_id)
         return {e.hexdigest: e for e in entries}
 
-    def _index(self, upload_id: str) -> BlobIndex:
-        """The upload's hash → size index (built from the manifest for an upload that predates it)."""
-        directory = self.layout.upload_dir(upload_id)
-        try:
-            return BlobIndex.load(directory / "blobs.idx")
-        except FileNotFoundError:
-            entries, _ = self._entries(upload_id)
-            return BlobIndex.build((e.hexdigest, e.size) for e in entries)
-
     def _remember(self, upload_id: str, entries: list[Entry], allow_duplicate: bool) -> None:
         with self._guard:
             self._recent[upload_id] = (entries, allow_duplicate)
@@ -198,9 +178,7 @@ class UploadManager(LoggingConfigurable):
             kept = self._recent.get(upload_id)
         if kept is not None:
             return kept
-        data = json.loads((self.layout.upload_dir(upload_id) / "manifest.json").read_text())
-        entries = [Entry.from_record(d) for d in data["entries"]]
-        return entries, bool(data.get("allow_duplicate"))
+        return upload_files.read(self.layout.upload_dir(upload_id))
 
     def _forget(self, upload_id: str) -> None:
         with self._guard:
@@ -216,15 +194,17 @@ class UploadManager(LoggingConfigurable):
             owned.update(s.scalars(OWNED, {"owner": owner, "hashes": hashes[i : i + 500]}))
         return owned
 
-    def _missing(self, s: Session, caller_name: str, by_hash: dict[str, Entry]) -> list[str]:
-        """Blobs the caller has not proven to hold. An ownership row implies the blob file:
-        rows are written after a blob is published and deleted before it is removed."""
-        hashes = sorted(by_hash)
+    def _missing(self, s: Session, caller_name: str, by_hash: dict[str, Entry], known: Known | None = None) -> list[str]:
+        """Blobs the caller has not proven to hold and the ``known`` version (one the dataset's
+        writers may read) does not hold. An ownership row implies the blob file: rows are
+        written after a blob is published and deleted before it is removed."""
+        held = {stored[1][7:] for stored in known.values()} if known else set()
+        hashes = sorted(h for h in by_hash if h not in held)
         owned = self._owned(s, caller_name, hashes)
         return [h for h in hashes if h not in owned]
 
-    def _status(self, s: Session, up: Upload, by_hash: dict[str, Entry], resumed: bool) -> dict:
-        missing = self._missing(s, up.created_by, by_hash)
+    def _status(self, s: Session, up: Upload, by_hash: dict[str, Entry], resumed: bool, known: Known | None) -> dict:
+        missing = self._missing(s, up.created_by, by_hash, known)
         partial = {}
         directory = self.layout.upload_dir(up.id)
         # One listing instead of a stat per missing blob (100,000 for a first upload of small
@@ -280,13 +260,13 @@ class UploadManager(LoggingConfigurable):
     def pack_receiver(self, caller: Caller, upload_id: str) -> PackReceiver:
         with self.datasets.sessions() as s:
             up = self._find(s, caller, upload_id)
-        return PackReceiver(self, up.id, up.created_by, self._index(up.id))
+        return PackReceiver(self, up.id, up.created_by, upload_files.index(self.layout.upload_dir(up.id)))
 
     def part_path(self, caller: Caller, upload_id: str, hash_value: str) -> tuple[Path, Entry]:
         hexd = parse_hash(hash_value)
         with self.datasets.sessions() as s:
             up = self._find(s, caller, upload_id)
-        size = self._index(up.id).size(hexd)
+        size = upload_files.index(self.layout.upload_dir(up.id)).size(hexd)
         if size is None:
             raise NotFound(f"sha256:{hexd} is not in this upload's manifest.")
         return self.layout.upload_dir(up.id) / f"{hexd}.part", Entry("", size, hexd)
@@ -369,10 +349,11 @@ class UploadManager(LoggingConfigurable):
                 highest = s.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == ds.id)) or 0
                 number = max(highest, ds.last_number) + 1
                 rows = deltas.plan(s, ds.id, entries, self.datasets.delta_max_fraction)
-                owned = self._owned(s, uploader, rows.new_hashes) if verify else None
-            if owned is not None and len(owned) < len(rows.new_hashes):
-                unsent = len(rows.new_hashes) - len(owned)
-                raise Conflict(f"{unsent} file(s) of this upload have not been sent yet; run the upload again to resume.")
+                owned = self._owned(s, uploader, rows.new_hashes) if verify else set(rows.new_hashes)
+                unsent = {h for h in rows.new_hashes if h not in owned}  # unless the base holds them (``start``)
+                unsent -= deltas.present(s, deltas.newest_base(s, ds.id), unsent) if unsent else set()
+            if unsent:
+                raise Conflict(f"{len(unsent)} file(s) of this upload have not been sent yet; run the upload again to resume.")
             target = self.layout.dataset_dir(owner, name, kind) / str(number)
             remove_tree(target)  # no committed row has this number: anything here is a crash leftover
             self.store.sync()  # blobs are written without a flush each: on disk before the version exists

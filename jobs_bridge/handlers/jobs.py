@@ -199,7 +199,8 @@ class SnapshotStartHandler(BaseHandler):
     async def post(self, owner: str, name: str) -> None:
         body = self.json_body()
         status, result = await self.call(self.bridge.upload_manager.start, self.caller, owner, name,
-                                         body.get("manifest"), body.get("message", ""), False, "code")
+                                         body.get("manifest"), body.get("message", ""), False, "code",
+                                         self.request.body)
         self.write_json(result, status)
 
 

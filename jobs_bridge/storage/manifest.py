@@ -8,19 +8,23 @@ part of the id, so touching a file does not make a new version.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii  # the C function json.dumps uses
+from typing import cast
 
 from jobs_bridge.errors import BadRequest, TooLarge
 from jobs_bridge.storage.blobs import parse_hash
 from jobs_bridge.storage.paths import clean_relpath
 
 ENTRY_KEYS = {"path", "size", "hash", "mtime"}
+Known = Mapping[str, "tuple[int, str, float | None]"]  # path → (size, "sha256:<hex>", mtime) of a stored version
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)  # never changed once made; frozen cost 0.4 µs an entry
 class Entry:
     path: str
     size: int
@@ -43,34 +47,74 @@ class Entry:
         return cls(d["path"], d["size"], parse_hash(d["hash"]), d.get("mtime"))
 
 
-def parse_manifest(raw: object, max_files: int, max_file_size: int) -> list[Entry]:
-    """Validate a manifest from a client and return it sorted by path."""
+def parse_manifest(raw: object, max_files: int, max_file_size: int, known: Known | None = None) -> list[Entry]:
+    """Validate a manifest from a client and return it sorted by path.
+
+    ``known``: the files of a version already stored (validated when it was committed). An entry
+    equal to one of them, key for key, is taken as it is; only the others are checked, so a
+    commit of one changed file in 10,000 validates one path, not 10,000."""
     if not isinstance(raw, list):
         raise BadRequest("'manifest' must be a list of {path, size, hash[, mtime]} objects.")
     if len(raw) > max_files:
         raise TooLarge(f"A version may hold at most {max_files} files; this manifest lists {len(raw)}.")
     entries: dict[str, Entry] = {}
+    checked: list[str] = []  # paths not taken from ``known``: the ones a file/directory clash can involve
     for i, item in enumerate(raw):
-        if not isinstance(item, dict) or not {"path", "size", "hash"} <= set(item) <= ENTRY_KEYS:
-            raise BadRequest(f"Manifest entry {i} must be an object with 'path', 'size', 'hash' and "
-                             "optionally 'mtime', nothing else.")
-        path = clean_relpath(item.get("path"), f"path in manifest entry {i}")
-        size = item.get("size")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise BadRequest(f"Manifest entry {path!r}: 'size' must be a non-negative integer.")
-        if size > max_file_size:
-            raise TooLarge(f"File {path!r} is {size} bytes; the largest file allowed is {max_file_size} bytes.")
-        hexdigest = parse_hash(item.get("hash"))
-        if path in entries:
-            raise BadRequest(f"Manifest lists {path!r} twice.")
-        entries[path] = Entry(path, size, hexdigest, check_mtime(item.get("mtime"), path))
-    for path in entries:
+        entry = _known_entry(item, known) if known else None
+        if entry is None:
+            entry = _checked_entry(i, item, max_file_size)
+            checked.append(entry.path)
+        if entry.path in entries:
+            raise BadRequest(f"Manifest lists {entry.path!r} twice.")
+        entries[entry.path] = entry
+    paths = sorted(entries)
+    _refuse_file_and_directory(entries, paths, checked, every_path=len(checked) == len(paths))
+    return [entries[p] for p in paths]
+
+
+def _known_entry(item: object, known: Known) -> Entry | None:
+    if type(item) is not dict:
+        return None
+    path, mtime = item.get("path"), item.get("mtime")
+    stored = known.get(path) if type(path) is str else None
+    if (stored is None or len(item) != (4 if "mtime" in item else 3) or type(item.get("size")) is not int
+            or (item.get("size"), item.get("hash"), mtime) != stored or type(mtime) not in _MTIME_TYPES):
+        return None
+    return Entry(cast(str, path), stored[0], stored[1][7:], None if mtime is None else float(mtime))
+
+
+_MTIME_TYPES = (float, int, type(None))
+
+
+def _checked_entry(i: int, item: object, max_file_size: int) -> Entry:
+    if not isinstance(item, dict) or not {"path", "size", "hash"} <= set(item) <= ENTRY_KEYS:
+        raise BadRequest(f"Manifest entry {i} must be an object with 'path', 'size', 'hash' and "
+                         "optionally 'mtime', nothing else.")
+    path = clean_relpath(item.get("path"), f"path in manifest entry {i}")
+    size = item.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise BadRequest(f"Manifest entry {path!r}: 'size' must be a non-negative integer.")
+    if size > max_file_size:
+        raise TooLarge(f"File {path!r} is {size} bytes; the largest file allowed is {max_file_size} bytes.")
+    return Entry(path, size, parse_hash(item.get("hash")), check_mtime(item.get("mtime"), path))
+
+
+def _refuse_file_and_directory(entries: Mapping[str, Entry], paths: list[str], checked: list[str],
+                               every_path: bool) -> None:
+    """No path may be both a file and a directory of another. Only a clash with a ``checked``
+    path is possible (the others are one stored version's, consistent among themselves); when
+    every path is checked, looking up each one's parents finds every clash."""
+    for path in checked:
         parent = path.rpartition("/")[0]
         while parent:
             if parent in entries:
                 raise BadRequest(f"Manifest lists {parent!r} as a file and as a directory of {path!r}.")
             parent = parent.rpartition("/")[0]
-    return [entries[p] for p in sorted(entries)]
+        if every_path:
+            continue
+        below = bisect.bisect_left(paths, path + "/")
+        if below < len(paths) and paths[below].startswith(path + "/"):
+            raise BadRequest(f"Manifest lists {path!r} as a file and as a directory of {paths[below]!r}.")
 
 
 def check_mtime(value: object, path: str) -> float | None:
@@ -90,6 +134,15 @@ def canonical_bytes(entries: list[Entry]) -> bytes:
     quote = encode_basestring_ascii
     parts = [f'{{"hash":"sha256:{e.hexdigest}","path":{quote(e.path)},"size":{int(e.size)}}}' for e in ordered]
     return ("[" + ",".join(parts) + "]").encode()
+
+
+def records_json(entries: list[Entry]) -> str:
+    """``json.dumps([e.record() for e in entries])``, byte for byte, formatted directly (an upload's
+    stored manifest: 10x less time than building a dict per entry for ``json.dumps``)."""
+    quote = encode_basestring_ascii
+    parts = [f'{{"path": {quote(e.path)}, "size": {int(e.size)}, "hash": "sha256:{e.hexdigest}"'
+             + ("}" if e.mtime is None else f', "mtime": {float.__repr__(e.mtime)}}}') for e in entries]
+    return "[" + ", ".join(parts) + "]"
 
 
 def version_id(entries: list[Entry]) -> str:
