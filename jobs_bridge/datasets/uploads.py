@@ -356,8 +356,8 @@ class UploadManager(LoggingConfigurable):
                 raise Conflict(f"{len(unsent)} file(s) of this upload have not been sent yet; run the upload again to resume.")
             target = self.layout.dataset_dir(owner, name, kind) / str(number)
             remove_tree(target)  # no committed row has this number: anything here is a crash leftover
-            self.store.sync()  # blobs are written without a flush each: on disk before the version exists
-            with self.datasets.sessions.begin() as s:
+            synced = self.store.sync_soon()  # blobs are written without a flush each: on disk before
+            with self.datasets.sessions.begin() as s:  # the version exists, flushed while its rows are written
                 v = DatasetVersion(
                     dataset_id=ds.id, number=number, version_id=vid, message=message, created_by=caller.name,
                     size=total, file_count=len(entries), source_job_id=source_job, base_pk=rows.base_pk)
@@ -376,6 +376,7 @@ class UploadManager(LoggingConfigurable):
                 if on_commit is not None:
                     on_commit(s, v)
                 answer = version_json(ds_row, v)
+                synced.result()
             TREES.schedule(self.store, entries, target)
             return answer
 

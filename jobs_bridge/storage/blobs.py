@@ -16,12 +16,14 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from jobs_bridge.errors import BadRequest
 
 HASH_RE = re.compile(r"^sha256:([0-9a-f]{64})$")
 HEX_RE = re.compile(r"^[0-9a-f]{64}$")
+_SYNCER = ThreadPoolExecutor(1, thread_name_prefix="floyd-syncfs")  # one flush at a time; each covers what preceded it
 
 
 def parse_hash(value: object) -> str:
@@ -163,6 +165,12 @@ class BlobStore:
         except OSError:  # EOPNOTSUPP/EISDIR: a file system or kernel without O_TMPFILE
             self._proc = None  # left open: another thread may be linking through it
             return None
+
+    def sync_soon(self) -> Future[None]:
+        """``sync`` in a thread of its own, for a caller with other work to do until the blobs must
+        be on disk: a commit writes its rows meanwhile (for 100,000 small files, 0.9 s of
+        ``syncfs`` and 0.6 s of rows, one after the other before)."""
+        return _SYNCER.submit(self.sync)
 
     def sync(self) -> None:
         """Flush the store's file system (``syncfs``): blobs are written without a flush each, and
