@@ -112,12 +112,56 @@ def present(s: Session, base_pk: int | None, hashes: Iterable[str]) -> set[str]:
     return found
 
 
-def plan(s: Session, dataset_id: int, entries: list[Entry], max_fraction: float) -> Plan:
+@dataclass(frozen=True)
+class Planned:
+    """The delta worked out when an upload started (``rows``; None: store every file), good for
+    its commit while ``base`` — the base's (pk, number): SQLite may give a deleted row's pk to
+    the next one, a dataset never gives a number twice — is still the dataset's base."""
+
+    base: tuple[int, int]
+    rows: list[dict] | None
+
+
+def plan_from_known(s: Session, base_pk: int | None, known: Known | None, entries: list[Entry],
+                    max_fraction: float) -> Planned | None:
+    """The delta of ``entries`` against the base whose files ``known`` holds, found by looking each
+    entry up (no read of the base's rows again at the commit: a one-file change of a 100k-file
+    version then commits in what the change costs)."""
+    if base_pk is None or known is None or not entries:
+        return None
+    limit = int(len(entries) * max_fraction)
+    rows: list[dict] = []
+    kept = 0
+    for e in entries:
+        stored = known.get(e.path)
+        if stored is not None and stored[0] == e.size and stored[1][7:] == e.hexdigest and stored[2] == e.mtime:
+            kept += 1
+        else:
+            rows.append(_row(e))
+            if len(rows) > limit:
+                return Planned((base_pk, _number(s, base_pk)), None)
+    if kept < len(known):
+        present = {e.path for e in entries}
+        rows.extend(_row((p, size, h[7:], mtime), removed=True) for p, (size, h, mtime) in known.items() if p not in present)
+    rows.sort(key=lambda r: r["path"])
+    return Planned((base_pk, _number(s, base_pk)), rows if len(rows) <= limit else None)
+
+
+def _number(s: Session, pk: int) -> int:
+    return int(s.scalar(select(DatasetVersion.number).where(DatasetVersion.id == pk)) or 0)
+
+
+def plan(s: Session, dataset_id: int, entries: list[Entry], max_fraction: float, planned: Planned | None = None) -> Plan:
     """The rows of the dataset's next version: a delta against the base of its newest version
-    when the delta stays within ``max_fraction`` of the files, else every file."""
+    when the delta stays within ``max_fraction`` of the files, else every file (``planned``:
+    the upload's own delta, taken when its base is still the base)."""
     base_pk = newest_base(s, dataset_id)
     if base_pk is None or not entries:
         return full(entries)
+    if planned is not None and planned.base == (base_pk, _number(s, base_pk)):
+        if planned.rows is None:
+            return full(entries)
+        return Plan(base_pk, planned.rows, sorted({r["hash"] for r in planned.rows if not r["removed"]}))
     rows = diff_rows(_base_rows(s, base_pk), entries, int(len(entries) * max_fraction))
     if rows is None:
         return full(entries)

@@ -44,6 +44,7 @@ from jobs_bridge.storage.trees import TREES
 from jobs_bridge.validate import json_bool
 
 OnCommit = Callable[[Session, DatasetVersion], None]
+Kept = tuple[list[Entry], bool, "deltas.Planned | None"]  # an upload's parsed entries, allow_duplicate, its delta
 RECENT_MANIFESTS = 4  # parsed manifests kept for their commit (a 100k-file one is read again in ~0.5 s)
 OWNED = select(BlobOwner.hash).where(
     BlobOwner.owner == bindparam("owner"), BlobOwner.hash.in_(bindparam("hashes", expanding=True))
@@ -68,7 +69,7 @@ class UploadManager(LoggingConfigurable):
         self._hashers: dict[tuple[str, str], tuple[int, hashlib._Hash]] = {}
         self._guard = threading.Lock()
         # the newest uploads' parsed manifests, so a commit need not read manifest.json again
-        self._recent: OrderedDict[str, tuple[list[Entry], bool]] = OrderedDict()
+        self._recent: OrderedDict[str, Kept] = OrderedDict()
 
     @property
     def layout(self) -> StorageLayout:
@@ -95,7 +96,8 @@ class UploadManager(LoggingConfigurable):
             if not isinstance(message, str) or len(message) > 10_000:
                 raise BadRequest("'message' must be a string of at most 10,000 characters.")
             # the version this one is compared with: entries equal to its files skip validation (and upload)
-            known = deltas.known_files(s, deltas.newest_base(s, ds.id))
+            base_pk = deltas.newest_base(s, ds.id)
+            known = deltas.known_files(s, base_pk)
             entries = parse_manifest(manifest, self.max_files_per_version, self.max_file_size, known)
             vid = version_id(entries)
             total = sum(e.size for e in entries)
@@ -118,7 +120,8 @@ class UploadManager(LoggingConfigurable):
                     message=message, total_size=total, file_count=len(entries),
                 )
                 upload_files.write(self.layout.upload_dir(up.id), entries, allow_duplicate, body)
-                self._remember(up.id, entries, bool(allow_duplicate))
+                planned = deltas.plan_from_known(s, base_pk, known, entries, self.datasets.delta_max_fraction)
+                self._remember(up.id, (entries, bool(allow_duplicate), planned))
                 s.add(up)
             else:
                 up.message = message or up.message
@@ -167,9 +170,9 @@ class UploadManager(LoggingConfigurable):
         entries, _ = self._entries(upload_id)
         return {e.hexdigest: e for e in entries}
 
-    def _remember(self, upload_id: str, entries: list[Entry], allow_duplicate: bool) -> None:
+    def _remember(self, upload_id: str, kept: Kept) -> None:
         with self._guard:
-            self._recent[upload_id] = (entries, allow_duplicate)
+            self._recent[upload_id] = kept
             while len(self._recent) > RECENT_MANIFESTS:
                 self._recent.popitem(last=False)
 
@@ -177,7 +180,7 @@ class UploadManager(LoggingConfigurable):
         with self._guard:
             kept = self._recent.get(upload_id)
         if kept is not None:
-            return kept
+            return kept[0], kept[1]
         return upload_files.read(self.layout.upload_dir(upload_id))
 
     def _forget(self, upload_id: str) -> None:
@@ -318,8 +321,10 @@ class UploadManager(LoggingConfigurable):
             assert ds is not None
             owner, name, kind, uploader, message, vid = ds.owner, ds.name, ds.kind, up.created_by, up.message, up.version_id
         entries, allow_duplicate = self._entries(upload_id)
+        with self._guard:
+            kept = self._recent.get(upload_id)
         result = self.commit_entries(caller, owner, name, kind, entries, message, uploader, upload_id, allow_duplicate,
-                                     vid=vid, verify=True)
+                                     vid=vid, verify=True, planned=kept[2] if kept else None)
         self._forget(upload_id)
         remove_tree(self.layout.upload_dir(upload_id))
         return result  # the manifest is trimmed away once its tree is built (storage/trees.py)
@@ -327,13 +332,14 @@ class UploadManager(LoggingConfigurable):
     def commit_entries(self, caller: Caller, owner: str, name: str, kind: str, entries: list[Entry], message: str,
                        uploader: str, upload_id: str | None = None, allow_duplicate: bool = False,
                        source_job: int | None = None, on_commit: OnCommit | None = None, vid: str = "",
-                       verify: bool = False) -> dict:
+                       verify: bool = False, planned: deltas.Planned | None = None) -> dict:
         """Make ``entries`` (all in the store already) the dataset's next version, atomically: its
         rows (a delta against a full base, ``deltas.plan``) in one database commit (``on_commit``
         adds rows of its own to that same transaction: a model version's source), its tree built
         after the answer (``storage/trees.py``). ``verify``: the uploader must hold every blob the
         base does not (an upload's; the base's the dataset's writer may read anyway).
-        ``source_job`` (a job's id) records the run whose output it is, for lineage."""
+        ``source_job`` (a job's id) records the run whose output it is, for lineage; ``planned``:
+        the delta its upload worked out at the start, used while its base is still the base."""
         with self.datasets.lock(owner, name):
             vid = vid or version_id(entries)
             total = sum(e.size for e in entries)
@@ -348,7 +354,7 @@ class UploadManager(LoggingConfigurable):
                 # Numbers are never reused, not even the number of a deleted newest version.
                 highest = s.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == ds.id)) or 0
                 number = max(highest, ds.last_number) + 1
-                rows = deltas.plan(s, ds.id, entries, self.datasets.delta_max_fraction)
+                rows = deltas.plan(s, ds.id, entries, self.datasets.delta_max_fraction, planned)
                 owned = self._owned(s, uploader, rows.new_hashes) if verify else set(rows.new_hashes)
                 unsent = {h for h in rows.new_hashes if h not in owned}  # unless the base holds them (``start``)
                 unsent -= deltas.present(s, deltas.newest_base(s, ds.id), unsent) if unsent else set()
