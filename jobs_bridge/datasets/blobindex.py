@@ -21,6 +21,7 @@ class BlobIndex:
     def __init__(self, digests: bytes, sizes: array) -> None:
         self.digests = digests
         self.sizes = sizes
+        self._next = 0  # where the last lookup's successor is: blobs arrive in hash order
 
     @classmethod
     def build(cls, pairs: Iterable[tuple[str, int]]) -> BlobIndex:
@@ -52,6 +53,10 @@ class BlobIndex:
         if len(key) != DIGEST:
             return None
         digests = self.digests
+        at = self._next  # the client sends what the bridge listed as missing, sorted: mostly the next one
+        if at < len(self.sizes) and digests[at * DIGEST : (at + 1) * DIGEST] == key:
+            self._next = at + 1
+            return self.sizes[at]
         lo, hi = 0, len(self.sizes)
         while lo < hi:
             mid = (lo + hi) // 2
@@ -60,5 +65,6 @@ class BlobIndex:
             else:
                 hi = mid
         if lo < len(self.sizes) and digests[lo * DIGEST : (lo + 1) * DIGEST] == key:
+            self._next = lo + 1
             return self.sizes[lo]
         return None
