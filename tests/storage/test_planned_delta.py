@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import random
 
-import pytest
-from sqlalchemy import create_engine, delete
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from jobs_bridge.datasets import deltas
-from jobs_bridge.orm import Base, Dataset, DatasetVersion, VersionFile
+from jobs_bridge.orm import Dataset, DatasetVersion, VersionFile
 from jobs_bridge.storage.manifest import Entry
 from tests.storage.test_version_layers import chain, commit
-
-
-@pytest.fixture
-def session() -> Session:
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    return Session(engine)
 
 
 def dataset(s: Session) -> Dataset:

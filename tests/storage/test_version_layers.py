@@ -7,13 +7,13 @@ from __future__ import annotations
 import random
 
 import pytest
-from sqlalchemy import create_engine, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from jobs_bridge.datasets import deltas, layers, listing
 from jobs_bridge.datasets.versiondiff import version_diff
 from jobs_bridge.errors import NotFound
-from jobs_bridge.orm import Base, Dataset, DatasetVersion, VersionFile
+from jobs_bridge.orm import Dataset, DatasetVersion, VersionFile
 from jobs_bridge.storage.manifest import Entry, diff
 
 Manifest = dict[str, Entry]
@@ -95,13 +95,6 @@ def check_version(s: Session, v: DatasetVersion, files: Manifest) -> None:
             assert layers.files_under(s, lay, prefix) == under if prefix else True
     for p in list(files)[:10] + ["d9/none.txt"]:
         assert layers.single_file(s, lay, p) == files.get(p)
-
-
-@pytest.fixture
-def session() -> Session:
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    return Session(engine)
 
 
 def test_chain_of_30_single_file_changes_reads_back_every_version(session: Session) -> None:
