@@ -129,6 +129,7 @@ def plan_from_known(s: Session, base_pk: int | None, known: Known | None, entrie
     version then commits in what the change costs)."""
     if base_pk is None or known is None or not entries:
         return None
+    base = (base_pk, _number(s, base_pk))
     limit = int(len(entries) * max_fraction)
     rows: list[dict] = []
     kept = 0
@@ -139,12 +140,12 @@ def plan_from_known(s: Session, base_pk: int | None, known: Known | None, entrie
         else:
             rows.append(_row(e))
             if len(rows) > limit:
-                return Planned((base_pk, _number(s, base_pk)), None)
+                return Planned(base, None)
     if kept < len(known):
         present = {e.path for e in entries}
         rows.extend(_row((p, size, h[7:], mtime), removed=True) for p, (size, h, mtime) in known.items() if p not in present)
     rows.sort(key=lambda r: r["path"])
-    return Planned((base_pk, _number(s, base_pk)), rows if len(rows) <= limit else None)
+    return Planned(base, rows if len(rows) <= limit else None)
 
 
 def _number(s: Session, pk: int) -> int:
@@ -159,10 +160,9 @@ def plan(s: Session, dataset_id: int, entries: list[Entry], max_fraction: float,
     if base_pk is None or not entries:
         return full(entries)
     if planned is not None and planned.base == (base_pk, _number(s, base_pk)):
-        if planned.rows is None:
-            return full(entries)
-        return Plan(base_pk, planned.rows, sorted({r["hash"] for r in planned.rows if not r["removed"]}))
-    rows = diff_rows(_base_rows(s, base_pk), entries, int(len(entries) * max_fraction))
+        rows = planned.rows
+    else:
+        rows = diff_rows(_base_rows(s, base_pk), entries, int(len(entries) * max_fraction))
     if rows is None:
         return full(entries)
     return Plan(base_pk, rows, sorted({r["hash"] for r in rows if not r["removed"]}))

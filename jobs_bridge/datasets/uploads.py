@@ -176,9 +176,12 @@ class UploadManager(LoggingConfigurable):
             while len(self._recent) > RECENT_MANIFESTS:
                 self._recent.popitem(last=False)
 
-    def _entries(self, upload_id: str) -> tuple[list[Entry], bool]:
+    def _kept(self, upload_id: str) -> Kept | None:
         with self._guard:
-            kept = self._recent.get(upload_id)
+            return self._recent.get(upload_id)
+
+    def _entries(self, upload_id: str) -> tuple[list[Entry], bool]:
+        kept = self._kept(upload_id)
         if kept is not None:
             return kept[0], kept[1]
         return upload_files.read(self.layout.upload_dir(upload_id))
@@ -321,8 +324,7 @@ class UploadManager(LoggingConfigurable):
             assert ds is not None
             owner, name, kind, uploader, message, vid = ds.owner, ds.name, ds.kind, up.created_by, up.message, up.version_id
         entries, allow_duplicate = self._entries(upload_id)
-        with self._guard:
-            kept = self._recent.get(upload_id)
+        kept = self._kept(upload_id)
         result = self.commit_entries(caller, owner, name, kind, entries, message, uploader, upload_id, allow_duplicate,
                                      vid=vid, verify=True, planned=kept[2] if kept else None)
         self._forget(upload_id)
