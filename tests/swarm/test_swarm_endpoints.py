@@ -86,11 +86,18 @@ def test_three_replicas_on_three_nodes_and_a_rolling_deploy(swarm: NamespaceSwar
         assert host == swarm.node(item["node"]).address, item
         direct = requests.get(f"http://{item['address']}/", timeout=10)
         assert direct.status_code in (401, 403), (item, direct.status_code, direct.text)
-    # Every replica's own output reaches the version's log, whichever node it runs on.
-    log = owner.api("GET", f"endpoints/{owner.name}/spread/versions/1/logs").text
-    for item in items:
-        assert f"[floyd] r{item['index']}: on node {item['node']} ({item['address']})" in log, log
-        assert f"[r{item['index']}] [floyd] serving app.py" in log, log
+    # Every replica's own output reaches the version's log, whichever node it runs on (a task's
+    # output is followed on its node's engine, so it may arrive after the version is ready).
+    wanted = [line for item in items for line in (
+        f"[floyd] r{item['index']}: on node {item['node']} ({item['address']})",
+        f"[r{item['index']}] [floyd] serving app.py")]
+    deadline = time.monotonic() + 30
+    while True:
+        log = owner.api("GET", f"endpoints/{owner.name}/spread/versions/1/logs").text
+        if all(line in log for line in wanted) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert [line for line in wanted if line not in log] == [], log
     traffic = Traffic(owner, "spread", "/", pause=0.02).start()
     try:
         traffic.wait_ok_after(time.monotonic(), 30)
