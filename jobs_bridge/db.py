@@ -80,3 +80,13 @@ def init_schema(engine: Engine, url: str, auto_upgrade: bool = False) -> str:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def sqlite_cursor(s: Session) -> Any | None:
+    """A DB-API cursor on the session's own connection (inside its transaction) when that is
+    SQLite, else None: the driver's ``executemany`` and plain ``IN`` lists are several times
+    faster than Core's for the 100,000 rows of an upload; PostgreSQL keeps Core's batched VALUES."""
+    conn = s.connection()
+    if conn.dialect.name != "sqlite":
+        return None
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # an open session's connection

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from jobs_bridge.datasets import layers
 from jobs_bridge.datasets.layers import Layers
+from jobs_bridge.db import sqlite_cursor
 from jobs_bridge.orm import DatasetVersion, VersionFile
 from jobs_bridge.storage.manifest import Entry, Known
 
@@ -172,9 +173,8 @@ def write(s: Session, version_pk: int, rows: list[dict]) -> None:
     """Insert a version's rows: on SQLite through the driver's ``executemany`` (100,000 rows in
     0.5 s against 0.9 s through Core), elsewhere through Core, whose batched ``VALUES`` lists
     are PostgreSQL's fast path (the ORM's bulk path was 2x slower than Core)."""
-    conn = s.connection()
-    if conn.dialect.name == "sqlite":
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # an open session's connection
+    cursor = sqlite_cursor(s)
+    if cursor is not None:
         try:
             cursor.executemany(INSERT_ROW, [(version_pk, r["path"], r["size"], r["hash"], r["mtime"], r["removed"])
                                             for r in rows])

@@ -278,7 +278,7 @@ class DatasetManager(LoggingConfigurable):
             info, entry = version_json(ds, v), layers.single_file(s, layers.of(v), rel)
         if entry is None:
             raise NotFound(f"{info['ref']} has no file {path!r}.")
-        with open(self.store.path(entry.hexdigest), "rb") as f:
+        with open(self.store.file(entry.hexdigest), "rb") as f:
             return info, entry, f.read(limit)
 
     def snapshot_entries(self, caller: Caller, owner: str, project: str, snapshot: str) -> builtins.list[Entry]:
@@ -338,7 +338,7 @@ class DatasetManager(LoggingConfigurable):
     def recover(self) -> builtins.list[str]:
         """Make the tree agree with the database after a crash: a version directory exists
         exactly for each committed version; staging leftovers and orphans go away."""
-        actions: builtins.list[str] = []
+        actions = self.store.journal.recover()  # first: the trees rebuilt below link the journals' blobs
         for kind, root in (("data", self.layout.datasets), ("code", self.layout.snapshots),
                            ("model", self.layout.models)):
             actions += self._recover_tree(kind, root)

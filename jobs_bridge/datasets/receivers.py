@@ -10,6 +10,7 @@ from typing import Protocol
 
 from jobs_bridge.datasets.blobindex import BlobIndex
 from jobs_bridge.errors import BadRequest
+from jobs_bridge.storage import journal
 from jobs_bridge.storage.blobs import BlobStore, BlobWriter
 from jobs_bridge.storage.manifest import Entry
 from jobs_bridge.storage.tarstream import TarReader
@@ -45,6 +46,7 @@ class PackReceiver:
         self.writer: BlobWriter | None = None
         self.small: bytearray | None = None  # the current member, when it is gathered in memory
         self.small_hex = ""
+        self.journal = uploads.store.journal.writer()  # where members up to journal.MAX_BLOB go
         self.pending: list[str] = []
         self.stored = 0
         self.bytes = 0
@@ -56,15 +58,22 @@ class PackReceiver:
         try:
             self.reader.close()
         finally:
-            self.flush()
+            self._close_journal()
         return {"stored": self.stored, "bytes": self.bytes}
 
     def abort(self) -> None:
+        """The connection dropped (or a member was refused): what arrived whole stays received."""
         if self.writer is not None:
             self.writer.abort()
             self.writer = None
         self.small = None
-        self.flush()
+        self._close_journal()
+
+    def _close_journal(self) -> None:
+        try:
+            self.pending += self.journal.close()
+        finally:
+            self.flush()
 
     def flush(self) -> None:
         pending, self.pending = self.pending, []
@@ -94,9 +103,13 @@ class PackReceiver:
     def _end(self) -> None:
         if self.small is not None:
             data, self.small = self.small, None
-            self.uploads.store.put_bytes(data, self.small_hex)
-            self.pending.append(self.small_hex)
             size = len(data)
+            if size <= journal.MAX_BLOB:
+                BlobStore.verify(data, self.small_hex)
+                self.pending += self.journal.add(self.small_hex, data)  # recorded once its journal file is whole
+            else:
+                self.uploads.store.put_bytes(data, self.small_hex)
+                self.pending.append(self.small_hex)
         else:
             assert self.writer is not None
             writer, self.writer = self.writer, None

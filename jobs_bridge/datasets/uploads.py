@@ -21,20 +21,20 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.identity import Caller
-from jobs_bridge.datasets import deltas, upload_files
+from jobs_bridge.datasets import deltas, owners, upload_files
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.receivers import PackReceiver, PartWriter
 from jobs_bridge.datasets.records import version_json
 from jobs_bridge.errors import BadRequest, Conflict, NotFound
 from jobs_bridge.inputs import find_job
 from jobs_bridge.jobs import states
-from jobs_bridge.orm import BlobOwner, Dataset, DatasetVersion, Upload
+from jobs_bridge.orm import Dataset, DatasetVersion, Upload
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.storage.blobs import BlobStore, parse_hash
 from jobs_bridge.storage.manifest import Entry, Known, parse_manifest, version_id
@@ -46,9 +46,6 @@ from jobs_bridge.validate import json_bool
 OnCommit = Callable[[Session, DatasetVersion], None]
 Kept = tuple[list[Entry], bool, "deltas.Planned | None"]  # an upload's parsed entries, allow_duplicate, its delta
 RECENT_MANIFESTS = 4  # parsed manifests kept for their commit (a 100k-file one is read again in ~0.5 s)
-OWNED = select(BlobOwner.hash).where(
-    BlobOwner.owner == bindparam("owner"), BlobOwner.hash.in_(bindparam("hashes", expanding=True))
-)
 
 
 class UploadManager(LoggingConfigurable):
@@ -70,6 +67,7 @@ class UploadManager(LoggingConfigurable):
         self._guard = threading.Lock()
         # the newest uploads' parsed manifests, so a commit need not read manifest.json again
         self._recent: OrderedDict[str, Kept] = OrderedDict()
+        self.received = owners.ReceivedRecorder(datasets.sessions)
 
     @property
     def layout(self) -> StorageLayout:
@@ -192,21 +190,14 @@ class UploadManager(LoggingConfigurable):
             for key in [k for k in self._hashers if k[0] == upload_id]:
                 del self._hashers[key]
 
-    def _owned(self, s: Session, owner: str, hashes: list[str]) -> set[str]:
-        """One statement with bound parameters for every chunk: built per chunk, SQLAlchemy's
-        statement construction cost a third of the 100k-hash check."""
-        owned: set[str] = set()
-        for i in range(0, len(hashes), 500):
-            owned.update(s.scalars(OWNED, {"owner": owner, "hashes": hashes[i : i + 500]}))
-        return owned
-
     def _missing(self, s: Session, caller_name: str, by_hash: dict[str, Entry], known: Known | None = None) -> list[str]:
         """Blobs the caller has not proven to hold and the ``known`` version (one the dataset's
         writers may read) does not hold. An ownership row implies the blob file: rows are
         written after a blob is published and deleted before it is removed."""
+        self.received.wait()
         held = {stored[1][7:] for stored in known.values()} if known else set()
         hashes = sorted(h for h in by_hash if h not in held)
-        owned = self._owned(s, caller_name, hashes)
+        owned = owners.owned(s, caller_name, hashes)
         return [h for h in hashes if h not in owned]
 
     def _status(self, s: Session, up: Upload, by_hash: dict[str, Entry], resumed: bool, known: Known | None) -> dict:
@@ -237,11 +228,7 @@ class UploadManager(LoggingConfigurable):
         }
 
     def add_owners(self, s: Session, owner: str, hashes: list[str]) -> None:
-        unique = sorted(set(hashes))
-        have = self._owned(s, owner, unique)
-        new = [{"hash": h, "owner": owner} for h in unique if h not in have]
-        if new:
-            s.execute(insert(BlobOwner), new)
+        owners.add(s, owner, hashes)
 
     def cleanup(self) -> list[str]:
         """Forget uploads nobody finished within ``upload_expiry_days``, and upload directories that
@@ -311,10 +298,7 @@ class UploadManager(LoggingConfigurable):
                 self._hashers[(upload_id, hexd)] = (offset, h)
 
     def record_received(self, owner: str, hashes: list[str]) -> None:
-        if not hashes:
-            return
-        with self.datasets.sessions.begin() as s:
-            self.add_owners(s, owner, hashes)
+        self.received.record(owner, hashes)
 
     # -- commit ------------------------------------------------------------------------
     def commit(self, caller: Caller, upload_id: str) -> dict:
@@ -357,7 +341,9 @@ class UploadManager(LoggingConfigurable):
                 highest = s.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == ds.id)) or 0
                 number = max(highest, ds.last_number) + 1
                 rows = deltas.plan(s, ds.id, entries, self.datasets.delta_max_fraction, planned)
-                owned = self._owned(s, uploader, rows.new_hashes) if verify else set(rows.new_hashes)
+                if verify:
+                    self.received.wait()
+                owned = owners.owned(s, uploader, rows.new_hashes) if verify else set(rows.new_hashes)
                 unsent = {h for h in rows.new_hashes if h not in owned}  # unless the base holds them (``start``)
                 unsent -= deltas.present(s, deltas.newest_base(s, ds.id), unsent) if unsent else set()
             if unsent:

@@ -102,18 +102,20 @@ class DownloadHandler(BaseHandler):
             return
         base = path.strip("/")
         root = base.rsplit("/", 1)[-1] if base else f"{name}-{info['number']}"
+        await self.call(self.bridge.store.settle)  # blobs of a version just uploaded may be in a journal
         self.set_header("Content-Type", "application/x-tar")
         self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(root)}.tar")
         for entry in entries:
             rel = entry.path[len(base) + 1:] if base else entry.path
             self.write(member_header(f"{root}/{rel}", entry.size, 0o444, entry.mtime or 0))
-            await self._send_blob(entry.hexdigest)
+            await self._send_blob(entry.hexdigest, settled=True)
             self.write(padding(entry.size))
         self.write(END_OF_ARCHIVE)
         self.finish()
 
-    async def _send_blob(self, hexdigest: str) -> None:
-        await self.stream_file(self.bridge.store.path(hexdigest))
+    async def _send_blob(self, hexdigest: str, settled: bool = False) -> None:
+        store = self.bridge.store
+        await self.stream_file(store.path(hexdigest) if settled else await self.call(store.file, hexdigest))
 
 
 class DiffHandler(BaseHandler):

@@ -208,6 +208,7 @@ class SnapshotDownloadHandler(BaseHandler):
     async def get(self, owner: str, name: str, snapshot: str) -> None:
         entries = await self.call(self.bridge.dataset_manager.snapshot_entries, self.caller, owner, name, snapshot)
         self.set_header("Content-Type", "application/x-tar")
+        await self.call(self.bridge.store.settle)  # a snapshot just uploaded may be in a journal
         for e in entries:
             self.write(member_header(e.path, e.size, 0o644, e.mtime or 0))
             await self.stream_file(self.bridge.store.path(e.hexdigest))

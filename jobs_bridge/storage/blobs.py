@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from jobs_bridge.errors import BadRequest
+from jobs_bridge.storage.journal import BlobJournal
 
 HASH_RE = re.compile(r"^sha256:([0-9a-f]{64})$")
 HEX_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -90,11 +91,25 @@ class BlobStore:
         self._fanout: set[str] = set()  # blobs/sha256/<xx>/ directories known to exist
         self._names = itertools.count()  # temporary names: next() is atomic under the GIL
         self._proc: int | None = _open_proc()  # /proc, to link unnamed files by descriptor
+        self.journal = BlobJournal(root.parent / "journal", self._put_verified, self.sync)
 
     def path(self, hexdigest: str) -> Path:
         if not HEX_RE.match(hexdigest):
             raise BadRequest(f"Invalid blob name {hexdigest!r}.")
         return self.root / hexdigest[:2] / hexdigest
+
+    def file(self, hexdigest: str) -> Path:
+        """The path of a blob's file for a reader: a blob that is still only in a journal (just
+        uploaded, ``storage/journal.py``) is written out first."""
+        path = self.path(hexdigest)
+        if self.journal.pending and not path.is_file():
+            self.journal.drain()
+        return path
+
+    def settle(self) -> None:
+        """Write out every journaled blob (before a tree of hardlinks to them is built)."""
+        if self.journal.pending:
+            self.journal.drain()
 
     def exists(self, hexdigest: str) -> bool:
         return self.path(hexdigest).is_file()
@@ -120,11 +135,19 @@ class BlobStore:
         unnamed file in its fan-out directory (``O_TMPFILE``) and linked into place, so a blob
         appears whole or not at all and no temporary name is created and removed per blob.
         Where the file system has no ``O_TMPFILE``: a named temporary file, linked, unlinked."""
+        self.verify(data, hexdigest)
+        self._put_verified(data, hexdigest)
+
+    @staticmethod
+    def verify(data: bytes | bytearray | memoryview, hexdigest: str) -> None:
+        """A blob received whole must hash to the name it was sent under (400 otherwise)."""
         actual = hashlib.sha256(data).hexdigest()
         if actual != hexdigest:
             raise BadRequest(f"Blob sent as sha256:{hexdigest} hashes to sha256:{actual}; it was not stored.")
         if not HEX_RE.match(hexdigest):
             raise BadRequest(f"Invalid blob name {hexdigest!r}.")
+
+    def _put_verified(self, data: bytes | bytearray | memoryview, hexdigest: str) -> None:
         fan = hexdigest[:2]
         if fan not in self._fanout:
             (self.root / fan).mkdir(exist_ok=True)
@@ -212,7 +235,7 @@ class BlobStore:
         self.path(hexdigest).unlink(missing_ok=True)
 
 
-def _write_all(fd: int, data: bytes | bytearray) -> None:
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]

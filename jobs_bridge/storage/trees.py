@@ -27,6 +27,7 @@ log = logging.getLogger("jobs_bridge.trees")
 def build(store: BlobStore, entries: Iterable[Entry], target: Path) -> None:
     """Materialize into a staging directory beside ``target`` and rename it into place, so a
     tree is either whole or absent (recovery removes ``.staging-*`` leftovers)."""
+    store.settle()  # the blobs a commit just received may still be in journals (storage/journal.py)
     staging = target.parent / f".staging-tree-{target.name}"
     remove_tree(staging)
     try:

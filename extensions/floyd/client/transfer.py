@@ -11,6 +11,7 @@ import os
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol, cast
@@ -22,6 +23,7 @@ from floyd.client.http import FloydClient
 from floyd.client.ignore import IgnoreRules
 from floyd.client.manifest import LocalManifest
 from floyd.client.progress import ProgressObserver
+from floyd.client.spool import PackSpool
 
 if TYPE_CHECKING:  # requests loads with the first request, not with the CLI
     import requests
@@ -60,8 +62,9 @@ def build_manifest(root: Path, observer: ProgressObserver, cache: StatCache | No
     return manifest, {f"sha256:{h}": f for h, f in manifest.by_hash().items()}
 
 
-def _manifest(files: list[LocalFile], cache: StatCache | None, observer: ProgressObserver) -> LocalManifest:
-    hashes = hash_files(files, cache, observer)
+def _manifest(files: list[LocalFile], cache: StatCache | None, observer: ProgressObserver,
+              spool: PackSpool | None = None) -> LocalManifest:
+    hashes = hash_files(files, cache, observer, spool=spool)
     digests = [hashes[f.path] for f in files]
     del hashes
     return LocalManifest(files, digests)
@@ -78,9 +81,10 @@ def upload(client: FloydClient, owner: str, name: str, root: Path, message: str 
         same = unchanged_version(client, owner, name, known)
         if same is not None:
             return UploadResult(same, True, False, len(files), sum(f.size for f in files), 0, 0)
-    manifest = _manifest(files, cache, observer)
-    status = start(lambda m: client.start_upload(owner, name, m, message, allow_duplicate), manifest)
-    result = send_missing(client, status, manifest, observer)
+    with closing(PackSpool(member_header)) as spool:
+        manifest = _manifest(files, cache, observer, spool)
+        status = start(lambda m: client.start_upload(owner, name, m, message, allow_duplicate), manifest)
+        result = send_missing(client, status, manifest, observer, spool)
     if heads is not None and result.version.get("id"):
         heads.remember(files, result.version["id"])
     return result
@@ -121,9 +125,10 @@ def upload_code(client: FloydClient, owner: str, project: str, root: Path, keep:
             files = [f for f in scan(root, observer) if keep(f.path) and f.path not in extra]
             files += [_extra_file(Path(tmp), rel, data) for rel, data in extra.items()]
             files.sort(key=lambda f: f.path)
-            manifest = _manifest(files, cache, observer)
-            status = start(lambda m: client.start_snapshot(owner, project, m, message), manifest)
-            return send_missing(client, status, manifest, observer)
+            with closing(PackSpool(member_header)) as spool:
+                manifest = _manifest(files, cache, observer, spool)
+                status = start(lambda m: client.start_snapshot(owner, project, m, message), manifest)
+                return send_missing(client, status, manifest, observer, spool)
     finally:
         if own_cache and cache is not None:
             cache.close()
@@ -166,7 +171,7 @@ def _extra_file(tmp: Path, rel: str, data: bytes) -> LocalFile:
 
 
 def send_missing(client: FloydClient, status: dict, manifest: LocalManifest,
-                 observer: ProgressObserver) -> UploadResult:
+                 observer: ProgressObserver, spool: PackSpool | None = None) -> UploadResult:
     total = manifest.total_bytes
     if status.get("duplicate_of"):
         return UploadResult(status["duplicate_of"], True, False, len(manifest), total, 0, 0)
@@ -183,6 +188,11 @@ def send_missing(client: FloydClient, status: dict, manifest: LocalManifest,
     small = [(h, f) for h, f in missing if f.size < LARGE_FILE]
     large = [(h, f) for h, f in missing if f.size >= LARGE_FILE]
     sent_bytes = 0
+    if spool is not None and small:  # the small files kept while hashing: nothing read again
+        spooled = spool.send({h for h, _ in small}, lambda body: client.send_pack(upload_id, body), observer,
+                             PACK_FILES, PACK_BYTES)
+        sent_bytes += sum(f.size for h, f in small if h in spooled)
+        small = [(h, f) for h, f in small if h not in spooled]
     for batch in batches(small):
         client.send_pack(upload_id, pack_stream(batch, observer))
         sent_bytes += sum(f.size for _, f in batch)
