@@ -56,22 +56,22 @@ class PackSpool:
     def send(self, wanted: set[str], send_pack: SendPack, observer: ProgressObserver,
              pack_files: int, pack_bytes: int) -> set[str]:
         """Send the members whose ``sha256:<hex>`` name is in ``wanted``, each once, in packs of at
-        most ``pack_files`` members or about ``pack_bytes`` bytes; returns the names sent."""
-        sent: set[str] = set()
+        most ``pack_files`` members or about ``pack_bytes`` bytes. Each name sent leaves
+        ``wanted`` (no second set of 100,000 names); what is left, returned, was not spooled."""
         if self._file is None or not wanted:
-            return sent
+            return wanted
         self._file.flush()
         self._file.seek(0)
-        members = self._members(wanted, sent)
+        members = self._members(wanted)
         first = next(members, None)
         while first is not None:
             tail: list[bytes | None] = [None]
             send_pack(self._pack(first, members, tail, observer, pack_files, pack_bytes))
             first = tail[0]
-        return sent
+        return wanted
 
-    def _members(self, wanted: set[str], sent: set[str]) -> Iterator[bytes]:
-        """Each wanted member not sent yet, as header + data + padding (skipping the others)."""
+    def _members(self, wanted: set[str]) -> Iterator[bytes]:
+        """Each wanted member, as header + data + padding (skipping the others)."""
         assert self._file is not None
         f = self._file
         while True:
@@ -81,8 +81,8 @@ class PackSpool:
             name = "sha256:" + header[:64].decode("ascii")
             size = int(header[124:135], 8)
             length = size + (-size) % BLOCK
-            if name in wanted and name not in sent:
-                sent.add(name)
+            if name in wanted:
+                wanted.discard(name)
                 yield header + f.read(length)
             else:
                 f.seek(length, 1)

@@ -189,10 +189,10 @@ def send_missing(client: FloydClient, status: dict, manifest: LocalManifest,
     large = [(h, f) for h, f in missing if f.size >= LARGE_FILE]
     sent_bytes = 0
     if spool is not None and small:  # the small files kept while hashing: nothing read again
-        spooled = spool.send({h for h, _ in small}, lambda body: client.send_pack(upload_id, body), observer,
-                             PACK_FILES, PACK_BYTES)
-        sent_bytes += sum(f.size for h, f in small if h in spooled)
-        small = [(h, f) for h, f in small if h not in spooled]
+        left = spool.send({h for h, _ in small}, lambda body: client.send_pack(upload_id, body), observer,
+                          PACK_FILES, PACK_BYTES)
+        sent_bytes += sum(f.size for h, f in small if h not in left)
+        small = [(h, f) for h, f in small if h in left]
     for batch in batches(small):
         client.send_pack(upload_id, pack_stream(batch, observer))
         sent_bytes += sum(f.size for _, f in batch)
