@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable
+from itertools import accumulate
 from pathlib import Path
 
 DIGEST = 32  # bytes of a sha256
+PREFIXES = 1 << 16  # buckets by a digest's first two bytes
 
 
 class BlobIndex:
@@ -21,7 +23,8 @@ class BlobIndex:
     def __init__(self, digests: bytes, sizes: array) -> None:
         self.digests = digests
         self.sizes = sizes
-        self._next = 0  # where the last lookup's successor is: blobs arrive in hash order
+        self._next = 0  # where the last lookup's successor is: blobs often arrive in hash order
+        self._starts: array | None = None  # per 2-byte prefix, where its digests start (built at the first miss)
 
     @classmethod
     def build(cls, pairs: Iterable[tuple[str, int]]) -> BlobIndex:
@@ -57,7 +60,7 @@ class BlobIndex:
         if at < len(self.sizes) and digests[at * DIGEST : (at + 1) * DIGEST] == key:
             self._next = at + 1
             return self.sizes[at]
-        lo, hi = 0, len(self.sizes)
+        lo, hi = self._bucket(key)
         while lo < hi:
             mid = (lo + hi) // 2
             if digests[mid * DIGEST : (mid + 1) * DIGEST] < key:
@@ -68,3 +71,16 @@ class BlobIndex:
             self._next = lo + 1
             return self.sizes[lo]
         return None
+
+    def _bucket(self, key: bytes) -> tuple[int, int]:
+        """The range of digests sharing ``key``'s first two bytes: a bisection of ~2 instead of
+        ~17 steps for a blob out of order (a client sends its packs in the order it hashed)."""
+        starts = self._starts
+        if starts is None:
+            counts = array("q", bytes(8 * (PREFIXES + 1)))
+            d = self.digests
+            for i in range(0, len(d), DIGEST):  # ~15 ms for 100,000 blobs, once per upload (kept by the manager)
+                counts[((d[i] << 8) | d[i + 1]) + 1] += 1
+            starts = self._starts = array("q", accumulate(counts))
+        b = (key[0] << 8) | key[1]
+        return starts[b], starts[b + 1]

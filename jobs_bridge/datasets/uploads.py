@@ -28,6 +28,7 @@ from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.datasets import deltas, owners, upload_files
+from jobs_bridge.datasets.blobindex import BlobIndex
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.receivers import PackReceiver, PartWriter
 from jobs_bridge.datasets.records import version_json
@@ -67,6 +68,7 @@ class UploadManager(LoggingConfigurable):
         self._guard = threading.Lock()
         # the newest uploads' parsed manifests, so a commit need not read manifest.json again
         self._recent: OrderedDict[str, Kept] = OrderedDict()
+        self._indexes: OrderedDict[str, BlobIndex] = OrderedDict()  # open uploads' blob indexes, newest last
         self.received = owners.ReceivedRecorder(datasets.sessions)
 
     @property
@@ -184,9 +186,22 @@ class UploadManager(LoggingConfigurable):
             return kept[0], kept[1]
         return upload_files.read(self.layout.upload_dir(upload_id))
 
+    def _index(self, upload_id: str) -> BlobIndex:
+        """The upload's blob index, kept between its packs (read and bucketed once, not per pack)."""
+        with self._guard:
+            found = self._indexes.get(upload_id)
+        if found is None:
+            found = upload_files.index(self.layout.upload_dir(upload_id))
+            with self._guard:
+                self._indexes[upload_id] = found
+                while len(self._indexes) > RECENT_MANIFESTS:
+                    self._indexes.popitem(last=False)
+        return found
+
     def _forget(self, upload_id: str) -> None:
         with self._guard:
             self._recent.pop(upload_id, None)
+            self._indexes.pop(upload_id, None)
             for key in [k for k in self._hashers if k[0] == upload_id]:
                 del self._hashers[key]
 
@@ -253,13 +268,13 @@ class UploadManager(LoggingConfigurable):
     def pack_receiver(self, caller: Caller, upload_id: str) -> PackReceiver:
         with self.datasets.sessions() as s:
             up = self._find(s, caller, upload_id)
-        return PackReceiver(self, up.id, up.created_by, upload_files.index(self.layout.upload_dir(up.id)))
+        return PackReceiver(self, up.id, up.created_by, self._index(up.id))
 
     def part_path(self, caller: Caller, upload_id: str, hash_value: str) -> tuple[Path, Entry]:
         hexd = parse_hash(hash_value)
         with self.datasets.sessions() as s:
             up = self._find(s, caller, upload_id)
-        size = upload_files.index(self.layout.upload_dir(up.id)).size(hexd)
+        size = self._index(up.id).size(hexd)
         if size is None:
             raise NotFound(f"sha256:{hexd} is not in this upload's manifest.")
         return self.layout.upload_dir(up.id) / f"{hexd}.part", Entry("", size, hexd)

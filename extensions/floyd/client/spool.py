@@ -22,6 +22,7 @@ MAX_FILE = 64 << 10  # files up to this size are kept (their per-file cost outwe
 MAX_BYTES = 512 << 20  # the most a spool holds (it lives in the temporary directory)
 BLOCK = 512
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
+PADDING = bytes(BLOCK)
 
 Header = Callable[[str, int], bytes]
 SendPack = Callable[[Iterator[bytes]], object]
@@ -42,9 +43,7 @@ class PackSpool:
     def add(self, hexdigest: str, data: bytes) -> None:
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="floyd-pack-")
-        self._file.write(self._header(hexdigest, len(data)))
-        self._file.write(data)
-        self._file.write(b"\0" * ((-len(data)) % BLOCK))
+        self._file.write(self._header(hexdigest, len(data)) + data + PADDING[: (-len(data)) % BLOCK])
         self.bytes += len(data)
         self.members += 1
 
