@@ -9,7 +9,9 @@ like any blob. The files of the store are written from the journals afterwards, 
 ``drain``: before a version's tree is built (``storage/trees.py``), when a reader needs a
 blob's file (``BlobStore.file``) and at start-up for journals a crash left. A journal is
 removed only once its blobs are files and flushed, so a crash at any point loses nothing:
-the next drain writes them again (an existing blob file wins: same bytes).
+start-up writes them again, checking the files a crash may have left half written. (A drain
+writes each file in place, no temporary name and link: only a reader who waited for the drain
+reads these blobs, and a creation costs 39 µs here against 53 µs with ``O_TMPFILE`` + link.)
 """
 
 from __future__ import annotations
@@ -96,10 +98,13 @@ class JournalWriter:
 class BlobJournal:
     """The journal directory of a blob store: closed journal files waiting to be drained."""
 
-    def __init__(self, directory: Path, put: Put, sync: Callable[[], None]) -> None:
+    def __init__(self, directory: Path, put: Put, repair: Put, sync: Callable[[], None]) -> None:
+        """``put`` writes a blob's file unless one exists; ``repair`` (after a crash) also checks
+        an existing file, which a crash may have left short or zero-filled."""
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self._put = put
+        self._repair = repair
         self._sync = sync
         self._closed: list[Path] = []  # closed journals no drain has taken yet
         self._unwritten = 0  # closed journals whose blobs are not all files yet (taken or not)
@@ -183,9 +188,12 @@ class BlobJournal:
                 log.warning("%s ends in a torn record; the blobs before it were kept", path)
                 break
             blob = view[start:pos]
-            if verify and hashlib.sha256(blob).hexdigest() != digest:
+            if not verify:
+                self._put(blob, digest)
+            elif hashlib.sha256(blob).hexdigest() == digest:
+                self._repair(blob, digest)
+            else:
                 log.warning("%s holds a damaged record for sha256:%s; skipped", path, digest)
                 continue
-            self._put(blob, digest)
             written += 1
         return written
