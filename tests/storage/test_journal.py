@@ -25,6 +25,16 @@ def _store(tmp_path: Path) -> BlobStore:
     return BlobStore(tmp_path / "blobs" / "sha256", tmp_path / "tmp")
 
 
+def _journaled(store: BlobStore, n: int) -> list[tuple[str, bytes]]:
+    """``n`` new blobs in one closed journal file of ``store``."""
+    blobs = _blobs(n)
+    writer = store.journal.writer()
+    for h, d in blobs:
+        writer.add(h, d)
+    writer.close()
+    return blobs
+
+
 def test_journaled_blobs_become_files_once_drained(tmp_path: Path) -> None:
     store = _store(tmp_path)
     blobs = _blobs(5)
@@ -52,27 +62,16 @@ def test_a_journal_file_rotates_and_hands_over_its_hashes(tmp_path: Path, monkey
 
 def test_a_reader_and_a_tree_get_the_files(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    (h, d), (h2, d2) = _blobs(2)
-    writer = store.journal.writer()
-    writer.add(h, d)
-    writer.add(h2, d2)
-    writer.close()
+    (h, d), _ = _journaled(store, 2)
     assert store.file(h).read_bytes() == d  # written out for the reader
-    writer = store.journal.writer()
-    (h3, d3), = _blobs(1)
-    writer.add(h3, d3)
-    writer.close()
+    (h3, d3), = _journaled(store, 1)
     build(store, [Entry("a/x", len(d3), h3), Entry("b", len(d), h)], tmp_path / "tree")
     assert (tmp_path / "tree" / "a" / "x").read_bytes() == d3
 
 
 def test_recovery_keeps_whole_records_and_drops_unfinished_journals(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    blobs = _blobs(4)
-    writer = store.journal.writer()
-    for h, d in blobs:
-        writer.add(h, d)
-    writer.close()
+    blobs = _journaled(store, 4)
     [path] = (tmp_path / "blobs" / "journal").glob("*.journal")
     raw = bytearray(path.read_bytes())
     second = len(journal.MAGIC) + journal.RECORD_HEADER + 100 + journal.RECORD_HEADER
@@ -92,11 +91,7 @@ def test_recovery_keeps_whole_records_and_drops_unfinished_journals(tmp_path: Pa
 
 def test_a_failed_drain_keeps_its_journals_for_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = _store(tmp_path)
-    blobs = _blobs(3)
-    writer = store.journal.writer()
-    for h, d in blobs:
-        writer.add(h, d)
-    writer.close()
+    blobs = _journaled(store, 3)
 
     def full(data: memoryview, hexdigest: str) -> None:
         raise OSError(28, "No space left on device")
@@ -134,11 +129,7 @@ def test_recovery_repairs_a_blob_file_a_crash_left_half_written(tmp_path: Path) 
     """A drain writes files in place; after a crash mid-drain the journal is still there and
     start-up rewrites any file whose bytes are not the blob's (short, or zero-filled by ext4)."""
     store = _store(tmp_path)
-    (h, d), (h2, d2) = _blobs(2)
-    writer = store.journal.writer()
-    writer.add(h, d)
-    writer.add(h2, d2)
-    writer.close()
+    (h, d), (h2, d2) = _journaled(store, 2)
     store.path(h).parent.mkdir(parents=True, exist_ok=True)
     store.path(h).write_bytes(bytes(len(d)))  # the crash: size right, bytes never written
     store.path(h2).parent.mkdir(parents=True, exist_ok=True)
