@@ -69,7 +69,9 @@ class ReceivedRecorder:
     """Records blobs as received by their uploader in a thread of its own, so a pack request
     answers once its blobs are stored and the next pack streams in while the rows are written
     (SQLite writes them with the GIL released: ~10 µs a blob, a third of a pack's time).
-    Whoever reads ownership for an upload (``missing``, a commit's check) calls ``wait`` first.
+    Each upload request that reads ownership (a start's ``missing``, a commit's check) calls
+    ``wait`` first, before it opens a session: on SQLite a session that has written holds the one
+    write lock, which the recorder would wait for in turn.
     A failed write is logged and leaves its blobs unrecorded: the client is asked for them again."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:

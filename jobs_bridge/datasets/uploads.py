@@ -86,6 +86,7 @@ class UploadManager(LoggingConfigurable):
     ) -> tuple[int, dict]:
         """Open (or find again, to resume) the upload of ``manifest``; ``body``: the request's JSON
         object that holds it, kept as the upload's manifest file."""
+        self.received.wait()  # packs answered before this request: recorded (owners.ReceivedRecorder)
         allow_duplicate = json_bool(allow_duplicate, "allow_duplicate")
         with self.datasets.sessions.begin() as s:
             if kind == "code":
@@ -146,6 +147,7 @@ class UploadManager(LoggingConfigurable):
             return {"duplicate_of": version_json(ds, same), "id": None, "version_id": vid}
 
     def status(self, caller: Caller, upload_id: str) -> dict:
+        self.received.wait()
         with self.datasets.sessions() as s:
             up = self._find(s, caller, upload_id)
             known = deltas.known_files(s, deltas.newest_base(s, up.dataset_id))
@@ -209,7 +211,6 @@ class UploadManager(LoggingConfigurable):
         """Blobs the caller has not proven to hold and the ``known`` version (one the dataset's
         writers may read) does not hold. An ownership row implies the blob file: rows are
         written after a blob is published and deleted before it is removed."""
-        self.received.wait()
         held = {stored[1][7:] for stored in known.values()} if known else set()
         hashes = sorted(h for h in by_hash if h not in held)
         owned = owners.owned(s, caller_name, hashes)
@@ -280,6 +281,7 @@ class UploadManager(LoggingConfigurable):
         return self.layout.upload_dir(up.id) / f"{hexd}.part", Entry("", size, hexd)
 
     def blob_offset(self, caller: Caller, upload_id: str, hash_value: str) -> tuple[int, int]:
+        self.received.wait()
         part, entry = self.part_path(caller, upload_id, hash_value)
         with self.datasets.sessions() as s:
             if not self._missing(s, caller.name, {entry.hexdigest: entry}):
@@ -287,6 +289,7 @@ class UploadManager(LoggingConfigurable):
         return (part.stat().st_size if part.exists() else 0), entry.size
 
     def part_writer(self, caller: Caller, upload_id: str, hash_value: str, offset: int) -> PartWriter:
+        self.received.wait()
         part, entry = self.part_path(caller, upload_id, hash_value)
         current = part.stat().st_size if part.exists() else 0
         with self.datasets.sessions() as s:
@@ -317,6 +320,7 @@ class UploadManager(LoggingConfigurable):
 
     # -- commit ------------------------------------------------------------------------
     def commit(self, caller: Caller, upload_id: str) -> dict:
+        self.received.wait()
         with self.datasets.sessions() as s:
             up = self._find(s, caller, upload_id)
             ds = s.get(Dataset, up.dataset_id)
@@ -356,8 +360,6 @@ class UploadManager(LoggingConfigurable):
                 highest = s.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == ds.id)) or 0
                 number = max(highest, ds.last_number) + 1
                 rows = deltas.plan(s, ds.id, entries, self.datasets.delta_max_fraction, planned)
-                if verify:
-                    self.received.wait()
                 owned = owners.owned(s, uploader, rows.new_hashes) if verify else set(rows.new_hashes)
                 unsent = {h for h in rows.new_hashes if h not in owned}  # unless the base holds them (``start``)
                 unsent -= deltas.present(s, deltas.newest_base(s, ds.id), unsent) if unsent else set()
