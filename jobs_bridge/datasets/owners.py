@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs_bridge.db import sqlite_cursor
@@ -26,6 +27,7 @@ OWNED = select(BlobOwner.hash).where(
 )
 SQLITE_ADD = "INSERT OR IGNORE INTO blob_owners (hash, owner) VALUES (?, ?)"
 log = logging.getLogger("jobs_bridge.owners")
+ATTEMPTS = 3  # writes of one batch of ownership rows before its blobs are given up (asked for again)
 
 
 def owned(s: Session, owner: str, hashes: list[str]) -> set[str]:
@@ -87,8 +89,15 @@ class ReceivedRecorder:
         self._writer.submit(lambda: None).result()
 
     def _write(self, owner: str, hashes: list[str]) -> None:
-        try:
-            with self.sessions.begin() as s:
-                add(s, owner, hashes)
-        except Exception:
-            log.exception("Could not record %d received blob(s) of %s; they will be asked for again", len(hashes), owner)
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self.sessions.begin() as s:
+                    add(s, owner, hashes)
+                return
+            except Exception as exc:  # OperationalError: SQLite's write lock held past its busy timeout
+                if attempt < ATTEMPTS and isinstance(exc, OperationalError):
+                    log.warning("Recording %d received blob(s) of %s: %s; trying again", len(hashes), owner, exc)
+                    continue
+                log.error("Could not record %d received blob(s) of %s; they will be asked for again",
+                          len(hashes), owner, exc_info=exc)
+                return

@@ -121,6 +121,18 @@ def test_cli_errors_are_actionable(alice: User, tmp_path: Path) -> None:
         no_traceback(proc)
 
 
+def _settled_part_size(uploads: Path) -> int:
+    """The part file's size once the bridge has written what reached it before the cut (the
+    last gathered chunk may still be on its way to the disk when the client has exited)."""
+    size, since = -1, time.monotonic()
+    while time.monotonic() - since < 0.5:
+        now = max(p.stat().st_size for p in uploads.glob("*/*.part"))
+        if now != size:
+            size, since = now, time.monotonic()
+        time.sleep(0.05)
+    return size
+
+
 def test_upload_interrupted_then_resumed(alice: User, tmp_path: Path) -> None:
     platform = alice.platform
     work = tmp_path / "huge"
@@ -150,7 +162,7 @@ def test_upload_interrupted_then_resumed(alice: User, tmp_path: Path) -> None:
         pytest.fail(f"upload finished before it could be interrupted: {out} {err}")
     assert proc.returncode == 130 and "run the same command again" in err.lower()
     assert "Traceback" not in err
-    held = max(p.stat().st_size for p in uploads.glob("*/*.part"))
+    held = _settled_part_size(uploads)
     resumed = alice.cli("data", "upload", "--json", cwd=work)
     result = as_json(resumed)
     assert result["ref"] == "alice/huge:1"
