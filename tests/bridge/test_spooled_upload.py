@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from floyd.client import FloydClient, spool, transfer
-from floyd.client.hashing import LocalFile, hash_files, scan
+from floyd.client.hashing import hash_files
 from floyd.client.progress import ProgressObserver
 from floyd.client.spool import PackSpool
 from floyd.client.transfer import member_header, upload
+from floyd.client.treescan import LocalFile, scan
 from tests.support.platform import User, write_tree
 
 

@@ -1,4 +1,4 @@
-"""Scan a tree and hash its files, with a stat cache so unchanged files are not re-read.
+"""Hash a scanned tree's files (``treescan.py``), with a stat cache so unchanged files are not re-read.
 
 DVC hashes small files one after another and runs ~10x slower than md5sum on many small
 files; here a small file costs an open, one read and a close (faster than ``sha256sum``
@@ -12,83 +12,22 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import stat
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from floyd.client.config import cache_dir
-from floyd.client.errors import FloydClientError
 from floyd.client.progress import ProgressObserver
 from floyd.client.spool import MAX_FILE as SPOOL_MAX_FILE
 from floyd.client.spool import PackSpool
+from floyd.client.treescan import Key, LocalFile
 
-SKIP_NAMES = {".floyddata", ".floydexpt"}
 CHUNK = 1 << 20
 HASH_BATCH = 256  # small files hashed between two progress updates
 SERIAL_MAX = 64 << 10  # files up to this size are hashed in the calling thread
 LARGE_BATCH = 8  # larger files per thread-pool task
 LOOKUP_BATCH = 500  # stat-cache keys per query (under SQLite's 999 host parameters with 1 per key)
-
-Key = tuple[int, int, int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class LocalFile:
-    path: str  # relative POSIX path inside the tree
-    abspath: str
-    size: int
-    key: Key  # dev, inode, mtime_ns, size
-
-
-def _key(st: os.stat_result) -> Key:
-    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-def scan(root: Path, observer: ProgressObserver | None = None) -> list[LocalFile]:
-    """Regular files under ``root`` (file symlinks followed, directory symlinks skipped)."""
-    root = Path(root)
-    if root.is_file():
-        st = root.stat()
-        return [LocalFile(root.name, str(root.resolve()), st.st_size, _key(st))]
-    if not root.is_dir():
-        raise FloydClientError(f"{root} is neither a file nor a directory.")
-    out: list[LocalFile] = []
-    skipped: list[str] = []
-    _scan_dir(str(root), "", out, skipped)
-    if skipped and observer:
-        observer.note(f"Skipped {len(skipped)} directory symlink(s) or unreadable file(s), e.g. {skipped[0]}")
-    out.sort(key=lambda f: f.path)
-    return out
-
-
-def _scan_dir(top: str, rel: str, out: list[LocalFile], skipped: list[str]) -> None:
-    """os.scandir, depth first: one stat per file (os.walk + stat + isfile took three)."""
-    dirs: list[tuple[str, str]] = []
-    with os.scandir(top) as it:
-        for entry in it:
-            sub = f"{rel}{entry.name}"
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    dirs.append((entry.path, sub + "/"))
-                    continue
-                if not rel and entry.name in SKIP_NAMES:
-                    continue
-                st = entry.stat()  # follows a file symlink; cached for plain files
-            except OSError:
-                skipped.append(sub)
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                skipped.append(sub)  # a symlinked directory
-            elif stat.S_ISREG(st.st_mode):
-                out.append(LocalFile(sub, entry.path, st.st_size, _key(st)))
-    for path, sub in dirs:
-        try:
-            _scan_dir(path, sub, out, skipped)
-        except OSError:  # an unreadable directory: os.walk skipped those silently too
-            skipped.append(sub.rstrip("/"))
 
 
 class StatCache:

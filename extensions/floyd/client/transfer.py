@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol, cast
 
 from floyd.client.errors import FloydAPIError, FloydClientError
-from floyd.client.hashing import CHUNK, LocalFile, StatCache, hash_files, scan
+from floyd.client.hashing import CHUNK, StatCache, hash_files
 from floyd.client.heads import TreeHeads
 from floyd.client.http import FloydClient
 from floyd.client.ignore import IgnoreRules
 from floyd.client.manifest import LocalManifest
 from floyd.client.progress import ProgressObserver
 from floyd.client.spool import PackSpool
+from floyd.client.treescan import LocalFile, scan, scan_tree
 
 if TYPE_CHECKING:  # requests loads with the first request, not with the CLI
     import requests
@@ -74,19 +75,19 @@ def upload(client: FloydClient, owner: str, name: str, root: Path, message: str 
            allow_duplicate: bool = False, observer: ProgressObserver | None = None,
            cache: StatCache | None = None) -> UploadResult:
     observer = observer or ProgressObserver()
-    files = scan(Path(root), observer)
+    tree = scan_tree(Path(root), observer)
     heads = TreeHeads(cache, client.url, owner, name, Path(root)) if cache is not None else None
-    known = heads.known(files) if heads is not None and not allow_duplicate else None
+    known = heads.known(tree) if heads is not None and not allow_duplicate else None
     if known is not None:
         same = unchanged_version(client, owner, name, known)
         if same is not None:
-            return UploadResult(same, True, False, len(files), sum(f.size for f in files), 0, 0)
+            return UploadResult(same, True, False, tree.count, tree.total_bytes, 0, 0)
     with closing(PackSpool(member_header)) as spool:
-        manifest = _manifest(files, cache, observer, spool)
+        manifest = _manifest(tree.files, cache, observer, spool)
         status = start(lambda m: client.start_upload(owner, name, m, message, allow_duplicate), manifest)
         result = send_missing(client, status, manifest, observer, spool)
     if heads is not None and result.version.get("id"):
-        heads.remember(files, result.version["id"])
+        heads.remember(tree, result.version["id"])
     return result
 
 

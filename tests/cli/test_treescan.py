@@ -1,0 +1,73 @@
+"""The client's tree scan: worker processes find what one process finds, with the same fingerprint."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from floyd.client.errors import FloydClientError
+from floyd.client.treescan import TreeScan, scan_tree
+from tests.support.platform import write_tree
+
+
+@pytest.fixture
+def big_tree(tmp_path: Path) -> Path:
+    """24 top directories, some nested, a file symlink, a directory symlink deep inside, a marker."""
+    root = tmp_path / "tree"
+    write_tree(root, {f"d{i:02d}/{'sub/' * (i % 3)}f{j}.txt": f"{i}-{j}".encode() for i in range(24) for j in range(5)})
+    write_tree(root, {"top.txt": b"top", ".floyddata": b"{}", "d07/sub/deep.bin": os.urandom(3000)})
+    (root / "d03" / "link.txt").symlink_to(root / "top.txt")
+    (root / "d05" / "sub" / "dirlink").symlink_to(root / "d01")
+    return root
+
+
+def describe(tree: TreeScan) -> tuple[list[tuple[str, int]], int, int, str, list[str]]:
+    return ([(f.path, f.size) for f in tree.files], tree.count, tree.total_bytes, tree.fingerprint,
+            sorted(tree.skipped))
+
+
+def test_workers_find_what_one_process_finds(big_tree: Path) -> None:
+    alone = scan_tree(big_tree, processes=1)
+    shared = scan_tree(big_tree, fanout_after=1, processes=3)
+    assert alone.workers == 0 and shared.workers == 2
+    assert describe(shared) == describe(alone)
+    paths = [f.path for f in alone.files]
+    assert paths == sorted(paths) and len(paths) == 24 * 5 + 3  # + top.txt, deep.bin, link.txt
+    assert ".floyddata" not in paths and "d03/link.txt" in paths
+    assert alone.skipped == ["d05/sub/dirlink"]
+    assert all(os.path.isabs(f.abspath) and Path(f.abspath).is_file() for f in shared.files)
+
+
+def test_fingerprint_follows_names_times_and_content(big_tree: Path) -> None:
+    first = scan_tree(big_tree, fanout_after=1, processes=2).fingerprint
+    assert scan_tree(big_tree, processes=1).fingerprint == first
+    os.utime(big_tree / "d11" / "sub" / "sub" / "f2.txt", (1, 1))
+    touched = scan_tree(big_tree, fanout_after=1, processes=2).fingerprint
+    assert touched != first
+    (big_tree / "d11" / "sub" / "sub" / "f2.txt").rename(big_tree / "d11" / "sub" / "sub" / "g2.txt")
+    renamed = scan_tree(big_tree, processes=1).fingerprint
+    assert renamed not in (first, touched)
+    (big_tree / "d20" / "empty").mkdir()  # a directory with no files changes no manifest
+    assert scan_tree(big_tree, fanout_after=1, processes=4).fingerprint == renamed
+
+
+def test_a_worker_that_cannot_run_leaves_its_share_here(big_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    alone = scan_tree(big_tree, processes=1)
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # starts, then exits 1 with no answer
+    failed = scan_tree(big_tree, fanout_after=1, processes=3)
+    assert failed.workers == 0 and describe(failed) == describe(alone)
+    monkeypatch.setattr(sys, "executable", str(big_tree / "no-such-python"))  # cannot start at all
+    missing = scan_tree(big_tree, fanout_after=1, processes=3)
+    assert missing.workers == 0 and describe(missing) == describe(alone)
+
+
+def test_a_single_file_and_a_missing_path(tmp_path: Path) -> None:
+    one = tmp_path / "one.csv"
+    one.write_bytes(b"a,b\n")
+    tree = scan_tree(one)
+    assert [(f.path, f.size) for f in tree.files] == [("one.csv", 4)] and tree.count == 1
+    with pytest.raises(FloydClientError, match="neither a file nor a directory"):
+        scan_tree(tmp_path / "nothing")
