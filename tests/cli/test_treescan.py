@@ -64,6 +64,23 @@ def test_a_worker_that_cannot_run_leaves_its_share_here(big_tree: Path, monkeypa
     assert missing.workers == 0 and describe(missing) == describe(alone)
 
 
+def test_a_worker_that_dies_after_its_header(big_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header counts, the files come from scanning the share here."""
+    fake = tmp_path / "python-header-only"
+    fake.write_text(f"""#!{sys.executable}
+import struct, subprocess, sys
+out = subprocess.run([{sys.executable!r}, *sys.argv[1:]], stdin=sys.stdin, capture_output=True).stdout
+(size,) = struct.unpack_from("<Q", out)
+sys.stdout.buffer.write(out[: 8 + size])
+sys.exit(3)
+""")
+    fake.chmod(0o755)
+    alone = scan_tree(big_tree, processes=1)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    cut = scan_tree(big_tree, fanout_after=1, processes=3)
+    assert cut.workers == 2 and describe(cut) == describe(alone)
+
+
 def test_a_single_file_and_a_missing_path(tmp_path: Path) -> None:
     one = tmp_path / "one.csv"
     one.write_bytes(b"a,b\n")
