@@ -50,40 +50,45 @@ def test_create_list_show(alice: User, bob: User, ds: str) -> None:
     assert "already have a dataset" in again.json()["message"]
 
 
-def test_upload_versions_and_dedup(alice: User, ds: str, tree: Path, tmp_path: Path) -> None:
-    client = client_for(alice)
+def test_upload_versions_and_dedup(platform: Platform, tree: Path, tmp_path: Path) -> None:
+    # A user of its own: the counts of files sent assume no other test stored these bytes (an
+    # empty file, say) as this user; alice's uploads elsewhere made this test fail after them.
+    owner = platform.user("dedup")
+    ds = "versions"
+    assert owner.api("POST", "datasets", json={"name": ds}).status_code == 201
+    client = client_for(owner)
     cache = StatCache(tmp_path / "cache.sqlite")
     write_tree(tree, {f"train/{i}.txt": f"sample {i}".encode() for i in range(40)})
     write_tree(tree, {"big.bin": os.urandom(9 << 20), "empty.txt": b""})
-    first = upload(client, "alice", ds, tree, "first", cache=cache)
+    first = upload(client, owner.name, ds, tree, "first", cache=cache)
     assert not first.duplicate
-    assert first.version["number"] == 1 and first.version["ref"] == f"alice/{ds}:1"
+    assert first.version["number"] == 1 and first.version["ref"] == f"dedup/{ds}:1"
     assert first.version["file_count"] == 42
     assert first.sent_files == 42 and first.sent_bytes == first.total_bytes
 
     # The same tree again: same id, no new version, nothing sent.
-    again = upload(client, "alice", ds, tree, "again", cache=cache)
+    again = upload(client, owner.name, ds, tree, "again", cache=cache)
     assert again.duplicate and again.sent_bytes == 0
     assert again.version["id"] == first.version["id"]
-    assert len(client.versions("alice", ds)) == 1
+    assert len(client.versions(owner.name, ds)) == 1
 
     # Unless asked: a second version with the same id.
-    forced = upload(client, "alice", ds, tree, "forced", allow_duplicate=True, cache=cache)
+    forced = upload(client, owner.name, ds, tree, "forced", allow_duplicate=True, cache=cache)
     assert forced.version["number"] == 2 and forced.version["id"] == first.version["id"]
     assert forced.sent_bytes == 0
 
     # One file changed: only that file is sent.
     (tree / "train" / "3.txt").write_text("changed")
-    third = upload(client, "alice", ds, tree, "third", cache=cache)
+    third = upload(client, owner.name, ds, tree, "third", cache=cache)
     assert third.version["number"] == 3
     assert third.sent_files == 1 and third.sent_bytes == len("changed")
-    d = client.diff("alice", ds, 1, 3)
+    d = client.diff(owner.name, ds, 1, 3)
     assert d["changed"] == ["train/3.txt"] and d["added"] == [] and d["removed"] == []
 
     (tree / "new.txt").write_text("new")
     (tree / "empty.txt").unlink()
-    fourth = upload(client, "alice", ds, tree, "fourth", cache=cache)
-    d = client.diff("alice", ds, 3, fourth.version["number"])
+    fourth = upload(client, owner.name, ds, tree, "fourth", cache=cache)
+    d = client.diff(owner.name, ds, 3, fourth.version["number"])
     assert d == {**d, "added": ["new.txt"], "removed": ["empty.txt"], "changed": []}
 
 

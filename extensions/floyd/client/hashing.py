@@ -42,10 +42,12 @@ class StatCache:
             " hash TEXT, PRIMARY KEY (dev, ino, mtime_ns, size))"
         )
         self.lock = threading.Lock()
+        self._storing: threading.Thread | None = None
 
     def lookup(self, files: Iterable[LocalFile]) -> dict[Key, str]:
         """Hashes of the files whose key is known: by inode in batches, the rest compared here
         (one query per file cost ~17 µs each, a third of a 100k-file re-upload)."""
+        self.settle()
         wanted = {f.key for f in files}
         by_dev: dict[int, set[int]] = {}
         for k in wanted:
@@ -72,7 +74,23 @@ class StatCache:
                                 [(*k, h) for k, h in items])
             self.db.commit()
 
+    def store_soon(self, files: list[LocalFile], digests: dict[str, str]) -> None:
+        """Store the hashes of ``files`` in a thread of its own: the upload's manifest request,
+        mostly a wait for the server, runs meanwhile (0.16 s of a 100,000-file upload).
+        ``close`` (and the interpreter's exit: the thread is not a daemon) waits for it."""
+        self.settle()
+        self._storing = threading.Thread(target=lambda: self.store((f.key, digests[f.path]) for f in files),
+                                         name="floyd-stat-cache")
+        self._storing.start()
+
+    def settle(self) -> None:
+        """Wait for a ``store_soon`` still running."""
+        if self._storing is not None:
+            self._storing.join()
+            self._storing = None
+
     def close(self) -> None:
+        self.settle()
         self.db.close()
 
 
@@ -137,5 +155,5 @@ def hash_files(files: list[LocalFile], cache: StatCache | None, observer: Progre
                 result[f.path] = digest
             observer.advance("hash", len(batch))
     if cache and (small or large):
-        cache.store([(f.key, result[f.path]) for f in (*small, *large)])
+        cache.store_soon([*small, *large], result)
     return result

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol, cast
 
 from floyd.client.errors import FloydAPIError, FloydClientError
+from floyd.client.gcpause import gc_paused
 from floyd.client.hashing import CHUNK, StatCache, hash_files
 from floyd.client.heads import TreeHeads
 from floyd.client.http import FloydClient
@@ -71,6 +72,7 @@ def _manifest(files: list[LocalFile], cache: StatCache | None, observer: Progres
     return LocalManifest(files, digests)
 
 
+@gc_paused()
 def upload(client: FloydClient, owner: str, name: str, root: Path, message: str = "",
            allow_duplicate: bool = False, observer: ProgressObserver | None = None,
            cache: StatCache | None = None) -> UploadResult:
@@ -103,6 +105,7 @@ def unchanged_version(client: FloydClient, owner: str, name: str, version_id: st
     return same if isinstance(same, dict) and same.get("id") == version_id else None
 
 
+@gc_paused()
 def upload_code(client: FloydClient, owner: str, project: str, root: Path, keep: Callable[[str], bool] | None = None,
                 observer: ProgressObserver | None = None, cache: StatCache | None = None,
                 extra: Mapping[str, bytes] | None = None, message: str = "") -> UploadResult:
