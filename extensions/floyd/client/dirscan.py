@@ -1,9 +1,14 @@
-"""Scan directories one at a time: each regular file with its (device, inode, mtime_ns, size),
-and a digest of each directory's files.
+"""Scan directories one at a time: each regular file's name with its (device, inode, mtime_ns,
+size), and a digest of each directory's files.
 
 A module of the client and a script of its own: ``treescan.py`` runs this file as a worker
 process (``python -I -S dirscan.py``), so it imports the standard library only and nothing
 heavy (``dataclasses`` alone costs 11 ms of a worker's ~25 ms start).
+
+A directory's files are kept as two columns (names, keys), and become ``LocalFile`` objects
+only when a caller needs them: an unchanged tree never does. Per file, a scan costs a stat
+(~2 µs in the kernel here) and what Python does around it; a ``LocalFile`` and a formatted
+line per file for the digest made that 0.49 s for 100,000 files, the columns 0.35 s.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import stat
 import struct
 import sys
 from array import array
-from itertools import chain
 from typing import NamedTuple
 
 SKIP_NAMES = {".floyddata", ".floydexpt"}
@@ -26,9 +30,7 @@ Pending = list[tuple[str, str]]  # directories still to scan: (path, relative pa
 
 
 class LocalFile(NamedTuple):
-    """One scanned file. A named tuple, not a frozen dataclass: a scan makes one per file, and
-    a dataclass's ``__init__`` cost 2 µs each (0.12 s of a 100,000-file scan); sorted by path
-    as a tuple, with no key function."""
+    """One scanned file (a named tuple: sorted by path as a tuple, with no key function)."""
 
     path: str  # relative POSIX path inside the tree
     abspath: str
@@ -36,31 +38,67 @@ class LocalFile(NamedTuple):
     key: Key  # dev, inode, mtime_ns, size
 
 
+class Dir(NamedTuple):
+    """One directory's regular files, sorted by name."""
+
+    top: str  # the directory's path as scanned (a file's path is top/name)
+    rel: str  # its path inside the tree, "" or ending in "/"
+    names: list[str]
+    keys: list[Key]
+
+
 class Found:
     """What one process found in the directories it scanned."""
 
-    __slots__ = ("digests", "entries", "files", "skipped")
+    __slots__ = ("digests", "dirs", "entries", "skipped")
 
     def __init__(self) -> None:
-        self.files: list[LocalFile] = []
+        self.dirs: list[Dir] = []
         self.skipped: list[str] = []
-        self.digests: dict[str, str] = {}  # directory → sha256 of its files and their keys
+        self.digests: dict[str, str] = {}  # directory → sha256 of its files' names and keys
         self.entries = 0
 
+    @property
+    def count(self) -> int:
+        return sum(len(d.names) for d in self.dirs)
 
-def digest(files: list[LocalFile]) -> str:
+    @property
+    def total_bytes(self) -> int:
+        return sum(k[3] for d in self.dirs for k in d.keys)
+
+    def files(self) -> list[LocalFile]:
+        out: list[LocalFile] = []
+        for top, rel, names, keys in self.dirs:
+            prefix = os.path.join(top, "")  # what os.scandir joins a name to
+            out += [LocalFile(rel + name, prefix + name, key[3], key) for name, key in zip(names, keys, strict=True)]
+        return out
+
+
+def digest(names: list[str], keys: list[Key]) -> str:
     """sha256 over one directory's files: a change of any name, size, inode or time changes it."""
-    files.sort()
-    return hashlib.sha256("\n".join(f"{f.path}\0{f.key[0]}\0{f.key[1]}\0{f.key[2]}\0{f.key[3]}" for f in files)
-                          .encode("utf-8", "surrogateescape")).hexdigest()
+    h = hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape"))
+    h.update(array("Q", [n for k in keys for n in (k[0], k[1], k[3])]).tobytes())
+    h.update(array("q", [k[2] for k in keys]).tobytes())
+    return h.hexdigest()
+
+
+def add_dir(found: Found, top: str, rel: str, names: list[str], keys: list[Key]) -> None:
+    """A directory's files (any order) into ``found``, sorted by name, with their digest."""
+    if not names:
+        return
+    order = sorted(range(len(names)), key=names.__getitem__)
+    names, keys = [names[i] for i in order], [keys[i] for i in order]
+    found.digests[rel] = digest(names, keys)
+    found.dirs.append(Dir(top, rel, names, keys))
 
 
 def scan_dir(top: str, rel: str, found: Found, pending: Pending) -> None:
     """One directory, not its subdirectories (those go onto ``pending``): os.scandir, one stat per
     file (os.walk + stat + isfile took three). An unreadable directory is skipped and noted, as
     os.walk skipped them silently; an unreadable top (``rel`` empty) raises."""
-    mine: list[LocalFile] = []
-    append, is_reg = mine.append, stat.S_ISREG  # bound once: this loop runs once per file
+    names: list[str] = []
+    keys: list[Key] = []
+    is_reg = stat.S_ISREG
     try:
         it = os.scandir(top)
     except OSError:
@@ -70,26 +108,24 @@ def scan_dir(top: str, rel: str, found: Found, pending: Pending) -> None:
         return
     with it:
         for entry in it:
-            sub = rel + entry.name
+            name = entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    pending.append((entry.path, sub + "/"))
+                    pending.append((entry.path, rel + name + "/"))
                     continue
-                if not rel and entry.name in SKIP_NAMES:
+                if not rel and name in SKIP_NAMES:
                     continue
                 st = entry.stat()  # follows a file symlink; cached for plain files
             except OSError:
-                found.skipped.append(sub)
+                found.skipped.append(rel + name)
                 continue
             if is_reg(st.st_mode):
-                size = st.st_size
-                append(LocalFile(sub, entry.path, size, (st.st_dev, st.st_ino, st.st_mtime_ns, size)))
+                names.append(name)
+                keys.append((st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
             elif stat.S_ISDIR(st.st_mode):
-                found.skipped.append(sub)  # a symlinked directory
-    found.entries += len(mine) + 1
-    if mine:
-        found.digests[rel] = digest(mine)
-        found.files += mine
+                found.skipped.append(rel + name)  # a symlinked directory
+    found.entries += len(names) + 1
+    add_dir(found, top, rel, names, keys)
 
 
 def scan_all(pending: Pending, found: Found) -> None:
@@ -102,30 +138,24 @@ def scan_all(pending: Pending, found: Found) -> None:
 def header(found: Found) -> bytes:
     """The first part of a worker's answer: what a caller needs to know whether the tree changed
     (count, bytes, skipped, digests), sent before the files are, so it waits for nothing more."""
-    data = marshal.dumps((len(found.files), sum(f.size for f in found.files), found.skipped, found.digests))
+    data = marshal.dumps((found.count, found.total_bytes, found.skipped, found.digests))
     return HEADER.pack(len(data)) + data
 
 
 def body(found: Found) -> bytes:
-    """The files as columns (paths, absolute paths, the numbers in arrays): a sixth of the cost
-    of a tuple per file to write and to read."""
-    if not found.files:
-        return marshal.dumps(("", "", b"", b"", b"", b""))
-    paths, abspaths, sizes = [f[0] for f in found.files], [f[1] for f in found.files], [f[2] for f in found.files]
-    keys = list(chain.from_iterable(f.key for f in found.files))
-    return marshal.dumps(("\0".join(paths), "\0".join(abspaths), array("Q", sizes).tobytes(),
-                          array("Q", keys[0::4]).tobytes(), array("Q", keys[1::4]).tobytes(),
-                          array("q", keys[2::4]).tobytes()))
+    """The directories as columns: names joined, numbers in arrays."""
+    return marshal.dumps([(top, rel, "\0".join(names), array("Q", [n for k in keys for n in (k[0], k[1], k[3])]).tobytes(),
+                           array("q", [k[2] for k in keys]).tobytes()) for top, rel, names, keys in found.dirs])
 
 
-def files_of(data: bytes) -> list[LocalFile]:
-    """The files of a ``body``."""
-    paths, abspaths, *numbers = marshal.loads(data)
-    if not paths:
-        return []
-    sizes, devs, inodes, mtimes = (array(code, raw) for code, raw in zip("QQQq", numbers, strict=True))
-    return [LocalFile(*row) for row in zip(paths.split("\0"), abspaths.split("\0"), sizes,
-                                           zip(devs, inodes, mtimes, sizes, strict=True), strict=True)]
+def dirs_of(data: bytes) -> list[Dir]:
+    """The directories of a ``body``."""
+    out = []
+    for top, rel, joined, unsigned, signed in marshal.loads(data):
+        numbers, mtimes = array("Q", unsigned), array("q", signed)
+        keys = [(numbers[3 * i], numbers[3 * i + 1], mtime, numbers[3 * i + 2]) for i, mtime in enumerate(mtimes)]
+        out.append(Dir(top, rel, joined.split("\0"), keys))
+    return out
 
 
 def work() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from floyd.client import dirscan
-from floyd.client.dirscan import HEADER, Found, LocalFile, Pending, files_of, scan_all, scan_dir
+from floyd.client.dirscan import HEADER, Dir, Found, LocalFile, Pending, add_dir, dirs_of, scan_all, scan_dir
 from floyd.client.errors import FloydClientError
 
 if TYPE_CHECKING:
@@ -40,8 +40,8 @@ class TreeScan:
         self._workers = workers
         self.workers = len(workers)  # processes besides this one that scanned part of the tree
         self.skipped = found.skipped
-        self.count = len(found.files)
-        self.total_bytes = sum(f.size for f in found.files)
+        self.count = found.count
+        self.total_bytes = found.total_bytes
         digests = dict(found.digests)
         for w in workers:
             assert w.header is not None  # answered() said so
@@ -56,11 +56,11 @@ class TreeScan:
     @property
     def files(self) -> list[LocalFile]:
         if self._files is None:
-            files = self._found.files
             for w in self._workers:
-                files += w.files()
+                self._found.dirs += w.dirs()
+            files = self._found.files()
             files.sort()  # by path: paths are unique, so the other fields are never compared
-            self._files, self._workers = files, []
+            self._files, self._workers, self._found.dirs = files, [], []
         return self._files
 
 
@@ -76,9 +76,7 @@ def scan_tree(root: Path, observer: ProgressObserver | None = None, fanout_after
     found = Found()
     if root.is_file():
         st = root.stat()
-        found.files.append(LocalFile(root.name, str(root.resolve()), st.st_size,
-                                     (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)))
-        found.digests[""] = dirscan.digest(found.files)
+        add_dir(found, str(root.resolve().parent), "", [root.name], [(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)])
         return TreeScan(found, [])
     if not root.is_dir():
         raise FloydClientError(f"{root} is neither a file nor a directory.")
@@ -154,17 +152,17 @@ class _Worker:
             return False
         return True
 
-    def files(self) -> list[LocalFile]:
-        """The worker's files, or its share scanned here if the body did not come whole."""
+    def dirs(self) -> list[Dir]:
+        """The worker's directories, or its share scanned here if the body did not come whole."""
         self.thread.join()
         if self.body is not None:
             try:
-                return files_of(self.body)
+                return dirs_of(self.body)
             except (ValueError, EOFError, TypeError):
                 pass
         found = Found()
         scan_all(list(self.share), found)
-        return found.files
+        return found.dirs
 
 
 def _start_workers(pending: Pending, processes: int) -> tuple[Pending, list[_Worker]]:
