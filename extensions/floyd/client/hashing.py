@@ -18,10 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from floyd.client.config import cache_dir
-from floyd.client.dirscan import Key, LocalFile
+from floyd.client.dirscan import Key
 from floyd.client.progress import ProgressObserver
 from floyd.client.spool import MAX_FILE as SPOOL_MAX_FILE
 from floyd.client.spool import PackSpool
+from floyd.client.treescan import LocalFile
 
 CHUNK = 1 << 20
 HASH_BATCH = 256  # small files hashed between two progress updates

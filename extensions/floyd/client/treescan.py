@@ -18,10 +18,9 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from floyd.client import dirscan
-from floyd.client.dirscan import HEADER, Dir, Found, LocalFile, Pending, add_dir, dirs_of, scan_all, scan_dir
+from floyd.client.dirscan import HEADER, Dir, Found, Key, Pending, add_dir, dirs_of, scan_all, scan_dir
 from floyd.client.errors import FloydClientError
 
 if TYPE_CHECKING:
@@ -29,6 +28,25 @@ if TYPE_CHECKING:
 
 FANOUT_AFTER = 4000  # entries this process scans before the rest of a tree goes to workers too
 MAX_PROCESSES = 8  # this one included
+WORKER_SCRIPT = str(Path(__file__).with_name("dirscan.py"))
+
+
+class LocalFile(NamedTuple):
+    """One scanned file (a named tuple: sorted by path as a tuple, with no key function; a frozen
+    dataclass's ``__init__`` cost 2 µs a file)."""
+
+    path: str  # relative POSIX path inside the tree
+    abspath: str
+    size: int
+    key: Key  # dev, inode, mtime_ns, size
+
+
+def local_files(dirs: list[Dir]) -> list[LocalFile]:
+    out: list[LocalFile] = []
+    for top, rel, names, keys in dirs:
+        prefix = os.path.join(top, "")  # what os.scandir joins a name to
+        out += [LocalFile(rel + name, prefix + name, key[3], key) for name, key in zip(names, keys, strict=True)]
+    return out
 
 
 class TreeScan:
@@ -58,7 +76,7 @@ class TreeScan:
         if self._files is None:
             for w in self._workers:
                 self._found.dirs += w.dirs()
-            files = self._found.files()
+            files = local_files(self._found.dirs)
             files.sort()  # by path: paths are unique, so the other fields are never compared
             self._files, self._workers, self._found.dirs = files, [], []
         return self._files
@@ -116,7 +134,7 @@ class _Worker:
 
     def __init__(self, share: Pending) -> None:
         self.share = share
-        self.proc = subprocess.Popen([sys.executable, "-I", "-S", dirscan.__file__], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-I", "-S", WORKER_SCRIPT], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.header: tuple | None = None
         self.body: bytes | None = None
