@@ -66,6 +66,25 @@ def force_remove(path: Path) -> None:
     shutil.rmtree(path)
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds a process has used (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, window: float = 0.5, busy: float = 0.02, timeout: float = 60.0) -> float:
+    """Wait until ``pid`` used at most ``busy`` CPU seconds in ``window`` seconds (work a previous
+    step left it, e.g. a tree built after a commit, would otherwise share the next timed step's
+    two cores); the seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        before = process_cpu(pid)
+        time.sleep(window)
+        if process_cpu(pid) - before <= busy:
+            break
+    return time.monotonic() - t0
+
+
 def build_image() -> str:
     """Build IMAGE the way a site does (images/build.sh, a no-op when it is up to date), so
     the benchmark measures what users run; returns build.sh's last ``build:`` line for the log."""

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import cli, force_remove, log, started
+from common import cli, force_remove, log, started, wait_idle
 from datasets import emit, median_run, run_upload, settle, sum_and_copy, tree_built
 
 from floyd.client.hashing import StatCache
@@ -94,6 +94,7 @@ def first_round(base: Path, platform: Platform, client: FloydClient, owner: str,
     log(f"generating {files} files of 1 KiB in {src}")
     small_tree(src, files)
     client.create_dataset(name)
+    log(f"the bridge was idle after {wait_idle(bridge):.1f}s")
     # The copy is removed at the end, not before the upload: see NO_DELETE_BEFORE in the docstring.
     baseline_s = sum(sum_and_copy(src, platform.root.parent / f"cp-{name}"))
     settle(src)
@@ -144,6 +145,7 @@ def bench_scale(base: Path, platform: Platform, quick: bool) -> None:
 
     cache = StatCache(cache_dir / "stat-cache.sqlite")  # the CLI's: it knows the tree
     try:
+        log(f"the bridge was idle after {wait_idle(bridge):.1f}s")
         agains = [run_upload(client, user.name, "small", src, cache, "again") for _ in range(len(rounds))]
         again = median_run(agains)
         emit("reupload_unchanged_100k", again.seconds, "first upload (median of the rounds)", first_s, goal=0.05,

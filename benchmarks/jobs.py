@@ -59,7 +59,7 @@ from typing import Any
 
 import docker
 import requests
-from common import IMAGE, build_image, cli, fmt, log, median, num, run_then_cleanup
+from common import IMAGE, build_image, cli, fmt, log, median, num, process_cpu, run_then_cleanup
 from common import emit as emit_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -444,8 +444,7 @@ class Bench:
         out["children"] = children.ru_utime + children.ru_stime
         for name, pid in self.watched().items():
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                out[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                out[name] = process_cpu(pid)
             except (OSError, ValueError, IndexError):
                 pass
         return out

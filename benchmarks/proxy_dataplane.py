@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import cli, log, median
+from common import cli, log, median, process_cpu
 from common import emit as emit_record
 from loadgen import PYTHON_CLIENT, load_generator
 from serving import Target, pct, sequential, throughput
@@ -60,12 +60,6 @@ from tests.support.serving import ASGI_OK_APP, FLASK_OK_APP  # noqa: E402
 
 TOKEN = "bench-proxy-token"
 KEY = "fk_proxy-dataplane-bench-key"
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (from /proc; USER_HZ = 100)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100
 
 
 def own_cpu() -> float:
