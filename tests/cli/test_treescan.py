@@ -86,5 +86,10 @@ def test_a_single_file_and_a_missing_path(tmp_path: Path) -> None:
     one.write_bytes(b"a,b\n")
     tree = scan_tree(one)
     assert [(f.path, f.size) for f in tree.files] == [("one.csv", 4)] and tree.count == 1
+    link = tmp_path / "elsewhere" / "link.csv"  # another directory and name than its target's
+    link.parent.mkdir()
+    link.symlink_to(one)
+    [f] = scan_tree(link).files
+    assert f.path == "link.csv" and Path(f.abspath).read_bytes() == b"a,b\n"
     with pytest.raises(FloydClientError, match="neither a file nor a directory"):
         scan_tree(tmp_path / "nothing")

@@ -94,7 +94,8 @@ def scan_tree(root: Path, observer: ProgressObserver | None = None, fanout_after
     found = Found()
     if root.is_file():
         st = root.stat()
-        add_dir(found, str(root.resolve().parent), "", [root.name], [(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)])
+        # the file as named (a symlink is followed when it is read), not its target's name
+        add_dir(found, str(root.absolute().parent), "", [root.name], [(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)])
         return TreeScan(found, [])
     if not root.is_dir():
         raise FloydClientError(f"{root} is neither a file nor a directory.")
