@@ -12,14 +12,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from jobs_bridge import db
-from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.executors.local import LocalExecutor
 from jobs_bridge.jobs.prepare import JobPreparer
 from jobs_bridge.orm import ImagePackages
 from jobs_bridge.resources.gpus import GpuAllocator
-from jobs_bridge.storage.blobs import BlobStore
-from jobs_bridge.storage.paths import StorageLayout
+from tests.support.storage import datasets_on_disk
 
 
 class CountingExecutor(LocalExecutor):
@@ -35,14 +32,8 @@ class CountingExecutor(LocalExecutor):
 
 
 def test_parallel_preparations_capture_a_new_image_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    engine = db.make_engine(url)
-    db.init_schema(engine, url)
-    sessions = db.session_factory(engine)
-    layout = StorageLayout(tmp_path / "root")
-    layout.ensure()
+    sessions, layout, datasets = datasets_on_disk(tmp_path)
     executor = CountingExecutor(layout.root)
-    datasets = DatasetManager(sessions=sessions, layout=layout, store=BlobStore(layout.blobs, layout.tmp))
     preparer = JobPreparer(sessions, layout, datasets, GpuAllocator(sessions=sessions), executor, "")
     image_id = executor.image_id("any")
     start = threading.Barrier(4)
@@ -66,4 +57,4 @@ def test_parallel_preparations_capture_a_new_image_once(tmp_path: Path) -> None:
         assert s.scalar(select(func.count()).select_from(ImagePackages)) == 1
         row = s.get(ImagePackages, image_id)
         assert row is not None and "==" in row.packages
-    engine.dispose()
+    sessions.kw["bind"].dispose()  # the helper's engine

@@ -11,24 +11,14 @@ import threading
 import time
 from pathlib import Path
 
-from jobs_bridge import db
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.datasets import owners
-from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.uploads import UploadManager
-from jobs_bridge.storage.blobs import BlobStore
-from jobs_bridge.storage.paths import StorageLayout
+from tests.support.storage import datasets_on_disk
 
 
 def _uploads(tmp_path: Path) -> UploadManager:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    engine = db.make_engine(url)
-    db.init_schema(engine, url)
-    sessions = db.session_factory(engine)
-    layout = StorageLayout(tmp_path / "root")
-    layout.ensure()
-    return UploadManager(datasets=DatasetManager(sessions=sessions, layout=layout,
-                                                 store=BlobStore(layout.blobs, layout.tmp)))
+    return UploadManager(datasets=datasets_on_disk(tmp_path)[2])
 
 
 def test_a_start_waits_for_queued_recording_before_it_writes(tmp_path: Path) -> None:
