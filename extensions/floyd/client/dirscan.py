@@ -53,11 +53,22 @@ class Found:
         return sum(k[3] for d in self.dirs for k in d[3])
 
 
+def packed(keys: list[Key]) -> tuple[bytes, bytes]:
+    """Keys as two arrays' bytes: (device, inode, size) unsigned, mtime_ns signed (before 1970)."""
+    return (array("Q", [n for k in keys for n in (k[0], k[1], k[3])]).tobytes(),
+            array("q", [k[2] for k in keys]).tobytes())
+
+
+def unpacked(unsigned: bytes, signed: bytes) -> list[Key]:
+    numbers, mtimes = array("Q", unsigned), array("q", signed)
+    return [(numbers[3 * i], numbers[3 * i + 1], mtime, numbers[3 * i + 2]) for i, mtime in enumerate(mtimes)]
+
+
 def digest(names: list[str], keys: list[Key]) -> str:
     """sha256 over one directory's files: a change of any name, size, inode or time changes it."""
     h = hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape"))
-    h.update(array("Q", [n for k in keys for n in (k[0], k[1], k[3])]).tobytes())
-    h.update(array("q", [k[2] for k in keys]).tobytes())
+    for part in packed(keys):
+        h.update(part)
     return h.hexdigest()
 
 
@@ -123,18 +134,13 @@ def header(found: Found) -> bytes:
 
 def body(found: Found) -> bytes:
     """The directories as columns: names joined, numbers in arrays."""
-    return marshal.dumps([(top, rel, "\0".join(names), array("Q", [n for k in keys for n in (k[0], k[1], k[3])]).tobytes(),
-                           array("q", [k[2] for k in keys]).tobytes()) for top, rel, names, keys in found.dirs])
+    return marshal.dumps([(top, rel, "\0".join(names), *packed(keys)) for top, rel, names, keys in found.dirs])
 
 
 def dirs_of(data: bytes) -> list[Dir]:
     """The directories of a ``body``."""
-    out = []
-    for top, rel, joined, unsigned, signed in marshal.loads(data):
-        numbers, mtimes = array("Q", unsigned), array("q", signed)
-        keys = [(numbers[3 * i], numbers[3 * i + 1], mtime, numbers[3 * i + 2]) for i, mtime in enumerate(mtimes)]
-        out.append((top, rel, joined.split("\0"), keys))
-    return out
+    return [(top, rel, joined.split("\0"), unpacked(unsigned, signed))
+            for top, rel, joined, unsigned, signed in marshal.loads(data)]
 
 
 def work() -> None:
