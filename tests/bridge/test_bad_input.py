@@ -39,6 +39,8 @@ def stocked(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Use
     alice.api("POST", "datasets", json={"name": "corpus"})
     tree = write_tree(tmp_path_factory.mktemp("corpus"), {"keep/me.txt": b"precious", "x.bin": os.urandom(2048)})
     upload(FloydClient(platform.url, alice.token), "alice", "corpus", tree)
+    # The tree is built after the commit answers; the tests compare snapshots of the storage root.
+    built(platform.root / "datasets" / "alice" / "corpus" / "1" / "x.bin")
     return alice
 
 
