@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 
 from jobs_bridge.datasets import layers
 from jobs_bridge.datasets.layers import Layers
-from jobs_bridge.db import sqlite_cursor
+from jobs_bridge.db import sqlite_cursor, sqlite_insert
 from jobs_bridge.orm import DatasetVersion, VersionFile
 from jobs_bridge.storage.manifest import Entry, Known
 
 VERSION_FILES = cast(Table, VersionFile.__table__)  # the table itself, for Core inserts
 Row = tuple[str, int, str, "float | None"]
-INSERT_ROW = "INSERT INTO version_files (version_pk, path, size, hash, mtime, removed) VALUES (?, ?, ?, ?, ?, ?)"
+ROW_COLUMNS = ("path", "size", "hash", "mtime", "removed")
 
 
 @dataclass
@@ -170,14 +170,17 @@ def plan(s: Session, dataset_id: int, entries: list[Entry], max_fraction: float,
 
 
 def write(s: Session, version_pk: int, rows: list[dict]) -> None:
-    """Insert a version's rows: on SQLite through the driver's ``executemany`` (100,000 rows in
+    """Insert a version's rows: on SQLite through the driver (``db.sqlite_insert``: 100,000 rows in
     0.5 s against 0.9 s through Core), elsewhere through Core, whose batched ``VALUES`` lists
     are PostgreSQL's fast path (the ORM's bulk path was 2x slower than Core)."""
     cursor = sqlite_cursor(s)
     if cursor is not None:
+        # in hash order: the inserts into the hash index then walk it once, not at random (0.45–0.55
+        # s for 100,000 rows into a table of 100,000–500,000, against 0.45–0.8 s in path order)
+        ordered = sorted(rows, key=lambda r: r["hash"])
         try:
-            cursor.executemany(INSERT_ROW, [(version_pk, r["path"], r["size"], r["hash"], r["mtime"], r["removed"])
-                                            for r in rows])
+            sqlite_insert(cursor, "version_files", {"version_pk": version_pk}, ROW_COLUMNS,
+                          [(r["path"], r["size"], r["hash"], r["mtime"], r["removed"]) for r in ordered])
         finally:
             cursor.close()
         return

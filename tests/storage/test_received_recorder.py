@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from sqlalchemy import event
+
 from jobs_bridge.auth.identity import Caller
 from jobs_bridge.datasets import owners
 from jobs_bridge.datasets.uploads import UploadManager
@@ -40,3 +42,25 @@ def test_a_start_waits_for_queued_recording_before_it_writes(tmp_path: Path) -> 
     assert answered and answered[0][0] == 201  # …and then answers, well within the busy timeout
     with uploads.datasets.sessions() as s:
         assert owners.owned(s, "alice", alices) == set(alices)  # nothing was given up
+
+
+def test_what_is_recorded_while_a_write_runs_goes_into_one_transaction(tmp_path: Path) -> None:
+    """A transaction per pack cost as much in its commit as in its rows and let the recorder fall
+    behind a 100,000-file upload; packs recorded meanwhile are written together."""
+    uploads = _uploads(tmp_path)
+    engine = uploads.datasets.sessions.kw["bind"]
+    commits: list[int] = []
+    event.listen(engine, "commit", lambda _conn: commits.append(1))
+    gate = threading.Event()
+    uploads.received._writer.submit(gate.wait)  # busy with an earlier pack
+    packs = {owner: [hashlib.sha256(f"{owner}{i}".encode()).hexdigest() for i in range(50)] for owner in ("ann", "ben")}
+    for i in range(0, 50, 10):
+        for owner, hashes in packs.items():
+            uploads.record_received(owner, hashes[i:i + 10])
+    gate.set()
+    uploads.received.wait()
+    assert len(commits) == 1
+    with uploads.datasets.sessions() as s:
+        for owner, hashes in packs.items():
+            assert owners.owned(s, owner, hashes) == set(hashes)
+        assert owners.owned(s, "ann", packs["ben"]) == set()  # each owner's rows, no other's
