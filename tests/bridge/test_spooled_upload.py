@@ -16,7 +16,7 @@ from floyd.client import FloydClient, spool, transfer
 from floyd.client.hashing import hash_files
 from floyd.client.progress import ProgressObserver
 from floyd.client.spool import PackSpool
-from floyd.client.transfer import member_header, upload
+from floyd.client.transfer import upload
 from floyd.client.treescan import LocalFile, scan
 from tests.support.platform import User, write_tree
 
@@ -33,7 +33,7 @@ def test_hashing_spools_small_files_and_sends_each_wanted_one_once(tmp_path: Pat
     datas["same.bin"] = datas["a.bin"]  # one blob under two paths: sent once
     tree = write_tree(tmp_path / "t", datas)
     files = scan(tree)
-    sp = PackSpool(member_header)
+    sp = PackSpool()
     digests = hash_files(files, None, spool=sp)
     assert digests == {p: hashlib.sha256(d).hexdigest() for p, d in datas.items()}
     assert sp.members == 3  # big.bin is past MAX_FILE: read again when sent
@@ -47,7 +47,7 @@ def test_hashing_spools_small_files_and_sends_each_wanted_one_once(tmp_path: Pat
 
 def test_packs_split_by_count(tmp_path: Path) -> None:
     tree = write_tree(tmp_path / "t", {f"f{i}": os.urandom(50) for i in range(7)})
-    sp = PackSpool(member_header)
+    sp = PackSpool()
     digests = hash_files(scan(tree), None, spool=sp)
     packs: list[dict[str, bytes]] = []
     left = sp.send({f"sha256:{h}" for h in digests.values()}, lambda body: packs.append(_tar_members(body)),
@@ -59,7 +59,7 @@ def test_packs_split_by_count(tmp_path: Path) -> None:
 def test_the_spool_has_a_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(spool, "MAX_BYTES", 250)
     tree = write_tree(tmp_path / "t", {f"f{i}": os.urandom(100) for i in range(5)})
-    sp = PackSpool(member_header)
+    sp = PackSpool()
     hash_files(scan(tree), None, spool=sp)
     assert sp.members == 2 and sp.bytes == 200
 
@@ -68,7 +68,7 @@ def test_a_file_that_changed_since_the_scan_is_not_spooled(tmp_path: Path) -> No
     tree = write_tree(tmp_path / "t", {"grows.txt": b"x" * 10})
     [f] = scan(tree)
     (tree / "grows.txt").write_bytes(b"x" * 20)
-    sp = PackSpool(member_header)
+    sp = PackSpool()
     hash_files([LocalFile(f.path, f.abspath, f.size, f.key)], None, spool=sp)
     assert sp.members == 0  # sent the long way, whose stat check says the file changed
 

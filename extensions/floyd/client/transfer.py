@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Protocol, cast
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.gcpause import gc_paused
 from floyd.client.hashing import CHUNK, StatCache, hash_files
+from floyd.client.hashwork import member_header
 from floyd.client.heads import TreeHeads
 from floyd.client.http import FloydClient
 from floyd.client.ignore import IgnoreRules
@@ -84,7 +85,7 @@ def upload(client: FloydClient, owner: str, name: str, root: Path, message: str 
         same = unchanged_version(client, owner, name, known)
         if same is not None:
             return UploadResult(same, True, False, tree.count, tree.total_bytes, 0, 0)
-    with closing(PackSpool(member_header)) as spool:
+    with closing(PackSpool()) as spool:
         manifest = _manifest(tree.files, cache, observer, spool)
         status = start(lambda m: client.start_upload(owner, name, m, message, allow_duplicate), manifest)
         result = send_missing(client, status, manifest, observer, spool)
@@ -129,7 +130,7 @@ def upload_code(client: FloydClient, owner: str, project: str, root: Path, keep:
             files = [f for f in scan(root, observer) if keep(f.path) and f.path not in extra]
             files += [_extra_file(Path(tmp), rel, data) for rel, data in extra.items()]
             files.sort(key=lambda f: f.path)
-            with closing(PackSpool(member_header)) as spool:
+            with closing(PackSpool()) as spool:
                 manifest = _manifest(files, cache, observer, spool)
                 status = start(lambda m: client.start_snapshot(owner, project, m, message), manifest)
                 return send_missing(client, status, manifest, observer, spool)
@@ -252,39 +253,6 @@ def pack_stream(batch: list[tuple[str, LocalFile]], observer: ProgressObserver) 
     buf += b"\0" * (2 * BLOCK)
     yield bytes(buf)
     observer.advance("send", len(buf))
-
-
-def _header_template() -> tuple[bytes, int]:
-    """A pack member's ustar header without its name and size, and the sum of its bytes with
-    the checksum field as spaces (how tar sums a header)."""
-    block = bytearray(BLOCK)
-    block[100:108] = b"0000644\0"
-    block[108:116] = block[116:124] = b"0000000\0"
-    block[136:148] = b"00000000000\0"
-    block[148:156] = b" " * 8
-    block[156:157] = b"0"
-    block[257:265] = b"ustar\x0000"
-    return bytes(block), sum(block)
-
-
-HEADER_TEMPLATE, HEADER_SUM = _header_template()
-
-
-def member_header(name: str, size: int) -> bytes:
-    """The ustar header of a pack member (a hex hash, mode 0644, no times): the template with the
-    name and size put in, its checksum summed over those two only (tarfile's tobuf cost more
-    than reading a 1 KiB file; summing all 512 bytes, most of the header's own cost)."""
-    if size >= 8**11:  # past what 11 octal digits hold: tarfile's own header
-        info = tarfile.TarInfo(name)
-        info.size = size
-        return info.tobuf(format=tarfile.GNU_FORMAT)
-    raw = name.encode("ascii")
-    digits = b"%011o\0" % size
-    block = bytearray(HEADER_TEMPLATE)
-    block[: len(raw)] = raw
-    block[124:136] = digits
-    block[148:156] = b"%06o\0 " % (HEADER_SUM + sum(raw) + sum(digits))
-    return bytes(block)
 
 
 def file_chunks(f: LocalFile, offset: int, observer: ProgressObserver) -> Iterator[bytes]:

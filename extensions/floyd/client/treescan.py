@@ -107,7 +107,7 @@ def scan_tree(root: Path, observer: ProgressObserver | None = None, fanout_after
     workers: list[_Worker] = []
     while pending:
         if found.entries >= fanout_after and len(pending) > 1:
-            pending, workers = _start_workers(pending, processes or _processes())
+            pending, workers = _start_workers(pending, processes or usable_cpus())
             break
         top, rel = pending.pop()
         scan_dir(top, rel, found, pending)
@@ -119,7 +119,8 @@ def scan_tree(root: Path, observer: ProgressObserver | None = None, fanout_after
     return tree
 
 
-def _processes() -> int:
+def usable_cpus() -> int:
+    """The cores this process may run on, at most ``MAX_PROCESSES`` (its own included)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS
