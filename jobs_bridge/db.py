@@ -94,7 +94,7 @@ def sqlite_cursor(s: Session) -> Any | None:
     return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # an open session's connection
 
 
-JSON_CHUNK = 20_000  # rows per statement of ``sqlite_insert``: a few MiB of JSON text at a time
+JSON_CHUNK = 2_000  # rows per statement of ``sqlite_insert``: the statement cache keeps its last text (20,000: 1.6 MiB a connection)
 _json1: bool | None = None  # whether this SQLite has json_each/json_extract (built in from 3.38): asked once
 
 
