@@ -42,7 +42,7 @@ class PackReceiver:
         self.upload_id = upload_id
         self.owner = owner
         self.index = index
-        self.reader = TarReader(self._member, self._data, self._end)
+        self.reader = TarReader(self._member, self._data, self._end, self._whole)
         self.writer: BlobWriter | None = None
         self.small: bytearray | None = None  # the current member, when it is gathered in memory
         self.small_hex = ""
@@ -79,7 +79,8 @@ class PackReceiver:
         pending, self.pending = self.pending, []
         self.uploads.record_received(self.owner, pending)
 
-    def _member(self, name: str, size: int) -> None:
+    def _expected(self, name: str, size: int) -> str:
+        """The member's hex hash, once its name and size are those of a blob of the manifest."""
         hexd = name.rsplit("/", 1)[-1]
         if hexd.startswith("sha256:"):
             hexd = hexd[7:]
@@ -88,6 +89,25 @@ class PackReceiver:
             raise BadRequest(f"Pack member {name!r} is not a blob of this upload's manifest.")
         if size != expected:
             raise BadRequest(f"Pack member sha256:{hexd} is {size} bytes; the manifest says {expected}.")
+        return hexd
+
+    def _whole(self, name: str, data: memoryview) -> None:
+        """A member that arrived whole in one chunk (most small files): checked and stored at once."""
+        hexd = self._expected(name, len(data))
+        if len(data) > journal.MAX_BLOB:
+            self._member(name, len(data))
+            self._data(data)
+            self._end()
+            return
+        BlobStore.verify(data, hexd)
+        self.pending += self.journal.add(hexd, data)  # recorded once its journal file is whole
+        self.stored += 1
+        self.bytes += len(data)
+        if len(self.pending) >= OWNER_FLUSH_EVERY:
+            self.flush()
+
+    def _member(self, name: str, size: int) -> None:
+        hexd = self._expected(name, size)
         if size <= IN_MEMORY:
             self.small, self.small_hex = bytearray(), hexd
         else:

@@ -48,7 +48,7 @@ class JournalWriter:
         self._hashes: list[str] = []
         self._bytes = 0
 
-    def add(self, hexdigest: str, data: bytes | bytearray) -> list[str]:
+    def add(self, hexdigest: str, data: bytes | bytearray | memoryview) -> list[str]:
         fh = self._fh
         try:
             if fh is None:

@@ -17,17 +17,23 @@ BLOCK = 512
 
 class TarReader:
     """Incremental ustar/PAX reader: ``feed`` chunks, get ``on_member(name, size)``,
-    ``on_data(bytes)`` and ``on_end()`` callbacks for each regular file."""
+    ``on_data(bytes)`` and ``on_end()`` callbacks for each regular file.
+
+    ``on_whole(name, data)``, when given, takes instead each plain member that lies whole in a
+    chunk, with its bytes in one view: a pack of 1 KiB files is 4,096 of them per MiB, and three
+    callbacks and three turns of the loop per member were most of the bridge's time per pack."""
 
     def __init__(
         self,
         on_member: Callable[[str, int], None],
         on_data: Callable[[memoryview], None],
         on_end: Callable[[], None],
+        on_whole: Callable[[str, memoryview], None] | None = None,
     ) -> None:
         self.on_member = on_member
         self.on_data = on_data
         self.on_end = on_end
+        self.on_whole = on_whole
         self._buf = bytearray()
         self._remaining = 0  # data bytes left in the current member
         self._padding = 0
@@ -42,6 +48,11 @@ class TarReader:
         while len(view):
             if self.finished:
                 return  # anything after the end-of-archive blocks is ignored, as tar does
+            if self.on_whole is not None and self._at_header():
+                taken = self._whole_members(view)
+                view = view[taken:]
+                if not len(view):
+                    return
             if self._in_member:
                 take = min(self._remaining, len(view))
                 if take:
@@ -72,6 +83,30 @@ class TarReader:
                 header = bytes(self._buf)
                 self._buf.clear()
                 self._header(header)
+
+    def _at_header(self) -> bool:
+        return not (self._in_member or self._skip_pax or self._padding or self._buf or self._pax_name is not None)
+
+    def _whole_members(self, view: memoryview) -> int:
+        """Hand each plain member lying whole in ``view`` to ``on_whole``; the bytes used. Stops at
+        anything else (a member cut by the chunk's end, PAX, the end of the archive), which the
+        general path reads; padding past the chunk's end is left to skip."""
+        assert self.on_whole is not None
+        pos, end = 0, len(view)
+        while end - pos >= BLOCK:
+            plain = _plain_member(bytes(view[pos:pos + BLOCK]))
+            if plain is None:
+                break
+            name, size = plain
+            data_end = pos + BLOCK + size
+            if data_end > end:
+                break
+            self.on_whole(name, view[pos + BLOCK:data_end])
+            pos = data_end + (-size) % BLOCK
+            if pos > end:
+                self._padding = pos - end
+                return end
+        return pos
 
     def close(self) -> None:
         if self._in_member or self._skip_pax or self._buf.strip(b"\0"):

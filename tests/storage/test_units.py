@@ -64,9 +64,17 @@ class Collector:
     def data(self, chunk: memoryview) -> None:
         self.files[self.current].extend(chunk)
 
+    def whole(self, name: str, data: memoryview) -> None:
+        assert name not in self.files
+        self.files[name] = bytearray(data)
+        self.wholes += 1
 
+    wholes = 0
+
+
+@pytest.mark.parametrize("whole", [False, True], ids=["callbacks", "whole-members"])
 @pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
-def test_tar_reader_any_chunking(fmt: int) -> None:
+def test_tar_reader_any_chunking(fmt: int, whole: bool) -> None:
     rng = random.Random(7)
     long_name = 120 if fmt == tarfile.PAX_FORMAT else 5  # only PAX carries names over 100 bytes here
     members = {f"{'n' * (long_name if i == 3 else 5)}{i}": os.urandom(rng.choice([0, 1, 511, 512, 513, 5000]))
@@ -78,16 +86,19 @@ def test_tar_reader_any_chunking(fmt: int) -> None:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     raw = buf.getvalue()
-    for _ in range(5):
+    wholes = 0
+    for _ in range(8):
         sink = Collector()
-        reader = TarReader(sink.member, sink.data, lambda: None)
+        reader = TarReader(sink.member, sink.data, lambda: None, sink.whole if whole else None)
         pos = 0
         while pos < len(raw):
-            step = rng.randint(1, 3000)
+            step = rng.randint(1, rng.choice([700, 3000, 20_000]))  # cut anywhere, or whole members in one chunk
             reader.feed(raw[pos:pos + step])
             pos += step
         reader.close()
         assert {k: bytes(v) for k, v in sink.files.items()} == members
+        wholes += sink.wholes
+    assert (wholes > 0) == whole  # and the fast path did take members whole
 
 
 def test_tar_reader_refuses_links_and_truncation() -> None:
