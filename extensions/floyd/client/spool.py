@@ -22,6 +22,7 @@ from floyd.client.progress import ProgressObserver
 
 MAX_FILE = 64 << 10  # files up to this size are kept (their per-file cost outweighs their bytes)
 MAX_BYTES = 512 << 20  # the most a spool holds (it lives in the temporary directory)
+READ_BYTES = 4 << 20  # what ``send`` reads of a spool at a time
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
 
 SendPack = Callable[[Iterator[bytes]], object]
@@ -37,6 +38,7 @@ class PackSpool:
         self._reserved = 0  # bytes promised to workers' segments not adopted yet
         self.bytes = 0
         self.members = 0
+        self.sent_bytes = 0  # file bytes ``send`` has handed on
 
     def wants(self, size: int) -> bool:
         return size <= MAX_FILE and self.bytes + self._reserved + size <= MAX_BYTES
@@ -91,23 +93,28 @@ class PackSpool:
             first = tail[0]
         return wanted
 
-    @staticmethod
-    def _members(f: IO[bytes], wanted: set[str]) -> Iterator[bytes]:
-        """Each wanted member of ``f``, as header + data + padding (skipping the others)."""
+    def _members(self, f: IO[bytes], wanted: set[str]) -> Iterator[bytes]:
+        """Each wanted member of ``f``, as header + data + padding (skipping the others), read a few
+        MiB at a time (two reads a member cost 0.2 s of 100,000)."""
         f.flush()
         f.seek(0)
+        buf, pos = b"", 0
         while True:
-            header = f.read(BLOCK)
-            if len(header) < BLOCK:
+            if len(buf) - pos >= BLOCK:
+                size = int(buf[pos + 124:pos + 135], 8)
+                end = pos + BLOCK + size + (-size) % BLOCK
+                if end <= len(buf):
+                    name = "sha256:" + buf[pos:pos + 64].decode("ascii")
+                    if name in wanted:
+                        wanted.discard(name)
+                        self.sent_bytes += size
+                        yield buf[pos:end]
+                    pos = end
+                    continue
+            more = f.read(max(READ_BYTES, end - pos if len(buf) - pos >= BLOCK else 0))
+            if not more:
                 return
-            name = "sha256:" + header[:64].decode("ascii")
-            size = int(header[124:135], 8)
-            length = size + (-size) % BLOCK
-            if name in wanted:
-                wanted.discard(name)
-                yield header + f.read(length)
-            else:
-                f.seek(length, 1)
+            buf, pos = buf[pos:] + more, 0
 
     @staticmethod
     def _pack(first: bytes, members: Iterator[bytes], tail: list[bytes | None], observer: ProgressObserver,

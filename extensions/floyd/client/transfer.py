@@ -185,22 +185,19 @@ def send_missing(client: FloydClient, status: dict, manifest: LocalManifest,
         observer.note(f"Resuming an interrupted upload: {len(status['missing'])} file(s) left, "
                       f"{done} bytes already on the server.")
     upload_id = status["id"]
-    by_hash = manifest.by_hash()
-    missing = [(h, by_hash[h.removeprefix("sha256:")]) for h in status.pop("missing")]
-    del by_hash
+    names: list[str] = status.pop("missing")  # "sha256:<hex>", each once
     partial: dict[str, int] = status.get("partial", {})
     observer.stage("send", status["missing_bytes"], "bytes")
-    small = [(h, f) for h, f in missing if f.size < LARGE_FILE]
-    large = [(h, f) for h, f in missing if f.size >= LARGE_FILE]
+    large = _large_files(manifest, names)
+    wanted = set(names).difference(h for h, _ in large)
     sent_bytes = 0
-    if spool is not None and small:  # the small files kept while hashing: nothing read again
-        left = spool.send({h for h, _ in small}, lambda body: client.send_pack(upload_id, body), observer,
-                          PACK_FILES, PACK_BYTES)
-        sent_bytes += sum(f.size for h, f in small if h not in left)
-        small = [(h, f) for h, f in small if h in left]
-    if spool is not None:
+    if spool is not None:  # the small files kept while hashing: nothing read again
+        if wanted:
+            wanted = spool.send(wanted, lambda body: client.send_pack(upload_id, body), observer, PACK_FILES, PACK_BYTES)
+        sent_bytes += spool.sent_bytes
         spool.close()  # its pages are dropped unwritten, not flushed by the commit's sync of the disk
-    for batch in batches(small):
+    by_hash = manifest.by_hash() if wanted else {}
+    for batch in batches([(h, by_hash[h[7:]]) for h in names if h in wanted]):
         client.send_pack(upload_id, pack_stream(batch, observer))
         sent_bytes += sum(f.size for _, f in batch)
     for h, f in large:
@@ -210,7 +207,14 @@ def send_missing(client: FloydClient, status: dict, manifest: LocalManifest,
     observer.stage("commit", 1, "steps")
     version = client.commit_upload(upload_id)
     observer.advance("commit", 1)
-    return UploadResult(version, False, bool(status.get("resumed")), len(manifest), total, len(missing), sent_bytes)
+    return UploadResult(version, False, bool(status.get("resumed")), len(manifest), total, len(names), sent_bytes)
+
+
+def _large_files(manifest: LocalManifest, names: list[str]) -> list[tuple[str, LocalFile]]:
+    """The missing blobs sent one by one, resumably: files of ``LARGE_FILE`` bytes or more (a few;
+    100,000 pairs for every missing blob cost 0.25 s of a 100,000-file upload)."""
+    big = {f"sha256:{d}": f for f, d in zip(manifest.files, manifest.digests, strict=True) if f.size >= LARGE_FILE}
+    return [(h, big[h]) for h in names if h in big] if big else []
 
 
 def batches(items: list[tuple[str, LocalFile]]) -> Iterator[list[tuple[str, LocalFile]]]:
