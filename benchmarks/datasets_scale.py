@@ -9,6 +9,7 @@ give the medians and every round's figures.
   cli_peak_rss_100k        that CLI's peak RSS                      vs  `python -c pass`
   bridge_rss_delta         bridge RSS after the commit − before     vs  the 30 MiB allowed
   reupload_unchanged_100k  the same tree again (in process; median of 3)  vs  the first upload
+  reupload_unchanged_100k_cli  …through `floyd data upload` (a process: start, imports)  vs  the first upload
   one_change_100k          one file rewritten, uploaded again       vs  the first upload
   diff_100k                GET …/diff of versions 1 and 2           vs  diff -rq of the two version trees
 
@@ -151,6 +152,13 @@ def bench_scale(base: Path, platform: Platform, quick: bool) -> None:
         emit("reupload_unchanged_100k", again.seconds, "first upload (median of the rounds)", first_s, goal=0.05,
              duplicate=all(a.result.duplicate for a in agains), runs=[round(a.seconds, 3) for a in agains],
              note="the median of as many re-uploads as rounds", **again.phases, **common)
+        floyd = str(Path(sys.executable).with_name("floyd"))
+        cli_agains = [peak_rss_mib([floyd, "data", "upload", str(src), "-n", "small", "-m", "again", "--json"], env, base)[0]
+                      for _ in range(len(rounds))]
+        emit("reupload_unchanged_100k_cli", statistics.median(cli_agains), "first upload (median of the rounds)", first_s,
+             goal=0.05, runs=[round(t, 3) for t in cli_agains],
+             note="the same through `floyd data upload` as a process (what a user waits for: its start and imports "
+                  "too), the median of as many runs as rounds", **common)
         victim = next(src.rglob("*.bin"))
         victim.write_bytes(os.urandom(1024))
         changed = run_upload(client, user.name, "small", src, cache, "one changed")
