@@ -12,14 +12,12 @@ CLI, which hashes them itself (and reports an unreadable file as it always has).
 from __future__ import annotations
 
 import marshal
-import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from floyd.client.hashwork import FRAME
 from floyd.client.treescan import usable_cpus
+from floyd.client.workerproc import WorkerProcess, read_frame
 
 if TYPE_CHECKING:
     from floyd.client.spool import PackSpool
@@ -29,7 +27,7 @@ SPLIT_AFTER = 4000  # fewer small files than this are hashed in the CLI alone (a
 WORKER_SCRIPT = str(Path(__file__).with_name("hashwork.py"))
 
 
-class HashWorker:
+class HashWorker(WorkerProcess):
     """One ``python -I -S hashwork.py`` hashing ``files``; a thread reads its answer as it comes."""
 
     def __init__(self, files: list[LocalFile], spool: PackSpool | None, keep: int, budget: int) -> None:
@@ -39,34 +37,18 @@ class HashWorker:
         self._spool, self._budget = spool, budget
         self._segment: IO[bytes] | None = spool.segment(budget) if spool is not None else None
         fds = (self._segment.fileno(),) if self._segment is not None else ()
+        share = marshal.dumps(([(f.abspath, f.size) for f in files], fds[0] if fds else -1, budget, keep))
         try:
-            self.proc = subprocess.Popen([sys.executable, "-I", "-S", WORKER_SCRIPT], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=fds)
+            super().__init__(WORKER_SCRIPT, share, fds)
         except OSError:
             self._give_back()
             raise
-        self._share = marshal.dumps(([(f.abspath, f.size) for f in files], fds[0] if fds else -1, budget, keep))
-        self.thread = threading.Thread(target=self._talk, daemon=True)
-        self.thread.start()
 
-    def _talk(self) -> None:
-        stdin, stdout = self.proc.stdin, self.proc.stdout
-        assert stdin is not None and stdout is not None  # both are pipes
-        try:
-            with stdin:
-                stdin.write(self._share)
-            while len(self.digests) < len(self.files):
-                size = stdout.read(FRAME.size)
-                if len(size) < FRAME.size:
-                    break
-                digests, kept = marshal.loads(stdout.read(FRAME.unpack(size)[0]))
-                self.kept += kept
-                self.digests += digests  # last: the count is what ``done`` reads
-        except (OSError, ValueError, EOFError, TypeError):  # a worker that died: its files are hashed here
-            pass
-        finally:
-            stdout.close()
-            self.proc.wait()
+    def read(self, stdout: IO[bytes]) -> None:
+        while len(self.digests) < len(self.files) and (frame := read_frame(stdout)) is not None:
+            digests, kept = frame
+            self.kept += kept
+            self.digests += digests  # last: the count is what ``done`` reads
 
     @property
     def done(self) -> int:
@@ -76,7 +58,7 @@ class HashWorker:
         """A digest per file (None: hash it here). The segment joins the spool only when the worker
         answered for every file and exited cleanly; otherwise none of its members are trusted."""
         self.thread.join()
-        whole = len(self.digests) == len(self.files) and self.proc.returncode == 0
+        whole = len(self.digests) == len(self.files) and self.returncode == 0
         if not whole:
             self.digests = [None] * len(self.files)
             self.kept = bytearray(len(self.files))

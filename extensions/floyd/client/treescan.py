@@ -14,14 +14,14 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
-from floyd.client.dirscan import HEADER, Dir, Found, Key, Pending, add_dir, dirs_of, scan_all, scan_dir
+from floyd.client.dirscan import Dir, Found, Key, Pending, add_dir, dirs_of, scan_all, scan_dir
 from floyd.client.errors import FloydClientError
+from floyd.client.workerproc import WorkerProcess, read_frame
 
 if TYPE_CHECKING:
     from floyd.client.progress import ProgressObserver
@@ -128,40 +128,27 @@ def usable_cpus() -> int:
     return min(cpus, MAX_PROCESSES)
 
 
-class _Worker:
-    """``python -I -S dirscan.py`` scanning some subtrees. A thread hands it its share, reads the
-    header, then the body: a caller that needs only the header does not wait for the body (-I:
-    neither the script's directory nor the working directory goes on ``sys.path``, so no local
-    ``hashlib.py`` is imported)."""
+class _Worker(WorkerProcess):
+    """``python -I -S dirscan.py`` scanning some subtrees. Its thread reads the header, then the
+    body: a caller that needs only the header does not wait for the body."""
 
     def __init__(self, share: Pending) -> None:
         self.share = share
-        self.proc = subprocess.Popen([sys.executable, "-I", "-S", WORKER_SCRIPT], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.header: tuple | None = None
         self.body: bytes | None = None
         self.headed = threading.Event()
-        self.thread = threading.Thread(target=self._talk, daemon=True)
-        self.thread.start()
+        super().__init__(WORKER_SCRIPT, marshal.dumps(share))
 
-    def _talk(self) -> None:
-        stdin, stdout = self.proc.stdin, self.proc.stdout
-        assert stdin is not None and stdout is not None  # both are pipes
-        try:
-            with stdin:
-                stdin.write(marshal.dumps(self.share))
-            size = stdout.read(HEADER.size)
-            if len(size) == HEADER.size:
-                self.header = marshal.loads(stdout.read(HEADER.unpack(size)[0]))
-                self.headed.set()
-                self.body = stdout.read()
-        except (OSError, ValueError, EOFError, TypeError):  # a worker that died: its share is scanned here
-            pass
-        finally:
+    def read(self, stdout: IO[bytes]) -> None:
+        self.header = read_frame(stdout)
+        if self.header is not None:
             self.headed.set()
-            stdout.close()
-            if self.proc.wait() != 0:
-                self.body = None
+            self.body = stdout.read()
+
+    def ended(self) -> None:
+        self.headed.set()
+        if self.returncode != 0:
+            self.body = None
 
     def answered(self, found: Found) -> bool:
         """Whether the worker sent its header; if not, its share is scanned here, into ``found``."""
