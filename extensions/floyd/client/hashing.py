@@ -25,7 +25,6 @@ from floyd.client.spool import MAX_FILE as SPOOL_MAX_FILE
 from floyd.client.spool import PackSpool
 from floyd.client.treescan import LocalFile
 
-CHUNK = 1 << 20
 HASH_BATCH = 256  # small files hashed between two progress updates
 SERIAL_MAX = 64 << 10  # files up to this size are hashed in the calling thread
 LARGE_BATCH = 8  # larger files per thread-pool task

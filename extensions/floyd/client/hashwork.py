@@ -18,7 +18,7 @@ import sys
 
 BLOCK = 512
 PADDING = bytes(BLOCK)
-ONE_READ = 1 << 20  # files under this size are read with one call
+CHUNK = 1 << 20  # a read of a file: files under this size are read with one call
 FRAME = struct.Struct("<Q")  # a worker's answer: frames, each its length then a marshalled chunk
 CHUNK_FILES = 1024  # files per frame of a worker's answer (what its progress moves by)
 
@@ -69,11 +69,11 @@ def read_and_hash(path: str, size: int, keep: int) -> tuple[str, bytes | None]:
     a file object and a 1 MiB buffer per file cost as much as hashing a 1 KiB file."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        if 0 <= size < ONE_READ:  # one read for a small file: most of a tree's files
+        if 0 <= size < CHUNK:  # one read for a small file: most of a tree's files
             data = os.read(fd, size + 1)
             return hashlib.sha256(data).hexdigest(), (data if len(data) <= keep else None)
         h = hashlib.sha256()
-        while block := os.read(fd, ONE_READ):
+        while block := os.read(fd, CHUNK):
             h.update(block)
         return h.hexdigest(), None
     finally:

@@ -18,8 +18,8 @@ from typing import IO, TYPE_CHECKING, Protocol, cast
 
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.gcpause import gc_paused
-from floyd.client.hashing import CHUNK, StatCache, hash_files
-from floyd.client.hashwork import member_header
+from floyd.client.hashing import StatCache, hash_files
+from floyd.client.hashwork import BLOCK, CHUNK, member_header
 from floyd.client.heads import TreeHeads
 from floyd.client.http import FloydClient
 from floyd.client.ignore import IgnoreRules
@@ -34,7 +34,6 @@ if TYPE_CHECKING:  # requests loads with the first request, not with the CLI
 LARGE_FILE = 8 << 20  # files from this size go as resumable single-blob uploads
 PACK_BYTES = 64 << 20  # a pack closes after this many bytes…
 PACK_FILES = 4096  # …or this many files
-BLOCK = 512
 MTIME_HEADER = "X-Floyd-Mtime"  # a single file's download: its recorded modification time (tars carry their own)
 
 
