@@ -52,9 +52,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from floyd.client.hashing import StatCache, hash_files  # noqa: E402
+from floyd.client.hashing import hash_files  # noqa: E402
 from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.progress import ProgressObserver  # noqa: E402
+from floyd.client.statcache import StatCache  # noqa: E402
 from floyd.client.transfer import UploadResult, upload  # noqa: E402
 from floyd.client.treescan import scan  # noqa: E402
 from tests.support.platform import VENV_BIN, Platform  # noqa: E402

@@ -37,8 +37,8 @@ from pathlib import Path
 from common import cli, force_remove, log, started, wait_idle
 from datasets import emit, median_run, run_upload, settle, sum_and_copy, tree_built
 
-from floyd.client.hashing import StatCache
 from floyd.client.http import FloydClient
+from floyd.client.statcache import StatCache
 from tests.support.platform import Platform
 
 ROUNDS = 3  # first uploads in full mode, each of a fresh tree

@@ -66,10 +66,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from floyd.client.hashing import StatCache  # noqa: E402
 from floyd.client.http import FloydClient  # noqa: E402
 from floyd.client.ignore import IgnoreRules  # noqa: E402
 from floyd.client.progress import ProgressObserver  # noqa: E402
+from floyd.client.statcache import StatCache  # noqa: E402
 from floyd.client.transfer import UploadResult, build_manifest, upload_code  # noqa: E402
 from jobs_bridge.storage.paths import StorageLayout  # noqa: E402
 from tests.support.platform import Platform  # noqa: E402

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from floyd.client import FloydClient
-from floyd.client.hashing import StatCache
 from floyd.client.progress import ProgressObserver
+from floyd.client.statcache import StatCache
 from floyd.client.transfer import upload
 from tests.support.platform import Platform, User, built, write_tree
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from floyd.client import FloydClient, transfer
-from floyd.client.hashing import StatCache
+from floyd.client.statcache import StatCache
 from floyd.client.transfer import upload
 from tests.support.platform import User, write_tree
 

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 from floyd.client import FloydClient
-from floyd.client.hashing import StatCache
+from floyd.client.statcache import StatCache
 from floyd.client.transfer import upload
 from tests.support.jobs import submit, wait_state
 from tests.support.platform import Platform, User, write_tree

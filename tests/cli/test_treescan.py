@@ -69,9 +69,10 @@ def test_a_worker_that_dies_after_its_header(big_tree: Path, tmp_path: Path, mon
     fake = tmp_path / "python-header-only"
     fake.write_text(f"""#!{sys.executable}
 import struct, subprocess, sys
-out = subprocess.run([{sys.executable!r}, *sys.argv[1:]], stdin=sys.stdin, capture_output=True).stdout
-(size,) = struct.unpack_from("<Q", out)
-sys.stdout.buffer.write(out[: 8 + size])
+real = subprocess.Popen([{sys.executable!r}, *sys.argv[1:]], stdin=sys.stdin, stdout=subprocess.PIPE)
+head = real.stdout.read(8)
+sys.stdout.buffer.write(head + real.stdout.read(struct.unpack("<Q", head)[0]))
+real.kill()
 sys.exit(3)
 """)
     fake.chmod(0o755)
@@ -93,3 +94,33 @@ def test_a_single_file_and_a_missing_path(tmp_path: Path) -> None:
     assert f.path == "link.csv" and Path(f.abspath).read_bytes() == b"a,b\n"
     with pytest.raises(FloydClientError, match="neither a file nor a directory"):
         scan_tree(tmp_path / "nothing")
+
+
+def test_workers_make_their_files_only_when_asked(big_tree: Path) -> None:
+    """An unchanged tree needs the workers' headers only: dropped unasked, they end without
+    making their files (``body`` read as empty); asked, they send them."""
+    alone = scan_tree(big_tree, processes=1)
+    unasked = scan_tree(big_tree, fanout_after=1, processes=3)
+    workers = list(unasked._workers)
+    assert len(workers) == 2 and unasked.fingerprint == alone.fingerprint
+    del unasked  # as the CLI drops an unchanged tree
+    for w in workers:
+        w.thread.join(10)
+        assert not w.thread.is_alive() and w.returncode == 0 and w.body == b""
+    asked = scan_tree(big_tree, fanout_after=1, processes=3)
+    workers = list(asked._workers)
+    assert describe(asked) == describe(alone)
+    assert all(w.returncode == 0 and w.body for w in workers)
+
+
+def test_a_scan_under_way_lets_its_workers_go_when_dropped(big_tree: Path) -> None:
+    """The CLI starts a scan, then asks who the user is: if that fails, the workers end too."""
+    from floyd.client.treescan import start_scan
+
+    scan = start_scan(big_tree, fanout_after=1, processes=3)
+    workers = list(scan._workers)
+    assert len(workers) == 2
+    del scan
+    for w in workers:
+        w.thread.join(10)
+        assert not w.thread.is_alive() and w.returncode == 0

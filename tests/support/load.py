@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from floyd.client import FloydClient
-from floyd.client.hashing import StatCache
+from floyd.client.statcache import StatCache
 from floyd.client.transfer import upload, upload_code
 from tests.support.fairshare import Report, check
 from tests.support.loadgen import ApartSampler, ErrorTally, OpenLoopResult, open_loop

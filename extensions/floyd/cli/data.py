@@ -7,14 +7,15 @@ from pathlib import Path
 
 import click
 
-from floyd.cli.consoles import RichProgress, console
 from floyd.cli.context import Session
-from floyd.cli.jobrefs import resolve_job
-from floyd.cli.output import print_json, print_json_pages, print_table, print_table_pages, when
-from floyd.client import transfer
+from floyd.cli.output import esc, print_json, print_json_pages, print_table, print_table_pages, say, when
+from floyd.cli.term import TermNotes
 from floyd.client.errors import FloydAPIError, FloydClientError
-from floyd.client.hashing import StatCache
+from floyd.client.gcpause import gc_paused
+from floyd.client.heads import TreeHeads
 from floyd.client.refs import DataRef
+from floyd.client.statcache import StatCache
+from floyd.client.treescan import start_scan
 from floyd.formatting import fmt_bytes
 
 LINK_FILE = ".floyddata"
@@ -48,15 +49,15 @@ def init(name: str, description: str, public: bool) -> None:
     if ref.owner == s.me:
         try:
             s.client.create_dataset(ref.name, description, public)
-            console.print(f"Created dataset [bold]{ref.owner}/{ref.name}[/].", highlight=False)
+            say(f"Created dataset [bold]{ref.owner}/{ref.name}[/].")
         except FloydAPIError as exc:
             if exc.status != 409:
                 raise
-            console.print(f"Using your existing dataset {ref.owner}/{ref.name}.", highlight=False)
+            say(f"Using your existing dataset {ref.owner}/{ref.name}.")
     else:
         s.client.dataset(ref.owner, ref.name)
     Path(LINK_FILE).write_text(json.dumps({"dataset": f"{ref.owner}/{ref.name}"}) + "\n")
-    console.print(f"Linked {Path.cwd()} to {ref.owner}/{ref.name}; upload with `floyd data upload`.", highlight=False)
+    say(f"Linked {esc(Path.cwd())} to {ref.owner}/{ref.name}; upload with `floyd data upload`.")
 
 
 @data.command("add")
@@ -67,6 +68,8 @@ def init(name: str, description: str, public: bool) -> None:
 def add(job: str, name: str, message: str, as_json: bool) -> None:
     """Make the output of JOB (N/output, PROJECT/N/output or OWNER/PROJECT/N/output) the next
     version of dataset NAME, without copying bytes. Creates NAME if it is yours and missing."""
+    from floyd.cli.jobrefs import resolve_job  # project files' parsing, which no other data command needs
+
     s = Session()
     ref = resolve_job(s, job)
     target = s.data_ref(name)
@@ -80,13 +83,13 @@ def add(job: str, name: str, message: str, as_json: bool) -> None:
                 raise
             s.client.create_dataset(target.name, f"outputs of {ref.owner}/{ref.project}")
             if not as_json:
-                console.print(f"Created dataset [bold]{target.owner}/{target.name}[/].", highlight=False)
+                say(f"Created dataset [bold]{target.owner}/{target.name}[/].")
     v = s.client.dataset_from_job(target.owner, target.name, f"{ref}/output", message)
     if as_json:
         print_json(v)
     else:
-        console.print(f"Created [bold]{v['ref']}[/] from {ref}/output: {v['file_count']} files, "
-                      f"{fmt_bytes(v['size'])}. Mount it with --data {v['ref']}", highlight=False)
+        say(f"Created [bold]{esc(v['ref'])}[/] from {ref}/output: {v['file_count']} files, "
+            f"{fmt_bytes(v['size'])}. Mount it with --data {esc(v['ref'])}")
 
 
 @data.command("upload")
@@ -98,30 +101,46 @@ def add(job: str, name: str, message: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 def upload(path: Path, dataset: str | None, message: str, allow_duplicate: bool, create: bool, as_json: bool) -> None:
     """Upload PATH (a directory or file) as a new version. Resumes after an interruption."""
-    s = Session()
     name = dataset or linked_dataset(path.resolve() if path.is_dir() else path.resolve().parent)
     if not name:
         raise click.UsageError("Which dataset? Run `floyd data init NAME` here first, or pass --name NAME.")
+    with gc_paused():  # a 100,000-file scan is ~300,000 objects, none in a cycle: gone before it ends
+        v, facts = _upload_tree(Session(), name, path, message, allow_duplicate, create, as_json)
+    if as_json:
+        print_json({**v, **facts})
+    elif facts["duplicate"]:
+        say(f"Unchanged: these files are already [bold]{esc(v['ref'])}[/]; no new version made "
+            "(--allow-duplicate makes one anyway).")
+    else:
+        rest = "" if facts["sent_files"] == v["file_count"] else ", the rest was already stored"
+        say(f"Created [bold]{esc(v['ref'])}[/]: {v['file_count']} files, {fmt_bytes(v['size'])}; "
+            f"sent {facts['sent_files']} files ({fmt_bytes(facts['sent_bytes'])}){rest}. Id {v['id'][:19]}…")
+
+
+def _upload_tree(s: Session, name: str, path: Path, message: str, allow_duplicate: bool, create: bool,
+                 as_json: bool) -> tuple[dict, dict]:
+    """The version ``path`` is now, and what it took. An unchanged tree costs its scan and one
+    request (``heads.py``): the dataset is not looked up, and transfer and rich are not imported."""
+    scan = start_scan(path)  # its workers scan while this process learns who it is
     ref = s.data_ref(name)
-    ensure_dataset(s, ref, create, quiet=as_json)
     cache = StatCache()
     try:
+        tree = scan.finish(TermNotes())
+        heads = TreeHeads(cache, s.client.url, ref.owner, ref.name, path)
+        same = None if allow_duplicate else heads.unchanged(s.client, tree)
+        if same is not None:
+            return same, {"duplicate": True, "sent_bytes": 0, "sent_files": 0}
+        ensure_dataset(s, ref, create, quiet=as_json)
+        from floyd.cli.consoles import RichProgress
+        from floyd.client.transfer import upload_scanned
+
         with RichProgress(enabled=not as_json) as progress:
-            result = transfer.upload(s.client, ref.owner, ref.name, path, message, allow_duplicate, progress, cache)
+            result = upload_scanned(s.client, ref.owner, ref.name, tree, heads, message, allow_duplicate, progress,
+                                    cache)
+        return result.version, {"duplicate": result.duplicate, "sent_bytes": result.sent_bytes,
+                                "sent_files": result.sent_files}
     finally:
         cache.close()
-    v = result.version
-    if as_json:
-        print_json({**v, "duplicate": result.duplicate, "sent_bytes": result.sent_bytes,
-                    "sent_files": result.sent_files})
-    elif result.duplicate:
-        console.print(f"Unchanged: these files are already [bold]{v['ref']}[/]; no new version made "
-                      "(--allow-duplicate makes one anyway).", highlight=False)
-    else:
-        rest = "" if result.sent_files == result.files else ", the rest was already stored"
-        console.print(f"Created [bold]{v['ref']}[/]: {v['file_count']} files, {fmt_bytes(v['size'])}; "
-                      f"sent {result.sent_files} files ({fmt_bytes(result.sent_bytes)}){rest}. "
-                      f"Id {v['id'][:19]}…", highlight=False)
 
 
 def ensure_dataset(s: Session, ref: DataRef, create: bool, quiet: bool) -> None:
@@ -140,7 +159,7 @@ def ensure_dataset(s: Session, ref: DataRef, create: bool, quiet: bool) -> None:
         raise FloydAPIError(missing.status, f"Dataset {full} does not exist: {hint}.") from None
     s.client.create_dataset(ref.name)
     if not quiet:
-        console.print(f"Created dataset [bold]{full}[/].", highlight=False)
+        say(f"Created dataset [bold]{full}[/].")
 
 
 @data.command("list")
@@ -212,9 +231,12 @@ def get(ref: str, output: Path) -> None:
     """Download NAME:N[/PATH]: a file, a directory, or the whole version."""
     s = Session()
     r = s.data_ref(ref)
+    from floyd.cli.consoles import RichProgress
+    from floyd.client.transfer import download
+
     with RichProgress() as progress:
-        written = transfer.download(s.client, r.owner, r.name, r.version or "latest", r.path, output, progress)
-    console.print(f"Wrote {len(written)} path(s) under {output.resolve()}.", highlight=False)
+        written = download(s.client, r.owner, r.name, r.version or "latest", r.path, output, progress)
+    say(f"Wrote {len(written)} path(s) under {esc(output.resolve())}.")
 
 
 @data.command("diff")
@@ -233,10 +255,9 @@ def diff(a: str, b: str, as_json: bool) -> None:
         return
     for mark, key, style in (("+", "added", "green"), ("-", "removed", "red"), ("~", "changed", "yellow")):
         for p in result[key]:
-            console.print(f"[{style}]{mark} {p}[/]", highlight=False)
-    console.print(f"{len(result['added'])} added, {len(result['removed'])} removed, "
-                  f"{len(result['changed'])} changed ({result['from']['ref']} → {result['to']['ref']}).",
-                  highlight=False)
+            say(f"[{style}]{mark} {esc(p)}[/]")
+    say(f"{len(result['added'])} added, {len(result['removed'])} removed, "
+        f"{len(result['changed'])} changed ({esc(result['from']['ref'])} → {esc(result['to']['ref'])}).")
 
 
 @data.command("delete")
@@ -252,7 +273,7 @@ def delete(ref: str, force: bool, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete {r.owner}/{r.name}:{r.version}?", abort=True)
     info = s.client.delete_version(r.owner, r.name, r.version, force)
-    console.print(f"Deleted {info['ref']} ({info['blobs_removed']} stored file(s) freed).", highlight=False)
+    say(f"Deleted {info['ref']} ({info['blobs_removed']} stored file(s) freed).")
 
 
 @data.command("share")
@@ -263,4 +284,4 @@ def share(name: str, public: bool) -> None:
     s = Session()
     r = s.data_ref(name)
     d = s.client.update_dataset(r.owner, r.name, public=public)
-    console.print(f"{d['full_name']} is now {'public' if d['public'] else 'private'}.", highlight=False)
+    say(f"{d['full_name']} is now {'public' if d['public'] else 'private'}.")

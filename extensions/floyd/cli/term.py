@@ -12,6 +12,8 @@ import sys
 
 import click
 
+from floyd.client.progress import ProgressObserver
+
 
 def stdout_is_terminal() -> bool:
     """Whether a person reads stdout (tables may then fit the width; a pipe gets full values)."""
@@ -29,3 +31,11 @@ def terminal_width() -> int:
 def error_line(message: str, label: str = "Error:") -> None:
     """One line on stderr, ``Error: …`` in bold red on a terminal, plain in a pipe."""
     click.echo(f"{click.style(label, fg='red', bold=True)} {message}", err=True)
+
+
+class TermNotes(ProgressObserver):
+    """An observer that only says notes (skipped symlinks), in yellow on stderr: what a command
+    needs before it knows whether it will draw progress bars (and import rich for them)."""
+
+    def note(self, message: str) -> None:
+        click.echo(click.style(message, fg="yellow"), err=True)

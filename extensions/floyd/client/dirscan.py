@@ -21,36 +21,37 @@ import stat
 import struct
 import sys
 from array import array
+from operator import itemgetter
 
 SKIP_NAMES = {".floyddata", ".floydexpt"}
-HEADER = struct.Struct("<Q")  # a worker's answer: the header's length, header, then the files
+HEADER = struct.Struct("<Q")  # a frame's length: the request's, then the answer's header's (the files follow)
+WANT_BODY = b"B"  # the caller wants the files too
+
+# scandir of a descriptor (POSIX): its entries' stat is relative to it
+BY_DESCRIPTOR = os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
+DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 Key = tuple[int, int, int, int]
+SIZE = itemgetter(3)  # a key's size
 Pending = list[tuple[str, str]]  # directories still to scan: (path, relative path with a trailing "/")
 
 
 Dir = tuple[str, str, list[str], list[Key]]  # a directory as scanned (top/name is a file's path), its
-# path in the tree ("" or ending in "/"), its regular files' names and keys, sorted by name
+# path in the tree ("" or ending in "/"), its regular files' names and keys, in the order it listed them
 
 
 class Found:
     """What one process found in the directories it scanned."""
 
-    __slots__ = ("digests", "dirs", "entries", "skipped")
+    __slots__ = ("count", "digests", "dirs", "entries", "skipped", "total_bytes")
 
     def __init__(self) -> None:
         self.dirs: list[Dir] = []
         self.skipped: list[str] = []
         self.digests: dict[str, str] = {}  # directory → sha256 of its files' names and keys
         self.entries = 0
-
-    @property
-    def count(self) -> int:
-        return sum(len(d[2]) for d in self.dirs)
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(k[3] for d in self.dirs for k in d[3])
+        self.count = 0  # files in ``dirs`` (added up directory by directory: a sum over 100,000
+        self.total_bytes = 0  # keys afterwards was 11 ms, on the way to an unchanged tree's answer)
 
 
 def packed(keys: list[Key]) -> tuple[bytes, bytes]:
@@ -65,55 +66,70 @@ def unpacked(unsigned: bytes, signed: bytes) -> list[Key]:
 
 
 def digest(names: list[str], keys: list[Key]) -> str:
-    """sha256 over one directory's files: a change of any name, size, inode or time changes it."""
-    h = hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape"))
-    for part in packed(keys):
-        h.update(part)
-    return h.hexdigest()
+    """sha256 over one directory's files as listed: a change of any name, size, inode or time
+    changes it. In the directory's own order, not sorted: sorting (by an index, to keep names and
+    keys together) was 24 ms of a 100,000-file scan, and an unchanged directory lists in the same
+    order (a file system that reorders only makes the tree look changed: it is then hashed, with
+    the stat cache, as any changed tree is). ``marshal`` of the columns: 10 ms less than packing them."""
+    return hashlib.sha256(marshal.dumps((names, keys))).hexdigest()
 
 
 def add_dir(found: Found, top: str, rel: str, names: list[str], keys: list[Key]) -> None:
-    """A directory's files (any order) into ``found``, sorted by name, with their digest."""
+    """A directory's files (in the order it listed them) into ``found``, with their digest."""
     if not names:
         return
-    order = sorted(range(len(names)), key=names.__getitem__)
-    names, keys = [names[i] for i in order], [keys[i] for i in order]
     found.digests[rel] = digest(names, keys)
     found.dirs.append((top, rel, names, keys))
+    found.count += len(names)
+    found.total_bytes += sum(map(SIZE, keys))
 
 
 def scan_dir(top: str, rel: str, found: Found, pending: Pending) -> None:
     """One directory, not its subdirectories (those go onto ``pending``): os.scandir, one stat per
     file (os.walk + stat + isfile took three). An unreadable directory is skipped and noted, as
-    os.walk skipped them silently; an unreadable top (``rel`` empty) raises."""
+    os.walk skipped them silently; an unreadable top (``rel`` empty) raises.
+
+    The directory is scanned through a descriptor where the platform allows it, so each stat looks
+    up one name relative to it (``fstatat``) instead of walking the whole path again from the root:
+    0.17 s of kernel time for 100,000 files instead of 0.21 s."""
     names: list[str] = []
     keys: list[Key] = []
     is_reg = stat.S_ISREG
+    prefix = os.path.join(top, "")
+    fd = -1
     try:
-        it = os.scandir(top)
+        if BY_DESCRIPTOR:
+            fd = os.open(top, DIRECTORY_FLAGS)
+        it = os.scandir(fd if fd >= 0 else top)
     except OSError:
+        if fd >= 0:
+            os.close(fd)
         if not rel:
             raise
         found.skipped.append(rel.rstrip("/"))
         return
-    with it:
-        for entry in it:
-            name = entry.name
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append((entry.path, rel + name + "/"))
+    try:
+        with it:
+            for entry in it:
+                name = entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((prefix + name, rel + name + "/"))
+                        continue
+                    if not rel and name in SKIP_NAMES:
+                        continue
+                    st = entry.stat()  # follows a file symlink; cached for plain files
+                except OSError:
+                    found.skipped.append(rel + name)
                     continue
-                if not rel and name in SKIP_NAMES:
-                    continue
-                st = entry.stat()  # follows a file symlink; cached for plain files
-            except OSError:
-                found.skipped.append(rel + name)
-                continue
-            if is_reg(st.st_mode):
-                names.append(name)
-                keys.append((st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
-            elif stat.S_ISDIR(st.st_mode):
-                found.skipped.append(rel + name)  # a symlinked directory
+                if is_reg(st.st_mode):
+                    names.append(name)
+                    keys.append((st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
+                elif stat.S_ISDIR(st.st_mode):
+                    found.skipped.append(rel + name)  # a symlinked directory
+    finally:
+        if fd >= 0:
+            os.close(fd)
     found.entries += len(names) + 1
     add_dir(found, top, rel, names, keys)
 
@@ -144,16 +160,24 @@ def dirs_of(data: bytes) -> list[Dir]:
 
 
 def work() -> None:
-    """A worker's main: subtrees (marshal) on stdin; the header, then the body, on stdout. No
-    cyclic garbage collection: nothing made here is a cycle, and it walked the tuples again."""
+    """A worker's main: subtrees on stdin (one frame: the length, then marshal); the header on
+    stdout; then the body, only once ``WANT_BODY`` comes on stdin. An unchanged tree never asks:
+    its stdin closes, and the worker ends without making the body (which cost the worker ~15 ms of
+    a core and the caller's thread as long to read it). No cyclic garbage collection: nothing
+    made here is a cycle, and it walked the tuples again."""
     gc.disable()
     found = Found()
-    scan_all(marshal.loads(sys.stdin.buffer.read()), found)
+    stdin = sys.stdin.buffer
+    size = stdin.read(HEADER.size)
+    if len(size) < HEADER.size:
+        return
+    scan_all(marshal.loads(stdin.read(HEADER.unpack(size)[0])), found)
     out = sys.stdout.buffer
     out.write(header(found))
     out.flush()
-    out.write(body(found))
-    out.flush()
+    if stdin.read(1) == WANT_BODY:
+        out.write(body(found))
+        out.flush()
 
 
 if __name__ == "__main__":

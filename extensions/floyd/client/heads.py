@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from floyd.client.hashing import StatCache
-from floyd.client.treescan import TreeScan
+from floyd.client.errors import FloydAPIError
+from floyd.client.statcache import StatCache
+
+if TYPE_CHECKING:
+    from floyd.client.http import FloydClient
+    from floyd.client.treescan import TreeScan
 
 
 class TreeHeads:
@@ -22,6 +27,7 @@ class TreeHeads:
 
     def __init__(self, cache: StatCache, url: str, owner: str, name: str, root: Path) -> None:
         self.cache = cache
+        self.owner, self.name = owner, name
         self.key = "\0".join((url, owner, name, os.path.abspath(root)))
         with cache.lock:
             cache.db.execute("CREATE TABLE IF NOT EXISTS tree_heads (tree TEXT PRIMARY KEY, fingerprint TEXT,"
@@ -36,8 +42,26 @@ class TreeHeads:
             return None
         return str(row[1])
 
+    def unchanged(self, client: FloydClient, tree: TreeScan) -> dict | None:
+        """The dataset's version this tree was last uploaded as, if the tree is unchanged since and
+        the dataset still has that version: one request, no file read or hashed."""
+        known = self.known(tree)
+        return None if known is None else head_version(client, self.owner, self.name, known)
+
     def remember(self, tree: TreeScan, version_id: str) -> None:
         with self.cache.lock:
             self.cache.db.execute("INSERT OR REPLACE INTO tree_heads VALUES (?, ?, ?)",
                                   (self.key, tree.fingerprint, version_id))
             self.cache.db.commit()
+
+
+def head_version(client: FloydClient, owner: str, name: str, version_id: str) -> dict | None:
+    """The dataset's version with this id, or None (deleted since, or a bridge without the request)."""
+    try:
+        answer = client.check_head(owner, name, version_id)
+    except FloydAPIError as exc:
+        if exc.status in (400, 404):
+            return None
+        raise
+    same = answer.get("duplicate_of") if isinstance(answer, dict) else None
+    return same if isinstance(same, dict) and same.get("id") == version_id else None

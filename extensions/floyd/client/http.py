@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 from floyd._version import __version__
 from floyd.client.config import ClientConfig, load_config
 from floyd.client.errors import ConnectionFailed, FloydAPIError, NotLoggedIn
-from floyd.client.quick import NotQuick, quick_get_json, usable
+from floyd.client.quick import NotQuick, quick_json, usable
 
 if TYPE_CHECKING:
     import requests
@@ -84,18 +84,21 @@ class FloydClient:
             raise api_error(resp)
         return resp
 
-    def get_json(self, endpoint: str, **params: Any) -> Any:
+    def get_json(self, endpoint: str, /, **params: Any) -> Any:
         params = {k: v for k, v in params.items() if v not in (None, False, "")}
-        url = self.api + endpoint.lstrip("/")
+        return self.send_json("GET", endpoint, None, **params)
+
+    def send_json(self, method: str, path: str, body: dict | None = None, /, **params: Any) -> Any:
+        """A JSON request and its decoded answer (None when empty): over the standard library while
+        no session is open and the URL allows it (``quick.py``), through requests otherwise."""
+        url = self.api + path.lstrip("/")
         if self._session is None and usable(url):
+            query = {k: v for k, v in params.items() if v is not None}
             try:
-                return quick_get_json(url + (f"?{urlencode(params)}" if params else ""), self.headers,
-                                      self.timeout, self.url)
+                return quick_json(method, url + (f"?{urlencode(query)}" if query else ""), self.headers,
+                                  self.timeout, self.url, body)
             except NotQuick:
                 pass  # a redirect: requests follows it
-        return self.request("GET", endpoint, params=params).json()
-
-    def send_json(self, method: str, path: str, body: dict | None = None, **params: Any) -> Any:
         resp = self.request(method, path, json=body, params=params or None)
         return resp.json() if resp.content else None
 

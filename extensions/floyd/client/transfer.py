@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Protocol, cast
 
 from floyd.client.errors import FloydAPIError, FloydClientError
 from floyd.client.gcpause import gc_paused
-from floyd.client.hashing import StatCache, hash_files
+from floyd.client.hashing import hash_files
 from floyd.client.hashwork import BLOCK, CHUNK, member_header
 from floyd.client.heads import TreeHeads
 from floyd.client.http import FloydClient
@@ -26,7 +26,8 @@ from floyd.client.ignore import IgnoreRules
 from floyd.client.manifest import LocalManifest
 from floyd.client.progress import ProgressObserver
 from floyd.client.spool import PackSpool
-from floyd.client.treescan import LocalFile, scan, scan_tree
+from floyd.client.statcache import StatCache
+from floyd.client.treescan import LocalFile, TreeScan, scan, scan_tree
 
 if TYPE_CHECKING:  # requests loads with the first request, not with the CLI
     import requests
@@ -76,14 +77,23 @@ def _manifest(files: list[LocalFile], cache: StatCache | None, observer: Progres
 def upload(client: FloydClient, owner: str, name: str, root: Path, message: str = "",
            allow_duplicate: bool = False, observer: ProgressObserver | None = None,
            cache: StatCache | None = None) -> UploadResult:
+    """``root`` as a new version of the dataset: nothing sent when the tree is unchanged since its
+    last upload (``heads.py``), only what the server lacks otherwise."""
     observer = observer or ProgressObserver()
     tree = scan_tree(Path(root), observer)
     heads = TreeHeads(cache, client.url, owner, name, Path(root)) if cache is not None else None
-    known = heads.known(tree) if heads is not None and not allow_duplicate else None
-    if known is not None:
-        same = unchanged_version(client, owner, name, known)
-        if same is not None:
-            return UploadResult(same, True, False, tree.count, tree.total_bytes, 0, 0)
+    same = heads.unchanged(client, tree) if heads is not None and not allow_duplicate else None
+    if same is not None:
+        return UploadResult(same, True, False, tree.count, tree.total_bytes, 0, 0)
+    return upload_scanned(client, owner, name, tree, heads, message, allow_duplicate, observer, cache)
+
+
+@gc_paused()
+def upload_scanned(client: FloydClient, owner: str, name: str, tree: TreeScan, heads: TreeHeads | None,
+                   message: str, allow_duplicate: bool, observer: ProgressObserver,
+                   cache: StatCache | None) -> UploadResult:
+    """A scanned tree hashed, its manifest sent, then what the server lacks; ``heads`` remembers the
+    version made (the CLI scans and asks ``heads`` itself, so an unchanged tree never imports this)."""
     with closing(PackSpool()) as spool:
         manifest = _manifest(tree.files, cache, observer, spool)
         status = start(lambda m: client.start_upload(owner, name, m, message, allow_duplicate), manifest)
@@ -91,18 +101,6 @@ def upload(client: FloydClient, owner: str, name: str, root: Path, message: str 
     if heads is not None and result.version.get("id"):
         heads.remember(tree, result.version["id"])
     return result
-
-
-def unchanged_version(client: FloydClient, owner: str, name: str, version_id: str) -> dict | None:
-    """The dataset's version with this id, or None (deleted since, or a bridge without the request)."""
-    try:
-        answer = client.check_head(owner, name, version_id)
-    except FloydAPIError as exc:
-        if exc.status in (400, 404):
-            return None
-        raise
-    same = answer.get("duplicate_of") if isinstance(answer, dict) else None
-    return same if isinstance(same, dict) and same.get("id") == version_id else None
 
 
 @gc_paused()

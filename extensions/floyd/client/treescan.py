@@ -16,10 +16,22 @@ import marshal
 import os
 import sys
 import threading
+import weakref
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
-from floyd.client.dirscan import Dir, Found, Key, Pending, add_dir, dirs_of, scan_all, scan_dir
+from floyd.client.dirscan import (
+    HEADER,
+    WANT_BODY,
+    Dir,
+    Found,
+    Key,
+    Pending,
+    add_dir,
+    dirs_of,
+    scan_all,
+    scan_dir,
+)
 from floyd.client.errors import FloydClientError
 from floyd.client.workerproc import WorkerProcess, read_frame
 
@@ -56,6 +68,8 @@ class TreeScan:
         self._files: list[LocalFile] | None = None
         self._found = found
         self._workers = workers
+        # workers whose files nobody asked for end when this scan is dropped (or the process ends)
+        weakref.finalize(self, _release, workers)
         self.workers = len(workers)  # processes besides this one that scanned part of the tree
         self.skipped = found.skipped
         self.count = found.count
@@ -74,12 +88,20 @@ class TreeScan:
     @property
     def files(self) -> list[LocalFile]:
         if self._files is None:
+            for w in self._workers:  # all at once: they make their bodies side by side
+                w.want_body()
             for w in self._workers:
                 self._found.dirs += w.dirs()
             files = local_files(self._found.dirs)
             files.sort()  # by path: paths are unique, so the other fields are never compared
-            self._files, self._workers, self._found.dirs = files, [], []
+            self._files, self._found.dirs = files, []
+            self._workers.clear()  # told already (the list is the finalizer's too)
         return self._files
+
+
+def _release(workers: list[_Worker]) -> None:
+    for w in workers:
+        w.release()
 
 
 def scan(root: Path, observer: ProgressObserver | None = None) -> list[LocalFile]:
@@ -90,13 +112,21 @@ def scan(root: Path, observer: ProgressObserver | None = None) -> list[LocalFile
 def scan_tree(root: Path, observer: ProgressObserver | None = None, fanout_after: int = FANOUT_AFTER,
               processes: int | None = None) -> TreeScan:
     """``root`` scanned: in this process alone while it is small, with workers once it is not."""
+    return start_scan(root, fanout_after, processes).finish(observer)
+
+
+def start_scan(root: Path, fanout_after: int = FANOUT_AFTER, processes: int | None = None) -> ScanUnderWay:
+    """A scan's first part: ``root`` scanned here until the tree has shown itself big, then the
+    rest dealt out to workers, which scan their shares while the caller does other work (the CLI
+    asks the platform who it is meanwhile: that request and its imports cost no time then);
+    ``finish`` scans this process's share and gathers the workers' answers."""
     root = Path(root)
     found = Found()
     if root.is_file():
         st = root.stat()
         # the file as named (a symlink is followed when it is read), not its target's name
         add_dir(found, str(root.absolute().parent), "", [root.name], [(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)])
-        return TreeScan(found, [])
+        return ScanUnderWay(found, [], [])
     if not root.is_dir():
         raise FloydClientError(f"{root} is neither a file nor a directory.")
     pending: Pending = []
@@ -104,19 +134,35 @@ def scan_tree(root: Path, observer: ProgressObserver | None = None, fanout_after
         scan_dir(str(root), "", found, pending)
     except OSError as exc:
         raise FloydClientError(f"Cannot read {root}: {exc.strerror}.") from exc
-    workers: list[_Worker] = []
     while pending:
         if found.entries >= fanout_after and len(pending) > 1:
-            pending, workers = _start_workers(pending, processes or usable_cpus())
-            break
+            own, workers = _start_workers(pending, processes or usable_cpus())
+            return ScanUnderWay(found, own, workers)
         top, rel = pending.pop()
         scan_dir(top, rel, found, pending)
-    scan_all(pending, found)
-    tree = TreeScan(found, [w for w in workers if w.answered(found)])
-    if tree.skipped and observer:
-        observer.note(f"Skipped {len(tree.skipped)} directory symlink(s) or unreadable file(s), e.g. "
-                      f"{tree.skipped[0]}")
-    return tree
+    return ScanUnderWay(found, [], [])
+
+
+class ScanUnderWay:
+    """A scan whose workers may still be scanning (``start_scan``). Dropped unfinished, it lets
+    its workers go."""
+
+    def __init__(self, found: Found, own: Pending, workers: list[_Worker]) -> None:
+        self._found, self._own, self._workers = found, own, workers
+        weakref.finalize(self, _release, workers)
+
+    def finish(self, observer: ProgressObserver | None = None) -> TreeScan:
+        """This process's share scanned, the workers' headers gathered (a worker that gave none has
+        its share scanned here): the tree, whose files come when asked."""
+        found, own, workers = self._found, self._own, list(self._workers)
+        self._found, self._own = Found(), []
+        self._workers.clear()  # the tree holds them from now on (the list is the finalizer's too)
+        scan_all(own, found)
+        tree = TreeScan(found, [w for w in workers if w.answered(found)])
+        if tree.skipped and observer:
+            observer.note(f"Skipped {len(tree.skipped)} directory symlink(s) or unreadable file(s), e.g. "
+                          f"{tree.skipped[0]}")
+        return tree
 
 
 def usable_cpus() -> int:
@@ -130,14 +176,24 @@ def usable_cpus() -> int:
 
 class _Worker(WorkerProcess):
     """``python -I -S dirscan.py`` scanning some subtrees. Its thread reads the header, then the
-    body: a caller that needs only the header does not wait for the body."""
+    body, which the worker makes only when asked (``want_body``): a caller that needs only the
+    header (an unchanged tree) lets it go (``release``)."""
+
+    keep_stdin = True
 
     def __init__(self, share: Pending) -> None:
         self.share = share
         self.header: tuple | None = None
         self.body: bytes | None = None
         self.headed = threading.Event()
-        super().__init__(WORKER_SCRIPT, marshal.dumps(share))
+        request = marshal.dumps(share)
+        super().__init__(WORKER_SCRIPT, HEADER.pack(len(request)) + request)
+
+    def want_body(self) -> None:
+        self.tell(WANT_BODY)
+
+    def release(self) -> None:
+        self.tell()
 
     def read(self, stdout: IO[bytes]) -> None:
         self.header = read_frame(stdout)
@@ -160,7 +216,8 @@ class _Worker(WorkerProcess):
         return True
 
     def dirs(self) -> list[Dir]:
-        """The worker's directories, or its share scanned here if the body did not come whole."""
+        """The worker's directories (``want_body`` first), or its share scanned here if the body did
+        not come whole."""
         self.thread.join()
         if self.body is not None:
             try:

@@ -39,6 +39,8 @@ class WorkerProcess:
     there is, and ``returncode`` says how the worker ended. Subclasses set their own state before
     calling this ``__init__``: the thread starts in it."""
 
+    keep_stdin = False  # a subclass that talks to the worker again after the request sets it
+
     def __init__(self, script: str, request: bytes, pass_fds: tuple[int, ...] = ()) -> None:
         self.returncode: int | None = None
         self.proc = spawn(script, pass_fds)
@@ -53,8 +55,11 @@ class WorkerProcess:
         stdin, stdout = self.proc.stdin, self.proc.stdout
         assert stdin is not None and stdout is not None  # both are pipes
         try:
-            with stdin:
-                stdin.write(self._request)
+            stdin.write(self._request)
+            if self.keep_stdin:
+                stdin.flush()
+            else:
+                stdin.close()
             self.read(stdout)
         except (OSError, ValueError, EOFError, TypeError):  # a worker that died
             pass
@@ -62,6 +67,18 @@ class WorkerProcess:
             stdout.close()
             self.returncode = self.proc.wait()
             self.ended()
+
+    def tell(self, message: bytes = b"") -> None:
+        """Send a ``keep_stdin`` worker its last ``message`` (if any), then close its stdin, which it
+        takes as the end. A worker that died is not told (its reader found so already)."""
+        stdin = self.proc.stdin
+        assert stdin is not None
+        try:
+            if message:
+                stdin.write(message)
+            stdin.close()
+        except (OSError, ValueError):  # a broken pipe, or closed already
+            pass
 
     def ended(self) -> None:
         """Called last in the thread, whatever happened (a subclass may wake its waiters)."""
