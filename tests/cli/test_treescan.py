@@ -70,8 +70,11 @@ def test_a_worker_that_dies_after_its_header(big_tree: Path, tmp_path: Path, mon
     fake.write_text(f"""#!{sys.executable}
 import struct, subprocess, sys
 real = subprocess.Popen([{sys.executable!r}, *sys.argv[1:]], stdin=sys.stdin, stdout=subprocess.PIPE)
+while (said := real.stdout.read(1)) == b"+":  # batches asked for: passed on (stdin is shared)
+    sys.stdout.buffer.write(said)
+    sys.stdout.buffer.flush()
 head = real.stdout.read(8)
-sys.stdout.buffer.write(head + real.stdout.read(struct.unpack("<Q", head)[0]))
+sys.stdout.buffer.write(said + head + real.stdout.read(struct.unpack("<Q", head)[0]))
 real.kill()
 sys.exit(3)
 """)
@@ -124,3 +127,21 @@ def test_a_scan_under_way_lets_its_workers_go_when_dropped(big_tree: Path) -> No
     for w in workers:
         w.thread.join(10)
         assert not w.thread.is_alive() and w.returncode == 0
+
+
+def test_a_busy_caller_leaves_the_scan_to_its_workers(big_tree: Path) -> None:
+    """Subtrees are taken by whichever process is free: while the caller does other work (the CLI
+    asks who the user is), the worker takes every batch, and the caller scans none of them."""
+    import time
+
+    from floyd.client.treescan import start_scan
+
+    alone = scan_tree(big_tree, processes=1)
+    scan = start_scan(big_tree, fanout_after=1, processes=2)
+    [worker] = scan._workers
+    time.sleep(1.0)  # the caller busy elsewhere
+    tree = scan.finish()
+    assert worker.header is not None
+    count, total, _skipped, _digests = worker.header
+    assert count == alone.count - 1  # all but top.txt, which the caller found before dealing out
+    assert describe(tree) == describe(alone)

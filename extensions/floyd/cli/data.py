@@ -121,12 +121,14 @@ def _upload_tree(s: Session, name: str, path: Path, message: str, allow_duplicat
                  as_json: bool) -> tuple[dict, dict]:
     """The version ``path`` is now, and what it took. An unchanged tree costs its scan and one
     request (``heads.py``): the dataset is not looked up, and transfer and rich are not imported."""
-    scan = start_scan(path)  # its workers scan while this process learns who it is
+    scan = start_scan(path)  # its workers scan while this process learns who it is…
     ref = s.data_ref(name)
     cache = StatCache()
     try:
-        tree = scan.finish(TermNotes())
         heads = TreeHeads(cache, s.client.url, ref.owner, ref.name, path)
+        if not allow_duplicate:
+            heads.ask_early(s.client)  # …and asks about the last upload's version
+        tree = scan.finish(TermNotes())
         same = None if allow_duplicate else heads.unchanged(s.client, tree)
         if same is not None:
             return same, {"duplicate": True, "sent_bytes": 0, "sent_files": 0}

@@ -25,6 +25,8 @@ from operator import itemgetter
 
 SKIP_NAMES = {".floyddata", ".floydexpt"}
 HEADER = struct.Struct("<Q")  # a frame's length: the request's, then the answer's header's (the files follow)
+MORE = b"+"  # a worker's batch is done: it asks for another
+HEADED = b"H"  # a worker was given no more: its header follows
 WANT_BODY = b"B"  # the caller wants the files too
 
 # scandir of a descriptor (POSIX): its entries' stat is relative to it
@@ -160,20 +162,28 @@ def dirs_of(data: bytes) -> list[Dir]:
 
 
 def work() -> None:
-    """A worker's main: subtrees on stdin (one frame: the length, then marshal); the header on
-    stdout; then the body, only once ``WANT_BODY`` comes on stdin. An unchanged tree never asks:
-    its stdin closes, and the worker ends without making the body (which cost the worker ~15 ms of
-    a core and the caller's thread as long to read it). No cyclic garbage collection: nothing
-    made here is a cycle, and it walked the tuples again."""
+    """A worker's main. Batches of subtrees come on stdin (each a frame: the length, then marshal),
+    and after each the worker asks for more (``MORE``) until it is given an empty one; then it
+    answers ``HEADED`` and its header, and makes the body only once ``WANT_BODY`` comes on stdin.
+    Batches are taken by whichever process is free (``treescan.py``), so a caller busy with other
+    work scans less. An unchanged tree never asks for the body: stdin closes, and the worker ends
+    without making it (which cost the worker ~15 ms of a core and the caller's thread as long to
+    read it). No cyclic garbage collection: nothing made here is a cycle, and it walked the
+    tuples again."""
     gc.disable()
     found = Found()
-    stdin = sys.stdin.buffer
-    size = stdin.read(HEADER.size)
-    if len(size) < HEADER.size:
-        return
-    scan_all(marshal.loads(stdin.read(HEADER.unpack(size)[0])), found)
-    out = sys.stdout.buffer
-    out.write(header(found))
+    stdin, out = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        size = stdin.read(HEADER.size)
+        if len(size) < HEADER.size:
+            return  # the caller is gone
+        batch = marshal.loads(stdin.read(HEADER.unpack(size)[0]))
+        if not batch:
+            break
+        scan_all(batch, found)
+        out.write(MORE)
+        out.flush()
+    out.write(HEADED + header(found))
     out.flush()
     if stdin.read(1) == WANT_BODY:
         out.write(body(found))

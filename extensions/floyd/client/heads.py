@@ -11,6 +11,8 @@ dataset still has a version with that id (``POST …/uploads`` with ``{"version_
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,25 +30,41 @@ class TreeHeads:
     def __init__(self, cache: StatCache, url: str, owner: str, name: str, root: Path) -> None:
         self.cache = cache
         self.owner, self.name = owner, name
+        self._early: tuple[str, _Asked] | None = None  # (version id, its question under way)
         self.key = "\0".join((url, owner, name, os.path.abspath(root)))
         with cache.lock:
             cache.db.execute("CREATE TABLE IF NOT EXISTS tree_heads (tree TEXT PRIMARY KEY, fingerprint TEXT,"
                              " version_id TEXT)")
 
-    def known(self, tree: TreeScan) -> str | None:
-        """The version id of the last upload of this tree, if the tree is unchanged since."""
+    def _row(self) -> tuple[str, str] | None:
         with self.cache.lock:
             row = self.cache.db.execute("SELECT fingerprint, version_id FROM tree_heads WHERE tree = ?",
                                         (self.key,)).fetchone()
-        if row is None or row[0] != tree.fingerprint:
-            return None
-        return str(row[1])
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def known(self, tree: TreeScan) -> str | None:
+        """The version id of the last upload of this tree, if the tree is unchanged since."""
+        row = self._row()
+        return row[1] if row is not None and row[0] == tree.fingerprint else None
+
+    def ask_early(self, client: FloydClient) -> None:
+        """Ask now, in a thread, whether the dataset still has the version this tree was last
+        uploaded as, so the answer is in when the scan ends (the CLI calls this before finishing
+        its scan; the scan then decides whether the answer counts, and a changed tree wasted one
+        read-only request)."""
+        row = self._row()
+        if row is not None:
+            self._early = (row[1], _Asked(lambda: head_version(client, self.owner, self.name, row[1])))
 
     def unchanged(self, client: FloydClient, tree: TreeScan) -> dict | None:
         """The dataset's version this tree was last uploaded as, if the tree is unchanged since and
         the dataset still has that version: one request, no file read or hashed."""
         known = self.known(tree)
-        return None if known is None else head_version(client, self.owner, self.name, known)
+        if known is None:
+            return None
+        if self._early is not None and self._early[0] == known:
+            return self._early[1].result()
+        return head_version(client, self.owner, self.name, known)
 
     def remember(self, tree: TreeScan, version_id: str) -> None:
         with self.cache.lock:
@@ -65,3 +83,26 @@ def head_version(client: FloydClient, owner: str, name: str, version_id: str) ->
         raise
     same = answer.get("duplicate_of") if isinstance(answer, dict) else None
     return same if isinstance(same, dict) and same.get("id") == version_id else None
+
+
+class _Asked(threading.Thread):
+    """A question asked in a thread of its own; ``result`` waits for it and raises what it raised."""
+
+    def __init__(self, ask: Callable[[], dict | None]) -> None:
+        super().__init__(name="floyd-head", daemon=True)
+        self._ask = ask
+        self._value: dict | None = None
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._value = self._ask()
+        except BaseException as exc:  # given to the caller by result()
+            self._error = exc
+
+    def result(self) -> dict | None:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._value

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
 from floyd.client.dirscan import (
+    HEADED,
     HEADER,
+    MORE,
     WANT_BODY,
     Dir,
     Found,
@@ -126,7 +128,7 @@ def start_scan(root: Path, fanout_after: int = FANOUT_AFTER, processes: int | No
         st = root.stat()
         # the file as named (a symlink is followed when it is read), not its target's name
         add_dir(found, str(root.absolute().parent), "", [root.name], [(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)])
-        return ScanUnderWay(found, [], [])
+        return ScanUnderWay(found, None, [])
     if not root.is_dir():
         raise FloydClientError(f"{root} is neither a file nor a directory.")
     pending: Pending = []
@@ -136,28 +138,29 @@ def start_scan(root: Path, fanout_after: int = FANOUT_AFTER, processes: int | No
         raise FloydClientError(f"Cannot read {root}: {exc.strerror}.") from exc
     while pending:
         if found.entries >= fanout_after and len(pending) > 1:
-            own, workers = _start_workers(pending, processes or usable_cpus())
-            return ScanUnderWay(found, own, workers)
+            shares, workers = _start_workers(pending, processes or usable_cpus())
+            return ScanUnderWay(found, shares, workers)
         top, rel = pending.pop()
         scan_dir(top, rel, found, pending)
-    return ScanUnderWay(found, [], [])
+    return ScanUnderWay(found, None, [])
 
 
 class ScanUnderWay:
     """A scan whose workers may still be scanning (``start_scan``). Dropped unfinished, it lets
     its workers go."""
 
-    def __init__(self, found: Found, own: Pending, workers: list[_Worker]) -> None:
-        self._found, self._own, self._workers = found, own, workers
+    def __init__(self, found: Found, shares: Shares | None, workers: list[_Worker]) -> None:
+        self._found, self._shares, self._workers = found, shares, workers
         weakref.finalize(self, _release, workers)
 
     def finish(self, observer: ProgressObserver | None = None) -> TreeScan:
         """This process's share scanned, the workers' headers gathered (a worker that gave none has
         its share scanned here): the tree, whose files come when asked."""
-        found, own, workers = self._found, self._own, list(self._workers)
-        self._found, self._own = Found(), []
+        found, shares, workers = self._found, self._shares, list(self._workers)
+        self._found, self._shares = Found(), None
         self._workers.clear()  # the tree holds them from now on (the list is the finalizer's too)
-        scan_all(own, found)
+        while shares is not None and (batch := shares.take()):
+            scan_all(batch, found)
         tree = TreeScan(found, [w for w in workers if w.answered(found)])
         if tree.skipped and observer:
             observer.note(f"Skipped {len(tree.skipped)} directory symlink(s) or unreadable file(s), e.g. "
@@ -175,19 +178,20 @@ def usable_cpus() -> int:
 
 
 class _Worker(WorkerProcess):
-    """``python -I -S dirscan.py`` scanning some subtrees. Its thread reads the header, then the
-    body, which the worker makes only when asked (``want_body``): a caller that needs only the
-    header (an unchanged tree) lets it go (``release``)."""
+    """``python -I -S dirscan.py`` scanning batches of subtrees taken from ``shares`` as it is
+    free. Its thread hands it batches, then reads the header, then the body, which the worker makes
+    only when asked (``want_body``): a caller that needs only the header (an unchanged tree) lets
+    it go (``release``)."""
 
     keep_stdin = True
 
-    def __init__(self, share: Pending) -> None:
-        self.share = share
+    def __init__(self, shares: Shares, first: Pending) -> None:
+        self.shares = shares
+        self.share = first  # everything it was given: scanned here if it fails
         self.header: tuple | None = None
         self.body: bytes | None = None
         self.headed = threading.Event()
-        request = marshal.dumps(share)
-        super().__init__(WORKER_SCRIPT, HEADER.pack(len(request)) + request)
+        super().__init__(WORKER_SCRIPT, framed(self.share))
 
     def want_body(self) -> None:
         self.tell(WANT_BODY)
@@ -196,6 +200,13 @@ class _Worker(WorkerProcess):
         self.tell()
 
     def read(self, stdout: IO[bytes]) -> None:
+        while (said := stdout.read(1)) == MORE:
+            batch = self.shares.take()
+            self.share += batch
+            if not self.send(framed(batch)):
+                return
+        if said != HEADED:
+            return
         self.header = read_frame(stdout)
         if self.header is not None:
             self.headed.set()
@@ -229,17 +240,46 @@ class _Worker(WorkerProcess):
         return found.dirs
 
 
-def _start_workers(pending: Pending, processes: int) -> tuple[Pending, list[_Worker]]:
-    """Deal ``pending`` out among this process and workers: this process's share, and the workers.
-    A worker that cannot start leaves its share to this process."""
+class Shares:
+    """The subtrees still to scan once a tree has shown itself big, taken a batch at a time by this
+    process and its workers, whichever is free: a process busy with other work (the CLI asking who
+    the user is) scans less, and no process waits for another with work left. Batches shrink as
+    the list does (a share of what is left per party), so the last ones are single subtrees."""
+
+    def __init__(self, pending: Pending, parties: int) -> None:
+        self._items = pending  # taken from the end, as the scan's own stack is
+        self._parties = parties
+        self._lock = threading.Lock()
+
+    def put_back(self, batch: Pending) -> None:
+        with self._lock:
+            self._items += batch
+
+    def take(self) -> Pending:
+        with self._lock:
+            n = max(1, len(self._items) // (2 * self._parties))
+            batch = self._items[-n:]
+            del self._items[-n:]
+            return batch
+
+
+def framed(batch: Pending) -> bytes:
+    data = marshal.dumps(batch)
+    return HEADER.pack(len(data)) + data
+
+
+def _start_workers(pending: Pending, processes: int) -> tuple[Shares, list[_Worker]]:
+    """The subtrees in ``pending`` to be shared by this process and up to ``processes - 1`` workers
+    (each starts with a batch); a worker that cannot start leaves its batch to the others."""
     count = min(processes, len(pending))
+    shares = Shares(pending, count)
+    workers: list[_Worker] = []
     if count < 2 or not sys.executable:
-        return pending, []
-    shares = [pending[i::count] for i in range(count)]
-    own, workers = shares[0], []
-    for share in shares[1:]:
+        return shares, workers
+    for _ in range(count - 1):
+        first = shares.take()
         try:
-            workers.append(_Worker(share))
+            workers.append(_Worker(shares, first))
         except OSError:
-            own += share
-    return own, workers
+            shares.put_back(first)
+    return shares, workers

@@ -68,16 +68,26 @@ class WorkerProcess:
             self.returncode = self.proc.wait()
             self.ended()
 
-    def tell(self, message: bytes = b"") -> None:
-        """Send a ``keep_stdin`` worker its last ``message`` (if any), then close its stdin, which it
-        takes as the end. A worker that died is not told (its reader found so already)."""
+    def send(self, message: bytes) -> bool:
+        """More for a ``keep_stdin`` worker; False if it is gone (its reader finds so too)."""
         stdin = self.proc.stdin
         assert stdin is not None
         try:
-            if message:
-                stdin.write(message)
-            stdin.close()
+            stdin.write(message)
+            stdin.flush()
+            return True
         except (OSError, ValueError):  # a broken pipe, or closed already
+            return False
+
+    def tell(self, message: bytes = b"") -> None:
+        """Send a ``keep_stdin`` worker its last ``message`` (if any), then close its stdin, which it
+        takes as the end."""
+        if message and not self.send(message):
+            return
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        except OSError:  # the flush of a closed pipe
             pass
 
     def ended(self) -> None:
