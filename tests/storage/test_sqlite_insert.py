@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +51,15 @@ def test_or_ignore_keeps_what_is_there(cursor: sqlite3.Cursor) -> None:
     assert cursor.execute("SELECT path, size FROM t ORDER BY path").fetchall() == [("a", 1), ("b", 3)]
     with pytest.raises(sqlite3.IntegrityError):
         db.sqlite_insert(cursor, "t", {"version_pk": 1}, ("path", "size"), [("b", 4)])
+
+
+def test_pooled_connections_keep_small_page_caches(tmp_path: Path) -> None:
+    """Every connection the bridge's engine opens holds at most SQLITE_CACHE_KIB of pages: at
+    SQLite's 2 MiB default the pool kept 20–34 MiB after two 100,000-file uploads."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            for conn in (first, second):
+                assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -db.SQLITE_CACHE_KIB
+    finally:
+        engine.dispose()
