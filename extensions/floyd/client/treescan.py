@@ -13,7 +13,6 @@ asks for the files: an unchanged tree never does.
 from __future__ import annotations
 
 import hashlib
-import marshal
 import os
 import sys
 import threading
@@ -23,7 +22,6 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 
 from floyd.client.dirscan import (
     HEADED,
-    HEADER,
     MORE,
     WANT_BODY,
     Dir,
@@ -36,7 +34,7 @@ from floyd.client.dirscan import (
     scan_dir,
 )
 from floyd.client.errors import FloydClientError
-from floyd.client.workerproc import WorkerProcess, read_frame
+from floyd.client.workerproc import WorkerProcess, frame, read_frame
 
 if TYPE_CHECKING:
     from floyd.client.progress import ProgressObserver
@@ -192,7 +190,7 @@ class _Worker(WorkerProcess):
         self.header: tuple | None = None
         self.body: bytes | None = None
         self.headed = threading.Event()
-        super().__init__(WORKER_SCRIPT, framed(self.share))
+        super().__init__(WORKER_SCRIPT, frame(self.share))
 
     def want_body(self) -> None:
         self.tell(WANT_BODY)
@@ -204,7 +202,7 @@ class _Worker(WorkerProcess):
         while (said := stdout.read(1)) == MORE:
             batch = self.shares.take()
             self.share += batch
-            if not self.send(framed(batch)):
+            if not self.send(frame(batch)):
                 return
         if said != HEADED:
             return
@@ -262,11 +260,6 @@ class Shares:
             batch = self._items[-n:]
             del self._items[-n:]
             return batch
-
-
-def framed(batch: Pending) -> bytes:
-    data = marshal.dumps(batch)
-    return HEADER.pack(len(data)) + data
 
 
 def _start_workers(pending: Pending, processes: int) -> tuple[Shares, list[_Worker]]:

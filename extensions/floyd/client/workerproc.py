@@ -24,6 +24,12 @@ def spawn(script: str, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes
                             stderr=subprocess.DEVNULL, pass_fds=pass_fds)
 
 
+def frame(value: Any) -> bytes:
+    """``value`` as one frame, as ``read_frame`` (and a worker script) reads it."""
+    data = marshal.dumps(value)
+    return FRAME.pack(len(data)) + data
+
+
 def read_frame(stream: IO[bytes]) -> Any | None:
     """The next frame's value, or None at the end of the stream (a cut frame raises EOFError or
     ValueError, as ``marshal`` does)."""
