@@ -101,15 +101,17 @@ def known_files(s: Session, base_pk: int | None) -> Known | None:
     return {path: (size, f"sha256:{hexd}", mtime) for path, size, hexd, mtime in _base_rows(s, base_pk)}
 
 
-def present(s: Session, base_pk: int | None, hashes: Iterable[str]) -> set[str]:
-    """Which of ``hashes`` (hex) the version ``base_pk`` holds."""
+def present(s: Session, dataset_id: int, hashes: Iterable[str]) -> set[str]:
+    """Which of ``hashes`` (hex) a version of the dataset holds: blobs its writers may read, so an
+    upload may name them without sending them (an upload that named its base by version sends
+    only the directories that changed, ``changed_dirs.py``)."""
     wanted = sorted(set(hashes))
     found: set[str] = set()
-    if base_pk is None:
-        return found
+    versions = select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset_id).scalar_subquery()
     for i in range(0, len(wanted), 500):
-        found.update(s.scalars(select(VersionFile.hash).where(
-            VersionFile.version_pk == base_pk, VersionFile.hash.in_(wanted[i:i + 500]), VersionFile.removed.is_(False))))
+        found.update(s.scalars(select(VersionFile.hash).distinct().where(
+            VersionFile.version_pk.in_(versions), VersionFile.hash.in_(wanted[i:i + 500]),
+            VersionFile.removed.is_(False))))
     return found
 
 
@@ -130,7 +132,7 @@ def plan_from_known(s: Session, base_pk: int | None, known: Known | None, entrie
     version then commits in what the change costs)."""
     if base_pk is None or known is None or not entries:
         return None
-    base = (base_pk, _number(s, base_pk))
+    base = (base_pk, version_number(s, base_pk))
     limit = int(len(entries) * max_fraction)
     rows: list[dict] = []
     kept = 0
@@ -149,7 +151,7 @@ def plan_from_known(s: Session, base_pk: int | None, known: Known | None, entrie
     return Planned(base, rows if len(rows) <= limit else None)
 
 
-def _number(s: Session, pk: int) -> int:
+def version_number(s: Session, pk: int) -> int:
     return int(s.scalar(select(DatasetVersion.number).where(DatasetVersion.id == pk)) or 0)
 
 
@@ -160,7 +162,7 @@ def plan(s: Session, dataset_id: int, entries: list[Entry], max_fraction: float,
     base_pk = newest_base(s, dataset_id)
     if base_pk is None or not entries:
         return full(entries)
-    if planned is not None and planned.base == (base_pk, _number(s, base_pk)):
+    if planned is not None and planned.base == (base_pk, version_number(s, base_pk)):
         rows = planned.rows
     else:
         rows = diff_rows(_base_rows(s, base_pk), entries, int(len(entries) * max_fraction))

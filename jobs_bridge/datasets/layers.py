@@ -62,6 +62,11 @@ def _range(s: Session, pk: int, low: str, inclusive: bool, high: str | None, cou
     return [tuple(r) for r in s.execute(q)]
 
 
+def own_rows(s: Session, pk: int) -> list[tuple]:
+    """Every row of one layer, removed ones included: (path, size, hash, mtime, removed)."""
+    return _range(s, pk, "", True, None, None)
+
+
 def _entry(row: tuple) -> Entry:
     return Entry(row[0], row[1], row[2], row[3])
 

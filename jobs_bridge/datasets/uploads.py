@@ -27,7 +27,7 @@ from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
 from jobs_bridge.auth.identity import Caller
-from jobs_bridge.datasets import deltas, owners, upload_files
+from jobs_bridge.datasets import changed_dirs, deltas, owners, upload_files
 from jobs_bridge.datasets.blobindex import BlobIndex
 from jobs_bridge.datasets.manager import DatasetManager
 from jobs_bridge.datasets.receivers import PackReceiver, PartWriter
@@ -38,7 +38,7 @@ from jobs_bridge.jobs import states
 from jobs_bridge.orm import Dataset, DatasetVersion, Upload
 from jobs_bridge.projects import ProjectManager
 from jobs_bridge.storage.blobs import BlobStore, parse_hash
-from jobs_bridge.storage.manifest import Entry, Known, parse_manifest, version_id
+from jobs_bridge.storage.manifest import Entry, Known, parse_directories, parse_manifest, version_id
 from jobs_bridge.storage.materialize import remove_tree
 from jobs_bridge.storage.paths import StorageLayout
 from jobs_bridge.storage.trees import TREES
@@ -82,10 +82,11 @@ class UploadManager(LoggingConfigurable):
     # -- sessions ----------------------------------------------------------------------
     def start(
         self, caller: Caller, owner: str, name: str, manifest: object, message: str = "", allow_duplicate: object = False,
-        kind: str = "data", body: bytes | None = None,
+        kind: str = "data", body: bytes | None = None, base: object = None,
     ) -> tuple[int, dict]:
         """Open (or find again, to resume) the upload of ``manifest``; ``body``: the request's JSON
-        object that holds it, kept as the upload's manifest file."""
+        object that holds it, kept as the upload's manifest file. With ``base`` (a version the
+        client names) ``manifest`` is only the directories changed since (``changed_dirs.py``)."""
         self.received.wait()  # packs answered before this request: recorded (owners.ReceivedRecorder)
         allow_duplicate = json_bool(allow_duplicate, "allow_duplicate")
         with self.datasets.sessions.begin() as s:
@@ -98,8 +99,14 @@ class UploadManager(LoggingConfigurable):
                 raise BadRequest("'message' must be a string of at most 10,000 characters.")
             # the version this one is compared with: entries equal to its files skip validation (and upload)
             base_pk = deltas.newest_base(s, ds.id)
-            known = deltas.known_files(s, base_pk)
-            entries = parse_manifest(manifest, self.max_files_per_version, self.max_file_size, known)
+            known = self.datasets.base_files.known(s, ds.id, base_pk)
+            held: set[str] = set()  # blobs of the version named as ``base``: its writers may read them
+            if base is None:
+                entries = parse_manifest(manifest, self.max_files_per_version, self.max_file_size, known)
+            else:
+                stored = changed_dirs.base_entries(s, ds.id, base, base_pk, known)
+                entries = parse_directories(manifest, stored, self.max_files_per_version, self.max_file_size, known)
+                held, body = {e.hexdigest for e in stored}, None  # the request alone does not list the files
             vid = version_id(entries)
             total = sum(e.size for e in entries)
             same = s.scalar(
@@ -127,7 +134,7 @@ class UploadManager(LoggingConfigurable):
             else:
                 up.message = message or up.message
             s.flush()
-            return (200 if resumed else 201), self._status(s, up, {e.hexdigest: e for e in entries}, resumed, known)
+            return (200 if resumed else 201), self._status(s, up, {e.hexdigest: e for e in entries}, resumed, known, held)
 
     def same_version(self, caller: Caller, owner: str, name: str, vid: object) -> dict:
         """The unchanged-tree shortcut: the newest version of the dataset whose id is ``vid``
@@ -150,7 +157,7 @@ class UploadManager(LoggingConfigurable):
         self.received.wait()
         with self.datasets.sessions() as s:
             up = self._find(s, caller, upload_id)
-            known = deltas.known_files(s, deltas.newest_base(s, up.dataset_id))
+            known = self.datasets.base_files.known(s, up.dataset_id, deltas.newest_base(s, up.dataset_id))
             return self._status(s, up, self._by_hash(up.id), True, known)
 
     def abort(self, caller: Caller, upload_id: str) -> None:
@@ -207,17 +214,19 @@ class UploadManager(LoggingConfigurable):
             for key in [k for k in self._hashers if k[0] == upload_id]:
                 del self._hashers[key]
 
-    def _missing(self, s: Session, caller_name: str, by_hash: dict[str, Entry], known: Known | None = None) -> list[str]:
-        """Blobs the caller has not proven to hold and the ``known`` version (one the dataset's
-        writers may read) does not hold. An ownership row implies the blob file: rows are
-        written after a blob is published and deleted before it is removed."""
-        held = {stored[1][7:] for stored in known.values()} if known else set()
+    def _missing(self, s: Session, caller_name: str, by_hash: dict[str, Entry], known: Known | None = None,
+                 held: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """Blobs the caller has not proven to hold and neither the ``known`` version nor ``held``
+        (blobs of versions the dataset's writers may read) holds. An ownership row implies the
+        blob file: rows are written after a blob is published and deleted before it is removed."""
+        held = held.union(stored[1][7:] for stored in known.values()) if known else held
         hashes = sorted(h for h in by_hash if h not in held)
         owned = owners.owned(s, caller_name, hashes)
         return [h for h in hashes if h not in owned]
 
-    def _status(self, s: Session, up: Upload, by_hash: dict[str, Entry], resumed: bool, known: Known | None) -> dict:
-        missing = self._missing(s, up.created_by, by_hash, known)
+    def _status(self, s: Session, up: Upload, by_hash: dict[str, Entry], resumed: bool, known: Known | None,
+                held: set[str] | frozenset[str] = frozenset()) -> dict:
+        missing = self._missing(s, up.created_by, by_hash, known, held)
         partial = {}
         directory = self.layout.upload_dir(up.id)
         # One listing instead of a stat per missing blob (100,000 for a first upload of small
@@ -361,8 +370,8 @@ class UploadManager(LoggingConfigurable):
                 number = max(highest, ds.last_number) + 1
                 rows = deltas.plan(s, ds.id, entries, self.datasets.delta_max_fraction, planned)
                 owned = owners.owned(s, uploader, rows.new_hashes) if verify else set(rows.new_hashes)
-                unsent = {h for h in rows.new_hashes if h not in owned}  # unless the base holds them (``start``)
-                unsent -= deltas.present(s, deltas.newest_base(s, ds.id), unsent) if unsent else set()
+                unsent = {h for h in rows.new_hashes if h not in owned}  # unless a version holds them (``start``)
+                unsent -= deltas.present(s, ds.id, unsent) if unsent else set()
             if unsent:
                 raise Conflict(f"{len(unsent)} file(s) of this upload have not been sent yet; run the upload again to resume.")
             target = self.layout.dataset_dir(owner, name, kind) / str(number)

@@ -24,18 +24,23 @@ log = logging.getLogger("jobs_bridge.handlers")
 class UploadStartHandler(BaseHandler):
     async def post(self, owner: str, name: str) -> None:
         body = self.json_body()
-        if "manifest" in body and "version_id" in body:
+        if "version_id" in body and ("manifest" in body or "directories" in body):
             raise ApiError(400, "Send either 'manifest' (start an upload) or 'version_id' (is this tree still "
                                 "that version?), not both.")
         if "version_id" in body:  # "is this tree still that version?"
             self.write_json(await self.call(self.bridge.upload_manager.same_version, self.caller, owner, name,
                                             body["version_id"]))
             return
-        manifest = body.pop("manifest", None)
+        changes = "directories" in body  # only what changed since the version ``base`` (datasets/changed_dirs.py)
+        if changes != ("base" in body) or (changes and ("manifest" in body or not isinstance(body["base"], dict))):
+            raise ApiError(400, "Send either 'manifest' (every file) or 'directories' with the 'base' version "
+                                "they changed from ({\"number\": …, \"version_id\": …}).")
+        manifest = body.pop("directories") if changes else body.pop("manifest", None)
         entries = len(manifest) if isinstance(manifest, list) else 0
         status, result = await self.call(
             self.bridge.upload_manager.start, self.caller, owner, name, manifest,
             body.get("message", ""), body.get("allow_duplicate", False), body=self.request.body,
+            base=body["base"] if changes else None,
         )
         self.write_json(result, status)
         del manifest, result

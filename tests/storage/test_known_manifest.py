@@ -7,7 +7,7 @@ import pytest
 
 from jobs_bridge.errors import BadRequest
 from jobs_bridge.storage import manifest as manifest_module
-from jobs_bridge.storage.manifest import Entry, parse_manifest, records_json
+from jobs_bridge.storage.manifest import parse_manifest
 
 H1, H2 = "a" * 64, "b" * 64
 
@@ -54,9 +54,3 @@ def test_clashes_with_known_files_are_refused(raw: list[dict]) -> None:
     with pytest.raises(BadRequest, match="twice|as a file and as a directory"):
         parse_manifest(raw, 100, 1 << 20, KNOWN)
 
-
-def test_records_json_is_what_json_dumps_writes() -> None:
-    import json
-
-    entries = [Entry("é/ü \"q\".txt", 3, H1, 1764000000.123456), Entry("b", 0, H2)]
-    assert records_json(entries) == json.dumps([e.record() for e in entries])

@@ -6,15 +6,20 @@ version id the server gave it.
 When the next scan has the same fingerprint the manifest is the same — the stat cache's own
 assumption — so no file is looked up or hashed: the client only asks the server whether this
 dataset still has a version with that id (``POST …/uploads`` with ``{"version_id"}``).
+
+For a version the upload made, it also keeps each directory's digest (``TreeScan.digests``), so
+the next upload of a changed tree sends only the directories whose digest changed, each whole,
+and names that version as its base (``Changes``; the bridge's ``datasets/changed_dirs.py``).
 """
 
 from __future__ import annotations
 
+import marshal
 import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from floyd.client.errors import FloydAPIError
 from floyd.client.statcache import StatCache
@@ -24,8 +29,18 @@ if TYPE_CHECKING:
     from floyd.client.treescan import TreeScan
 
 
+class Changes(TypedDict):
+    """What changed since the version ``number`` (``version_id``) was uploaded from this tree: the
+    directories ("" or "a/b/") whose files changed, appeared or went. A dict, as it is sent."""
+
+    number: int
+    version_id: str
+    directories: set[str]
+
+
 class TreeHeads:
-    """``tree_heads`` rows in the stat cache's database: tree key → (fingerprint, version id)."""
+    """``tree_heads`` rows in the stat cache's database: tree key → (fingerprint, version id);
+    ``tree_dirs`` rows: tree key → the version the upload made and its directories' digests."""
 
     def __init__(self, cache: StatCache, url: str, owner: str, name: str, root: Path) -> None:
         self.cache = cache
@@ -35,6 +50,8 @@ class TreeHeads:
         with cache.lock:
             cache.db.execute("CREATE TABLE IF NOT EXISTS tree_heads (tree TEXT PRIMARY KEY, fingerprint TEXT,"
                              " version_id TEXT)")
+            cache.db.execute("CREATE TABLE IF NOT EXISTS tree_dirs (tree TEXT PRIMARY KEY, number INTEGER,"
+                             " version_id TEXT, digests BLOB)")
 
     def _row(self) -> tuple[str, str] | None:
         with self.cache.lock:
@@ -66,10 +83,35 @@ class TreeHeads:
             return self._early[1].result()
         return head_version(client, self.owner, self.name, known)
 
-    def remember(self, tree: TreeScan, version_id: str) -> None:
+    def changes(self, tree: TreeScan) -> Changes | None:
+        """The directories changed since the last version an upload of this tree made, or None
+        when no upload of it made one (or a duplicate came after it: a version found again may
+        keep another checkout's file times)."""
+        with self.cache.lock:
+            row = self.cache.db.execute("SELECT number, version_id, digests FROM tree_dirs WHERE tree = ?",
+                                        (self.key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            old: dict[str, str] = dict(marshal.loads(row[2]))
+        except (EOFError, ValueError, TypeError):  # a damaged row: send the whole manifest
+            return None
+        new = tree.digests
+        changed = {d for d, h in new.items() if old.get(d) != h}
+        changed.update(d for d in old if d not in new)
+        return Changes(number=int(row[0]), version_id=str(row[1]), directories=changed)
+
+    def remember(self, tree: TreeScan, version: dict, made: bool) -> None:
+        """``version`` is what the tree now is; ``made``: the upload made it from this tree's files
+        (not a duplicate of one made before), so its directories can be a base (``changes``)."""
         with self.cache.lock:
             self.cache.db.execute("INSERT OR REPLACE INTO tree_heads VALUES (?, ?, ?)",
-                                  (self.key, tree.fingerprint, version_id))
+                                  (self.key, tree.fingerprint, version["id"]))
+            if made and isinstance(version.get("number"), int):
+                self.cache.db.execute("INSERT OR REPLACE INTO tree_dirs VALUES (?, ?, ?, ?)",
+                                      (self.key, version["number"], version["id"], marshal.dumps(tree.digests)))
+            else:
+                self.cache.db.execute("DELETE FROM tree_dirs WHERE tree = ?", (self.key,))
             self.cache.db.commit()
 
 

@@ -5,7 +5,7 @@ where they can, so a command that only reads (``floyd status``) starts without i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -75,9 +75,8 @@ class FloydClient:
         try:
             resp = self.session.request(method, url, stream=stream, timeout=timeout or self.timeout, **kwargs)
         except requests.ConnectionError as exc:
-            raise ConnectionFailed(
-                f"Cannot reach the platform at {self.url}: is it running (make up) and is the URL right?"
-            ) from exc
+            msg = f"Cannot reach the platform at {self.url}: is it running (make up) and is the URL right?"
+            raise ConnectionFailed(msg) from exc
         except requests.Timeout as exc:
             raise ConnectionFailed(f"The platform at {self.url} did not answer in time; try again.") from exc
         if resp.status_code >= 400:
@@ -199,16 +198,17 @@ class FloydClient:
 
     # -- uploads -----------------------------------------------------------------------
     def start_upload(self, owner: str, name: str, manifest: LocalManifest | Iterable[dict], message: str = "",
-                     allow_duplicate: bool = False) -> dict:
+                     allow_duplicate: bool = False, base: Mapping[str, Any] | None = None) -> dict:
         return self.send_manifest(f"datasets/{_q(owner)}/{_q(name)}/uploads", manifest,
-                                  {"message": message, "allow_duplicate": allow_duplicate})
+                                  {"message": message, "allow_duplicate": allow_duplicate}, base)
 
-    def send_manifest(self, path: str, manifest: LocalManifest | Iterable[dict], fields: dict) -> dict:
-        """POST ``{**fields, "manifest": [...]}``, the entries formatted while they are sent."""
-        from floyd.client.manifest import manifest_body
+    def send_manifest(self, path: str, manifest: LocalManifest | Iterable[dict], fields: dict,
+                      base: Mapping[str, Any] | None = None) -> dict:
+        """POST ``{**fields, "manifest": [...]}`` formatted while sent, or only ``base["directories"]``."""
+        from floyd.client.manifest import directories_body, manifest_body
 
-        return self.request("POST", path, data=manifest_body(manifest, fields),
-                            headers={"Content-Type": "application/json"}).json()
+        data = manifest_body(manifest, fields) if base is None else directories_body(manifest, base, fields)
+        return self.request("POST", path, data=data, headers={"Content-Type": "application/json"}).json()
 
     def check_head(self, owner: str, name: str, version_id: str) -> dict:
         """``{"duplicate_of": version}`` when the dataset has a version with this id; a 404 otherwise

@@ -8,8 +8,9 @@ written, a few thousand at a time, so the manifest costs one digest string per f
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from floyd.client.hashing import LocalFile
 
@@ -75,3 +76,16 @@ def manifest_body(manifest: LocalManifest | Iterable[dict], fields: dict) -> Ite
     if batch:
         yield (("" if first else ", ") + ", ".join(batch)).encode()
     yield b"]}"
+
+
+def directories_body(manifest: LocalManifest | Iterable[dict], base: Mapping[str, Any], fields: dict) -> bytes:
+    """The JSON object ``{**fields, "base", "directories": {dir: [entries…]}}`` (``base``: a
+    ``heads.Changes``): each directory changed since the version it names ("" or "a/b/"), with
+    the files of ``manifest`` directly in it (none: it is gone)."""
+    assert isinstance(manifest, LocalManifest), "changes are sent from a scanned tree"
+    grouped: dict[str, list[str]] = {d: [] for d in base["directories"]}
+    for f, text in zip(manifest.files, manifest.json_entries(), strict=True):
+        grouped[f.path[:f.path.rfind("/") + 1]].append(text)
+    head = json.dumps({"base": {"number": base["number"], "version_id": base["version_id"]}, **fields})
+    dirs = ", ".join(f"{_quote(d)}: [{', '.join(texts)}]" for d, texts in grouped.items())
+    return f'{head[:-1]}, "directories": {{{dirs}}}}}'.encode()

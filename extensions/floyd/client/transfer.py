@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol, cast
 
@@ -93,14 +94,39 @@ def upload_scanned(client: FloydClient, owner: str, name: str, tree: TreeScan, h
                    message: str, allow_duplicate: bool, observer: ProgressObserver,
                    cache: StatCache | None) -> UploadResult:
     """A scanned tree hashed, its manifest sent, then what the server lacks; ``heads`` remembers the
-    version made (the CLI scans and asks ``heads`` itself, so an unchanged tree never imports this)."""
+    version made (the CLI scans and asks ``heads`` itself, so an unchanged tree never imports this).
+    A tree uploaded before sends only its changed directories (``heads.Changes``), unless most of it
+    changed or the bridge cannot take them (one from before, or the base version deleted)."""
+    post = partial(client.start_upload, owner, name, message=message, allow_duplicate=allow_duplicate)
+    changes = heads.changes(tree) if heads is not None else None
     with closing(PackSpool()) as spool:
-        manifest = _manifest(tree.files, cache, observer, spool)
-        status = start(lambda m: client.start_upload(owner, name, m, message, allow_duplicate), manifest)
-        result = send_missing(client, status, manifest, observer, spool)
+        status = None
+        if changes is not None:
+            files = tree.files_in(changes["directories"])
+            if len(files) * 2 <= tree.count:
+                manifest = _manifest(files, cache, observer, spool)
+                status = _start_changes(lambda m: post(m, base=changes), manifest)
+        if status is None:
+            manifest = _manifest(tree.files, cache, observer, spool)
+            status = start(post, manifest)
+        result = send_missing(client, status, manifest, observer, spool, (tree.count, tree.total_bytes))
     if heads is not None and result.version.get("id"):
-        heads.remember(tree, result.version["id"])
+        heads.remember(tree, result.version, made=not result.duplicate)
     return result
+
+
+def _start_changes(post: Callable[[LocalManifest], dict], manifest: LocalManifest) -> dict | None:
+    """Start an upload from the changed directories; None when the whole manifest must go instead:
+    a bridge from before this request (400), the base version gone (409), or a blob to send that
+    is not in these directories (the base version's, which the bridge did not count as held)."""
+    try:
+        status = post(manifest)
+    except FloydAPIError as exc:
+        if exc.status in (400, 409):
+            return None
+        raise
+    held = {f"sha256:{d}" for d in manifest.digests}
+    return status if held.issuperset(status.get("missing", ())) else None
 
 
 @gc_paused()
@@ -172,11 +198,13 @@ def _extra_file(tmp: Path, rel: str, data: bytes) -> LocalFile:
     return LocalFile(rel, str(path), st.st_size, (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
 
 
-def send_missing(client: FloydClient, status: dict, manifest: LocalManifest,
-                 observer: ProgressObserver, spool: PackSpool | None = None) -> UploadResult:
-    total = manifest.total_bytes
+def send_missing(client: FloydClient, status: dict, manifest: LocalManifest, observer: ProgressObserver,
+                 spool: PackSpool | None = None, counts: tuple[int, int] | None = None) -> UploadResult:
+    """What the server lacks sent, then the commit; ``counts``: the tree's files and bytes when
+    ``manifest`` holds only its changed directories."""
+    files, total = counts or (len(manifest), manifest.total_bytes)
     if status.get("duplicate_of"):
-        return UploadResult(status["duplicate_of"], True, False, len(manifest), total, 0, 0)
+        return UploadResult(status["duplicate_of"], True, False, files, total, 0, 0)
     if status.get("resumed"):
         done = total - status["missing_bytes"]
         observer.note(f"Resuming an interrupted upload: {len(status['missing'])} file(s) left, "
@@ -204,7 +232,7 @@ def send_missing(client: FloydClient, status: dict, manifest: LocalManifest,
     observer.stage("commit", 1, "steps")
     version = client.commit_upload(upload_id)
     observer.advance("commit", 1)
-    return UploadResult(version, False, bool(status.get("resumed")), len(manifest), total, len(names), sent_bytes)
+    return UploadResult(version, False, bool(status.get("resumed")), files, total, len(names), sent_bytes)
 
 
 def _large_files(manifest: LocalManifest, names: list[str]) -> list[tuple[str, LocalFile]]:

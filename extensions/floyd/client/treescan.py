@@ -75,7 +75,7 @@ class TreeScan:
         self.skipped = found.skipped
         self.count = found.count
         self.total_bytes = found.total_bytes
-        digests = dict(found.digests)
+        digests = self.digests = dict(found.digests)  # directory ("" or "a/b/") → digest of its files
         for w in workers:
             assert w.header is not None  # answered() said so
             count, total, skipped, more = w.header
@@ -89,15 +89,28 @@ class TreeScan:
     @property
     def files(self) -> list[LocalFile]:
         if self._files is None:
-            for w in self._workers:  # all at once: they make their bodies side by side
-                w.want_body()
-            for w in self._workers:
-                self._found.dirs += w.dirs()
-            files = local_files(self._found.dirs)
+            files = local_files(self._dirs())
             files.sort()  # by path: paths are unique, so the other fields are never compared
             self._files, self._found.dirs = files, []
-            self._workers.clear()  # told already (the list is the finalizer's too)
         return self._files
+
+    def files_in(self, directories: set[str]) -> list[LocalFile]:
+        """The files directly in ``directories`` (as ``digests`` names them), sorted by path: what an
+        upload of the directories that changed sends, without a ``LocalFile`` for the others."""
+        if self._files is not None:
+            return [f for f in self._files if f.path[:f.path.rfind("/") + 1] in directories]
+        files = local_files([d for d in self._dirs() if d[1] in directories])
+        files.sort()
+        return files
+
+    def _dirs(self) -> list[Dir]:
+        """Every directory's files, the workers' shares gathered (once)."""
+        for w in self._workers:  # all at once: they make their bodies side by side
+            w.want_body()
+        for w in self._workers:
+            self._found.dirs += w.dirs()
+        self._workers.clear()  # told already (the list is the finalizer's too)
+        return self._found.dirs
 
 
 def _release(workers: list[_Worker]) -> None:
