@@ -101,7 +101,7 @@ def upload_scanned(client: FloydClient, owner: str, name: str, tree: TreeScan, h
     changes = heads.changes(tree) if heads is not None else None
     with closing(PackSpool()) as spool:
         status = None
-        if changes is not None:
+        if changes is not None and changes["directories"]:  # none: the base was found gone, or allow_duplicate
             files = tree.files_in(changes["directories"])
             if len(files) * 2 <= tree.count:
                 manifest = _manifest(files, cache, observer, spool)
