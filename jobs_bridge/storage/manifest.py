@@ -86,14 +86,14 @@ def parse_directories(raw: object, base: list[Entry], max_files: int, max_file_s
     sent = sum(len(items) if isinstance(items, list) else 0 for items in raw.values())
     if sent > max_files:
         raise TooLarge(f"A version may hold at most {max_files} files; this change lists {sent}.")
-    entries = {e.path: e for e in base if e.path[:e.path.rfind("/") + 1] not in dirs}
+    entries = {e.path: e for e in base if _directory_of(e.path) not in dirs}
     checked: list[str] = []
     for d, items in raw.items():
         if not isinstance(items, list):
             raise BadRequest(f"'directories' entry {d!r} must be a list of {{path, size, hash[, mtime]}} objects.")
         for item in items:
             entry = (_known_entry(item, known) if known else None) or _checked_entry(len(checked), item, max_file_size)
-            if entry.path[:entry.path.rfind("/") + 1] != d:
+            if _directory_of(entry.path) != d:
                 raise BadRequest(f"Manifest entry {entry.path!r} is not directly in the directory {d!r} it is listed under.")
             if entry.path in entries:
                 raise BadRequest(f"Manifest lists {entry.path!r} twice.")
@@ -104,6 +104,11 @@ def parse_directories(raw: object, base: list[Entry], max_files: int, max_file_s
     paths = sorted(entries)
     _refuse_file_and_directory(entries, paths, checked, every_path=False)
     return [entries[p] for p in paths]
+
+
+def _directory_of(path: str) -> str:
+    """The directory ``path`` lies in, as ``parse_directories`` names it ("" or ending in "/")."""
+    return path[:path.rfind("/") + 1]
 
 
 def _directory(value: object) -> str:

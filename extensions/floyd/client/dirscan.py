@@ -56,6 +56,12 @@ class Found:
         self.total_bytes = 0  # keys afterwards was 11 ms, on the way to an unchanged tree's answer)
 
 
+def directory_of(path: str) -> str:
+    """The directory a file's relative path lies in, as ``Dir`` and the digests name it: "" for
+    the top, else ending in "/" (what the changed-directories upload groups files by)."""
+    return path[:path.rfind("/") + 1]
+
+
 def packed(keys: list[Key]) -> tuple[bytes, bytes]:
     """Keys as two arrays' bytes: (device, inode, size) unsigned, mtime_ns signed (before 1970)."""
     return (array("Q", [n for k in keys for n in (k[0], k[1], k[3])]).tobytes(),

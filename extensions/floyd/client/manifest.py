@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from floyd.client.dirscan import directory_of
 from floyd.client.hashing import LocalFile
 
 BODY_CHUNK = 2000  # entries per chunk of the streamed request body
@@ -85,7 +86,7 @@ def directories_body(manifest: LocalManifest | Iterable[dict], base: Mapping[str
     assert isinstance(manifest, LocalManifest), "changes are sent from a scanned tree"
     grouped: dict[str, list[str]] = {d: [] for d in base["directories"]}
     for f, text in zip(manifest.files, manifest.json_entries(), strict=True):
-        grouped[f.path[:f.path.rfind("/") + 1]].append(text)
+        grouped[directory_of(f.path)].append(text)
     head = json.dumps({"base": {"number": base["number"], "version_id": base["version_id"]}, **fields})
     dirs = ", ".join(f"{_quote(d)}: [{', '.join(texts)}]" for d, texts in grouped.items())
     return f'{head[:-1]}, "directories": {{{dirs}}}}}'.encode()

@@ -29,6 +29,7 @@ from floyd.client.dirscan import (
     Key,
     Pending,
     add_dir,
+    directory_of,
     dirs_of,
     scan_all,
     scan_dir,
@@ -98,7 +99,7 @@ class TreeScan:
         """The files directly in ``directories`` (as ``digests`` names them), sorted by path: what an
         upload of the directories that changed sends, without a ``LocalFile`` for the others."""
         if self._files is not None:
-            return [f for f in self._files if f.path[:f.path.rfind("/") + 1] in directories]
+            return [f for f in self._files if directory_of(f.path) in directories]
         files = local_files([d for d in self._dirs() if d[1] in directories])
         files.sort()
         return files
