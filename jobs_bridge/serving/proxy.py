@@ -33,6 +33,16 @@ PIN_RE = re.compile(r"^/v(\d{1,9})(/.*)?$")
 HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                  "transfer-encoding", "upgrade", "host", "content-length", "x-floyd-proxy-token"})
 INLINE_LIMIT = 1 << 20  # answers up to this size are relayed in one write, bigger ones streamed
+# Methods that mean the same when sent twice (RFC 9110 §9.2.2): one whose replica broke off
+# before answering goes to another replica, as nginx's proxy_next_upstream does by default.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+def may_resend(exc: UpstreamError, method: str) -> bool:
+    """Whether a request whose replica failed may go to another one: never after a timeout
+    (the wait would double), and once it reached the replica only when sending it twice is
+    harmless; no byte of the answer went to the client yet either way."""
+    return not isinstance(exc, UpstreamTimeout) and (not exc.sent or method in IDEMPOTENT)
 
 
 def route(prefix: str) -> str:
@@ -181,10 +191,11 @@ class EndpointProxy:
                 resp = await self.router.pool.request(replica.host, replica.port, method, target, headers, body,
                                                       INLINE_LIMIT, timeout)
             except UpstreamError as exc:
-                other = None if exc.sent else version.pick(exclude=replica)
+                other = version.pick(exclude=replica) if may_resend(exc, method) else None
                 if other is None:
                     raise
-                # Nothing reached that replica (it is restarting): another one answers instead.
+                # Nothing reached that replica (it is restarting), or it broke off (its machine
+                # went away) before answering a request that may be sent twice: another answers.
                 version.end(replica)
                 replica = other
                 version.begin(replica)
