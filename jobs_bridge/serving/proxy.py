@@ -25,7 +25,7 @@ from jobs_bridge.auth.backoff import client_ip, peer_address
 from jobs_bridge.auth.endpoint_gate import Denied, EndpointGate
 from jobs_bridge.serving import edge, traffic
 from jobs_bridge.serving.router import READY, LiveEndpoint, LiveVersion, Replica, Router
-from jobs_bridge.serving.upstream import Response, UpstreamError, UpstreamTimeout
+from jobs_bridge.serving.upstream import Response, UpstreamError, UpstreamTimeout, may_resend
 
 log = logging.getLogger("jobs_bridge.serving.proxy")
 PIN_RE = re.compile(r"^/v(\d{1,9})(/.*)?$")
@@ -33,16 +33,6 @@ PIN_RE = re.compile(r"^/v(\d{1,9})(/.*)?$")
 HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                  "transfer-encoding", "upgrade", "host", "content-length", "x-floyd-proxy-token"})
 INLINE_LIMIT = 1 << 20  # answers up to this size are relayed in one write, bigger ones streamed
-# Methods that mean the same when sent twice (RFC 9110 §9.2.2): one whose replica broke off
-# before answering goes to another replica, as nginx's proxy_next_upstream does by default.
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-
-
-def may_resend(exc: UpstreamError, method: str) -> bool:
-    """Whether a request whose replica failed may go to another one: never after a timeout
-    (the wait would double), and once it reached the replica only when sending it twice is
-    harmless; no byte of the answer went to the client yet either way."""
-    return not isinstance(exc, UpstreamTimeout) and (not exc.sent or method in IDEMPOTENT)
 
 
 def route(prefix: str) -> str:

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 
 MAX_HEAD = 64 << 10  # bytes of status line + headers a replica may send
 STREAM_CHUNK = 1 << 16
+# Methods that mean the same when sent twice (RFC 9110 §9.2.2): one whose replica broke off
+# before answering goes to another replica, as nginx's proxy_next_upstream does by default
+# (the bridge's proxy, and HAProxy's slots through dataplane.config).
+IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE")
 
 
 class UpstreamError(Exception):
@@ -29,6 +33,13 @@ class UpstreamError(Exception):
 
 class UpstreamTimeout(UpstreamError):
     pass
+
+
+def may_resend(exc: UpstreamError, method: str) -> bool:
+    """Whether a request whose replica failed may go to another one: never after a timeout
+    (the wait would double), and once it reached the replica only when sending it twice is
+    harmless; no byte of the answer went to the client yet either way."""
+    return not isinstance(exc, UpstreamTimeout) and (not exc.sent or method in IDEMPOTENT)
 
 
 class Connection:

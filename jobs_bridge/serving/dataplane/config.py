@@ -14,6 +14,8 @@ import resource
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs_bridge.serving.upstream import IDEMPOTENT
+
 SLOT_ID_BASE = 1000
 MAPS = ("keys", "routes", "tokens", "maxbody", "timeouts", "locked")
 # The statuses HAProxy may answer itself, in the platform's one JSON error body.
@@ -54,8 +56,12 @@ defaults
     # sends "more to come" (MSG_MORE) and the kernel held log lines and server-sent events for up
     # to 200 ms (a job log follower's p50 went from 2.5 to 133 ms)
     option http-no-delay
-    option redispatch
+    # a replica that cannot be reached, or that broke off before answering (its machine went
+    # away), gets the request sent to another replica at once; the slots allow the second only
+    # for methods that may be sent twice (upstream.IDEMPOTENT, as the bridge's own proxy does)
+    option redispatch 1
     retries 2
+    retry-on conn-failure empty-response
     timeout connect 5s
     timeout client 1d
     timeout server 1d
@@ -113,6 +119,10 @@ backend slot{index}
     id {iid}
     http-reuse always
     balance leastconn
+    # a request can go to another replica only if HAProxy still holds all of it: a body that
+    # fits tune.bufsize is read before the replica is asked (a bigger one streams, never resent)
+    option http-buffer-request
+    http-request disable-l7-retry if !{{ method {idempotent} }}
     http-request set-var(txn.maxbody) be_name,map({state}/maxbody.map,0)
     http-request return status 413 content-type "application/json; charset=UTF-8" lf-string \
 '{{"status": 413, "message": "%[var(txn.ep)] accepts request bodies of at most %[var(txn.maxbody)] bytes; \
@@ -177,7 +187,7 @@ def render(shape: Shape) -> str:
                             maxconn=shape.maxconn)
     for i in range(shape.slots):
         text += SLOT.format(index=i, iid=slot_id(i), state=shape.state, prefix=shape.prefix.rstrip("/"), servers=shape.servers,
-                            replica_maxconn=shape.replica_maxconn)
+                            replica_maxconn=shape.replica_maxconn, idempotent=" ".join(IDEMPOTENT))
     return text
 
 
