@@ -94,10 +94,30 @@ class JobManager(LoggingConfigurable):
 
     # -- changing ----------------------------------------------------------------------------
     def submit(self, caller: Caller, body: dict) -> dict:
-        """Queue the job (or sweep) and let the queue start what it can (blocking)."""
+        """Queue the job (or sweep) and start what may start now (blocking: a handler's thread)."""
         result = self.queue.submit(caller, body)
-        self.kick()
+        self.pick_here()
         return result
+
+    def pick_here(self) -> None:
+        """Pick in the calling thread and hand the picked jobs to the runner: a free slot's job
+        goes to its container without a trip through a busy event loop and back to a thread
+        first (the new job's log follower arrives on the loop just then)."""
+        loop = self.offload.loop
+        if loop is None or self.runner.closing:
+            return
+        try:
+            picked = self.queue.pick()
+        except Exception as exc:  # the job is queued: the loop's own pick tries again (and waits)
+            self.log.warning("Picking after a submission failed (%s); the queue tries again", exc)
+            self.kick()
+            return
+        if picked:
+            loop.call_soon_threadsafe(self._launch, picked)
+
+    def _launch(self, picked: builtins.list[int]) -> None:
+        for job_id in picked:
+            self.runner.launch(job_id)
 
     async def stop(self, caller: Caller, owner: str, project: str, number: int | str) -> dict:
         def lookup() -> tuple[int, str]:
@@ -140,8 +160,7 @@ class JobManager(LoggingConfigurable):
                 self.log.warning("The queue could not pick jobs (%s); trying again in %s s", exc, RETRY_PICK)
                 asyncio.get_running_loop().call_later(RETRY_PICK, self.kick)
                 return
-            for job_id in picked:
-                self.runner.launch(job_id)
+            self._launch(picked)
 
     # -- start-up and shutdown ------------------------------------------------------------------
     async def start(self) -> None:

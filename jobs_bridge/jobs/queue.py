@@ -48,6 +48,9 @@ class JobQueue(LoggingConfigurable):
         self.gpus = gpus
         self.executor = executor
         self._number_lock = threading.Lock()
+        # One pick at a time: a submitting thread and the event loop's kick both pick, and two
+        # transactions reading the same queued rows would start a job twice (or SQLite refuses one).
+        self._pick_lock = threading.Lock()
         # Round robin between equal users: owner → rank of their last start (in memory: a
         # restarted bridge starts the rotation afresh).
         self._last_start: dict[str, int] = {}
@@ -110,7 +113,7 @@ class JobQueue(LoggingConfigurable):
     # -- the pick (blocking: one transaction) ------------------------------------------------------
     def pick(self) -> list[int]:
         """Mark what may start now as ``starting`` and return those job ids, in pick order."""
-        with self.sessions.begin() as s:
+        with self._pick_lock, self.sessions.begin() as s:
             active = [ActiveJob(owner, group_id) for owner, group_id in
                       s.execute(select(Job.owner, Job.group_id).where(Job.state.in_(states.ACTIVE)))]
             rows = {j.id: j for j in s.scalars(select(Job).where(Job.state == states.QUEUED).order_by(Job.id))}

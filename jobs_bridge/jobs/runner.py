@@ -20,13 +20,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Float
 from traitlets.config import LoggingConfigurable
 
-from jobs_bridge.errors import FloydError, InsufficientStorage, Unavailable, translate
+from jobs_bridge.errors import InsufficientStorage, Unavailable, translate
 from jobs_bridge.executors.base import EngineUnavailable, Executor, ExecutorError, RunEnded
 from jobs_bridge.jobs import states
 from jobs_bridge.jobs.logs import LogStore
 from jobs_bridge.jobs.metrics import JobMetrics
 from jobs_bridge.jobs.offload import Offload
-from jobs_bridge.jobs.outcome import DISK_FULL, disk_full, failure_reason, freeze_output
+from jobs_bridge.jobs.outcome import (
+    DISK_FULL,
+    Preparing,
+    disk_full,
+    failure_reason,
+    freeze_output,
+    start_failure,
+)
 from jobs_bridge.jobs.prepare import JobPreparer
 from jobs_bridge.jobs.records import job_name
 from jobs_bridge.jobs.retries import take_retry
@@ -105,30 +112,30 @@ class JobRunner(LoggingConfigurable):
     async def _run(self, job_id: int) -> None:
         rj = self.running[job_id]
         try:
-            spec = await self.run(self.preparer.prepare, job_id)
-        except (FloydError, ExecutorError) as exc:
-            await self._finish(job_id, states.FAILED, None, getattr(exc, "message", str(exc)))
-            return
+            rj.workdir, handle = await self.run(self._prepare_and_start, rj)
+            if handle and rj.stop_reason:  # a stop arrived while the container was being created
+                rj.handle = handle
+                await self.run(self.executor.stop, handle, rj.workdir, STOP_GRACE)
         except Exception as exc:
-            self.log.warning("Preparing job %s failed", job_id, exc_info=True)
-            await self._finish(job_id, states.FAILED, None, f"while preparing: {failure_reason(exc)}")
+            reason, unexpected = start_failure(exc)
+            if unexpected:
+                self.log.warning("Job %s could not start", job_id, exc_info=exc.__cause__ or exc)
+            await self._finish(job_id, states.FAILED, None, reason)
             return
-        rj.workdir = spec.workdir
-        if rj.stop_reason:
-            await self._finish(job_id, rj.stop_reason, None, "stopped before it started")
+        if not handle:
+            await self._finish(job_id, rj.stop_reason or states.STOPPED, None, "stopped before it started")
             return
-        try:
-            rj.handle = await self.run(self.executor.start, spec)
-            if rj.stop_reason:  # a stop arrived while the container was being created
-                await self.run(self.executor.stop, rj.handle, rj.workdir, STOP_GRACE)
-        except ExecutorError as exc:
-            await self._finish(job_id, states.FAILED, None, exc.message)
-            return
-        except Exception as exc:
-            self.log.exception("Starting job %s failed", job_id)
-            await self._finish(job_id, states.FAILED, None, f"the executor could not start it: {exc}")
-            return
+        rj.handle = handle
         await self._watch(rj, skip_lines=0, mark_running=True)
+
+    def _prepare_and_start(self, rj: RunningJob) -> tuple[str, str]:
+        """The job's workdir and handle ("" if a stop came first) in one trip off the loop, which
+        is busy just then (the job's follower arrives): its turn between the two cost milliseconds."""
+        try:
+            spec = self.preparer.prepare(rj.job_id)
+        except Exception as exc:
+            raise Preparing() from exc
+        return spec.workdir, "" if rj.stop_reason else self.executor.start(spec)
 
     def _mark_running(self, job_id: int, handle: str, mark: bool, running: bool = True) -> tuple[int, datetime | None]:
         """With ``mark``, record the job's handle and (``running``) that it runs; its max runtime
