@@ -85,6 +85,27 @@ def wait_idle(pid: int, window: float = 0.5, busy: float = 0.02, timeout: float 
     return time.monotonic() - t0
 
 
+def io_pressure() -> float | None:
+    """The share of the last 10 s some task waited for I/O (/proc/pressure/io, ``some avg10``,
+    percent); None where the kernel has no PSI."""
+    try:
+        first = Path("/proc/pressure/io").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return float(dict(f.split("=") for f in first.split()[1:])["avg10"])
+
+
+def wait_io_quiet(below: float = 10.0, timeout: float = 90.0) -> float:
+    """Wait until I/O pressure is under ``below`` percent (or ``timeout``); the seconds waited.
+    After a benchmark deletes a big tree the disk stays busy for a minute or more, and a step
+    that writes 100,000 files and then flushes them to disk (an upload's commit) pays for that
+    backlog while ``cp -r``, which never flushes, does not."""
+    t0 = time.monotonic()
+    while (p := io_pressure()) is not None and p >= below and time.monotonic() - t0 < timeout:
+        time.sleep(1.0)
+    return time.monotonic() - t0
+
+
 def build_image() -> str:
     """Build IMAGE the way a site does (images/build.sh, a no-op when it is up to date), so
     the benchmark measures what users run; returns build.sh's last ``build:`` line for the log."""
@@ -117,7 +138,7 @@ def emit(name: str, value: float, baseline: str, baseline_value: float, unit: st
     if cache is not None:
         record["cache"] = cache
     # other work on the machine skews both sides; the 1-minute load average says how much
-    record.update({"load_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()})
+    record.update({"load_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(), "io_pressure_avg10": io_pressure()})
     goal = extra.get("goal")
     if meets_goal is not None:
         record["meets_goal"] = meets_goal

@@ -45,7 +45,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from common import GiB, MiB, cli, fmt, log, median
+from common import GiB, MiB, cli, fmt, io_pressure, log, median, wait_io_quiet
 from common import emit as emit_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,11 +145,15 @@ def sum_and_copy(src: Path, dest: Path) -> tuple[float, float]:
 def settle(*warm: Path) -> None:
     """Flush earlier writes and re-read the inputs just before a timed step.
 
-    The sync keeps writeback of the previous step out of this one. The re-read matters on
-    this kind of VM: DAMON reclaim pages out memory untouched for ~60 s, so a tree read
-    once at the start is not reliably still cached minutes later.
+    The sync keeps writeback of the previous step out of this one, and so does waiting for
+    the disk to be quiet (``common.wait_io_quiet``: deletions go on in the background). The
+    re-read matters on this kind of VM: DAMON reclaim pages out memory untouched for ~60 s,
+    so a tree read once at the start is not reliably still cached minutes later.
     """
     os.sync()
+    waited = wait_io_quiet()
+    if waited > 2:
+        log(f"waited {waited:.0f} s for I/O pressure to fall (now {io_pressure()} %)")
     for path in warm:
         read_tree(path)
 
