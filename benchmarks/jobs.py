@@ -354,13 +354,12 @@ class Bench:
         phases.pop("die_to_destroy_s", None)
         return FirstLine(first, phases)
 
-    def docker_first_line(self, entry: bool = False) -> FirstLine:
-        """The baseline; ``entry`` (diagnostic) runs the command through the job's own entry
-        point, ``python -m floyd.container.job_entry --command …``, as the bridge's containers do."""
+    def docker_first_line(self) -> FirstLine:
+        """The baseline: the same print in a plain ``docker run`` (a job without requirements runs
+        its command as ``sh -c``, no entry point in between)."""
         assert self.events is not None
         name = self.container_name()
-        argv = ["-e", "FLOYD_CODE=/tmp", IMAGE, "python", "-m", "floyd.container.job_entry", "--command", HELLO_COMMAND] \
-            if entry else [IMAGE, "python", "-c", HELLO]
+        argv = [IMAGE, "python", "-c", HELLO]
         wall0 = time.time()
         t0 = time.perf_counter()
         proc = self.popen(["docker", "run", "--rm", "--network", "host", "--name", name, *argv], stdout=subprocess.PIPE)
@@ -604,7 +603,9 @@ class Bench:
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> None:
         quick = self.quick
-        rounds = 2 if quick else 5
+        # the first line's median over 11 alternating pairs: single runs of either side spread
+        # over ±20 ms on this machine, as wide as the gap the goal allows
+        rounds = 2 if quick else 11
         line_seconds = 1 if quick else 2
         project_files = 500 if quick else 5000
         queue_jobs = 20 if quick else 200
@@ -673,7 +674,6 @@ class Bench:
             self.docker_first_line()
         ours: list[FirstLine] = []
         plain: list[FirstLine] = []
-        entry: list[FirstLine] = []
         uploads: list[float] = []
         for i in range(rounds):
             up_s, res = self.upload("hello", small)
@@ -682,8 +682,7 @@ class Bench:
                 log(f"WARNING: re-uploading the unchanged small project was not a duplicate: {res}")
             order: list[tuple[Callable[[], FirstLine], list[FirstLine], str]] = [
                 (lambda: self.job_first_line("hello", snapshot), ours, "job"),
-                (self.docker_first_line, plain, "docker run"),
-                (lambda: self.docker_first_line(entry=True), entry, "docker run via floyd.container.job_entry")]
+                (self.docker_first_line, plain, "docker run")]
             for fn, side, label in order if i % 2 == 0 else reversed(order):
                 s = fn()
                 side.append(s)
@@ -695,11 +694,6 @@ class Bench:
              "stdout pipe", median(s.seconds for s in plain), goal=1.15,
              runs=fmt(s.seconds for s in ours), baseline_runs=fmt(s.seconds for s in plain),
              phases=phase_medians([s.phases for s in ours]), baseline_phases=phase_medians([s.phases for s in plain]),
-             # diagnostic: the baseline run through the job's entry point (a second Python
-             # process and the floyd package import before sh -c runs the command)
-             job_entry_baseline_s=round(median(s.seconds for s in entry), 4),
-             job_entry_baseline_runs=fmt(s.seconds for s in entry),
-             job_entry_baseline_phases=phase_medians([s.phases for s in entry]),
              snapshot_upload_s=round(median(uploads), 4), snapshot_upload_runs=fmt(uploads, 4),
              snapshot_first_upload_s=round(first_upload_s, 4), bridge_post_jobs_ms=num(median(post_ms), 2),
              many_file_snapshot_first_line_s=round(many_first.seconds, 3), many_file_snapshot_files=project_files,
