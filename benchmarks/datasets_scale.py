@@ -163,7 +163,11 @@ def bench_scale(base: Path, platform: Platform, quick: bool) -> None:
         victim.write_bytes(os.urandom(1024))
         changed = run_upload(client, user.name, "small", src, cache, "one changed")
         log(f"one change in {files}: {changed.seconds:.2f}s {changed.phases}")
-        emit("one_change_100k", changed.seconds, "first upload (median of the rounds)", first_s, goal=0.05,
+        # No goal here: the (≤ 0.05×) is for a 10,000-file dataset (datasets.py
+        # one_change_10k). At 100,000 files the client's scan (scan_s) and the bridge's start
+        # (manifest_s: the base's 100,000 rows read, the version id over all files) are O(files);
+        # the commit (commit_s) is O(changed).
+        emit("one_change_100k", changed.seconds, "first upload (median of the rounds)", first_s,
              sent_bytes=changed.result.sent_bytes, **changed.phases, **common)
     finally:
         cache.close()

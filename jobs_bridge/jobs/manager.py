@@ -113,7 +113,10 @@ class JobManager(LoggingConfigurable):
             self.kick()
             return
         if picked:
-            loop.call_soon_threadsafe(self._launch, picked)
+            try:
+                loop.call_soon_threadsafe(self._launch, picked)
+            except RuntimeError:  # the loop closed meanwhile: the next start records them lost (recover)
+                self.log.warning("Jobs %s were picked as the bridge stopped", picked)
 
     def _launch(self, picked: builtins.list[int]) -> None:
         for job_id in picked:
