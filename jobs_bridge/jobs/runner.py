@@ -119,7 +119,7 @@ class JobRunner(LoggingConfigurable):
         except Exception as exc:
             reason, unexpected = start_failure(exc)
             if unexpected:
-                self.log.warning("Job %s could not start", job_id, exc_info=exc.__cause__ or exc)
+                self.log.warning("Job %s could not start", job_id, exc_info=exc)
             await self._finish(job_id, states.FAILED, None, reason)
             return
         if not handle:
