@@ -25,8 +25,8 @@ from jobs_bridge.serving.dataplane.haproxy import HAProxyProcess
 from jobs_bridge.serving.metrics import VersionStats
 from jobs_bridge.serving.proxy import EndpointProxy, route
 from jobs_bridge.serving.router import READY, LiveEndpoint, LiveVersion, Replica, Router
-from tests.serving.test_serving_policies import run_apart
 from tests.support.inprocess_proxy import OneKey
+from tests.support.loops import run_apart
 from tests.support.platform import free_port
 
 PREFIX = "/services/floyd/"

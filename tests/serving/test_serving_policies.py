@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
@@ -21,15 +18,9 @@ from jobs_bridge.serving.autoscale import History, Policy, decide
 from jobs_bridge.serving.metrics import VersionStats
 from jobs_bridge.serving.proxy import EndpointProxy
 from jobs_bridge.serving.router import READY, LiveEndpoint, LiveVersion, Replica, Router
+from tests.support.loops import run_apart
 
 POLICY = Policy(min_replicas=1, max_replicas=4, target_in_flight=2, up_window=0, down_window=10, idle_timeout=60)
-
-
-def run_apart(coro: Coroutine[Any, Any, None]) -> None:
-    """asyncio.run in a thread of its own: a browser test's event loop (Playwright's sync API)
-    may still be running in the main thread when this module's tests run after it."""
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coro).result()
 
 
 def test_scale_up_at_once_and_down_after_the_window() -> None:

@@ -8,13 +8,13 @@ import asyncio
 import io
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from floyd.container.serving import wsgi
 from floyd.container.serving.wsgi import WSGIApp
+from tests.support.loops import run_apart
 
 Environ = dict[str, Any]
 
@@ -56,13 +56,6 @@ def serve(app: Callable[..., Iterable[bytes]], sc: dict[str, Any], body: list[by
 
     hops = run_apart(main())
     return sent, hops
-
-
-def run_apart(coro: Any) -> Any:
-    """asyncio.run on a thread of its own: the session's Playwright browser (tests/support/browser.py)
-    keeps an event loop running on the main thread once a browser test has run."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def ok_app(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
